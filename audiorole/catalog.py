@@ -1,0 +1,99 @@
+"""The DuckDB catalog: ``<data dir>/catalog.duckdb`` holds views over the parquet artifacts.
+
+Views (not copies) keep the catalog consistent with the files by construction: a re-materialized episode is
+visible at once, a failed one never half-appears. ``refresh_catalog`` (re)creates the views; it is idempotent
+and cheap, and is called after every materialization. A source with no file yet gets an empty, typed view.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+from filelock import FileLock
+
+from audiorole import ingest
+from audiorole.schema import CUE_SCHEMA
+
+#: Parquet sources: name -> (glob relative to the data dir, schema used when no file exists yet).
+SOURCES: dict[str, tuple[str, pa.Schema]] = {
+    "probe": ("episodes/*/*/probe.parquet", ingest.PROBE_SCHEMA),
+    "audio": ("episodes/*/*/audio.parquet", ingest.AUDIO_SCHEMA),
+    "subtitle_info": ("episodes/*/*/subtitles.parquet", ingest.SUBTITLE_INFO_SCHEMA),
+    "cues": ("episodes/*/*/cues.parquet", CUE_SCHEMA),
+}
+
+#: Views built on the sources. ``{name}`` refers to the source relation of that name.
+VIEWS: dict[str, str] = {
+    "cues": "SELECT * FROM {cues}",
+    "episodes": """
+        SELECT p.series_key, p.series, p.episode, p.episode_key, p.source_path, p.container,
+               p.duration_s, p.has_video, p.audio_codec, p.sha256,
+               a.audio_path, a.audio_duration_s, a.sample_rate,
+               coalesce(s.n_cues, 0) AS n_subtitle_cues, s.subtitle_source, s.subtitle_path, s.encoding,
+               s.n_speaker_tags, s.n_dash_cues, s.warnings AS subtitle_warnings
+        FROM {probe} p
+        LEFT JOIN {audio} a USING (episode_key)
+        LEFT JOIN {subtitle_info} s USING (episode_key)
+    """,
+}
+
+_DUCK_TYPES = {
+    pa.string(): "VARCHAR", pa.float64(): "DOUBLE", pa.float32(): "FLOAT", pa.int64(): "BIGINT",
+    pa.int32(): "INTEGER", pa.int16(): "SMALLINT", pa.int8(): "TINYINT", pa.bool_(): "BOOLEAN",
+}
+
+
+def _empty_relation(schema: pa.Schema) -> str:
+    cols = ", ".join(f'CAST(NULL AS {_DUCK_TYPES.get(f.type, "VARCHAR")}) AS "{f.name}"' for f in schema)
+    return f"(SELECT {cols} WHERE false)"
+
+
+def _source_relation(root: Path, pattern: str, schema: pa.Schema) -> str:
+    if not any(root.glob(pattern)):
+        return _empty_relation(schema)
+    glob = str(root / pattern).replace("'", "''")
+    return f"read_parquet('{glob}', union_by_name = true)"
+
+
+def connect(data_dir: str | Path, read_only: bool = False, retries: int = 50) -> duckdb.DuckDBPyConnection:
+    """Open the catalog, waiting while another process holds DuckDB's write lock."""
+    path = Path(data_dir) / "catalog.duckdb"
+    for attempt in range(retries):
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException:
+            if attempt == retries - 1:
+                raise
+            time.sleep(0.1)
+    raise AssertionError("unreachable")
+
+
+def refresh_catalog(data_dir: str | Path, extra_sources: dict | None = None, extra_views: dict | None = None) -> list[str]:
+    """(Re)create every catalog view. Returns the view names."""
+    root = Path(data_dir).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    sources = {**SOURCES, **(extra_sources or {})}
+    views = {**VIEWS, **(extra_views or {})}
+    relations = {name: _source_relation(root, pat, schema) for name, (pat, schema) in sources.items()}
+    with FileLock(str(root / ".catalog.lock"), timeout=60):
+        con = connect(root)
+        try:
+            for name, sql in views.items():
+                con.execute(f'CREATE OR REPLACE VIEW "{name}" AS {sql.format(**relations)}')
+        finally:
+            con.close()
+    return list(views)
+
+
+def query(data_dir: str | Path, sql: str, params: list | None = None) -> list[dict]:
+    """Run a read-only query on the catalog; rows as dicts."""
+    con = connect(data_dir, read_only=True)
+    try:
+        cur = con.execute(sql, params or [])
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, r)) for r in cur.fetchall()]
+    finally:
+        con.close()

@@ -1,0 +1,1 @@
+"""Dagster orchestration of AudioRole: Definitions, partitions, sensors, schedules, jobs and the CLI."""

@@ -1,0 +1,193 @@
+"""``audiorole``: the command line.
+
+    audiorole demo --out DIR                              write the embedded demo series (media + ground truth)
+    audiorole run --media-root DIR --data-dir DIR [--force] [--only KEY_OR_SERIES ...]
+    audiorole summary --data-dir DIR                      what the catalog holds
+
+``run`` materializes the same Definitions that ``dagster dev`` serves, in process, against the Dagster instance
+under ``<data-dir>/dagster_home`` (so the UI shows every run and its lineage afterwards). Current partitions are
+skipped unless ``--force``; the exit code is non-zero when any partition failed, and each failure is printed with
+the file and the problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@dataclass
+class RunReport:
+    succeeded: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # key -> why
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def _prepare_dagster_home(data_dir: Path) -> Path:
+    home = data_dir / "dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").touch(exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def _failure_reasons(result) -> list[str]:
+    """The messages of failed steps (a dg.Failure's description names the file and the problem)."""
+    reasons = []
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE":
+            err = event.step_failure_data.error
+            msg = err.message.strip() if err else "unknown error"
+            reasons.append(f"{event.step_key}: {msg.splitlines()[-1] if msg else msg}")
+    return reasons
+
+
+def run_pipeline(
+    media_root: str | Path,
+    data_dir: str | Path,
+    *,
+    force: bool = False,
+    only: list[str] | None = None,
+    echo=print,
+) -> RunReport:
+    """Discover every episode and materialize the episode job for each one that is not current."""
+    import dagster as dg
+
+    from assets._common import FORCE_TAG
+    from audiorole import catalog
+    from audiorole.freshness import stale_stages
+    from audiorole.store import DataStore
+    from audiorole_dagster.definitions import build_definitions
+    from audiorole_dagster.partitions import episode_partitions, series_partitions
+
+    media_root, data_dir = Path(media_root).resolve(), Path(data_dir).resolve()
+    _prepare_dagster_home(data_dir)
+    defs = build_definitions(str(media_root), str(data_dir))
+    job = defs.resolve_job_def("episode_job")
+    store = DataStore(data_dir)
+    report = RunReport()
+
+    from audiorole.discovery import discover_episodes
+
+    episodes, problems = discover_episodes(media_root)
+    for err in problems:
+        report.failed[str(err.path)] = str(err)
+    if only:
+        episodes = [ep for ep in episodes if ep.key in only or ep.series_key in only or ep.series.title in only]
+    with dg.DagsterInstance.get() as instance:
+        for name, keys in (
+            (series_partitions.name, sorted({ep.series_key for ep in episodes})),
+            (episode_partitions.name, [ep.key for ep in episodes]),
+        ):
+            new = [k for k in keys if not instance.has_dynamic_partition(name, k)]
+            if new:
+                instance.add_dynamic_partitions(name, new)
+
+        n = len(episodes)
+        echo(f"{n} episodes under {media_root}" + (f" ({len(problems)} series skipped)" if problems else ""))
+        for i, ep in enumerate(episodes, 1):
+            prefix = f"[{i}/{n}] {ep.key}"
+            stale = stale_stages(ep, store)
+            if not force and not stale:
+                report.skipped.append(ep.key)
+                echo(f"{prefix}: current, skipped")
+                continue
+            t0 = time.perf_counter()
+            result = job.execute_in_process(
+                partition_key=ep.key,
+                instance=instance,
+                raise_on_error=False,
+                tags={FORCE_TAG: "true"} if force else None,
+                run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+            )
+            seconds = time.perf_counter() - t0
+            if result.success:
+                report.succeeded.append(ep.key)
+                echo(f"{prefix}: ok ({seconds:.1f} s; ran {', '.join(stale) if not force else 'all (forced)'})")
+            else:
+                why = "; ".join(_failure_reasons(result)) or "run failed"
+                report.failed[ep.key] = why
+                echo(f"{prefix}: FAILED ({seconds:.1f} s) {why}")
+    catalog.refresh_catalog(data_dir)
+    return report
+
+
+def print_summary(data_dir: str | Path, echo=print) -> None:
+    from audiorole import catalog
+
+    catalog.refresh_catalog(data_dir)
+    rows = catalog.query(
+        data_dir,
+        """SELECT series, episode, round(duration_s, 1) AS duration_s, n_subtitle_cues, subtitle_source,
+                  encoding, audio_path IS NOT NULL AS has_audio
+           FROM episodes ORDER BY series, episode""",
+    )
+    if not rows:
+        echo(f"catalog at {Path(data_dir) / 'catalog.duckdb'} holds no episodes yet")
+        return
+    cols = list(rows[0])
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols}
+    echo("  ".join(c.ljust(widths[c]) for c in cols))
+    for r in rows:
+        echo("  ".join(str(r[c]).ljust(widths[c]) for c in cols))
+    total_h = sum(r["duration_s"] or 0 for r in rows) / 3600
+    echo(f"\n{len(rows)} episodes, {total_h:.2f} h of audio; catalog: {Path(data_dir).resolve() / 'catalog.duckdb'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="audiorole", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p_demo = sub.add_parser("demo", help="write the embedded demo series (media root + ground truth)")
+    p_demo.add_argument("--out", required=True, type=Path)
+    p_demo.add_argument("--minutes", type=float, default=3.5, help="minutes per episode (default 3.5)")
+    p_demo.add_argument("--episodes", type=int, default=3, help="episodes of the main demo series (default 3)")
+    p_demo.add_argument("--seed", type=int, default=0)
+
+    p_run = sub.add_parser("run", help="materialize every asset for every episode under the media root")
+    p_run.add_argument("--media-root", required=True, type=Path)
+    p_run.add_argument("--data-dir", required=True, type=Path)
+    p_run.add_argument("--force", action="store_true", help="recompute even what is current")
+    p_run.add_argument("--only", nargs="+", metavar="KEY", help="episode keys, series keys or series titles")
+
+    p_sum = sub.add_parser("summary", help="print what the catalog holds")
+    p_sum.add_argument("--data-dir", required=True, type=Path)
+
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        from audiorole.demo import build_demo
+
+        manifest = build_demo(args.out, minutes_per_episode=args.minutes, n_episodes=args.episodes, seed=args.seed)
+        print(f"demo media root: {manifest.media_root}\nground truth:    {manifest.truth_root}")
+        return 0
+    if args.command == "run":
+        if not args.media_root.is_dir():
+            print(f"error: {args.media_root}: media root is not a folder", file=sys.stderr)
+            return 2
+        report = run_pipeline(args.media_root, args.data_dir, force=args.force, only=args.only)
+        print(
+            f"\n{len(report.succeeded)} materialized, {len(report.skipped)} current (skipped), "
+            f"{len(report.failed)} failed"
+        )
+        for key, why in report.failed.items():
+            print(f"  FAILED {key}: {why}", file=sys.stderr)
+        return 0 if report.ok else 1
+    if args.command == "summary":
+        print_summary(args.data_dir)
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

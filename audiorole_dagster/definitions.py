@@ -1,0 +1,39 @@
+"""The code location: ``dagster dev`` (workspace.yaml) and ``audiorole run`` load the same Definitions.
+
+Paths come from ``AUDIOROLE_MEDIA_ROOT`` and ``AUDIOROLE_DATA_DIR`` (default: the demo series under
+``demo_data/``). Nothing heavy is imported here: model libraries load inside resources at execution time.
+"""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from assets.ingest import ingest_assets, ingest_checks
+from audiorole_dagster.jobs import episode_job
+from audiorole_dagster.schedules import stale_episodes_schedule
+from audiorole_dagster.sensors import media_root_sensor
+from resources import DataStoreResource, MediaRootResource
+
+DEFAULT_MEDIA_ROOT = "demo_data/media"
+DEFAULT_DATA_DIR = "demo_data/data"
+
+
+def build_definitions(media_root: str | None = None, data_dir: str | None = None) -> dg.Definitions:
+    media_root = media_root or os.environ.get("AUDIOROLE_MEDIA_ROOT", DEFAULT_MEDIA_ROOT)
+    data_dir = data_dir or os.environ.get("AUDIOROLE_DATA_DIR", DEFAULT_DATA_DIR)
+    return dg.Definitions(
+        assets=[*ingest_assets],
+        asset_checks=[*ingest_checks],
+        jobs=[episode_job],
+        sensors=[media_root_sensor],
+        schedules=[stale_episodes_schedule],
+        resources={
+            "media_root": MediaRootResource(path=os.path.abspath(media_root)),
+            "data_store": DataStoreResource(data_dir=os.path.abspath(data_dir)),
+        },
+    )
+
+
+defs = build_definitions()

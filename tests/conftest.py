@@ -1,0 +1,81 @@
+"""Shared fixtures: small real media files made with ffmpeg, and media roots a curator could have dropped in."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+SRT = """1
+00:00:00,500 --> 00:00:01,800
+JOEY: How you doin'?
+
+2
+00:00:02,000 --> 00:00:03,200
+- Hi.
+- Hello there.
+"""
+
+
+def ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", *args], check=True)
+
+
+def make_tone(path: Path, seconds: float = 3.0, *, rate: int = 44100, channels: int = 2, freq: int = 440) -> Path:
+    """A real encoded audio file (container from the suffix): a sine tone."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ffmpeg("-f", "lavfi", "-i", f"sine=frequency={freq}:duration={seconds}:sample_rate={rate}", "-ac", str(channels),
+           str(path))
+    return path
+
+
+def make_mkv_with_subs(path: Path, srt_text: str = SRT, seconds: float = 4.0) -> Path:
+    """An .mkv with a video stream, an audio stream and an embedded subrip stream."""
+    srt = path.with_suffix(".tmp.srt")
+    srt.write_text(srt_text, encoding="utf-8")
+    ffmpeg(
+        "-f", "lavfi", "-i", f"color=c=black:s=64x48:r=5:d={seconds}",
+        "-f", "lavfi", "-i", f"sine=frequency=300:duration={seconds}",
+        "-i", str(srt), "-map", "0:v", "-map", "1:a", "-map", "2:s",
+        "-c:v", "mpeg4", "-c:a", "aac", "-c:s", "srt", "-metadata:s:s:0", "language=eng", str(path),
+    )
+    srt.unlink()
+    return path
+
+
+def make_video_only(path: Path, seconds: float = 2.0) -> Path:
+    ffmpeg("-f", "lavfi", "-i", f"color=c=black:s=64x48:r=5:d={seconds}", "-c:v", "mpeg4", str(path))
+    return path
+
+
+def make_zero_length_wav(path: Path) -> Path:
+    """A valid WAV header with no samples."""
+    import numpy as np
+    import soundfile as sf
+
+    sf.write(str(path), np.zeros(0, dtype="float32"), 16000)
+    return path
+
+
+@pytest.fixture(scope="session")
+def require_ffmpeg():
+    from audiorole.media import require_ffmpeg as _req
+
+    _req()
+
+
+@pytest.fixture
+def media_root(tmp_path, require_ffmpeg) -> Path:
+    """A media root with one healthy series: a .wav with a sidecar .srt, and an .mkv with embedded subtitles."""
+    root = tmp_path / "media"
+    show = root / "Test Show"
+    make_tone(show / "E01.wav", 3.0)
+    (show / "E01.srt").write_text(SRT, encoding="utf-8")
+    make_mkv_with_subs(show / "E02.mkv")
+    (show / "series.yaml").write_text("title: Test Show\nlanguage: en\ncharacters:\n  - name: Joey\n    aliases: [JOEY]\n")
+    return root
