@@ -13,6 +13,7 @@ from audiorole.ingest import StageResult
 FORCE_TAG = "audiorole/force"
 
 INGEST = "ingest"
+SEGMENTS = "segments"
 
 
 def is_forced(context: dg.AssetExecutionContext) -> bool:

@@ -15,7 +15,7 @@ import pyarrow as pa
 from filelock import FileLock
 
 from audiorole import ingest
-from audiorole.schema import CUE_SCHEMA
+from audiorole.schema import CUE_SCHEMA, SEGMENT_SCHEMA, TURN_SCHEMA
 
 #: Parquet sources: name -> (glob relative to the data dir, schema used when no file exists yet).
 SOURCES: dict[str, tuple[str, pa.Schema]] = {
@@ -23,11 +23,27 @@ SOURCES: dict[str, tuple[str, pa.Schema]] = {
     "audio": ("episodes/*/*/audio.parquet", ingest.AUDIO_SCHEMA),
     "subtitle_info": ("episodes/*/*/subtitles.parquet", ingest.SUBTITLE_INFO_SCHEMA),
     "cues": ("episodes/*/*/cues.parquet", CUE_SCHEMA),
+    "synced_cues": ("episodes/*/*/synced_cues.parquet", CUE_SCHEMA),
+    "turns": ("episodes/*/*/turns.parquet", TURN_SCHEMA),
+    "segments": ("episodes/*/*/segments.parquet", SEGMENT_SCHEMA),
 }
+
+#: Columns every segment-level view carries to name its episode.
+_EPISODE_COLS = "p.series_key, p.series, p.episode"
 
 #: Views built on the sources. ``{name}`` refers to the source relation of that name.
 VIEWS: dict[str, str] = {
     "cues": "SELECT * FROM {cues}",
+    "synced_cues": "SELECT * FROM {synced_cues}",
+    "speaker_turns": f"""
+        SELECT {_EPISODE_COLS}, t.episode_key, t.start_s, t.end_s, t.speaker, t.overlap, t.confidence
+        FROM {{turns}} t JOIN {{probe}} p USING (episode_key)
+    """,
+    "segments": f"""
+        SELECT {_EPISODE_COLS}, s.* EXCLUDE (embedding), s.end_s - s.start_s AS duration_s,
+               s.embedding IS NOT NULL AS has_embedding
+        FROM {{segments}} s JOIN {{probe}} p USING (episode_key)
+    """,
     "episodes": """
         SELECT p.series_key, p.series, p.episode, p.episode_key, p.source_path, p.container,
                p.duration_s, p.has_video, p.audio_codec, p.sha256,

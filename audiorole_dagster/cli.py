@@ -66,20 +66,20 @@ def run_pipeline(
 
     from assets._common import FORCE_TAG
     from audiorole import catalog
+    from audiorole.discovery import discover_episodes
     from audiorole.freshness import stale_stages
     from audiorole.store import DataStore
     from audiorole_dagster.definitions import build_definitions
     from audiorole_dagster.partitions import episode_partitions, series_partitions
+    from resources.models import stage_params
 
     media_root, data_dir = Path(media_root).resolve(), Path(data_dir).resolve()
     _prepare_dagster_home(data_dir)
     defs = build_definitions(str(media_root), str(data_dir))
     job = defs.resolve_job_def("episode_job")
     store = DataStore(data_dir)
+    params = stage_params(defs.resources)
     report = RunReport()
-
-    from audiorole.discovery import discover_episodes
-
     episodes, problems = discover_episodes(media_root)
     for err in problems:
         report.failed[str(err.path)] = str(err)
@@ -98,7 +98,7 @@ def run_pipeline(
         echo(f"{n} episodes under {media_root}" + (f" ({len(problems)} series skipped)" if problems else ""))
         for i, ep in enumerate(episodes, 1):
             prefix = f"[{i}/{n}] {ep.key}"
-            stale = stale_stages(ep, store)
+            stale = stale_stages(ep, store, params)
             if not force and not stale:
                 report.skipped.append(ep.key)
                 echo(f"{prefix}: current, skipped")

@@ -11,10 +11,14 @@ import os
 import dagster as dg
 
 from assets.ingest import ingest_assets, ingest_checks
+from assets.segments import segment_assets, segment_checks
 from audiorole_dagster.jobs import episode_job
 from audiorole_dagster.schedules import stale_episodes_schedule
 from audiorole_dagster.sensors import media_root_sensor
 from resources import DataStoreResource, MediaRootResource
+from resources.models import (
+    AsrResource, DiarizationResource, EnhancementResource, SpeakerEmbeddingResource, VadResource,
+)
 
 DEFAULT_MEDIA_ROOT = "demo_data/media"
 DEFAULT_DATA_DIR = "demo_data/data"
@@ -24,14 +28,25 @@ def build_definitions(media_root: str | None = None, data_dir: str | None = None
     media_root = media_root or os.environ.get("AUDIOROLE_MEDIA_ROOT", DEFAULT_MEDIA_ROOT)
     data_dir = data_dir or os.environ.get("AUDIOROLE_DATA_DIR", DEFAULT_DATA_DIR)
     return dg.Definitions(
-        assets=[*ingest_assets],
-        asset_checks=[*ingest_checks],
+        assets=[*ingest_assets, *segment_assets],
+        asset_checks=[*ingest_checks, *segment_checks],
         jobs=[episode_job],
         sensors=[media_root_sensor],
         schedules=[stale_episodes_schedule],
         resources={
             "media_root": MediaRootResource(path=os.path.abspath(media_root)),
             "data_store": DataStoreResource(data_dir=os.path.abspath(data_dir)),
+            "vad": VadResource(),
+            "enhancement": EnhancementResource(mode=os.environ.get("AUDIOROLE_ENHANCEMENT", "auto")),
+            "asr": AsrResource(model_dir=os.environ.get("AUDIOROLE_WHISPER_DIR") or None),
+            "speaker_embedding": SpeakerEmbeddingResource(
+                backend="ecapa" if os.environ.get("AUDIOROLE_ECAPA_DIR") else "resemblyzer",
+                model_dir=os.environ.get("AUDIOROLE_ECAPA_DIR") or None,
+            ),
+            "diarization": DiarizationResource(
+                backend="pyannote" if os.environ.get("AUDIOROLE_PYANNOTE_DIR") else "default",
+                pipeline_dir=os.environ.get("AUDIOROLE_PYANNOTE_DIR") or None,
+            ),
         },
     )
 

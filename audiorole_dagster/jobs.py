@@ -2,14 +2,15 @@
 
 import dagster as dg
 
-from assets._common import INGEST
+from assets._common import INGEST, SEGMENTS
 from audiorole_dagster.partitions import episode_partitions
 
-EPISODE_GROUPS = [INGEST]
+EPISODE_GROUPS = [INGEST, SEGMENTS]
 
 episode_job = dg.define_asset_job(
     "episode_job",
     selection=dg.AssetSelection.groups(*EPISODE_GROUPS),
     partitions_def=episode_partitions,
-    description="Everything per episode: ingest (probe, standardized audio, subtitles).",
+    description="Everything per episode: ingest (probe, audio, subtitles), then alignment (VAD, enhancement, "
+    "subtitle sync, diarization, ASR, aligned segments).",
 )

@@ -79,3 +79,11 @@ def media_root(tmp_path, require_ffmpeg) -> Path:
     make_mkv_with_subs(show / "E02.mkv")
     (show / "series.yaml").write_text("title: Test Show\nlanguage: en\ncharacters:\n  - name: Joey\n    aliases: [JOEY]\n")
     return root
+
+
+@pytest.fixture(scope="session")
+def pyannote_sample() -> Path:
+    """The real two-speaker recording (and its labels) shipped in the pyannote.audio wheel."""
+    import pyannote.audio
+
+    return Path(pyannote.audio.__file__).parent / "sample"

@@ -1,0 +1,134 @@
+"""Per-episode alignment: speech activity → enhanced audio → synced subtitles → speaker turns → transcript →
+aligned segments (one row per utterance, kept or rejected with a reason)."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+
+import dagster as dg
+import pydantic
+
+from assets._common import SEGMENTS, is_forced, materialize_result, run_stage
+from assets.ingest import parsed_subtitles, standardized_audio
+from audiorole import alignment
+from audiorole.segments import SegmentConfig
+from audiorole_dagster.partitions import episode_partitions
+from resources import DataStoreResource, MediaRootResource
+from resources.models import (
+    AsrResource, DiarizationResource, EnhancementResource, SpeakerEmbeddingResource, VadResource,
+)
+
+#: Run config of ``aligned_segments``: the filter thresholds, with SegmentConfig's documented defaults.
+SegmentFilterConfig = pydantic.create_model(
+    "SegmentFilterConfig",
+    __base__=dg.Config,
+    **{f.name: (typing.get_type_hints(SegmentConfig)[f.name], f.default) for f in dataclasses.fields(SegmentConfig)},
+)
+
+_EPISODE = dict(partitions_def=episode_partitions, group_name=SEGMENTS)
+
+
+def _episode(context, media_root: MediaRootResource):
+    return media_root.resolve(context.partition_key)
+
+
+@dg.asset(**_EPISODE, deps=[standardized_audio], code_version=alignment.SPEECH_VERSION, kinds={"silero"},
+          description="Speech regions (Silero VAD) of the standardized audio.")
+def speech_activity(context: dg.AssetExecutionContext, media_root: MediaRootResource,
+                    data_store: DataStoreResource, vad: VadResource) -> dg.MaterializeResult:
+    r = run_stage(context, lambda: alignment.run_speech_activity(
+        _episode(context, media_root), data_store.store, vad.get(), force=is_forced(context)))
+    return materialize_result(r, **r.row)
+
+
+@dg.asset(**_EPISODE, deps=[speech_activity], code_version=alignment.ENHANCE_VERSION, kinds={"deepfilternet"},
+          description="DeepFilterNet3 enhancement where it pays (by default: speech regions with a low SNR).")
+def enhanced_audio(context: dg.AssetExecutionContext, media_root: MediaRootResource,
+                   data_store: DataStoreResource, enhancement: EnhancementResource) -> dg.MaterializeResult:
+    r = run_stage(context, lambda: alignment.run_enhancement(
+        _episode(context, media_root), data_store.store, enhancement.enhancer, mode=enhancement.mode,
+        below_snr_db=enhancement.below_snr_db, force=is_forced(context)))
+    return materialize_result(r, **{k: v for k, v in r.row.items() if k != "seconds"})
+
+
+@dg.asset(**_EPISODE, deps=[speech_activity, parsed_subtitles], code_version=alignment.SYNC_VERSION,
+          description=("Subtitle cues moved onto the audio: global offset and linear drift estimated against speech "
+                       "activity, then cue edges refined. Subtitles that do not match the audio fail loudly."))
+def synced_subtitles(context: dg.AssetExecutionContext, media_root: MediaRootResource,
+                     data_store: DataStoreResource) -> dg.MaterializeResult:
+    r = run_stage(context, lambda: alignment.run_sync(
+        _episode(context, media_root), data_store.store, force=is_forced(context)))
+    data_store.refresh_catalog()
+    return materialize_result(r, **{k: v for k, v in r.row.items() if isinstance(v, (int, float, str))})
+
+
+@dg.asset(**_EPISODE, deps=[enhanced_audio, synced_subtitles], code_version=alignment.DIARIZATION_VERSION,
+          kinds={"pyannote"}, description="Episode-local speaker turns (who speaks when), overlaps marked; RTTM.")
+def speaker_turns(context: dg.AssetExecutionContext, media_root: MediaRootResource, data_store: DataStoreResource,
+                  diarization: DiarizationResource, speaker_embedding: SpeakerEmbeddingResource) -> dg.MaterializeResult:
+    store = data_store.store
+    r = run_stage(context, lambda: alignment.run_diarization(
+        _episode(context, media_root), store, diarization.get(speaker_embedding.get()), force=is_forced(context)))
+    data_store.refresh_catalog()
+    return materialize_result(r, rttm=dg.MetadataValue.path(str(store.path(context.partition_key, "turns.rttm"))),
+                              **r.row)
+
+
+@dg.asset(**_EPISODE, deps=[enhanced_audio], code_version=alignment.TRANSCRIPT_VERSION, kinds={"whisper"},
+          description="Word-timestamped ASR (faster-whisper) of the speech regions.")
+def transcript(context: dg.AssetExecutionContext, media_root: MediaRootResource, data_store: DataStoreResource,
+               asr: AsrResource) -> dg.MaterializeResult:
+    r = run_stage(context, lambda: alignment.run_transcript(
+        _episode(context, media_root), data_store.store, asr.get(), force=is_forced(context)))
+    return materialize_result(r, **r.row)
+
+
+@dg.asset(**_EPISODE, deps=[speaker_turns, transcript], code_version=alignment.SEGMENTS_VERSION,
+          description=("One row per utterance: times, speaker, subtitle text, ASR text and CER, language, SNR, "
+                       "clipping, overlap, and keep / reject_reason; speaker embeddings of the kept ones."))
+def aligned_segments(context: dg.AssetExecutionContext, config: SegmentFilterConfig, media_root: MediaRootResource,
+                     data_store: DataStoreResource, asr: AsrResource,
+                     speaker_embedding: SpeakerEmbeddingResource) -> dg.MaterializeResult:
+    model = asr.get()
+    r = run_stage(context, lambda: alignment.run_segments(
+        _episode(context, media_root), data_store.store, speaker_embedding.get(),
+        config=SegmentConfig(**config.model_dump()),
+        audio_language=model.detect_language if model.multilingual else None, force=is_forced(context)))
+    data_store.refresh_catalog()
+    row = dict(r.row)
+    reasons = row.pop("reject_reasons", {}) or {}
+    return materialize_result(
+        r, **row, reject_reasons=dg.MetadataValue.json(reasons),
+    )
+
+
+@dg.asset_check(asset=synced_subtitles, partitions_def=episode_partitions,
+                description="After calibration the cue starts sit on speech onsets (median residual ≤ 150 ms).")
+def sync_residual_small(context: dg.AssetCheckExecutionContext, data_store: DataStoreResource) -> dg.AssetCheckResult:
+    import json
+
+    info = json.loads(data_store.store.path(context.partition_key, "sync.json").read_text())
+    if info["status"] != "synced":
+        return dg.AssetCheckResult(passed=True, metadata={"status": info["status"]})
+    return dg.AssetCheckResult(
+        passed=info["residual_ms"] <= 150.0,
+        metadata={"residual_ms": info["residual_ms"], "score": info["score"], "offset_s": info["offset_s"],
+                  "drift_ppm": info["drift_ppm"]},
+    )
+
+
+@dg.asset_check(asset=aligned_segments, partitions_def=episode_partitions,
+                description="A healthy episode keeps most of its speech (≥ 50% of VAD speech time in kept segments).")
+def speech_kept_share(context: dg.AssetCheckExecutionContext, data_store: DataStoreResource) -> dg.AssetCheckResult:
+    stamp = data_store.store.read_stamp(context.partition_key, "segments") or {}
+    share = stamp.get("kept_speech_share", 0.0)
+    return dg.AssetCheckResult(
+        passed=share >= 0.5, severity=dg.AssetCheckSeverity.WARN,
+        metadata={"kept_speech_share": share, "n_kept": stamp.get("n_kept", 0),
+                  "n_segments": stamp.get("n_segments", 0)},
+    )
+
+
+segment_assets = [speech_activity, enhanced_audio, synced_subtitles, speaker_turns, transcript, aligned_segments]
+segment_checks = [sync_residual_small, speech_kept_share]

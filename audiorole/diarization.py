@@ -1,0 +1,239 @@
+"""Episode-local speaker diarization: who speaks when.
+
+Default backend (offline, CPU, weights in packages): speech regions from the VAD are cut into single-speaker
+pieces — at subtitle cue starts when cues are given (a new cue usually means a new speaker) and at speaker
+changes seen in sliding-window embeddings — then every piece is embedded and the pieces are clustered
+(agglomerative, cosine, average linkage). Pieces too short for a reliable embedding join the nearest cluster.
+Where two subtitle cues overlap in time and their pieces got different speakers, the overlap is marked.
+
+The pyannote backend loads a pyannote.audio pipeline (e.g. speaker-diarization-community-1 or 3.1) from a
+local directory. Both give the same output: a list of :class:`Turn`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from audiorole.audio import SAMPLE_RATE, cut
+from audiorole.embeddings import SpeakerEmbedder, l2_normalize
+
+
+@dataclass(frozen=True)
+class DiarizationConfig:
+    #: cosine distance under which two clusters merge (resemblyzer: same voice ≈ 0.1–0.25, other voice ≥ 0.35)
+    cluster_threshold: float = 0.3
+    #: pieces at least this long build the clusters; shorter ones are assigned to the nearest cluster
+    min_cluster_piece_s: float = 1.0
+    #: sliding windows for change detection inside long pieces
+    window_s: float = 1.5
+    hop_s: float = 0.25
+    #: cosine distance between the windows before and after a point above which the speaker changed
+    change_threshold: float = 0.25
+    #: no piece shorter than this is cut off by a change point or a cue start
+    min_piece_s: float = 0.4
+    #: turns of the same speaker closer than this are merged
+    merge_gap_s: float = 0.3
+    #: an overlap between two subtitle cues shorter than this is edge jitter, not overlapped speech
+    min_overlap_s: float = 0.2
+
+
+@dataclass
+class Turn:
+    start: float
+    end: float
+    speaker: str
+    overlap: bool = False  # part of this turn is spoken over by another speaker
+    confidence: float = 1.0  # cosine similarity of the turn to its speaker's centroid
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+# piece cutting ---------------------------------------------------------------------------------------------------
+def split_at(regions: np.ndarray, points: np.ndarray, min_piece_s: float) -> list[tuple[float, float]]:
+    """Cut each region at the given time points, keeping every piece at least ``min_piece_s`` long."""
+    pieces = []
+    points = np.sort(np.asarray(points, dtype=float))
+    for s, e in regions:
+        inner = points[(points > s + min_piece_s) & (points < e - min_piece_s)]
+        edges = [s]
+        for p in inner:
+            if p - edges[-1] >= min_piece_s:
+                edges.append(float(p))
+        edges.append(float(e))
+        pieces += [(edges[i], edges[i + 1]) for i in range(len(edges) - 1)]
+    return pieces
+
+
+def change_points(wav: np.ndarray, start: float, end: float, embedder: SpeakerEmbedder, cfg: DiarizationConfig) -> list[float]:
+    """Speaker-change points inside [start, end]: peaks of the cosine distance between the window just before
+    and the window just after each candidate point."""
+    if end - start < 2 * cfg.window_s + cfg.min_piece_s:
+        return []
+    ts = np.arange(start + cfg.window_s, end - cfg.window_s + 1e-6, cfg.hop_s)
+    clips = [cut(wav, t - cfg.window_s, t + cfg.window_s) for t in ts]
+    embs = embedder.embed_many([c[: len(c) // 2] for c in clips] + [c[len(c) // 2 :] for c in clips])
+    before, after = embs[: len(ts)], embs[len(ts) :]
+    dist = 1.0 - np.sum(before * after, axis=1)
+    points = []
+    for i in range(len(ts)):
+        lo, hi = max(0, i - 2), min(len(ts), i + 3)
+        if dist[i] >= cfg.change_threshold and dist[i] == dist[lo:hi].max():
+            points.append(float(ts[i]))
+    return points
+
+
+# clustering ------------------------------------------------------------------------------------------------------
+def cluster_embeddings(embs: np.ndarray, threshold: float) -> np.ndarray:
+    """Agglomerative clustering, cosine distance, average linkage, stopped at ``threshold``."""
+    if len(embs) == 0:
+        return np.zeros(0, dtype=int)
+    if len(embs) == 1:
+        return np.zeros(1, dtype=int)
+    from sklearn.cluster import AgglomerativeClustering
+
+    model = AgglomerativeClustering(n_clusters=None, metric="cosine", linkage="average", distance_threshold=threshold)
+    return model.fit_predict(embs)
+
+
+def _centroids(embs: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> dict[int, np.ndarray]:
+    return {
+        int(k): l2_normalize((embs[labels == k] * weights[labels == k, None]).sum(axis=0))
+        for k in np.unique(labels)
+    }
+
+
+def _mark_overlaps(turns: list[Turn], cue_spans: np.ndarray, min_overlap_s: float) -> list[Turn]:
+    """Overlapped speech where two subtitle cues overlap in time and the speech under them differs in speaker:
+    the earlier turn is extended over the overlap and both are flagged."""
+    if len(cue_spans) < 2 or not turns:
+        return turns
+    spans = cue_spans[np.argsort(cue_spans[:, 0])]
+    for (s1, e1), (s2, e2) in zip(spans[:-1], spans[1:]):
+        if e1 - s2 < min_overlap_s:
+            continue
+        first = _turn_at(turns, (s1 + s2) / 2) or _turn_at(turns, s1 + 0.05)
+        second = _turn_at(turns, min(e2, e1 + 0.2))
+        if first is None or second is None or first is second or first.speaker == second.speaker:
+            continue
+        first.end = max(first.end, min(e1, second.end))
+        first.overlap = second.overlap = True
+    return turns
+
+
+def _turn_at(turns: list[Turn], t: float) -> Turn | None:
+    for turn in turns:
+        if turn.start <= t < turn.end:
+            return turn
+    return None
+
+
+def diarize(
+    wav: np.ndarray,
+    speech: np.ndarray,
+    embedder: SpeakerEmbedder,
+    *,
+    cue_spans: np.ndarray | None = None,
+    config: DiarizationConfig = DiarizationConfig(),
+) -> list[Turn]:
+    """Speaker turns of one episode. ``speech``: (n, 2) VAD regions; ``cue_spans``: (m, 2) subtitle cues already
+    synchronized to the audio (or None)."""
+    cfg = config
+    speech = np.asarray(speech, dtype=float).reshape(-1, 2)
+    cue_spans = np.zeros((0, 2)) if cue_spans is None else np.asarray(cue_spans, dtype=float).reshape(-1, 2)
+    pieces = split_at(speech, cue_spans[:, 0], cfg.min_piece_s)
+    refined = []
+    for s, e in pieces:
+        refined += split_at(np.array([[s, e]]), np.array(change_points(wav, s, e, embedder, cfg)), cfg.min_piece_s)
+    pieces = [(s, e) for s, e in refined if e - s >= 0.05]
+    if not pieces:
+        return []
+    embs = embedder.embed_many([cut(wav, s, e) for s, e in pieces])
+    durations = np.array([e - s for s, e in pieces])
+    reliable = durations >= cfg.min_cluster_piece_s
+    if not reliable.any():
+        reliable = durations >= np.median(durations)
+    labels = np.full(len(pieces), -1)
+    labels[reliable] = cluster_embeddings(embs[reliable], cfg.cluster_threshold)
+    cents = _centroids(embs[reliable], labels[reliable], durations[reliable])
+    keys = np.array(sorted(cents))
+    cmat = np.stack([cents[k] for k in keys])
+    sims = embs @ cmat.T
+    labels[~reliable] = keys[np.argmax(sims[~reliable], axis=1)]
+    # name speakers by order of first appearance: SPK_00, SPK_01, ...
+    order = {}
+    for lab in labels[np.argsort([s for s, _ in pieces])]:
+        order.setdefault(int(lab), f"SPK_{len(order):02d}")
+    turns: list[Turn] = []
+    for (s, e), lab, sim in zip(pieces, labels, sims[np.arange(len(pieces)), np.searchsorted(keys, labels)]):
+        spk = order[int(lab)]
+        if turns and turns[-1].speaker == spk and s - turns[-1].end <= cfg.merge_gap_s:
+            prev = turns[-1]
+            w = prev.duration
+            prev.confidence = float((prev.confidence * w + sim * (e - s)) / (w + e - s))
+            prev.end = e
+        else:
+            turns.append(Turn(s, e, spk, confidence=float(sim)))
+    return _mark_overlaps(turns, cue_spans, cfg.min_overlap_s)
+
+
+# pyannote backend ------------------------------------------------------------------------------------------------
+class PyannoteDiarizer:
+    """A pyannote.audio diarization pipeline loaded from a local directory (its ``config.yaml`` and the model
+    checkpoints it references). No hub access: the directory must be complete."""
+
+    def __init__(self, pipeline_dir: str | Path, device: str = "cpu"):
+        import torch
+        from pyannote.audio import Pipeline
+
+        pipeline_dir = Path(pipeline_dir).resolve()
+        if not (pipeline_dir / "config.yaml").is_file():
+            raise FileNotFoundError(f"{pipeline_dir}: no config.yaml: not a pyannote pipeline directory")
+        self.pipeline = Pipeline.from_pretrained(pipeline_dir)
+        if self.pipeline is None:
+            raise RuntimeError(f"{pipeline_dir}: pyannote could not load the pipeline")
+        self.pipeline.to(torch.device(device))
+
+    def __call__(self, wav: np.ndarray, *, num_speakers: int | None = None) -> list[Turn]:
+        import torch
+
+        inputs = {"waveform": torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32))[None], "sample_rate": SAMPLE_RATE}
+        kwargs = {"num_speakers": num_speakers} if num_speakers else {}
+        out = self.pipeline(inputs, **kwargs)
+        annotation = getattr(out, "speaker_diarization", out)
+        return annotation_to_turns(annotation)
+
+
+def annotation_to_turns(annotation) -> list[Turn]:
+    """pyannote ``Annotation`` → turns, with overlapping turns of different speakers flagged."""
+    turns = [Turn(float(seg.start), float(seg.end), str(label)) for seg, _, label in annotation.itertracks(yield_label=True)]
+    turns.sort(key=lambda t: (t.start, t.end))
+    for i, a in enumerate(turns):
+        for b in turns[i + 1 :]:
+            if b.start >= a.end:
+                break
+            if b.speaker != a.speaker:
+                a.overlap = b.overlap = True
+    return turns
+
+
+def turns_to_annotation(turns: list[Turn], uri: str = "episode"):
+    from pyannote.core import Annotation, Segment
+
+    ann = Annotation(uri=uri)
+    for i, t in enumerate(turns):
+        ann[Segment(t.start, t.end), i] = t.speaker
+    return ann
+
+
+def write_rttm(turns: list[Turn], path: str | Path, uri: str) -> None:
+    from audiorole.io import write_text_atomic
+
+    lines = [
+        f"SPEAKER {uri} 1 {t.start:.3f} {t.duration:.3f} <NA> <NA> {t.speaker} <NA> <NA>" for t in turns
+    ]
+    write_text_atomic(path, "\n".join(lines) + ("\n" if lines else ""))

@@ -1,0 +1,101 @@
+"""Speaker embeddings: resemblyzer (d-vector, weights in its wheel) by default, SpeechBrain ECAPA-TDNN from a
+local directory when configured. Every embedding is L2-normalized, so a dot product is a cosine similarity."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import numpy as np
+
+from audiorole.audio import SAMPLE_RATE
+
+#: Audio shorter than this is padded by the encoders; embeddings of such clips are unreliable.
+MIN_RELIABLE_S = 1.0
+
+
+def l2_normalize(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    norm = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.maximum(norm, 1e-9)
+
+
+def _level(wav: np.ndarray, target_dbfs: float = -30.0) -> np.ndarray:
+    """Scale to a fixed RMS level (what resemblyzer's preprocessing does, without its silence trimming,
+    which would move the timing)."""
+    rms = float(np.sqrt(np.mean(wav.astype(np.float64) ** 2))) if len(wav) else 0.0
+    if rms < 1e-6:
+        return wav.astype(np.float32)
+    return (wav * (10 ** (target_dbfs / 20) / rms)).astype(np.float32)
+
+
+class SpeakerEmbedder(ABC):
+    name: str
+    dim: int
+
+    @abstractmethod
+    def embed(self, wav: np.ndarray) -> np.ndarray:
+        """One L2-normalized embedding (dim,) for a clip of 16 kHz audio."""
+
+    def embed_many(self, clips: list[np.ndarray]) -> np.ndarray:
+        if not clips:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([self.embed(c) for c in clips])
+
+
+class ResemblyzerEmbedder(SpeakerEmbedder):
+    """GE2E d-vectors (256-d) from the ``resemblyzer`` package; runs on CPU."""
+
+    name = "resemblyzer"
+    dim = 256
+
+    def __init__(self, device: str = "cpu"):
+        from resemblyzer import VoiceEncoder
+
+        self.encoder = VoiceEncoder(device, verbose=False)
+
+    def embed(self, wav: np.ndarray) -> np.ndarray:
+        wav = _level(wav)
+        if len(wav) < 0.2 * SAMPLE_RATE:  # resemblyzer needs at least one frame window
+            wav = np.pad(wav, (0, int(0.2 * SAMPLE_RATE) - len(wav)))
+        return l2_normalize(self.encoder.embed_utterance(wav))
+
+
+class EcapaEmbedder(SpeakerEmbedder):
+    """SpeechBrain ECAPA-TDNN (192-d) loaded from a local directory holding ``hyperparams.yaml`` and the
+    checkpoint files it names (e.g. ``embedding_model.ckpt``), as in ``speechbrain/spkrec-ecapa-voxceleb``."""
+
+    name = "ecapa"
+
+    def __init__(self, model_dir: str | Path, device: str = "cpu"):
+        from speechbrain.inference.speaker import EncoderClassifier
+
+        model_dir = Path(model_dir).resolve()
+        if not (model_dir / "hyperparams.yaml").is_file():
+            raise FileNotFoundError(f"{model_dir}: no hyperparams.yaml: not a SpeechBrain model directory")
+        self.model = EncoderClassifier.from_hparams(
+            source=str(model_dir), savedir=str(model_dir), run_opts={"device": device}
+        )
+        self.model.eval()
+        import torch
+
+        with torch.no_grad():
+            probe = self.model.encode_batch(torch.zeros(1, SAMPLE_RATE))
+        self.dim = int(probe.shape[-1])
+
+    def embed(self, wav: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.no_grad():
+            emb = self.model.encode_batch(torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32))[None])
+        return l2_normalize(emb.reshape(-1).cpu().numpy())
+
+
+def build_embedder(backend: str = "resemblyzer", model_dir: str | None = None, device: str = "cpu") -> SpeakerEmbedder:
+    if backend == "resemblyzer":
+        return ResemblyzerEmbedder(device)
+    if backend == "ecapa":
+        if not model_dir:
+            raise ValueError("the ecapa embedder needs model_dir: a local SpeechBrain ECAPA directory")
+        return EcapaEmbedder(model_dir, device)
+    raise ValueError(f"unknown speaker embedding backend {backend!r} (resemblyzer | ecapa)")

@@ -1,0 +1,265 @@
+"""Aligned segments: one row per utterance (``SEGMENT_SCHEMA``), each kept or rejected with a reason.
+
+Utterances come from the synchronized subtitle cues when there are any (a two-speaker dash cue is split at the
+speaker change found by diarization), from diarization turns for the speech no cue covers, and from turns alone
+for an episode without subtitles. Each utterance then gets its speaker (the diarization turn that covers most of
+it), the ASR transcript of its span, the CER between subtitle and ASR, its language, an SNR estimate, clipping,
+overlap — and the filters decide keep/reject. Nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from audiorole import quality
+from audiorole.asr import Word, cer, words_in
+from audiorole.audio import SAMPLE_RATE, cut, intervals_complement
+from audiorole.diarization import Turn
+from audiorole.language import is_foreign, text_language
+from audiorole.schema import SEGMENT_SCHEMA
+
+
+@dataclass(frozen=True)
+class SegmentConfig:
+    """Filter thresholds. Each is documented with its default; all are set per run from Dagster config."""
+
+    min_duration_s: float = 0.3  # shorter utterances are too short to train on ("Mm." included at 0.3 s)
+    max_duration_s: float = 20.0  # longer ones are rarely one utterance and exceed training windows
+    max_clipping: float = 0.01  # share of clipped samples above which audio is damaged
+    min_snr_db: float = 5.0  # blind SNR estimate below which speech is buried in the bed
+    max_cer: float = 0.5  # subtitle vs ASR disagreement above which the subtitle is not what was said
+    min_asr_confidence: float = 0.5  # mean word probability needed to trust ASR-only text
+    max_other_speaker_share: float = 0.25  # share of a segment another speaker's turn may cover
+    min_speaker_confidence: float = 0.5  # cosine similarity to the speaker centroid needed to trust the label
+    reject_overlap: bool = True  # overlapped speech gives impure audio
+    min_uncovered_s: float = 0.6  # speech with no cue shorter than this makes no ASR segment
+    max_asr_segment_s: float = 15.0  # ASR-only segments are cut at word gaps to stay below this
+    speech_trim_tolerance_s: float = 0.25  # how far outside a cue speech may start/end and still belong to it
+
+
+@dataclass
+class Candidate:
+    start: float
+    end: float
+    text_source: str  # "subtitle" | "asr"
+    text: str | None = None
+    cue_index: int | None = None
+    cue_part: int | None = None
+    speaker_tag: str | None = None
+    facts: dict = field(default_factory=dict)
+
+
+# utterance candidates --------------------------------------------------------------------------------------------
+def trim_to_speech(start: float, end: float, speech: np.ndarray, tol: float) -> tuple[float, float] | None:
+    """The extent of speech inside [start - tol, end + tol], clipped to the span; None if there is no speech."""
+    s, e = start - tol, end + tol
+    inside = [(max(a, s), min(b, e)) for a, b in speech if b > s and a < e]
+    if not inside:
+        return None
+    return max(start - tol, inside[0][0]), min(end + tol, inside[-1][1])
+
+
+def speaker_changes(turns: list[Turn], start: float, end: float) -> list[float]:
+    """Times inside (start, end) where the covering turn's speaker changes."""
+    inside = sorted((t for t in turns if t.end > start and t.start < end), key=lambda t: t.start)
+    return [b.start for a, b in zip(inside, inside[1:]) if b.speaker != a.speaker and start < b.start < end]
+
+
+def split_dash_cue(start: float, end: float, texts: list[str], turns: list[Turn]) -> list[tuple[float, float]]:
+    """Split a cue spoken by ``len(texts)`` speakers: at the diarization's speaker changes nearest to where the
+    text proportions put them, or at those proportions when diarization saw no change."""
+    n = len(texts)
+    weights = np.array([max(len(t), 1) for t in texts], dtype=float)
+    expected = start + (end - start) * np.cumsum(weights)[:-1] / weights.sum()
+    changes = speaker_changes(turns, start, end)
+    cuts = []
+    for x in expected:
+        free = [c for c in changes if c not in cuts and (not cuts or c > cuts[-1])]
+        cuts.append(min(free, key=lambda c: abs(c - x)) if free else float(x))
+    edges = [start, *sorted(cuts), end]
+    return [(edges[i], edges[i + 1]) for i in range(n)]
+
+
+def candidates_from_cues(cues: list[dict], turns: list[Turn], speech: np.ndarray, cfg: SegmentConfig) -> list[Candidate]:
+    """One candidate per cue part; cues over no speech keep their span and are rejected later ("no_speech")."""
+    by_cue: dict[int, list[dict]] = {}
+    for c in cues:
+        by_cue.setdefault(int(c["cue_index"]), []).append(c)
+    out = []
+    for idx, parts in sorted(by_cue.items()):
+        parts.sort(key=lambda c: c["part"])
+        start, end = parts[0]["start_s"], parts[0]["end_s"]
+        spans = split_dash_cue(start, end, [p["text"] for p in parts], turns) if len(parts) > 1 else [(start, end)]
+        for part, (s, e) in zip(parts, spans):
+            trimmed = trim_to_speech(s, e, speech, cfg.speech_trim_tolerance_s if len(parts) == 1 else 0.0)
+            cand = Candidate(*(trimmed or (s, e)), "subtitle", part["text"], idx, int(part["part"]), part["speaker_tag"])
+            if trimmed is None:
+                cand.facts["no_speech"] = True
+            out.append(cand)
+    return out
+
+
+def uncovered_speech(speech: np.ndarray, spans: list[tuple[float, float]], duration_s: float, min_s: float) -> np.ndarray:
+    """Speech not covered by any of ``spans``, in pieces at least ``min_s`` long."""
+    if not len(speech):
+        return np.zeros((0, 2))
+    covered = np.asarray(sorted(spans), dtype=float).reshape(-1, 2)
+    holes = intervals_complement(_union(covered), duration_s)
+    pieces = [(max(a, c), min(b, d)) for a, b in speech for c, d in holes if min(b, d) - max(a, c) >= min_s]
+    return np.asarray(pieces, dtype=float).reshape(-1, 2)
+
+
+def _union(intervals: np.ndarray) -> np.ndarray:
+    out: list[list[float]] = []
+    for s, e in intervals[np.argsort(intervals[:, 0])] if len(intervals) else []:
+        if out and s <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], e)
+        else:
+            out.append([s, e])
+    return np.asarray(out, dtype=float).reshape(-1, 2)
+
+
+def candidates_from_turns(regions: np.ndarray, turns: list[Turn], words: list[Word], cfg: SegmentConfig) -> list[Candidate]:
+    """ASR-text candidates for speech regions: cut at speaker turns, then at the widest word gaps until short."""
+    out = []
+    for rs, re_ in regions:
+        for t in turns:
+            s, e = max(rs, t.start), min(re_, t.end)
+            if e - s < cfg.min_uncovered_s:
+                continue
+            for a, b in _split_long(s, e, words, cfg.max_asr_segment_s):
+                out.append(Candidate(a, b, "asr"))
+    return out
+
+
+def _split_long(s: float, e: float, words: list[Word], max_s: float) -> list[tuple[float, float]]:
+    if e - s <= max_s:
+        return [(s, e)]
+    inner = words_in(words, s, e)
+    gaps = [((a.end + b.start) / 2, b.start - a.end) for a, b in zip(inner, inner[1:])]
+    gaps = [g for g in gaps if s + 1.0 < g[0] < e - 1.0]
+    at = max(gaps, key=lambda g: g[1])[0] if gaps else (s + e) / 2
+    return _split_long(s, at, words, max_s) + _split_long(at, e, words, max_s)
+
+
+# per-candidate facts and filters ---------------------------------------------------------------------------------
+def attribute_speaker(c: Candidate, turns: list[Turn]) -> None:
+    """Speaker = the turn covering most of the candidate; other_share = the rest of the covered time."""
+    cover: dict[str, float] = {}
+    conf: dict[str, float] = {}
+    overlap = False
+    for t in turns:
+        ov = min(c.end, t.end) - max(c.start, t.start)
+        if ov <= 0:
+            continue
+        cover[t.speaker] = cover.get(t.speaker, 0.0) + ov
+        conf[t.speaker] = max(conf.get(t.speaker, 0.0), t.confidence)
+        overlap |= t.overlap and ov > 0.1
+    if not cover:
+        c.facts.update(speaker=None, speaker_confidence=None, other_share=0.0, overlap=False)
+        return
+    best = max(cover, key=cover.get)
+    total = sum(cover.values())
+    c.facts.update(speaker=best, speaker_confidence=conf[best], other_share=1 - cover[best] / total, overlap=overlap)
+
+
+def reject_reason(c: Candidate, cfg: SegmentConfig, series_language: str) -> str | None:
+    """The first filter the candidate fails, or None (kept). The order is the order of the checks below."""
+    f = c.facts
+    dur = c.end - c.start
+    checks = [
+        ("no_speech", f.get("no_speech", False)),
+        ("too_short", dur < cfg.min_duration_s),
+        ("too_long", dur > cfg.max_duration_s),
+        ("no_speaker", f.get("speaker") is None),
+        ("mixed_speakers", f.get("other_share", 0.0) > cfg.max_other_speaker_share),
+        ("overlap", cfg.reject_overlap and f.get("overlap", False)),
+        ("no_text", not (c.text or "").strip()),
+        ("foreign_language", is_foreign(f.get("language", "und"), f.get("language_prob", 0.0), series_language)
+            or (f.get("audio_language") not in (None, "und") and f["audio_language"] != series_language[:2])),
+        ("transcript_mismatch", f.get("cer") is not None and f["cer"] > cfg.max_cer),
+        ("low_asr_confidence", c.text_source == "asr" and (f.get("asr_confidence") or 0.0) < cfg.min_asr_confidence),
+        ("clipping", (f.get("clipping") or 0.0) > cfg.max_clipping),
+        ("low_snr", f.get("snr_db") is not None and f["snr_db"] < cfg.min_snr_db),
+        ("low_speaker_confidence", (f.get("speaker_confidence") or 0.0) < cfg.min_speaker_confidence),
+    ]
+    return next((name for name, failed in checks if failed), None)
+
+
+def build_segments(
+    episode_key: str,
+    wav: np.ndarray,
+    speech: np.ndarray,
+    turns: list[Turn],
+    words: list[Word],
+    cues: list[dict] | None,
+    *,
+    series_language: str = "en",
+    config: SegmentConfig = SegmentConfig(),
+    audio_language=None,
+) -> list[dict]:
+    """All utterances of an episode as SEGMENT_SCHEMA rows (without embeddings), sorted by start time.
+
+    ``cues``: synchronized cue rows (CUE_SCHEMA dicts, times in audio seconds) or None/empty.
+    ``audio_language``: optional callable(clip) -> (lang, prob) from a multilingual ASR model.
+    """
+    cfg = config
+    duration = len(wav) / SAMPLE_RATE
+    speech = np.asarray(speech, dtype=float).reshape(-1, 2)
+    cands: list[Candidate] = []
+    if cues:
+        cands = candidates_from_cues(cues, turns, speech, cfg)
+        spans = [(c.start - cfg.speech_trim_tolerance_s, c.end + cfg.speech_trim_tolerance_s) for c in cands]
+        cands += candidates_from_turns(uncovered_speech(speech, spans, duration, cfg.min_uncovered_s), turns, words, cfg)
+    else:
+        cands = candidates_from_turns(speech, turns, words, cfg)
+
+    rows = []
+    for c in sorted(cands, key=lambda c: (c.start, c.cue_part or 0)):
+        attribute_speaker(c, turns)
+        ws = words_in(words, c.start, c.end)
+        asr_text = " ".join(w.text for w in ws)
+        if c.text_source == "asr":
+            c.text = asr_text
+        f = c.facts
+        f["asr_confidence"] = float(np.mean([w.probability for w in ws])) if ws else None
+        f["cer"] = cer(c.text, asr_text) if c.text_source == "subtitle" and not f.get("no_speech") else None
+        f["language"], f["language_prob"] = text_language(c.text or "")
+        clip = cut(wav, c.start, c.end)
+        f["audio_language"] = audio_language(clip)[0] if audio_language and len(clip) else None
+        f["snr_db"] = quality.wada_snr_db(clip) if len(clip) > SAMPLE_RATE // 10 else None
+        f["clipping"] = quality.clipping_ratio(clip) if len(clip) else 0.0
+        reason = reject_reason(c, cfg, series_language)
+        rows.append({
+            "episode_key": episode_key, "start_s": round(c.start, 3), "end_s": round(c.end, 3),
+            "speaker": f.get("speaker"), "speaker_confidence": f.get("speaker_confidence"),
+            "text": c.text, "text_source": c.text_source, "cue_index": c.cue_index, "cue_part": c.cue_part,
+            "speaker_tag": c.speaker_tag, "asr_text": asr_text, "asr_confidence": f["asr_confidence"],
+            "cer": f["cer"], "language": f["language"], "language_prob": f["language_prob"],
+            "audio_language": f["audio_language"], "snr_db": _finite(f["snr_db"]), "clipping": f["clipping"],
+            "overlap": bool(f.get("overlap", False)), "keep": reason is None, "reject_reason": reason,
+            "embedding": None,
+        })
+    for i, r in enumerate(rows):
+        r["segment_id"] = f"{episode_key}#{i:04d}"
+    return rows
+
+
+def _finite(x):
+    return None if x is None or not np.isfinite(x) else float(x)
+
+
+def segments_table(rows: list[dict]) -> pa.Table:
+    return pa.Table.from_pylist(rows, schema=SEGMENT_SCHEMA)
+
+
+def add_embeddings(rows: list[dict], wav: np.ndarray, embedder) -> int:
+    """Speaker embeddings for the kept segments (in place). Returns how many were embedded."""
+    kept = [r for r in rows if r["keep"]]
+    embs = embedder.embed_many([cut(wav, r["start_s"], r["end_s"]) for r in kept])
+    for r, e in zip(kept, embs):
+        r["embedding"] = [float(x) for x in e]
+    return len(kept)

