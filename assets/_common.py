@@ -44,7 +44,7 @@ def stage_metadata(result: StageResult, **extra) -> dict:
         "fingerprint": result.fingerprint,
         "warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in result.warnings) or "none"),
     }
-    meta.update({k: v for k, v in extra.items() if v is not None})
+    meta.update({k: v.item() if hasattr(v, "item") else v for k, v in extra.items() if v is not None})
     return meta
 
 

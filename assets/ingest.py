@@ -1,6 +1,5 @@
 """Episode ingest: probed media → standardized audio, parsed subtitles (per episode partition)."""
 
-from __future__ import annotations
 
 import dagster as dg
 

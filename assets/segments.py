@@ -1,7 +1,6 @@
 """Per-episode alignment: speech activity → enhanced audio → synced subtitles → speaker turns → transcript →
 aligned segments (one row per utterance, kept or rejected with a reason)."""
 
-from __future__ import annotations
 
 import dataclasses
 import typing
@@ -104,7 +103,7 @@ def aligned_segments(context: dg.AssetExecutionContext, config: SegmentFilterCon
 
 
 @dg.asset_check(asset=synced_subtitles, partitions_def=episode_partitions,
-                description="After calibration the cue starts sit on speech onsets (median residual ≤ 150 ms).")
+                description="After calibration the cue starts sit on speech onsets (median residual ≤ 250 ms, the cue-edge jitter of typical subtitles).")
 def sync_residual_small(context: dg.AssetCheckExecutionContext, data_store: DataStoreResource) -> dg.AssetCheckResult:
     import json
 
@@ -112,7 +111,7 @@ def sync_residual_small(context: dg.AssetCheckExecutionContext, data_store: Data
     if info["status"] != "synced":
         return dg.AssetCheckResult(passed=True, metadata={"status": info["status"]})
     return dg.AssetCheckResult(
-        passed=info["residual_ms"] <= 150.0,
+        passed=info["residual_ms"] <= 250.0,
         metadata={"residual_ms": info["residual_ms"], "score": info["score"], "offset_s": info["offset_s"],
                   "drift_ppm": info["drift_ppm"]},
     )

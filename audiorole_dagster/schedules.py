@@ -1,28 +1,35 @@
 """Scheduled re-materialization: every night, re-run the episodes whose stages are not current."""
 
-from __future__ import annotations
 
 import dagster as dg
 
-from audiorole.freshness import stale_stages
+from audiorole.freshness import source_fingerprint, stale_stages
+from audiorole.store import fingerprint
 from audiorole_dagster.jobs import episode_job
 from audiorole_dagster.partitions import episode_partitions
-from resources.models import stage_params
+from resources import DataStoreResource, MediaRootResource
+from resources.models import (
+    AsrResource, DiarizationResource, EnhancementResource, SpeakerEmbeddingResource, VadResource, stage_params,
+)
 
-MODEL_RESOURCES = {"vad", "enhancement", "asr", "speaker_embedding", "diarization"}
 
-
-@dg.schedule(job=episode_job, cron_schedule="0 3 * * *", default_status=dg.DefaultScheduleStatus.STOPPED,
-             required_resource_keys={"media_root", "data_store", *MODEL_RESOURCES})
-def stale_episodes_schedule(context: dg.ScheduleEvaluationContext):
+@dg.schedule(job=episode_job, cron_schedule="0 3 * * *", default_status=dg.DefaultScheduleStatus.STOPPED)
+def stale_episodes_schedule(
+    context: dg.ScheduleEvaluationContext, media_root: MediaRootResource, data_store: DataStoreResource,
+    vad: VadResource, enhancement: EnhancementResource, asr: AsrResource,
+    speaker_embedding: SpeakerEmbeddingResource, diarization: DiarizationResource,
+):
     """Request a run for each known episode partition with a stale stage (changed source, config or code)."""
-    res = context.resources
-    episodes, _ = res.media_root.discover()
+    episodes, _ = media_root.discover()
     known = set(context.instance.get_dynamic_partitions(episode_partitions.name))
-    params = stage_params({k: getattr(res, k) for k in MODEL_RESOURCES})
-    store = res.data_store.store
-    stale = [ep for ep in episodes if ep.key in known and stale_stages(ep, store, params)]
-    if not stale:
-        return dg.SkipReason("every episode is current")
-    stamp = context.scheduled_execution_time.strftime("%Y%m%d") if context.scheduled_execution_time else "now"
-    return [dg.RunRequest(run_key=f"{ep.key}@{stamp}", partition_key=ep.key) for ep in stale]
+    params = stage_params({"vad": vad, "enhancement": enhancement, "asr": asr,
+                           "speaker_embedding": speaker_embedding, "diarization": diarization})
+    store = data_store.store
+    requests = []
+    for ep in episodes:
+        stale = stale_stages(ep, store, params) if ep.key in known else []
+        if stale:
+            # the same stale state is requested once: the run key names the sources and what is stale
+            run_key = f"{ep.key}@{fingerprint(source_fingerprint(ep), stale)}"
+            requests.append(dg.RunRequest(run_key=run_key, partition_key=ep.key, tags={"stale_stages": ",".join(stale)}))
+    return requests or dg.SkipReason("every episode is current")

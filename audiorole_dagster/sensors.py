@@ -1,6 +1,5 @@
 """The media-root sensor: dropping a series folder in is all a curator does."""
 
-from __future__ import annotations
 
 import dagster as dg
 

@@ -167,20 +167,18 @@ def test_sensor_adds_partitions_idempotently_and_picks_up_new_series(media_root,
 
 
 def test_schedule_requests_only_stale_episodes(media_root, tmp_path):
+    from audiorole_dagster.definitions import build_definitions
     from audiorole_dagster.schedules import stale_episodes_schedule
-    from resources import DataStoreResource, MediaRootResource
 
     data = tmp_path / "data"
     run_pipeline(media_root, data, echo=lambda *_: None)
-    instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions("episodes", ["test-show/e01", "test-show/e02"])
-    resources = {
-        "media_root": MediaRootResource(path=str(media_root)),
-        "data_store": DataStoreResource(data_dir=str(data)),
-    }
-    ctx = dg.build_schedule_context(instance=instance, resources=resources)
-    assert isinstance(stale_episodes_schedule(ctx), dg.SkipReason)
-    time.sleep(0.01)
-    (media_root / "Test Show" / "E02.mkv").touch()
-    requests = stale_episodes_schedule(dg.build_schedule_context(instance=instance, resources=resources))
+    resources = build_definitions(str(media_root), str(data)).resources
+    with dg.instance_for_test() as instance:  # schedules with resources need an instance with a ref
+        instance.add_dynamic_partitions("episodes", ["test-show/e01", "test-show/e02"])
+        with dg.build_schedule_context(instance=instance, resources=resources) as ctx:
+            assert isinstance(stale_episodes_schedule(ctx), dg.SkipReason)
+        time.sleep(0.01)
+        (media_root / "Test Show" / "E02.mkv").touch()
+        with dg.build_schedule_context(instance=instance, resources=resources) as ctx:
+            requests = stale_episodes_schedule(ctx)
     assert [r.partition_key for r in requests] == ["test-show/e02"]

@@ -55,7 +55,7 @@ def test_catalog_views_exist_and_are_typed_before_any_data(tmp_path):
     views = catalog.refresh_catalog(tmp_path)
     assert {"episodes", "cues"} <= set(views)
     assert catalog.query(tmp_path, "SELECT count(*) AS n FROM episodes") == [{"n": 0}]
-    cols = {r["column_name"]: r["data_type"] for r in catalog.query(tmp_path, "DESCRIBE episodes")}
+    cols = {r["column_name"]: r["column_type"] for r in catalog.query(tmp_path, "DESCRIBE episodes")}
     assert cols["duration_s"] == "DOUBLE" and cols["n_subtitle_cues"] in {"INTEGER", "BIGINT"}
 
 
