@@ -43,13 +43,25 @@ class SyncResult:
     residual_ms: float  # median |corrected cue start - its speech onset| over matched cues
     n_cues: int
     n_matched: int
+    coverage: float = float("nan")  # share of corrected cue time that lies over speech
+    calibrated: bool = True  # False: too few speech onsets to calibrate; the cues are used as given
 
     def to_audio_time(self, t_sub):
         return (np.asarray(t_sub, dtype=float) - self.offset_s) / (1.0 + self.drift_ppm * 1e-6)
 
     def to_dict(self) -> dict:
-        return {k: (round(float(v), 4) if isinstance(v, (float, np.floating)) else int(v))
+        return {k: (round(float(v), 4) if isinstance(v, (float, np.floating)) else v if isinstance(v, bool) else int(v))
                 for k, v in asdict(self).items()}
+
+
+def coverage(cues_audio: np.ndarray, speech: np.ndarray) -> float:
+    """Share of cue time that lies over speech."""
+    cues_audio = np.asarray(cues_audio, dtype=float).reshape(-1, 2)
+    total = float(np.sum(cues_audio[:, 1] - cues_audio[:, 0]))
+    if total <= 0:
+        return 0.0
+    inside = sum(max(0.0, min(e, b) - max(s, a)) for s, e in cues_audio for a, b in speech if b > s and a < e)
+    return inside / total
 
 
 def _train(times: np.ndarray, n: int) -> np.ndarray:
@@ -106,8 +118,10 @@ def estimate_sync(cues: np.ndarray, speech: np.ndarray, *, duration_s: float | N
     span = max(duration_s or 0.0, cues[:, 1].max(initial=0.0), speech[:, 1].max(initial=0.0))
     chance = min(1.0, 2 * MATCH_S * len(onsets) / span) if span else 0.0
     baseline = match_rate(cues[:, 0], onsets)
-    if len(cues) < MIN_CUES or not len(speech):
-        return SyncResult(0.0, 0.0, baseline, baseline, chance, float("nan"), len(cues), 0)
+    if len(cues) < MIN_CUES or len(onsets) < max(MIN_CUES, len(cues) // 2):
+        # continuous speech (few pauses) or very few cues: nothing to calibrate on; judge the cues as given
+        return SyncResult(0.0, 0.0, baseline, baseline, chance, float("nan"), len(cues), 0,
+                          coverage(cues, speech), calibrated=False)
 
     n = int(np.ceil((span + max_offset_s) / STEP_S)) + 1
     size = 1 << int(np.ceil(np.log2(2 * n)))
@@ -143,7 +157,8 @@ def estimate_sync(cues: np.ndarray, speech: np.ndarray, *, duration_s: float | N
     result.n_matched = int((dist <= MATCH_S).sum())
     result.residual_ms = float(np.median(dist[dist <= MATCH_S]) * 1000) if result.n_matched else float("nan")
     if result.score < baseline:  # never make things worse than the subtitles as given
-        return SyncResult(0.0, 0.0, baseline, baseline, chance, result.residual_ms, len(cues), result.n_matched)
+        result = SyncResult(0.0, 0.0, baseline, baseline, chance, result.residual_ms, len(cues), result.n_matched)
+    result.coverage = coverage(apply_sync(cues, result), speech)
     return result
 
 
@@ -153,6 +168,11 @@ def check_sync(result: SyncResult, *, path=None, min_score: float = 0.6) -> None
     cues placed at random would."""
     if result.n_cues < MIN_CUES:
         return  # too few cues to judge: they are used as given
+    if not result.calibrated:
+        if result.coverage < min_score:
+            raise SyncError(path, f"subtitles do not match the speech in the audio: only {result.coverage:.0%} of "
+                                  f"the cue time lies over speech (needs {min_score:.0%}) — wrong subtitle file?")
+        return
     if result.score < min_score or result.score < result.chance_score + 0.25:
         raise SyncError(
             path,
