@@ -200,7 +200,7 @@ def read_turns(path: Path) -> list[Turn]:
 
 
 def run_diarization(ep: EpisodeSource, store: DataStore, diarizer, *, force: bool = False) -> StageResult:
-    """``diarizer``: an object with ``backend_id`` and ``__call__(wav, speech, cue_spans) -> list[Turn]``."""
+    """``diarizer``: an object with ``backend_id`` and ``__call__(wav, speech, cue_spans, cue_tags) -> list[Turn]``."""
     fp = diarization_fingerprint(ep, store, diarizer.backend_id)
     if not force and store.is_current(ep.key, "diarization", fp, DIARIZATION_OUTPUTS):
         turns = read_turns(store.path(ep.key, "turns.parquet"))
@@ -211,7 +211,10 @@ def run_diarization(ep: EpisodeSource, store: DataStore, diarizer, *, force: boo
     synced = pq.read_table(store.path(ep.key, "synced_cues.parquet"))
     first = synced.filter(pa.compute.equal(synced.column("part"), 0))
     cue_spans = np.stack([first.column("start_s").to_numpy(), first.column("end_s").to_numpy()], axis=1).reshape(-1, 2)
-    turns = diarizer(wav, speech, cue_spans)
+    # speaker tags of single-speaker cues, normalized: "MAGGIE" and "Maggie" are the same person
+    tags = [t.strip().upper() if t and n == 1 else None
+            for t, n in zip(first.column("speaker_tag").to_pylist(), first.column("n_parts").to_pylist())]
+    turns = diarizer(wav, speech, cue_spans, tags)
     rows = [{"episode_key": ep.key, "start_s": t.start, "end_s": t.end, "speaker": t.speaker, "overlap": t.overlap,
              "confidence": t.confidence} for t in turns]
     write_parquet_atomic(store.path(ep.key, "turns.parquet"), pa.Table.from_pylist(rows, schema=TURN_SCHEMA))
@@ -245,8 +248,8 @@ class DefaultDiarizer:
         self.embedder, self.config = embedder, config
         self.backend_id = default_diarizer_id(embedder.name, config)
 
-    def __call__(self, wav, speech, cue_spans):
-        return diarize(wav, speech, self.embedder, cue_spans=cue_spans, config=self.config)
+    def __call__(self, wav, speech, cue_spans, cue_tags=None):
+        return diarize(wav, speech, self.embedder, cue_spans=cue_spans, cue_tags=cue_tags, config=self.config)
 
 
 class PyannoteBackend:
@@ -256,7 +259,7 @@ class PyannoteBackend:
         self.pipeline = PyannoteDiarizer(pipeline_dir, device)
         self.backend_id = pyannote_diarizer_id(pipeline_dir)
 
-    def __call__(self, wav, speech, cue_spans):
+    def __call__(self, wav, speech, cue_spans, cue_tags=None):
         return self.pipeline(wav)
 
 

@@ -36,6 +36,10 @@ class DiarizationConfig:
     min_piece_s: float = 0.4
     #: turns of the same speaker closer than this are merged
     merge_gap_s: float = 0.3
+    #: a cluster with less speech than min(min_cluster_s, min_cluster_share × the episode's speech) is folded
+    #: into the nearest larger cluster: a voice heard for a few seconds is more often a split than a speaker
+    min_cluster_s: float = 10.0
+    min_cluster_share: float = 0.06
     #: an overlap between two subtitle cues shorter than this is edge jitter, not overlapped speech
     min_overlap_s: float = 0.2
 
@@ -88,16 +92,29 @@ def change_points(wav: np.ndarray, start: float, end: float, embedder: SpeakerEm
 
 
 # clustering ------------------------------------------------------------------------------------------------------
-def cluster_embeddings(embs: np.ndarray, threshold: float) -> np.ndarray:
-    """Agglomerative clustering, cosine distance, average linkage, stopped at ``threshold``."""
+def cluster_embeddings(embs: np.ndarray, threshold: float, tags: list[str | None] | None = None) -> np.ndarray:
+    """Agglomerative clustering, cosine distance, average linkage, stopped at ``threshold``.
+
+    ``tags`` (one per embedding, e.g. subtitle speaker tags) are soft constraints: two pieces with the same tag
+    are at distance 0, two with different tags at least 1 (so average linkage keeps them apart unless the
+    voices are overwhelmingly alike)."""
     if len(embs) == 0:
         return np.zeros(0, dtype=int)
     if len(embs) == 1:
         return np.zeros(1, dtype=int)
     from sklearn.cluster import AgglomerativeClustering
 
-    model = AgglomerativeClustering(n_clusters=None, metric="cosine", linkage="average", distance_threshold=threshold)
-    return model.fit_predict(embs)
+    dist = np.clip(1.0 - embs @ embs.T, 0.0, 2.0)
+    if tags is not None:
+        t = np.array([x or "" for x in tags], dtype=object)
+        has = t != ""
+        same = (t[:, None] == t[None, :]) & has[:, None] & has[None, :]
+        differ = (t[:, None] != t[None, :]) & has[:, None] & has[None, :]
+        dist = np.where(same, 0.0, np.where(differ, np.maximum(dist, 1.0), dist))
+    np.fill_diagonal(dist, 0.0)
+    model = AgglomerativeClustering(n_clusters=None, metric="precomputed", linkage="average",
+                                    distance_threshold=threshold)
+    return model.fit_predict(dist)
 
 
 def _centroids(embs: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> dict[int, np.ndarray]:
@@ -105,6 +122,20 @@ def _centroids(embs: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> dic
         int(k): l2_normalize((embs[labels == k] * weights[labels == k, None]).sum(axis=0))
         for k in np.unique(labels)
     }
+
+
+def _fold_small_clusters(embs: np.ndarray, labels: np.ndarray, durations: np.ndarray, min_s: float) -> np.ndarray:
+    """Fold clusters with less than ``min_s`` of speech into the nearest cluster that has enough."""
+    labels = labels.copy()
+    totals = {int(k): float(durations[labels == k].sum()) for k in np.unique(labels)}
+    big = [k for k, v in totals.items() if v >= min_s]
+    if not big:
+        return labels
+    cents = _centroids(embs, labels, durations)
+    for k, v in totals.items():
+        if v < min_s:
+            labels[labels == k] = max(big, key=lambda b: float(cents[k] @ cents[b]))
+    return labels
 
 
 def _mark_overlaps(turns: list[Turn], cue_spans: np.ndarray, min_overlap_s: float) -> list[Turn]:
@@ -125,6 +156,16 @@ def _mark_overlaps(turns: list[Turn], cue_spans: np.ndarray, min_overlap_s: floa
     return turns
 
 
+def _piece_tags(pieces: list[tuple[float, float]], cue_spans: np.ndarray, cue_tags: list[str | None]) -> list:
+    """The speaker tag of the cue that covers most of each piece (None when that cue has no tag)."""
+    out = []
+    for s, e in pieces:
+        ov = np.minimum(cue_spans[:, 1], e) - np.maximum(cue_spans[:, 0], s)
+        k = int(np.argmax(ov)) if len(ov) else -1
+        out.append(cue_tags[k] if k >= 0 and ov[k] > 0.5 * (e - s) else None)
+    return out
+
+
 def _turn_at(turns: list[Turn], t: float) -> Turn | None:
     for turn in turns:
         if turn.start <= t < turn.end:
@@ -138,10 +179,11 @@ def diarize(
     embedder: SpeakerEmbedder,
     *,
     cue_spans: np.ndarray | None = None,
+    cue_tags: list[str | None] | None = None,
     config: DiarizationConfig = DiarizationConfig(),
 ) -> list[Turn]:
     """Speaker turns of one episode. ``speech``: (n, 2) VAD regions; ``cue_spans``: (m, 2) subtitle cues already
-    synchronized to the audio (or None)."""
+    synchronized to the audio (or None); ``cue_tags``: the speaker tag of each single-speaker cue (or None)."""
     cfg = config
     speech = np.asarray(speech, dtype=float).reshape(-1, 2)
     cue_spans = np.zeros((0, 2)) if cue_spans is None else np.asarray(cue_spans, dtype=float).reshape(-1, 2)
@@ -157,8 +199,13 @@ def diarize(
     reliable = durations >= cfg.min_cluster_piece_s
     if not reliable.any():
         reliable = durations >= np.median(durations)
+    tags = _piece_tags(pieces, cue_spans, cue_tags) if cue_tags is not None else None
     labels = np.full(len(pieces), -1)
-    labels[reliable] = cluster_embeddings(embs[reliable], cfg.cluster_threshold)
+    labels[reliable] = cluster_embeddings(embs[reliable], cfg.cluster_threshold,
+                                          [tags[i] for i in np.flatnonzero(reliable)] if tags else None)
+    min_s = min(cfg.min_cluster_s, cfg.min_cluster_share * float(durations.sum()))
+    if min_s > 0:
+        labels[reliable] = _fold_small_clusters(embs[reliable], labels[reliable], durations[reliable], min_s)
     cents = _centroids(embs[reliable], labels[reliable], durations[reliable])
     keys = np.array(sorted(cents))
     cmat = np.stack([cents[k] for k in keys])

@@ -103,10 +103,17 @@ def decode_subtitle_bytes(data: bytes, path=None) -> tuple[str, str]:
         pass
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data).best()
+    matches = from_bytes(data)
+    best = matches.best()
     if best is None:
         raise SubtitleError(path, "unknown text encoding (no candidate decodes the file)")
     enc = _SUPERSETS.get(best.encoding.lower(), best.encoding.lower())
+    # single-byte Latin code pages are hard to tell apart on short texts: prefer the common CP1252 when it
+    # decodes about as cleanly as the best guess
+    if enc.startswith(("cp125", "iso8859", "latin", "mac_")):
+        western = [m for m in matches if m.encoding.lower() == "cp1252"]
+        if western and western[0].chaos <= best.chaos + 0.05:
+            enc = "cp1252"
     # short Chinese texts are often guessed as another CJK codec: prefer GB18030 when it decodes cleanly to Han
     if best.encoding.lower() in {"big5", "euc_jp", "shift_jis", "euc_kr", "cp949", "johab", "gb2312", "gbk"}:
         try:

@@ -87,3 +87,20 @@ def pyannote_sample() -> Path:
     import pyannote.audio
 
     return Path(pyannote.audio.__file__).parent / "sample"
+
+
+@pytest.fixture(scope="session")
+def short_demo(tmp_path_factory):
+    """The demo series at test size: 3 episodes of ~0.6 min (every feature present), built once."""
+    from audiorole.demo import build_demo
+
+    return build_demo(tmp_path_factory.mktemp("demo"), minutes_per_episode=0.6, n_episodes=3, seed=0)
+
+
+@pytest.fixture(scope="session")
+def short_demo_run(short_demo, tmp_path_factory):
+    """The full episode job run once over the short demo: (manifest, data dir, report)."""
+    from audiorole_dagster.cli import run_pipeline
+
+    data = tmp_path_factory.mktemp("demo-data")
+    return short_demo, data, run_pipeline(short_demo.media_root, data, echo=lambda *_: None)

@@ -19,7 +19,7 @@ from audiorole.demo import mix, script, voices
 from audiorole.io import atomic_path, write_bytes_atomic, write_json_atomic, write_text_atomic
 
 SR = voices.SR
-DEMO_VERSION = "1"
+DEMO_VERSION = "2"
 SERIES = "Maple Street"
 SAMPLE_SERIES = "pyannote sample"
 

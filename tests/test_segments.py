@@ -1,0 +1,96 @@
+"""Segment assembly on crafted inputs: candidates from cues and turns, dash-cue splits, filters, schema."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from audiorole import segments as S
+from audiorole.asr import Word
+from audiorole.diarization import Turn
+from audiorole.schema import SEGMENT_SCHEMA
+
+
+def cue(idx, start, end, text, part=0, n_parts=1, tag=None):
+    return {"cue_index": idx, "part": part, "n_parts": n_parts, "start_s": start, "end_s": end, "text": text,
+            "speaker_tag": tag}
+
+
+def test_dash_cue_splits_at_the_speaker_change():
+    turns = [Turn(0.0, 1.3, "A"), Turn(1.3, 3.0, "B")]
+    assert S.split_dash_cue(0.0, 3.0, ["Hi.", "Hello there, friend."], turns) == [(0.0, 1.3), (1.3, 3.0)]
+
+
+def test_dash_cue_without_a_change_splits_by_text_length():
+    spans = S.split_dash_cue(0.0, 4.0, ["abc", "abcdefghi"], [Turn(0.0, 4.0, "A")])
+    assert spans == [(0.0, 1.0), (1.0, 4.0)]
+
+
+def test_trim_to_speech():
+    speech = np.array([[1.2, 2.0], [2.5, 3.1], [9.0, 10.0]])
+    assert S.trim_to_speech(1.0, 3.0, speech, tol=0.25) == (1.2, 3.1)
+    assert S.trim_to_speech(5.0, 6.0, speech, tol=0.25) is None
+
+
+def test_uncovered_speech_finds_lines_without_subtitles():
+    speech = np.array([[0.0, 2.0], [3.0, 5.0], [6.0, 6.3]])
+    holes = S.uncovered_speech(speech, [(-0.2, 2.2)], duration_s=10, min_s=0.6)
+    assert holes.tolist() == [[3.0, 5.0]]
+
+
+def _build(cues, turns, words, **kw):
+    wav = (0.1 * np.random.default_rng(0).standard_normal(16000 * 10)).astype(np.float32)
+    speech = np.array([[t.start, t.end] for t in turns])
+    return S.build_segments("show/e1", wav, speech, turns, words, cues, **kw)
+
+
+def test_every_candidate_is_kept_or_rejected_with_a_reason():
+    turns = [Turn(0.0, 2.0, "A", confidence=0.9), Turn(2.4, 4.0, "B", confidence=0.9),
+             Turn(5.0, 7.0, "A", confidence=0.9), Turn(8.0, 8.2, "B", confidence=0.9)]
+    words = [Word(0.1, 0.5, "hello", 0.9), Word(0.6, 1.5, "there", 0.9), Word(2.5, 3.5, "bonjour", 0.9),
+             Word(5.2, 6.0, "hello", 0.95), Word(6.1, 6.8, "again", 0.95)]
+    cues = [cue(0, 0.0, 2.0, "Hello there."), cue(1, 2.4, 4.0, "Je ne sais pas ce que tu veux dire, mon ami."),
+            cue(2, 8.0, 8.2, "Hm.")]
+    rows = _build(cues, turns, words, config=S.SegmentConfig(min_snr_db=-100))
+    by_text = {r["text"]: r for r in rows}
+    assert by_text["Hello there."]["keep"] and by_text["Hello there."]["speaker"] == "A"
+    assert by_text["Hello there."]["cer"] == 0.0
+    assert by_text["Je ne sais pas ce que tu veux dire, mon ami."]["reject_reason"] == "foreign_language"
+    assert by_text["Hm."]["reject_reason"] == "too_short"
+    asr_only = [r for r in rows if r["text_source"] == "asr"]
+    assert [r["text"] for r in asr_only] == ["hello again"], "speech without a cue becomes an ASR segment"
+    assert all(r["keep"] or r["reject_reason"] for r in rows)
+    assert [r["segment_id"] for r in rows] == [f"show/e1#{i:04d}" for i in range(len(rows))]
+    assert S.segments_table(rows).schema.equals(SEGMENT_SCHEMA)
+
+
+def test_mixed_speakers_overlap_and_mismatch_are_rejected():
+    turns = [Turn(0.0, 1.5, "A", confidence=0.9), Turn(1.5, 3.0, "B", confidence=0.9),
+             Turn(4.0, 6.0, "A", overlap=True, confidence=0.9), Turn(7.0, 9.0, "B", confidence=0.9)]
+    words = [Word(7.1, 8.9, "completely different words", 0.9)]
+    cues = [cue(0, 0.0, 3.0, "One line over two voices."), cue(1, 4.0, 6.0, "Talked over."),
+            cue(2, 7.0, 9.0, "The subtitle says this.")]
+    reasons = [r["reject_reason"] for r in _build(cues, turns, words, config=S.SegmentConfig(min_snr_db=-100))]
+    assert reasons == ["mixed_speakers", "overlap", "transcript_mismatch"]
+
+
+def test_without_subtitles_segments_come_from_turns_and_asr():
+    turns = [Turn(0.0, 3.0, "A", confidence=0.9), Turn(3.5, 6.0, "B", confidence=0.9)]
+    words = [Word(0.2, 1.0, "good", 0.9), Word(1.1, 2.5, "morning", 0.9), Word(3.6, 5.0, "hi", 0.9)]
+    rows = _build(None, turns, words, config=S.SegmentConfig(min_snr_db=-100))
+    assert [(r["speaker"], r["text"], r["text_source"], r["keep"]) for r in rows] == [
+        ("A", "good morning", "asr", True), ("B", "hi", "asr", True)]
+
+
+def test_long_asr_segments_are_cut_at_word_gaps():
+    words = [Word(float(i), i + 0.8, f"w{i}", 0.9) for i in range(30)]
+    words[12] = Word(12.0, 12.3, "w12", 0.9)  # the widest gap follows word 12
+    pieces = S._split_long(0.0, 30.0, words, max_s=15.0)
+    assert pieces[0] == (0.0, pytest.approx(12.65))
+    assert all(b - a <= 15.0 for a, b in pieces)
+
+
+def test_reject_reason_order_is_documented_order():
+    c = S.Candidate(0.0, 0.1, "subtitle", "x")
+    c.facts.update(no_speech=True, speaker=None)
+    assert S.reject_reason(c, S.SegmentConfig(), "en") == "no_speech"
