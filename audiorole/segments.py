@@ -32,7 +32,7 @@ class SegmentConfig:
     min_snr_db: float = 5.0  # blind SNR estimate below which speech is buried in the bed
     max_cer: float = 0.5  # subtitle vs ASR disagreement above which the subtitle is not what was said
     min_asr_confidence: float = 0.5  # mean word probability needed to trust ASR-only text
-    max_other_speaker_share: float = 0.25  # share of a segment another speaker's turn may cover
+    max_other_speaker_share: float = 0.33  # share of a segment another speaker's turn may cover
     min_speaker_confidence: float = 0.5  # cosine similarity to the speaker centroid needed to trust the label
     reject_overlap: bool = True  # overlapped speech gives impure audio
     min_uncovered_s: float = 0.6  # speech with no cue shorter than this makes no ASR segment
