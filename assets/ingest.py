@@ -58,6 +58,8 @@ def standardized_audio(
         audio_duration_s=row["audio_duration_s"],
         sample_rate=row["sample_rate"],
         loudnorm=row["loudnorm"],
+        source_loudness_lufs=row["loudness_lufs"],
+        gain_db=row["gain_db"],
     )
 
 

@@ -79,8 +79,9 @@ def change_points(wav: np.ndarray, start: float, end: float, embedder: SpeakerEm
     if end - start < 2 * cfg.window_s + cfg.min_piece_s:
         return []
     ts = np.arange(start + cfg.window_s, end - cfg.window_s + 1e-6, cfg.hop_s)
-    clips = [cut(wav, t - cfg.window_s, t + cfg.window_s) for t in ts]
-    embs = embedder.embed_many([c[: len(c) // 2] for c in clips] + [c[len(c) // 2 :] for c in clips])
+    region = cut(wav, start, end)
+    starts = np.r_[ts - cfg.window_s, ts] - start  # windows just before and just after each point
+    embs = embedder.window_embeddings(region, starts, cfg.window_s)
     before, after = embs[: len(ts)], embs[len(ts) :]
     dist = 1.0 - np.sum(before * after, axis=1)
     points = []
@@ -235,12 +236,24 @@ class PyannoteDiarizer:
 
     def __init__(self, pipeline_dir: str | Path, device: str = "cpu"):
         import torch
+        import yaml
         from pyannote.audio import Pipeline
+        from pyannote.audio.core.pipeline import expand_subfolders
+        from pyannote.audio.core.plda import PLDA
+        from pyannote.audio.telemetry import set_telemetry_metrics
 
+        set_telemetry_metrics(False)  # pyannote 4 reports model loads and audio durations to a remote endpoint
         pipeline_dir = Path(pipeline_dir).resolve()
         if not (pipeline_dir / "config.yaml").is_file():
             raise FileNotFoundError(f"{pipeline_dir}: no config.yaml: not a pyannote pipeline directory")
-        self.pipeline = Pipeline.from_pretrained(pipeline_dir)
+        config = yaml.safe_load((pipeline_dir / "config.yaml").read_text(encoding="utf-8"))
+        expand_subfolders(config, pipeline_dir)
+        params = config["pipeline"].setdefault("params", {})
+        if params.get("clustering", "VBxClustering") != "VBxClustering":
+            # speaker-diarization-3.1 style (agglomerative clustering) never uses a PLDA, but pyannote 4 loads
+            # one from the hub by default: give it an unused placeholder so the directory loads offline
+            params.setdefault("plda", PLDA.__new__(PLDA))
+        self.pipeline = Pipeline.from_pretrained(config)
         if self.pipeline is None:
             raise RuntimeError(f"{pipeline_dir}: pyannote could not load the pipeline")
         self.pipeline.to(torch.device(device))
@@ -252,7 +265,11 @@ class PyannoteDiarizer:
         kwargs = {"num_speakers": num_speakers} if num_speakers else {}
         out = self.pipeline(inputs, **kwargs)
         annotation = getattr(out, "speaker_diarization", out)
-        return annotation_to_turns(annotation)
+        duration = len(wav) / SAMPLE_RATE  # pyannote pads short clips to its window: never report past the end
+        turns = [t for t in annotation_to_turns(annotation) if t.start < duration]
+        for t in turns:
+            t.end = min(t.end, duration)
+        return [t for t in turns if t.end > t.start]
 
 
 def annotation_to_turns(annotation) -> list[Turn]:

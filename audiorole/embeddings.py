@@ -42,6 +42,11 @@ class SpeakerEmbedder(ABC):
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.stack([self.embed(c) for c in clips])
 
+    def window_embeddings(self, wav: np.ndarray, starts_s: np.ndarray, length_s: float) -> np.ndarray:
+        """Embeddings of the windows [start, start + length) of one clip (backends may batch this)."""
+        n = int(round(length_s * SAMPLE_RATE))
+        return self.embed_many([wav[int(round(s * SAMPLE_RATE)):int(round(s * SAMPLE_RATE)) + n] for s in starts_s])
+
 
 class ResemblyzerEmbedder(SpeakerEmbedder):
     """GE2E d-vectors (256-d) from the ``resemblyzer`` package; runs on CPU."""
@@ -60,6 +65,23 @@ class ResemblyzerEmbedder(SpeakerEmbedder):
             wav = np.pad(wav, (0, int(0.2 * SAMPLE_RATE) - len(wav)))
         return l2_normalize(self.encoder.embed_utterance(wav))
 
+    def window_embeddings(self, wav: np.ndarray, starts_s: np.ndarray, length_s: float) -> np.ndarray:
+        """One mel spectrogram for the whole clip, then every window's frames through the LSTM in one batch
+        (10–20× faster than embedding the windows one by one)."""
+        import torch
+        from resemblyzer.audio import wav_to_mel_spectrogram
+
+        if len(starts_s) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        mel = wav_to_mel_spectrogram(_level(wav))  # (frames, 40), 10 ms per frame
+        n = int(round(length_s * 100))
+        idx = np.clip(np.round(np.asarray(starts_s) * 100).astype(int), 0, max(0, len(mel) - n))
+        if len(mel) < n:
+            mel = np.pad(mel, ((0, n - len(mel)), (0, 0)))
+        batch = torch.from_numpy(np.stack([mel[i:i + n] for i in idx])).to(self.encoder.device)
+        with torch.no_grad():
+            return l2_normalize(self.encoder(batch).cpu().numpy())
+
 
 class EcapaEmbedder(SpeakerEmbedder):
     """SpeechBrain ECAPA-TDNN (192-d) loaded from a local directory holding ``hyperparams.yaml`` and the
@@ -68,13 +90,22 @@ class EcapaEmbedder(SpeakerEmbedder):
     name = "ecapa"
 
     def __init__(self, model_dir: str | Path, device: str = "cpu"):
+        import re
+
         from speechbrain.inference.speaker import EncoderClassifier
+        from speechbrain.utils.fetching import LocalStrategy
 
         model_dir = Path(model_dir).resolve()
-        if not (model_dir / "hyperparams.yaml").is_file():
+        hparams = model_dir / "hyperparams.yaml"
+        if not hparams.is_file():
             raise FileNotFoundError(f"{model_dir}: no hyperparams.yaml: not a SpeechBrain model directory")
+        # a verbatim copy of the published model names its hub id as pretrained_path: point it at the copy, and
+        # don't link files into the user's directory (label_encoder.txt would be looked up as .ckpt on the hub)
+        overrides = {"pretrained_path": str(model_dir)} if re.search(
+            r"^pretrained_path:", hparams.read_text(encoding="utf-8"), re.M) else {}
         self.model = EncoderClassifier.from_hparams(
-            source=str(model_dir), savedir=str(model_dir), run_opts={"device": device}
+            source=str(model_dir), savedir=str(model_dir), overrides=overrides,
+            local_strategy=LocalStrategy.NO_LINK, run_opts={"device": device},
         )
         self.model.eval()
         import torch

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 # Bump a stage's version when its output changes for the same input: every episode then becomes stale.
 PROBE_VERSION = "1"
-AUDIO_VERSION = "1"
+AUDIO_VERSION = "2"
 SUBTITLES_VERSION = "1"
 
 PROBE_OUTPUTS = ["probe.parquet"]
@@ -107,6 +107,7 @@ AUDIO_SCHEMA = pa.schema(
     [
         ("episode_key", pa.string()), ("audio_path", pa.string()), ("sample_rate", pa.int32()),
         ("n_samples", pa.int64()), ("audio_duration_s", pa.float64()), ("loudnorm", pa.bool_()),
+        ("loudness_lufs", pa.float64()), ("gain_db", pa.float64()),
     ]
 )
 
@@ -124,6 +125,7 @@ def run_standardize_audio(
     row = {
         "episode_key": ep.key, "audio_path": str(audio_path), "sample_rate": facts["sample_rate"],
         "n_samples": facts["n_samples"], "audio_duration_s": facts["duration_s"], "loudnorm": loudnorm,
+        "loudness_lufs": facts["loudness_lufs"], "gain_db": facts["gain_db"],
     }
     write_parquet_atomic(store.path(ep.key, "audio.parquet"), pa.Table.from_pylist([row], schema=AUDIO_SCHEMA))
     store.write_stamp(ep.key, "audio", fp, duration_s=facts["duration_s"])

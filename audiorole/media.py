@@ -18,10 +18,9 @@ from audiorole.io import atomic_path
 
 #: Standard audio every later stage reads: 16 kHz mono FLAC, loudness-normalized (EBU R128).
 SAMPLE_RATE = 16_000
-#: Integrated loudness target (LUFS), true-peak ceiling (dBTP) and loudness range for ffmpeg's loudnorm.
+#: Integrated loudness target (LUFS) and the peak ceiling (dBFS) the normalization gain may not exceed.
 LOUDNESS_I = -23.0
 LOUDNESS_TP = -2.0
-LOUDNESS_LRA = 11.0
 #: Below this many seconds of decoded audio an episode is treated as empty.
 MIN_AUDIO_S = 0.5
 #: Decoded audio shorter than this share of the container's declared duration means a truncated file
@@ -138,52 +137,65 @@ def standardize_audio(
 ) -> dict:
     """Decode the first audio stream of ``src`` to 16 kHz mono FLAC at ``dst`` (atomically).
 
-    Loudness is normalized to -23 LUFS (single-pass loudnorm) unless ``loudnorm`` is False. Returns facts about
-    the written audio: sample rate, sample count, duration. Raises MediaError when decoding fails, yields
-    (almost) no audio, or yields clearly less than ``expected_duration_s`` (the container's declared duration):
-    a truncated file often probes fine and only fails here.
+    Loudness: the integrated loudness (EBU R128, ffmpeg's ebur128 on the decoded 16 kHz audio) is brought to
+    -23 LUFS with ONE linear gain, capped so the peak stays under -2 dBFS — no dynamic processing, which would
+    change the speech the dataset is made of. ``loudnorm=False`` keeps the level as decoded. Raises MediaError
+    when decoding fails, yields (almost) no audio, or yields clearly less than ``expected_duration_s`` (the
+    container's declared duration): a truncated file often probes fine and only fails here.
     """
+    import numpy as np
     import soundfile as sf
 
     require_ffmpeg()
     src, dst = Path(src), Path(dst)
-    with atomic_path(dst, suffix=".flac") as tmp:
-        stream = ffmpeg.input(str(src)).audio
-        if loudnorm:
-            stream = stream.filter("loudnorm", i=LOUDNESS_I, tp=LOUDNESS_TP, lra=LOUDNESS_LRA)
-        out = ffmpeg.output(
-            stream, str(tmp), ac=1, ar=SAMPLE_RATE, acodec="flac", sample_fmt="s16",
-            **{"map_metadata": -1, "fflags": "+bitexact", "flags:a": "+bitexact"},
-        ).global_args("-nostdin", "-xerror")
-        try:
-            out.overwrite_output().run(capture_stdout=True, capture_stderr=True)
-        except ffmpeg.Error as err:
-            raise MediaError(src, f"audio decoding failed ({_ffmpeg_reason(err)})") from None
-        try:
-            n_frames = _count_frames(tmp)
-        except RuntimeError as err:
-            raise MediaError(src, f"decoded audio is unreadable ({err})") from None
-        decoded_s = n_frames / SAMPLE_RATE
-        if decoded_s < MIN_AUDIO_S:
-            raise MediaError(src, f"audio is empty or too short ({decoded_s:.2f} s decoded)")
-        if expected_duration_s and decoded_s < MIN_DECODED_SHARE * expected_duration_s - 0.5:
-            raise MediaError(
-                src, f"truncated or corrupt: decoded {decoded_s:.1f} s of the {expected_duration_s:.1f} s declared"
-            )
-    return {"sample_rate": SAMPLE_RATE, "n_samples": n_frames, "duration_s": decoded_s, "loudnorm": loudnorm}
-
-
-def _count_frames(path: Path) -> int:
-    """Frames in an audio file. FLAC written without a known length reports a sentinel: count by decoding."""
-    import soundfile as sf
-
-    frames = sf.info(str(path)).frames
-    if frames < 2**40:
-        return int(frames)
     try:
-        return sum(len(block) for block in sf.blocks(str(path), blocksize=1 << 16))
-    except RuntimeError:  # libsndfile cannot seek in a FLAC that holds no frame at all
-        return 0
+        raw, _ = (
+            ffmpeg.input(str(src)).audio
+            .output("pipe:", format="f32le", ac=1, ar=SAMPLE_RATE)
+            .global_args("-nostdin", "-xerror")
+            .run(capture_stdout=True, capture_stderr=True)
+        )
+    except ffmpeg.Error as err:
+        raise MediaError(src, f"audio decoding failed ({_ffmpeg_reason(err)})") from None
+    wav = np.frombuffer(raw, dtype=np.float32)
+    decoded_s = len(wav) / SAMPLE_RATE
+    if decoded_s < MIN_AUDIO_S:
+        raise MediaError(src, f"audio is empty or too short ({decoded_s:.2f} s decoded)")
+    if expected_duration_s and decoded_s < MIN_DECODED_SHARE * expected_duration_s - 0.5:
+        raise MediaError(
+            src, f"truncated or corrupt: decoded {decoded_s:.1f} s of the {expected_duration_s:.1f} s declared"
+        )
+    gain_db, loudness = 0.0, None
+    if loudnorm:
+        loudness = integrated_loudness(raw)
+        peak = float(np.max(np.abs(wav))) or 1e-9
+        if loudness is not None:
+            gain_db = min(LOUDNESS_I - loudness, LOUDNESS_TP - 20 * np.log10(peak))
+            wav = wav * np.float32(10 ** (gain_db / 20))
+    with atomic_path(dst, suffix=".flac") as tmp:
+        sf.write(str(tmp), np.clip(wav, -1.0, 1.0), SAMPLE_RATE, format="FLAC", subtype="PCM_16")
+    return {"sample_rate": SAMPLE_RATE, "n_samples": int(len(wav)), "duration_s": decoded_s, "loudnorm": loudnorm,
+            "loudness_lufs": loudness, "gain_db": round(float(gain_db), 2)}
+
+
+def integrated_loudness(raw_f32_16k: bytes) -> float | None:
+    """Integrated loudness (LUFS) of raw 16 kHz mono float32 audio, by ffmpeg's ebur128 filter; None when
+    the audio is too quiet or short to measure (ebur128 reports -70 LUFS, its gate)."""
+    import re
+
+    try:
+        _, err = (
+            ffmpeg.input("pipe:", format="f32le", ac=1, ar=SAMPLE_RATE)
+            .filter("ebur128", framelog="quiet")
+            .output("-", format="null")
+            .global_args("-nostdin", "-hide_banner")
+            .run(input=raw_f32_16k, capture_stdout=True, capture_stderr=True)
+        )
+    except ffmpeg.Error:
+        return None
+    found = re.findall(r"I:\s+(-?[\d.]+) LUFS", err.decode("utf-8", "replace"))
+    value = float(found[-1]) if found else None
+    return None if value is None or value <= -69.9 else value
 
 
 def extract_subtitle_stream(src: str | Path, stream_index: int) -> str:
