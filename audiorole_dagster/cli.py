@@ -131,9 +131,16 @@ def print_summary(data_dir: str | Path, echo=print) -> None:
     catalog.refresh_catalog(data_dir)
     rows = catalog.query(
         data_dir,
-        """SELECT series, episode, round(duration_s, 1) AS duration_s, n_subtitle_cues, subtitle_source,
-                  encoding, audio_path IS NOT NULL AS has_audio
-           FROM episodes ORDER BY series, episode""",
+        """WITH seg AS (
+               SELECT episode_key, count(*) AS segments, sum(CASE WHEN keep THEN 1 ELSE 0 END) AS kept,
+                      round(sum(CASE WHEN keep THEN duration_s ELSE 0 END) / 60, 1) AS kept_min,
+                      count(DISTINCT CASE WHEN keep THEN speaker END) AS speakers,
+                      mode(reject_reason) AS top_reject
+               FROM segments GROUP BY episode_key)
+           SELECT e.series, e.episode, round(e.duration_s, 1) AS duration_s, e.n_subtitle_cues AS cues,
+                  e.subtitle_source AS subs, e.encoding, seg.segments, seg.kept, seg.kept_min, seg.speakers,
+                  seg.top_reject
+           FROM episodes e LEFT JOIN seg USING (episode_key) ORDER BY e.series, e.episode""",
     )
     if not rows:
         echo(f"catalog at {Path(data_dir) / 'catalog.duckdb'} holds no episodes yet")

@@ -7,8 +7,12 @@ Paths come from ``AUDIOROLE_MEDIA_ROOT`` and ``AUDIOROLE_DATA_DIR`` (default: th
 from __future__ import annotations
 
 import os
+import warnings
 
 import dagster as dg
+
+# partitioned asset checks are a Dagster "preview" feature: we rely on them knowingly, curators needn't be told
+warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
 from assets.ingest import ingest_assets, ingest_checks
 from assets.segments import segment_assets, segment_checks
