@@ -27,11 +27,11 @@ from audiorole.segments import SegmentConfig, add_embeddings, build_segments, se
 from audiorole.store import DataStore, fingerprint
 
 SPEECH_VERSION = "1"
-ENHANCE_VERSION = "1"
+ENHANCE_VERSION = "2"
 SYNC_VERSION = "1"
 DIARIZATION_VERSION = "1"
 TRANSCRIPT_VERSION = "1"
-SEGMENTS_VERSION = "1"
+SEGMENTS_VERSION = "2"
 
 SPEECH_OUTPUTS = ["speech.parquet"]
 ENHANCE_OUTPUTS = ["enhancement.json"]
@@ -101,7 +101,8 @@ def enhance_fingerprint(ep: EpisodeSource, store: DataStore, mode: str, below_sn
 def run_enhancement(ep: EpisodeSource, store: DataStore, enhancer_factory, *, mode: str = "auto",
                     below_snr_db: float = 8.0, force: bool = False) -> StageResult:
     """DeepFilterNet3 where it pays. ``mode``: "off" (never), "on" (every speech region) or "auto" (the speech
-    regions whose estimated SNR is below ``below_snr_db``). The choice and what it did are recorded."""
+    regions whose SNR, estimated against the nearby non-speech background, is below ``below_snr_db``). The
+    choice and what it did are recorded."""
     from audiorole import quality
 
     fp = enhance_fingerprint(ep, store, mode, below_snr_db)
@@ -118,9 +119,8 @@ def run_enhancement(ep: EpisodeSource, store: DataStore, enhancer_factory, *, mo
         if mode == "on":
             chosen = regions
         else:
-            from audiorole.audio import cut
-
-            snrs = [quality.wada_snr_db(cut(wav, s, e)) for s, e in regions]
+            background = quality.background_intervals(regions, len(wav) / 16000)
+            snrs = [quality.segment_snr_db(wav, 16000, (s, e), background)[0] for s, e in regions]
             chosen = regions[np.array([np.isfinite(x) and x < below_snr_db for x in snrs], dtype=bool)]
         if len(chosen):
             from audiorole.enhance import enhance_regions

