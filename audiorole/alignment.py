@@ -28,7 +28,7 @@ from audiorole.store import DataStore, fingerprint
 
 SPEECH_VERSION = "1"
 ENHANCE_VERSION = "3"
-SYNC_VERSION = "1"
+SYNC_VERSION = "2"
 DIARIZATION_VERSION = "1"
 TRANSCRIPT_VERSION = "1"
 SEGMENTS_VERSION = "3"
