@@ -10,10 +10,6 @@ import numpy as np
 
 from audiorole.audio import SAMPLE_RATE
 
-#: Audio shorter than this is padded by the encoders; embeddings of such clips are unreliable.
-MIN_RELIABLE_S = 1.0
-
-
 def l2_normalize(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     norm = np.linalg.norm(x, axis=-1, keepdims=True)

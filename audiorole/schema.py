@@ -25,9 +25,6 @@ CUE_SCHEMA = pa.schema(
 )
 
 
-def empty_table(schema: pa.Schema) -> pa.Table:
-    return schema.empty_table()
-
 
 #: Speaker turns from diarization (episode-local speaker labels), also written as RTTM.
 TURN_SCHEMA = pa.schema(
