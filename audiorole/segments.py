@@ -146,18 +146,28 @@ def _split_long(s: float, e: float, words: list[Word], max_s: float) -> list[tup
 
 
 # per-candidate facts and filters ---------------------------------------------------------------------------------
-def attribute_speaker(c: Candidate, turns: list[Turn]) -> None:
-    """Speaker = the turn covering most of the candidate; other_share = the rest of the covered time."""
+def overlap_regions(turns: list[Turn]) -> np.ndarray:
+    """Where two speakers' turns run at the same time: (n, 2) intervals."""
+    ts = sorted(turns, key=lambda t: t.start)
+    out = [(max(a.start, b.start), min(a.end, b.end)) for i, a in enumerate(ts) for b in ts[i + 1:i + 4]
+           if b.speaker != a.speaker and min(a.end, b.end) > max(a.start, b.start)]
+    return np.asarray(sorted(out), dtype=float).reshape(-1, 2)
+
+
+def attribute_speaker(c: Candidate, turns: list[Turn], overlaps: np.ndarray | None = None) -> None:
+    """Speaker = the turn covering most of the candidate; other_share = the rest of the covered time;
+    overlap = more than 0.1 s of the candidate lies where two speakers talk at once."""
     cover: dict[str, float] = {}
     conf: dict[str, float] = {}
-    overlap = False
+    overlaps = overlap_regions(turns) if overlaps is None else overlaps
+    overlap = float(np.sum(np.clip(np.minimum(overlaps[:, 1], c.end) - np.maximum(overlaps[:, 0], c.start), 0, None))
+                    if len(overlaps) else 0.0) > 0.1
     for t in turns:
         ov = min(c.end, t.end) - max(c.start, t.start)
         if ov <= 0:
             continue
         cover[t.speaker] = cover.get(t.speaker, 0.0) + ov
         conf[t.speaker] = max(conf.get(t.speaker, 0.0), t.confidence)
-        overlap |= t.overlap and ov > 0.1
     if not cover:
         c.facts.update(speaker=None, speaker_confidence=None, other_share=0.0, overlap=False)
         return
@@ -217,9 +227,10 @@ def build_segments(
     else:
         cands = candidates_from_turns(speech, turns, words, cfg)
 
+    overlaps = overlap_regions(turns)
     rows = []
     for c in sorted(cands, key=lambda c: (c.start, c.cue_part or 0)):
-        attribute_speaker(c, turns)
+        attribute_speaker(c, turns, overlaps)
         ws = words_in(words, c.start, c.end)
         asr_text = " ".join(w.text for w in ws)
         if c.text_source == "asr":

@@ -66,7 +66,8 @@ def test_every_candidate_is_kept_or_rejected_with_a_reason():
 
 def test_mixed_speakers_overlap_and_mismatch_are_rejected():
     turns = [Turn(0.0, 1.5, "A", confidence=0.9), Turn(1.5, 3.0, "B", confidence=0.9),
-             Turn(4.0, 6.0, "A", overlap=True, confidence=0.9), Turn(7.0, 9.0, "B", confidence=0.9)]
+             Turn(4.0, 6.0, "A", overlap=True, confidence=0.9), Turn(5.5, 6.5, "B", overlap=True, confidence=0.9),
+             Turn(7.0, 9.0, "B", confidence=0.9)]
     words = [Word(7.1, 8.9, "completely different words", 0.9)]
     cues = [cue(0, 0.0, 3.0, "One line over two voices."), cue(1, 4.0, 6.0, "Talked over."),
             cue(2, 7.0, 9.0, "The subtitle says this.")]
@@ -88,6 +89,15 @@ def test_long_asr_segments_are_cut_at_word_gaps():
     pieces = S._split_long(0.0, 30.0, words, max_s=15.0)
     assert pieces[0] == (0.0, pytest.approx(12.65))
     assert all(b - a <= 15.0 for a, b in pieces)
+
+
+def test_only_the_overlapped_part_of_a_turn_counts_as_overlap():
+    turns = [Turn(0.0, 8.0, "A", overlap=True, confidence=0.9), Turn(7.0, 9.0, "B", overlap=True, confidence=0.9)]
+    assert S.overlap_regions(turns).tolist() == [[7.0, 8.0]]
+    early, late = S.Candidate(0.5, 4.0, "subtitle", "x"), S.Candidate(5.0, 7.8, "subtitle", "y")
+    S.attribute_speaker(early, turns)
+    S.attribute_speaker(late, turns)
+    assert early.facts["overlap"] is False and late.facts["overlap"] is True
 
 
 def test_reject_reason_order_is_documented_order():
