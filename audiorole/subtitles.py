@@ -108,11 +108,12 @@ def decode_subtitle_bytes(data: bytes, path=None) -> tuple[str, str]:
     if best is None:
         raise SubtitleError(path, "unknown text encoding (no candidate decodes the file)")
     enc = _SUPERSETS.get(best.encoding.lower(), best.encoding.lower())
-    # single-byte Latin code pages are hard to tell apart on short texts: prefer the common CP1252 when it
-    # decodes about as cleanly as the best guess
-    if enc.startswith(("cp125", "iso8859", "latin", "mac_")):
-        western = [m for m in matches if m.encoding.lower() == "cp1252"]
-        if western and western[0].chaos <= best.chaos + 0.05:
+    # single-byte code pages (Windows, ISO, Mac, DOS) are hard to tell apart: a CP1252 file with curly quotes is
+    # often guessed as cp1250, mac_latin2 or even cp852. Score CP1252 itself and prefer it, the most common one,
+    # when it decodes about as cleanly (text in another script, e.g. Cyrillic, scores far worse under CP1252)
+    if enc != "cp1252" and enc.startswith(("cp", "iso8859", "latin", "mac_")) and not enc.startswith("cp9"):
+        western = from_bytes(data, cp_isolation=["cp1252"]).best()
+        if western is not None and western.chaos <= best.chaos + 0.05:
             enc = "cp1252"
     # short Chinese texts are often guessed as another CJK codec: prefer GB18030 when it decodes cleanly to Han
     if best.encoding.lower() in {"big5", "euc_jp", "shift_jis", "euc_kr", "cp949", "johab", "gb2312", "gbk"}:

@@ -92,6 +92,22 @@ def test_encodings_decode_to_the_same_text(encoding, expected):
     assert "café" in text and "“naïve”" in text
 
 
+@pytest.mark.parametrize("n_cues", [2, 40])
+def test_cp1252_with_curly_apostrophes_and_crlf_is_not_taken_for_another_code_page(n_cues):
+    # found on the demo: such a file was guessed as cp1250 / mac_latin2 / cp852 ("Donĺt", "cafÚ")
+    blocks = [f"{i + 1}\r\n00:00:{i:02d},000 --> 00:00:{i:02d},900\r\nDon’t go to the café, it’s señor Núñez’s.\r\n"
+              for i in range(n_cues)]
+    text, enc = decode_subtitle_bytes("\r\n".join(blocks).encode("cp1252"))
+    assert enc == "cp1252" and "Don’t go to the café, it’s señor Núñez’s." in text
+
+
+def test_cyrillic_code_page_is_not_forced_to_cp1252():
+    srt = "1\n00:00:01,000 --> 00:00:02,000\nПривет, как у тебя дела сегодня вечером?\n\n" \
+          "2\n00:00:03,000 --> 00:00:04,000\nВсё хорошо, спасибо, а у тебя?\n"
+    text, enc = decode_subtitle_bytes(srt.encode("cp1251"))
+    assert enc != "cp1252" and "Привет" in text
+
+
 def test_gb18030_chinese_subtitles(tmp_path):
     srt = "1\n00:00:01,000 --> 00:00:02,000\n你好，我们今天去哪里吃饭？\n\n2\n00:00:03,000 --> 00:00:04,000\n我不知道，你决定吧。\n"
     parsed = parse_subtitle_file(_write(tmp_path, "zh.srt", srt.encode("gb18030")))
