@@ -20,7 +20,7 @@ from audiorole import subsync
 from audiorole.audio import load_audio
 from audiorole.diarization import DiarizationConfig, Turn, diarize, write_rttm
 from audiorole.discovery import EpisodeSource
-from audiorole.ingest import StageResult, read_row
+from audiorole.ingest import StageResult, read_row, upstream_stamp
 from audiorole.io import write_json_atomic, write_parquet_atomic
 from audiorole.schema import CUE_SCHEMA, TURN_SCHEMA
 from audiorole.segments import SegmentConfig, add_embeddings, build_segments, segments_table
@@ -47,10 +47,7 @@ WORD_SCHEMA = pa.schema(
 
 
 def _stamp_fp(store: DataStore, key: str, stage: str) -> str:
-    stamp = store.read_stamp(key, stage)
-    if stamp is None:
-        raise RuntimeError(f"{key}: upstream stage '{stage}' has not been materialized yet")
-    return stamp["fingerprint"]
+    return upstream_stamp(store, key, stage)["fingerprint"]
 
 
 def _intervals(path: Path) -> np.ndarray:
@@ -80,7 +77,7 @@ def speech_fingerprint(ep: EpisodeSource, store: DataStore, vad_config) -> str:
 def run_speech_activity(ep: EpisodeSource, store: DataStore, vad, *, force: bool = False) -> StageResult:
     fp = speech_fingerprint(ep, store, vad.config)
     if not force and store.is_current(ep.key, "speech", fp, SPEECH_OUTPUTS):
-        return StageResult("speech", ep.key, fp, json.loads(json.dumps(store.read_stamp(ep.key, "speech"))), True)
+        return StageResult("speech", ep.key, fp, store.read_stamp(ep.key, "speech"), True)
     t0 = time.perf_counter()
     wav = load_audio(store.path(ep.key, "audio.flac"))
     regions = vad.speech_regions(wav)

@@ -34,7 +34,7 @@ def intervals_complement(intervals: np.ndarray, duration_s: float) -> np.ndarray
     gaps, t = [], 0.0
     for s, e in np.asarray(intervals, dtype=float).reshape(-1, 2):
         if s > t:
-            gaps.append((t, s))
+            gaps.append((t, min(s, duration_s)))
         t = max(t, e)
     if t < duration_s:
         gaps.append((t, duration_s))

@@ -47,7 +47,8 @@ class StageResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def _stamp_facts(store: DataStore, key: str, stage: str) -> dict:
+def upstream_stamp(store: DataStore, key: str, stage: str) -> dict:
+    """The stamp of an upstream stage (its fingerprint and facts); RuntimeError if it never ran."""
     stamp = store.read_stamp(key, stage)
     if stamp is None:
         raise RuntimeError(f"{key}: upstream stage '{stage}' has not been materialized yet")
@@ -55,10 +56,7 @@ def _stamp_facts(store: DataStore, key: str, stage: str) -> dict:
 
 
 def _skip(store: DataStore, key: str, stage: str, fp: str, table: str) -> StageResult:
-    import pyarrow.parquet as pq
-
-    row = pq.read_table(store.path(key, table)).to_pylist()[0]
-    return StageResult(stage, key, fp, row, skipped=True)
+    return StageResult(stage, key, fp, read_row(store.path(key, table)), skipped=True)
 
 
 # probe ------------------------------------------------------------------------------------------------------------
@@ -99,7 +97,7 @@ def run_probe(ep: EpisodeSource, store: DataStore, *, force: bool = False) -> St
 
 # audio ------------------------------------------------------------------------------------------------------------
 def audio_fingerprint(ep: EpisodeSource, store: DataStore, *, loudnorm: bool = True) -> str:
-    probe = _stamp_facts(store, ep.key, "probe")
+    probe = upstream_stamp(store, ep.key, "probe")
     return fingerprint("audio", AUDIO_VERSION, probe["fingerprint"], loudnorm)
 
 
@@ -120,7 +118,7 @@ def run_standardize_audio(
         return _skip(store, ep.key, "audio", fp, "audio.parquet")
     t0 = time.perf_counter()
     audio_path = store.path(ep.key, "audio.flac")
-    declared = _stamp_facts(store, ep.key, "probe").get("duration_s")
+    declared = upstream_stamp(store, ep.key, "probe").get("duration_s")
     facts = media.standardize_audio(ep.media_path, audio_path, loudnorm=loudnorm, expected_duration_s=declared)
     row = {
         "episode_key": ep.key, "audio_path": str(audio_path), "sample_rate": facts["sample_rate"],
@@ -134,7 +132,7 @@ def run_standardize_audio(
 
 # subtitles --------------------------------------------------------------------------------------------------------
 def subtitles_fingerprint(ep: EpisodeSource, store: DataStore) -> str:
-    probe = _stamp_facts(store, ep.key, "probe")
+    probe = upstream_stamp(store, ep.key, "probe")
     return fingerprint(
         "subtitles", SUBTITLES_VERSION, probe["fingerprint"], [file_identity(p) for p in ep.subtitle_paths]
     )
@@ -184,13 +182,11 @@ def load_subtitles(ep: EpisodeSource, probe_row: dict) -> tuple[subtitles.Parsed
 
 
 def run_parse_subtitles(ep: EpisodeSource, store: DataStore, *, force: bool = False) -> StageResult:
-    import pyarrow.parquet as pq
-
     fp = subtitles_fingerprint(ep, store)
     if not force and store.is_current(ep.key, "subtitles", fp, SUBTITLE_OUTPUTS):
         return _skip(store, ep.key, "subtitles", fp, "subtitles.parquet")
     t0 = time.perf_counter()
-    probe_row = pq.read_table(store.path(ep.key, "probe.parquet")).to_pylist()[0]
+    probe_row = read_row(store.path(ep.key, "probe.parquet"))
     parsed, source, warnings = load_subtitles(ep, probe_row)
     if parsed is not None:
         cues = parsed.to_table(ep.key)
@@ -218,6 +214,7 @@ def run_parse_subtitles(ep: EpisodeSource, store: DataStore, *, force: bool = Fa
 
 
 def read_row(path: str | Path) -> dict:
+    """The single row of a one-row parquet artifact (probe, audio, subtitle info)."""
     import pyarrow.parquet as pq
 
     return pq.read_table(path).to_pylist()[0]

@@ -119,17 +119,11 @@ def wada_snr_db(wav: np.ndarray) -> float:
 
 def background_intervals(speech: np.ndarray, duration_s: float, *, min_len_s: float = 0.2) -> np.ndarray:
     """The complement of (n, 2) speech intervals within [0, duration_s]: the non-speech intervals, (m, 2)."""
+    from audiorole.audio import intervals_complement
+
     sp = np.asarray(speech, dtype=np.float64).reshape(-1, 2)
-    sp = sp[np.argsort(sp[:, 0], kind="stable")] if len(sp) else sp
-    out, t = [], 0.0
-    for s, e in sp:
-        if s > t:
-            out.append((t, min(s, duration_s)))
-        t = max(t, e)
-    if t < duration_s:
-        out.append((t, duration_s))
-    out = [(s, e) for s, e in out if e - s >= min_len_s]
-    return np.asarray(out, dtype=np.float64).reshape(-1, 2)
+    gaps = intervals_complement(sp[np.argsort(sp[:, 0], kind="stable")], duration_s)
+    return gaps[gaps[:, 1] - gaps[:, 0] >= min_len_s]
 
 
 def _background_sides(background: np.ndarray, seg: tuple[float, float], duration_s: float, *, guard_s: float,
