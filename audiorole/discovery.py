@@ -4,7 +4,9 @@ Input contract (what a curator drops in)::
 
     <media root>/
       <Series Name>/                 one folder per series (any name: spaces, accents, CJK are fine)
-        series.yaml                  optional: title, language, characters (name, aliases, enrollment clips)
+        series.yaml                  optional: title, language, characters (name, aliases, enrollment clips),
+                                     splits (episode names pinned to train/validation/test)
+        characters.yaml              optional: the curator's voice → character mapping (see audiorole.characters)
         S01E01.mkv                   episodes: any container ffmpeg reads, directly in the series folder
         S01E02.mp4  S01E02.srt       same-stem sidecar subtitles: .srt .ass .ssa .vtt (also S01E02.en.srt)
         enrollment/maggie.wav        sub-folders are never scanned for episodes
@@ -46,6 +48,12 @@ class SeriesSpec:
     title: str
     language: str = "en"
     characters: tuple[CharacterSpec, ...] = ()
+    splits: tuple[tuple[str, str], ...] = ()  # (episode name, split) pinned by the curator
+
+    @property
+    def split_overrides(self) -> dict[str, str]:
+        """Episode key -> split, from ``splits:`` in series.yaml."""
+        return {episode_key(self.key, name): split for name, split in self.splits}
 
 
 @dataclass(frozen=True)
@@ -102,12 +110,17 @@ def load_series_spec(folder: Path, key: str) -> SeriesSpec:
         characters.append(
             CharacterSpec(name=str(ch["name"]), aliases=tuple(str(a) for a in ch.get("aliases") or []), enrollment=clips)
         )
+    splits = raw.get("splits") or {}
+    if not isinstance(splits, dict) or set(splits) - {"train", "validation", "test"} or not all(
+            isinstance(v, list) for v in splits.values()):
+        raise InputError(path, "splits must map train/validation/test to lists of episode names")
     return SeriesSpec(
         key=key,
         folder=folder,
         title=str(raw.get("title") or folder.name),
         language=str(raw.get("language") or "en"),
         characters=tuple(characters),
+        splits=tuple((str(name), split) for split, names in splits.items() for name in names),
     )
 
 

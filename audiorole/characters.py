@@ -1,0 +1,400 @@
+"""Characters: recurring voices across all episodes of a series, and their names.
+
+Method (justified by measurement on the demo series, see the issue notes):
+
+1. **Units.** Each episode's diarization already pooled evidence per episode-local speaker (subtitle tags as
+   constraints, change points). Its kept segments' mean embedding is a far steadier voice print than any single
+   utterance, so the units clustered across episodes are the ``(episode, local speaker)`` groups. Without such
+   groups (or past ``max_units`` of them) the units are k-means micro-clusters of the segment embeddings.
+2. **Voices.** Agglomerative clustering of the unit centroids (cosine, average linkage, a distance threshold:
+   no number of voices to guess). At most ``max_units`` units, so this step is bounded whatever the series size.
+3. **Refinement.** Diarization is not perfectly pure (a minor voice folded into a main one in one episode), so
+   every kept segment is then assigned to its nearest voice centroid, a few k-means steps from the clustering.
+   This is linear in the number of segments (chunked matrix products), so 1M segments cost seconds.
+4. **Names**, strongest evidence first: the curator mapping file (``characters.yaml`` beside ``series.yaml``),
+   enrollment clips in ``series.yaml``, subtitle speaker tags (through the aliases in ``series.yaml``). Voices
+   given one name are one character. Voices with less speech than ``min_character_s`` (and than
+   ``min_character_share`` of the series) are minor: they are grouped as ``other`` unless the curator named them.
+
+Voice ids (``v`` + 6 hex) are carried over from the previous materialization by centroid similarity, so a curator
+mapping keeps pointing at the same voice when episodes are added or the series is re-materialized.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import yaml
+
+from audiorole.discovery import SeriesSpec, slug
+from audiorole.errors import InputError
+
+MAPPING_FILE = "characters.yaml"
+OTHER = "other"
+
+VOICE_SCHEMA = pa.schema(
+    [
+        ("series_key", pa.string()), ("voice_id", pa.string()), ("character", pa.string()),
+        ("character_key", pa.string()),  # slug of the character: the shard partition is "<series>/<character_key>"
+        ("role", pa.string()),  # "main" | "minor"
+        ("name_source", pa.string()),  # "curator" | "enrollment" | "subtitle_tags" | "none"
+        ("suggested_name", pa.string()),  # the name the evidence gives, also for minor voices
+        ("n_segments", pa.int64()), ("speech_s", pa.float64()), ("n_episodes", pa.int32()),
+        ("mean_similarity", pa.float32()), ("tag_votes", pa.string()),  # JSON {tag: count}
+        ("centroid", pa.list_(pa.float32())),
+    ]
+)
+
+SEGMENT_CHARACTER_SCHEMA = pa.schema(
+    [
+        ("series_key", pa.string()), ("episode_key", pa.string()), ("segment_id", pa.string()),
+        ("voice_id", pa.string()), ("character", pa.string()),
+        ("character_similarity", pa.float32()),  # cosine similarity to the voice centroid (kept segments)
+        ("character_margin", pa.float32()),  # best minus second-best voice similarity: the attribution confidence
+        ("attribution", pa.string()),  # "embedding" (kept segments) | "diarization" (via its episode speaker)
+    ]
+)
+
+
+@dataclass(frozen=True)
+class CharacterConfig:
+    """Thresholds of the characters stage, with their defaults (for resemblyzer embeddings)."""
+
+    cluster_threshold: float = 0.12  # cosine distance (average linkage) under which unit voices are one voice
+    refine_iterations: int = 3  # nearest-centroid passes over the segments after clustering
+    max_units: int = 3000  # bound of the clustering step; more units are reduced by k-means first
+    min_character_s: float = 30.0  # a voice with less kept speech is minor ("other")...
+    min_character_share: float = 0.02  # ...and so is one under this share of the series' kept speech
+    tag_min_share: float = 0.5  # a subtitle tag names a voice when it is this share of the voice's tags...
+    tag_min_count: int = 2  # ...and appears at least this often
+    enrollment_min_similarity: float = 0.75  # enrollment clip to voice centroid, cosine
+    carry_over_similarity: float = 0.9  # a voice keeps the id of the previous voice this similar
+    confident_margin: float = 0.05  # attribution margin above which a segment's character is "confident"
+
+
+@dataclass
+class VoiceClustering:
+    labels: np.ndarray  # (n,) voice index per embedding
+    centroids: np.ndarray  # (k, d) unit-norm
+    similarity: np.ndarray  # (n,) cosine to the own centroid
+    margin: np.ndarray  # (n,) best minus second best (1.0 when there is one voice)
+
+
+# clustering ---------------------------------------------------------------------------------------------------
+def normalize(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    n = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.maximum(n, 1e-12)
+
+
+def micro_clusters(x: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    """k-means micro-clusters of unit-norm rows (mini-batch: memory and time linear in n). Labels (n,)."""
+    from sklearn.cluster import MiniBatchKMeans
+
+    k = max(1, min(k, len(x)))
+    km = MiniBatchKMeans(n_clusters=k, batch_size=8192, n_init=1, max_iter=20, max_no_improvement=5,
+                         random_state=seed, compute_labels=False, reassignment_ratio=0.0)
+    km.fit(x)
+    return nearest(x, normalize(km.cluster_centers_))[0]
+
+
+def unit_centroids(x: np.ndarray, units: np.ndarray, n_units: int) -> tuple[np.ndarray, np.ndarray]:
+    """Unit-norm mean embedding and size of each unit."""
+    sums = np.zeros((n_units, x.shape[1]), dtype=np.float64)
+    np.add.at(sums, units, x)
+    counts = np.bincount(units, minlength=n_units)
+    return normalize(sums), counts
+
+
+def agglomerate(centroids: np.ndarray, threshold: float) -> np.ndarray:
+    """Average-linkage cosine clustering with a distance threshold. Labels (m,)."""
+    if len(centroids) < 2:
+        return np.zeros(len(centroids), dtype=np.int64)
+    from sklearn.cluster import AgglomerativeClustering
+
+    ahc = AgglomerativeClustering(n_clusters=None, metric="cosine", linkage="average", distance_threshold=threshold)
+    return ahc.fit_predict(centroids)
+
+
+def nearest(x: np.ndarray, centroids: np.ndarray, chunk: int = 65536) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Nearest centroid of every row by cosine: (labels, similarity, margin over the runner-up), chunked."""
+    n = len(x)
+    labels = np.empty(n, dtype=np.int64)
+    best = np.empty(n, dtype=np.float32)
+    margin = np.ones(n, dtype=np.float32)
+    for i in range(0, n, chunk):
+        s = x[i:i + chunk] @ centroids.T
+        lab = np.argmax(s, axis=1)
+        labels[i:i + chunk] = lab
+        best[i:i + chunk] = s[np.arange(len(s)), lab]
+        if centroids.shape[0] > 1:
+            second = np.partition(s, -2, axis=1)[:, -2]
+            margin[i:i + chunk] = best[i:i + chunk] - second
+    return labels, best, margin
+
+
+def cluster_voices(
+    embeddings: np.ndarray, units: np.ndarray | None = None, config: CharacterConfig = CharacterConfig(),
+    seed: int = 0,
+) -> VoiceClustering:
+    """Cluster segment embeddings into voices (see the module docstring). ``units``: optional (n,) int group per
+    segment (e.g. its episode-local speaker); None or more than ``max_units`` groups → k-means micro-clusters."""
+    x = normalize(embeddings)
+    n = len(x)
+    if n == 0:
+        return VoiceClustering(np.zeros(0, np.int64), np.zeros((0, x.shape[1] if x.ndim == 2 else 0), np.float32),
+                               np.zeros(0, np.float32), np.zeros(0, np.float32))
+    if units is None or len(np.unique(units)) > config.max_units:
+        units = micro_clusters(x, min(config.max_units, max(1, n // 50)), seed)
+    _, units = np.unique(units, return_inverse=True)
+    cents, _ = unit_centroids(x, units, int(units.max()) + 1)
+    labels = agglomerate(cents, config.cluster_threshold)[units]
+    for _ in range(max(1, config.refine_iterations)):
+        _, labels = np.unique(labels, return_inverse=True)  # drop voices that lost every segment
+        centroids, _ = unit_centroids(x, labels, int(labels.max()) + 1)
+        new, sim, margin = nearest(x, centroids)
+        if np.array_equal(new, labels):
+            break
+        labels = new
+    _, labels = np.unique(labels, return_inverse=True)
+    centroids, _ = unit_centroids(x, labels, int(labels.max()) + 1)
+    labels, sim, margin = nearest(x, centroids)
+    return VoiceClustering(labels, centroids, sim, margin)
+
+
+# curator mapping ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CuratorMapping:
+    path: Path | None = None
+    names: dict[str, str] = field(default_factory=dict)  # voice id -> character name
+    other: frozenset[str] = frozenset()  # voice ids that are not a character
+
+    @property
+    def voice_ids(self) -> set[str]:
+        return set(self.names) | set(self.other)
+
+
+def load_mapping(path: Path) -> CuratorMapping:
+    """Read the curator mapping (absent file: empty mapping). Malformed → InputError naming the file."""
+    if not path.exists():
+        return CuratorMapping()
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise InputError(path, f"invalid curator mapping ({err})") from None
+    if not isinstance(raw, dict) or set(raw) - {"names", "other"}:
+        raise InputError(path, "curator mapping must be a mapping with 'names' (voice id: name) and 'other' (ids)")
+    names = raw.get("names") or {}
+    other = raw.get("other") or []
+    if not isinstance(names, dict) or not all(isinstance(v, str) and v.strip() for v in names.values()):
+        raise InputError(path, "'names' must map voice ids to non-empty character names")
+    if not isinstance(other, list):
+        raise InputError(path, "'other' must be a list of voice ids")
+    both = set(map(str, names)) & set(map(str, other))
+    if both:
+        raise InputError(path, f"voice id both named and marked other: {sorted(both)[0]}")
+    return CuratorMapping(path, {str(k): v.strip() for k, v in names.items()}, frozenset(map(str, other)))
+
+
+def check_mapping(mapping: CuratorMapping, voice_ids: list[str]) -> None:
+    unknown = sorted(mapping.voice_ids - set(voice_ids))
+    if unknown:
+        raise InputError(
+            mapping.path,
+            f"unknown voice id {unknown[0]!r} (this series has: {', '.join(sorted(voice_ids)) or 'no voices'}); "
+            "voice ids are listed in the catalog view 'voices'",
+        )
+
+
+# naming -----------------------------------------------------------------------------------------------------
+def tag_names(spec: SeriesSpec) -> dict[str, str]:
+    """Subtitle tag (upper case) -> character name, from the names and aliases in series.yaml."""
+    out = {}
+    for ch in spec.characters:
+        for alias in (ch.name, *ch.aliases):
+            out[alias.strip().upper()] = ch.name
+    return out
+
+
+def name_from_tags(votes: Counter, aliases: dict[str, str], cfg: CharacterConfig) -> str | None:
+    if not votes:
+        return None
+    tag, n = votes.most_common(1)[0]
+    if n < cfg.tag_min_count or n / sum(votes.values()) < cfg.tag_min_share:
+        return None
+    return aliases.get(tag.upper(), tag.strip().title())
+
+
+def match_enrollment(enrolled: dict[str, np.ndarray], centroids: np.ndarray, min_sim: float) -> dict[int, str]:
+    """One-to-one assignment of enrolled characters to voices (Hungarian, on cosine), above ``min_sim``."""
+    if not enrolled or not len(centroids):
+        return {}
+    from scipy.optimize import linear_sum_assignment
+
+    names = list(enrolled)
+    sim = normalize(np.stack([enrolled[n] for n in names])) @ centroids.T
+    rows, cols = linear_sum_assignment(-sim)
+    return {int(c): names[r] for r, c in zip(rows, cols) if sim[r, c] >= min_sim}
+
+
+def voice_ids_for(centroids: np.ndarray, anchors: list[str], previous: dict[str, np.ndarray],
+                  min_sim: float) -> list[str]:
+    """Stable voice ids: the id of the most similar previous voice (one-to-one, best pairs first), else a hash
+    of the voice's anchor segment (its first segment id)."""
+    ids: list[str | None] = [None] * len(centroids)
+    if previous and len(centroids):
+        prev_ids = list(previous)
+        sim = centroids @ normalize(np.stack([previous[p] for p in prev_ids])).T
+        used = set()
+        for flat in np.argsort(-sim, axis=None):
+            i, j = divmod(int(flat), len(prev_ids))
+            if sim[i, j] < min_sim:
+                break
+            if ids[i] is None and j not in used:
+                ids[i] = prev_ids[j]
+                used.add(j)
+    taken = {i for i in ids if i}
+    for i, anchor in enumerate(anchors):
+        if ids[i] is None:
+            h = hashlib.sha1(anchor.encode("utf-8")).hexdigest()
+            vid = "v" + h[:6]
+            k = 6
+            while vid in taken:
+                k += 1
+                vid = "v" + h[:k]
+            ids[i] = vid
+            taken.add(vid)
+    return ids  # type: ignore[return-value]
+
+
+@dataclass
+class CharacterResult:
+    voices: list[dict]  # VOICE_SCHEMA rows
+    segments: list[dict]  # SEGMENT_CHARACTER_SCHEMA rows
+    warnings: list[str]
+
+
+def assign_characters(
+    segments: list[dict],
+    spec: SeriesSpec,
+    *,
+    mapping: CuratorMapping = CuratorMapping(),
+    enrolled: dict[str, np.ndarray] | None = None,
+    previous: dict[str, np.ndarray] | None = None,
+    config: CharacterConfig = CharacterConfig(),
+) -> CharacterResult:
+    """Voices and characters of one series from its segments (SEGMENT_SCHEMA dicts, all episodes)."""
+    cfg = config
+    warnings: list[str] = []
+    kept = [s for s in segments if s["keep"] and s.get("embedding") is not None]
+    dims = {len(s["embedding"]) for s in kept}
+    if len(dims) > 1:
+        raise ValueError(f"{spec.key}: episodes were embedded with different speaker embedders (dimensions "
+                         f"{sorted(dims)}); re-materialize the older episodes' aligned_segments")
+    unit_of = {}
+    units = np.array([unit_of.setdefault((s["episode_key"], s["speaker"]), len(unit_of)) for s in kept], np.int64)
+    clus = cluster_voices(np.array([s["embedding"] for s in kept], np.float32).reshape(len(kept), -1),
+                          units if len(kept) else None, cfg)
+    k = len(clus.centroids)
+    dur = np.array([s["end_s"] - s["start_s"] for s in kept], dtype=float)
+    members = [np.flatnonzero(clus.labels == v) for v in range(k)]
+    anchors = [min(kept[i]["segment_id"] for i in m) for m in members]
+    ids = voice_ids_for(clus.centroids, anchors, previous or {}, cfg.carry_over_similarity)
+    check_mapping(mapping, ids)
+
+    # names: curator > enrollment > subtitle tags
+    aliases = tag_names(spec)
+    votes = [Counter(kept[i]["speaker_tag"].strip().upper() for i in m if kept[i].get("speaker_tag")) for m in members]
+    by_tags = [name_from_tags(v, aliases, cfg) for v in votes]
+    by_enroll = match_enrollment(enrolled or {}, clus.centroids, cfg.enrollment_min_similarity)
+    names: list[str | None] = []
+    sources: list[str] = []
+    for v in range(k):
+        if ids[v] in mapping.names:
+            names.append(mapping.names[ids[v]]); sources.append("curator")
+        elif ids[v] in mapping.other:
+            names.append(None); sources.append("curator")
+        elif v in by_enroll:
+            names.append(by_enroll[v]); sources.append("enrollment")
+            if by_tags[v] and by_tags[v] != by_enroll[v]:
+                warnings.append(f"voice {ids[v]}: enrollment says {by_enroll[v]}, subtitle tags say {by_tags[v]}")
+        elif by_tags[v]:
+            names.append(by_tags[v]); sources.append("subtitle_tags")
+        else:
+            names.append(None); sources.append("none")
+
+    # voices with one name are one character; a character's speech decides main vs minor
+    speech = np.array([dur[m].sum() for m in members])
+    total = float(speech.sum())
+    char_speech: dict[str, float] = defaultdict(float)
+    for v in range(k):
+        char_speech[names[v] or ids[v]] += speech[v]
+    minimum = max(cfg.min_character_s, cfg.min_character_share * total)
+    characters: list[str] = []
+    roles: list[str] = []
+    for v in range(k):
+        curator_named = sources[v] == "curator" and names[v] is not None
+        curator_other = sources[v] == "curator" and names[v] is None
+        main = not curator_other and (curator_named or char_speech[names[v] or ids[v]] >= minimum)
+        roles.append("main" if main else "minor")
+        characters.append((names[v] or f"unnamed {ids[v]}") if main else OTHER)
+    named = Counter(n for n, r in zip(names, roles) if n and r == "main")
+    for n, c in named.items():
+        if c > 1:
+            warnings.append(f"{c} voices named {n!r} are merged into one character")
+
+    voices = []
+    for v in range(k):
+        m = members[v]
+        voices.append({
+            "series_key": spec.key, "voice_id": ids[v], "character": characters[v],
+            "character_key": slug(characters[v]), "role": roles[v], "name_source": sources[v],
+            "suggested_name": names[v], "n_segments": int(len(m)), "speech_s": round(float(speech[v]), 3),
+            "n_episodes": len({kept[i]["episode_key"] for i in m}),
+            "mean_similarity": float(clus.similarity[m].mean()) if len(m) else None,
+            "tag_votes": json.dumps(dict(votes[v].most_common()), sort_keys=False),
+            "centroid": [float(x) for x in clus.centroids[v]],
+        })
+    voices.sort(key=lambda r: (-r["speech_s"], r["voice_id"]))
+
+    # every segment: kept ones by their embedding, the others through their episode speaker's majority voice
+    seg_rows = []
+    unit_votes: dict[tuple, Counter] = defaultdict(Counter)
+    for i, s in enumerate(kept):
+        unit_votes[(s["episode_key"], s["speaker"])][int(clus.labels[i])] += dur[i]
+    kept_index = {s["segment_id"]: i for i, s in enumerate(kept)}
+    for s in segments:
+        i = kept_index.get(s["segment_id"])
+        row = {"series_key": spec.key, "episode_key": s["episode_key"], "segment_id": s["segment_id"],
+               "voice_id": None, "character": None, "character_similarity": None, "character_margin": None,
+               "attribution": None}
+        if i is not None:
+            v = int(clus.labels[i])
+            row.update(voice_id=ids[v], character=characters[v], character_similarity=float(clus.similarity[i]),
+                       character_margin=float(clus.margin[i]), attribution="embedding")
+        elif s.get("speaker") and unit_votes.get((s["episode_key"], s["speaker"])):
+            v = unit_votes[(s["episode_key"], s["speaker"])].most_common(1)[0][0]
+            row.update(voice_id=ids[v], character=characters[v], attribution="diarization")
+        seg_rows.append(row)
+    unnamed = [r["voice_id"] for r in voices if r["role"] == "main" and r["suggested_name"] is None]
+    if unnamed:
+        warnings.append(f"main voices without a name (name them in {MAPPING_FILE}): {', '.join(unnamed)}")
+    return CharacterResult(voices, seg_rows, warnings)
+
+
+def character_summary(voices: list[dict]) -> list[dict]:
+    """One row per character (voices of one name merged), largest first."""
+    agg: dict[str, dict] = {}
+    for v in voices:
+        a = agg.setdefault(v["character"], {"character": v["character"], "role": v["role"], "speech_s": 0.0,
+                                            "n_segments": 0, "voices": [], "name_source": v["name_source"]})
+        a["speech_s"] += v["speech_s"]
+        a["n_segments"] += v["n_segments"]
+        a["voices"].append(v["voice_id"])
+    return sorted(agg.values(), key=lambda a: -a["speech_s"])
