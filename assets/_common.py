@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from typing import Callable
 
 import dagster as dg
+import pydantic
 
 from audiorole.errors import InputError
 from audiorole.ingest import StageResult
@@ -13,7 +16,16 @@ from audiorole.ingest import StageResult
 FORCE_TAG = "audiorole/force"
 
 INGEST = "ingest"
+DATASET = "dataset"
 SEGMENTS = "segments"
+
+
+def config_class(name: str, settings) -> type[dg.Config]:
+    """A Dagster run-config class with the fields and documented defaults of a domain settings dataclass, so
+    thresholds are written once (in ``audiorole``) and settable per run in the launchpad."""
+    hints = typing.get_type_hints(settings)
+    return pydantic.create_model(
+        name, __base__=dg.Config, **{f.name: (hints[f.name], f.default) for f in dataclasses.fields(settings)})
 
 
 def is_forced(context: dg.AssetExecutionContext) -> bool:

@@ -2,13 +2,9 @@
 aligned segments (one row per utterance, kept or rejected with a reason)."""
 
 
-import dataclasses
-import typing
-
 import dagster as dg
-import pydantic
 
-from assets._common import SEGMENTS, is_forced, materialize_result, run_stage
+from assets._common import SEGMENTS, config_class, is_forced, materialize_result, run_stage
 from assets.ingest import parsed_subtitles, standardized_audio
 from audiorole import alignment
 from audiorole.segments import SegmentConfig
@@ -19,11 +15,7 @@ from resources.models import (
 )
 
 #: Run config of ``aligned_segments``: the filter thresholds, with SegmentConfig's documented defaults.
-SegmentFilterConfig = pydantic.create_model(
-    "SegmentFilterConfig",
-    __base__=dg.Config,
-    **{f.name: (typing.get_type_hints(SegmentConfig)[f.name], f.default) for f in dataclasses.fields(SegmentConfig)},
-)
+SegmentFilterConfig = config_class("SegmentFilterConfig", SegmentConfig)
 
 _EPISODE = dict(partitions_def=episode_partitions, group_name=SEGMENTS)
 

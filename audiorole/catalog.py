@@ -15,6 +15,9 @@ import pyarrow as pa
 from filelock import FileLock
 
 from audiorole import ingest
+from audiorole.characters import SEGMENT_CHARACTER_SCHEMA, VOICE_SCHEMA
+from audiorole.dataset import SHARD_FILE_SCHEMA, SPLIT_SCHEMA
+from audiorole.dialogues import DIALOGUE_SCHEMA, SCENE_SCHEMA
 from audiorole.schema import CUE_SCHEMA, SEGMENT_SCHEMA, TURN_SCHEMA
 
 #: Parquet sources: name -> (glob relative to the data dir, schema used when no file exists yet).
@@ -26,6 +29,12 @@ SOURCES: dict[str, tuple[str, pa.Schema]] = {
     "synced_cues": ("episodes/*/*/synced_cues.parquet", CUE_SCHEMA),
     "turns": ("episodes/*/*/turns.parquet", TURN_SCHEMA),
     "segments": ("episodes/*/*/segments.parquet", SEGMENT_SCHEMA),
+    "voices": ("series/*/voices.parquet", VOICE_SCHEMA),
+    "segment_characters": ("series/*/segment_characters.parquet", SEGMENT_CHARACTER_SCHEMA),
+    "dialogues": ("series/*/dialogues.parquet", DIALOGUE_SCHEMA),
+    "scenes": ("series/*/scenes.parquet", SCENE_SCHEMA),
+    "splits": ("series/*/splits.parquet", SPLIT_SCHEMA),
+    "shard_files": ("shards/*/*/files.parquet", SHARD_FILE_SCHEMA),
 }
 
 #: Columns every segment-level view carries to name its episode.
@@ -41,9 +50,22 @@ VIEWS: dict[str, str] = {
     """,
     "segments": f"""
         SELECT {_EPISODE_COLS}, s.* EXCLUDE (embedding), s.end_s - s.start_s AS duration_s,
-               s.embedding IS NOT NULL AS has_embedding
+               s.embedding IS NOT NULL AS has_embedding, c.character, c.voice_id, c.character_similarity,
+               c.character_margin, c.attribution
         FROM {{segments}} s JOIN {{probe}} p USING (episode_key)
+        LEFT JOIN {{segment_characters}} c USING (episode_key, segment_id)
     """,
+    "voices": "SELECT * EXCLUDE (centroid) FROM {voices}",
+    "characters": """
+        SELECT series_key, character, any_value(character_key) AS character_key, any_value(role) AS role,
+               sum(n_segments) AS n_segments, sum(speech_s) / 3600 AS hours,
+               string_agg(DISTINCT name_source, ',') AS name_source, list(voice_id ORDER BY voice_id) AS voices
+        FROM {voices} GROUP BY series_key, character
+    """,
+    "dialogues": "SELECT * FROM {dialogues}",
+    "scenes": "SELECT * FROM {scenes}",
+    "shards": "SELECT * FROM {shard_files}",
+    "splits": "SELECT * FROM {splits}",
     "episodes": """
         SELECT p.series_key, p.series, p.episode, p.episode_key, p.source_path, p.container,
                p.duration_s, p.has_video, p.audio_codec, p.sha256,

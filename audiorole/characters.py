@@ -239,7 +239,7 @@ def match_enrollment(enrolled: dict[str, np.ndarray], centroids: np.ndarray, min
 
     names = list(enrolled)
     sim = normalize(np.stack([enrolled[n] for n in names])) @ centroids.T
-    rows, cols = linear_sum_assignment(-sim)
+    rows, cols = linear_sum_assignment(-np.where(sim >= min_sim, sim, -1e3))  # a non-match must not pull others
     return {int(c): names[r] for r, c in zip(rows, cols) if sim[r, c] >= min_sim}
 
 

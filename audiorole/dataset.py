@@ -217,7 +217,7 @@ def run_dialogues(spec: SeriesSpec, store: DataStore, *, config: DialogueConfig 
     overrides = spec.split_overrides
     unknown = sorted(set(overrides) - set(keys) - set(read_stamp(folder, "characters")["missing_episodes"]))
     warnings = [f"series.yaml pins a split for an unknown episode: {k}" for k in unknown]
-    splits = assign_splits(keys, config.split_ratios, {k: s for k, s in overrides.items() if k in keys})
+    splits = assign_splits(keys, (1 - config.validation_share - config.test_share, config.validation_share, config.test_share), {k: s for k, s in overrides.items() if k in keys})
     by_episode: dict[str, list[dict]] = {}
     for r in segments_with_characters(store, spec.key, keys):
         by_episode.setdefault(r["episode_key"], []).append(r)
@@ -364,3 +364,18 @@ def run_card(spec: SeriesSpec, store: DataStore, *, force: bool = False) -> Stag
            "characters": [c["character"] for c in stats["characters"]]}
     write_json_atomic(_stamp_path(folder, "card"), {"fingerprint": fp, **row})
     return StageResult("card", spec.key, fp, row, seconds=time.perf_counter() - t0)
+
+
+def retire_characters(store: DataStore, series_key: str, current: list[str]) -> list[str]:
+    """Move the shard folders of characters that no longer exist (renamed or merged by the curator) to
+    ``shards/_retired/``, out of the catalog. Returns their partition keys."""
+    root = store.root / "shards" / series_key
+    retired = []
+    for folder in sorted(p for p in root.glob("*") if p.is_dir()) if root.exists() else []:
+        key = f"{series_key}/{folder.name}"
+        if key not in current:
+            target = store.root / "shards" / "_retired" / series_key / f"{folder.name}-{time.strftime('%Y%m%d%H%M%S')}"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            folder.rename(target)
+            retired.append(key)
+    return retired

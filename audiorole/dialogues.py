@@ -49,7 +49,8 @@ class DialogueConfig:
     music_gap_s: float = 1.5  # a shorter pause ends a scene when it is this long and loud (music bridge)...
     music_level_dbfs: float = -40.0  # ...i.e. its RMS level is above this (speech-free audio near silence is not)
     max_context_turns: int = 4  # preceding turns of a multi-turn record
-    split_ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)  # train / validation / test, by episode
+    validation_share: float = 0.1  # share of episodes in validation (the rest beyond test goes to train)
+    test_share: float = 0.1  # share of episodes in test
 
 
 # splits -------------------------------------------------------------------------------------------------------

@@ -61,9 +61,12 @@ def run_pipeline(
     *,
     force: bool = False,
     only: list[str] | None = None,
+    dataset_config: dict | None = None,
     echo=print,
 ) -> RunReport:
-    """Discover every episode and materialize the episode job for each one that is not current."""
+    """Discover every episode and materialize the episode job for each one that is not current, then each series'
+    dataset assets and each character's shards. ``dataset_config``: run config of the series/shard assets by asset
+    name, e.g. ``{"characters": {"min_character_s": 10.0}}``."""
     import dagster as dg
 
     from assets._common import FORCE_TAG
@@ -121,8 +124,64 @@ def run_pipeline(
                 why = "; ".join(_failure_reasons(result)) or "run failed"
                 report.failed[ep.key] = why
                 echo(f"{prefix}: FAILED ({seconds:.1f} s) {why}")
+        _run_dataset(defs, instance, store, episodes, report, force, dataset_config or {}, echo)
     catalog.refresh_catalog(data_dir)
     return report
+
+
+def _skipped_all(result) -> bool:
+    """Whether every asset of a run found itself current (its stage was skipped)."""
+    mats = [e.event_specific_data.materialization for e in result.all_events
+            if e.event_type_value == "ASSET_MATERIALIZATION"]
+    return bool(mats) and all(m.metadata.get("skipped_current") and m.metadata["skipped_current"].value for m in mats)
+
+
+def _run_dataset(defs, instance, store, episodes, report: RunReport, force: bool, config: dict, echo) -> None:
+    """Series stages (characters, dialogues, card) for every series with episodes, then each character's shards.
+    A series is built from the episodes that succeeded; failed ones are reported as missing by the series."""
+    from assets._common import FORCE_TAG
+    from audiorole import dataset
+
+    quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+    series_config = {**quiet, "ops": {k: {"config": v} for k, v in config.items() if k != "character_shards"}}
+    shard_config = {**quiet, "ops": {k: {"config": v} for k, v in config.items() if k == "character_shards"}}
+    tags = {FORCE_TAG: "true"} if force else None
+    series_job, shards_job = defs.resolve_job_def("series_job"), defs.resolve_job_def("shards_job")
+    for series_key in sorted({ep.series_key for ep in episodes}):
+        if not any(store.read_stamp(ep.key, "segments") for ep in episodes if ep.series_key == series_key):
+            echo(f"series {series_key}: no episode has segments yet, skipped")
+            continue
+        t0 = time.perf_counter()
+        result = series_job.execute_in_process(partition_key=series_key, instance=instance, raise_on_error=False,
+                                               tags=tags, run_config=series_config)
+        if not result.success:
+            why = "; ".join(_failure_reasons(result)) or "run failed"
+            report.failed[f"series {series_key}"] = why
+            echo(f"series {series_key}: FAILED {why}")
+            continue
+        stamp = dataset.read_stamp(dataset.series_dir(store, series_key), "characters") or {}
+        missing = stamp.get("missing_episodes") or []
+        echo(f"series {series_key}: " + ("current" if _skipped_all(result) else f"ok ({time.perf_counter() - t0:.1f} s)")
+             + f"; characters: {', '.join(stamp.get('characters') or []) or 'none'}"
+             + (f"; MISSING episodes: {', '.join(missing)}" if missing else ""))
+        for key in dataset.character_keys(store, series_key):
+            t0 = time.perf_counter()
+            result = shards_job.execute_in_process(partition_key=key, instance=instance, raise_on_error=False,
+                                                   tags=tags, run_config=shard_config)
+            if result.success:
+                echo(f"  shards {key}: " + ("current" if _skipped_all(result) else f"ok ({time.perf_counter() - t0:.1f} s)"))
+            else:
+                why = "; ".join(_failure_reasons(result)) or "run failed"
+                report.failed[f"shards {key}"] = why
+                echo(f"  shards {key}: FAILED {why}")
+
+
+def _echo_table(rows: list[dict], echo) -> None:
+    cols = list(rows[0])
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols}
+    echo("  ".join(c.ljust(widths[c]) for c in cols))
+    for r in rows:
+        echo("  ".join(str(r[c]).ljust(widths[c]) for c in cols))
 
 
 def print_summary(data_dir: str | Path, echo=print) -> None:
@@ -145,12 +204,19 @@ def print_summary(data_dir: str | Path, echo=print) -> None:
     if not rows:
         echo(f"catalog at {Path(data_dir) / 'catalog.duckdb'} holds no episodes yet")
         return
-    cols = list(rows[0])
-    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols}
-    echo("  ".join(c.ljust(widths[c]) for c in cols))
-    for r in rows:
-        echo("  ".join(str(r[c]).ljust(widths[c]) for c in cols))
+    _echo_table(rows, echo)
     total_h = sum(r["duration_s"] or 0 for r in rows) / 3600
+    chars = catalog.query(
+        data_dir,
+        """SELECT c.series_key AS series, c.character, c.role, round(c.hours * 60, 2) AS minutes, c.n_segments AS segments,
+                  c.name_source, (SELECT count(*) FROM dialogues d WHERE d.series_key = c.series_key
+                                  AND d.character = c.character) AS dialogues,
+                  (SELECT sum(rows) FROM shards s WHERE s.series_key = c.series_key AND s.character = c.character) AS shard_rows
+           FROM characters c ORDER BY c.series_key, c.role, c.hours DESC""",
+    )
+    if chars:
+        echo("")
+        _echo_table(chars, echo)
     echo(f"\n{len(rows)} episodes, {total_h:.2f} h of audio; catalog: {Path(data_dir).resolve() / 'catalog.duckdb'}")
 
 

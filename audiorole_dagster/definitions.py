@@ -14,9 +14,10 @@ import dagster as dg
 # partitioned asset checks are a Dagster "preview" feature: we rely on them knowingly, curators needn't be told
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
+from assets.dataset import series_assets, series_checks, shard_assets, shard_checks
 from assets.ingest import ingest_assets, ingest_checks
 from assets.segments import segment_assets, segment_checks
-from audiorole_dagster.jobs import episode_job
+from audiorole_dagster.jobs import episode_job, series_job, shards_job
 from audiorole_dagster.schedules import stale_episodes_schedule
 from audiorole_dagster.sensors import media_root_sensor
 from resources import DataStoreResource, MediaRootResource
@@ -32,9 +33,9 @@ def build_definitions(media_root: str | None = None, data_dir: str | None = None
     media_root = media_root or os.environ.get("AUDIOROLE_MEDIA_ROOT", DEFAULT_MEDIA_ROOT)
     data_dir = data_dir or os.environ.get("AUDIOROLE_DATA_DIR", DEFAULT_DATA_DIR)
     return dg.Definitions(
-        assets=[*ingest_assets, *segment_assets],
-        asset_checks=[*ingest_checks, *segment_checks],
-        jobs=[episode_job],
+        assets=[*ingest_assets, *segment_assets, *series_assets, *shard_assets],
+        asset_checks=[*ingest_checks, *segment_checks, *series_checks, *shard_checks],
+        jobs=[episode_job, series_job, shards_job],
         sensors=[media_root_sensor],
         schedules=[stale_episodes_schedule],
         resources={

@@ -1,9 +1,11 @@
-"""Jobs. ``episode_job`` materializes every episode-partitioned asset for one episode."""
+"""Jobs: one per partitioning. ``episode_job`` builds an episode, ``series_job`` a series' characters, dialogues
+and card, ``shards_job`` one character's shards."""
 
 import dagster as dg
 
 from assets._common import INGEST, SEGMENTS
-from audiorole_dagster.partitions import episode_partitions
+from assets.dataset import series_assets, shard_assets
+from audiorole_dagster.partitions import character_partitions, episode_partitions, series_partitions
 
 EPISODE_GROUPS = [INGEST, SEGMENTS]
 
@@ -13,4 +15,19 @@ episode_job = dg.define_asset_job(
     partitions_def=episode_partitions,
     description="Everything per episode: ingest (probe, audio, subtitles), then alignment (VAD, enhancement, "
     "subtitle sync, diarization, ASR, aligned segments).",
+)
+
+series_job = dg.define_asset_job(
+    "series_job",
+    selection=dg.AssetSelection.assets(*series_assets),
+    partitions_def=series_partitions,
+    description="Per series, from the episodes' segments: characters (voices across episodes, named), dialogues "
+    "(scenes, context → reply, splits by episode) and the dataset card.",
+)
+
+shards_job = dg.define_asset_job(
+    "shards_job",
+    selection=dg.AssetSelection.assets(*shard_assets),
+    partitions_def=character_partitions,
+    description="Per character: parquet shards with FLAC audio, manifest with checksums, lhotse cuts.",
 )

@@ -8,3 +8,6 @@ import dagster as dg
 
 episode_partitions = dg.DynamicPartitionsDefinition(name="episodes")
 series_partitions = dg.DynamicPartitionsDefinition(name="series")
+#: Characters of every series, keyed ``<series slug>/<character slug>``; the ``characters`` asset adds its main
+#: characters here, and each key is one shard partition.
+character_partitions = dg.DynamicPartitionsDefinition(name="characters")

@@ -99,8 +99,13 @@ def short_demo(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def short_demo_run(short_demo, tmp_path_factory):
-    """The full episode job run once over the short demo: (manifest, data dir, report)."""
+    """The full pipeline run once over the short demo: (manifest, data dir, report). The demo's characters speak
+    ~10 s each at this size, so the minor-voice threshold is lowered accordingly."""
     from audiorole_dagster.cli import run_pipeline
 
     data = tmp_path_factory.mktemp("demo-data")
-    return short_demo, data, run_pipeline(short_demo.media_root, data, echo=lambda *_: None)
+    return short_demo, data, run_pipeline(short_demo.media_root, data, echo=lambda *_: None,
+                                          dataset_config=SHORT_DEMO_DATASET_CONFIG)
+
+
+SHORT_DEMO_DATASET_CONFIG = {"characters": {"min_character_s": 4.0, "min_character_share": 0.02}}

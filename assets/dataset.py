@@ -1,0 +1,144 @@
+"""Per-series dataset assets (characters → dialogues → dataset card) and per-character shards.
+
+Series assets read every episode of their series from the data store; Dagster records the dependency on
+``aligned_segments`` with an all-partitions mapping (episode keys are ``<series>/<episode>``, and Dagster has no
+built-in prefix mapping), so the lineage graph shows it while the series' own fingerprint decides what is stale.
+"""
+
+import dagster as dg
+
+from assets._common import DATASET, config_class, is_forced, materialize_result, run_stage
+from assets.segments import aligned_segments
+from audiorole import dataset
+from audiorole.characters import CharacterConfig, character_summary
+from audiorole.dialogues import DialogueConfig
+from audiorole.shards import ShardConfig
+from audiorole_dagster.partitions import character_partitions, series_partitions
+from resources import DataStoreResource, MediaRootResource
+from resources.models import SpeakerEmbeddingResource
+
+CharactersConfig = config_class("CharactersConfig", CharacterConfig)
+DialoguesConfig = config_class("DialoguesConfig", DialogueConfig)
+ShardsConfig = config_class("ShardsConfig", ShardConfig)
+
+_SERIES = dict(partitions_def=series_partitions, group_name=DATASET)
+
+
+def _series(context, media_root: MediaRootResource):
+    episodes, problems = media_root.discover()
+    mine = [ep for ep in episodes if ep.series_key == context.partition_key]
+    if not mine:
+        why = "; ".join(str(p) for p in problems) or "no episodes found"
+        raise dg.Failure(f"series {context.partition_key!r} is not under the media root ({why})")
+    return mine[0].series, mine
+
+
+def _table_md(rows: list[dict], cols: list[str]) -> dg.MetadataValue:
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(str(r.get(c, "")) for c in cols) + " |" for r in rows]
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+@dg.asset(**_SERIES, code_version=dataset.CHARACTERS_VERSION, kinds={"sklearn"},
+          deps=[dg.AssetDep(aligned_segments, partition_mapping=dg.AllPartitionMapping())],
+          description=("Recurring voices of the series, clustered across all its episodes and named (curator mapping "
+                       "characters.yaml > enrollment clips > subtitle tags); minor voices grouped as 'other'. "
+                       "Registers one `characters` partition per main character."))
+def characters(context: dg.AssetExecutionContext, config: CharactersConfig, media_root: MediaRootResource,
+               data_store: DataStoreResource, speaker_embedding: SpeakerEmbeddingResource) -> dg.MaterializeResult:
+    spec, episodes = _series(context, media_root)
+    store = data_store.store
+    r = run_stage(context, lambda: dataset.run_characters(
+        spec, store, episodes, speaker_embedding.get, config=CharacterConfig(**config.model_dump()),
+        embedder_name=speaker_embedding.backend, force=is_forced(context)))
+    keys = dataset.character_keys(store, spec.key)
+    instance = context.instance
+    new = [k for k in keys if not instance.has_dynamic_partition(character_partitions.name, k)]
+    if new:
+        instance.add_dynamic_partitions(character_partitions.name, new)
+    retired = dataset.retire_characters(store, spec.key, keys)
+    for k in retired:
+        if instance.has_dynamic_partition(character_partitions.name, k):
+            instance.delete_dynamic_partition(character_partitions.name, k)
+    data_store.refresh_catalog()
+    summary = character_summary(dataset.read_voices(store, spec.key))
+    for s in summary:
+        s["minutes"] = round(s.pop("speech_s") / 60, 2)
+    row = {k: v for k, v in r.row.items() if isinstance(v, (int, float, str))}
+    return materialize_result(
+        r, **row, characters=_table_md(summary, ["character", "role", "minutes", "n_segments", "name_source", "voices"]),
+        missing_episodes=dg.MetadataValue.json(r.row.get("missing_episodes", [])),
+        character_partitions=dg.MetadataValue.json(keys), retired_partitions=dg.MetadataValue.json(retired),
+    )
+
+
+@dg.asset(**_SERIES, deps=[characters], code_version=dataset.DIALOGUES_VERSION,
+          description=("Context → reply dialogues: every kept utterance of a main character with the preceding turns "
+                       "of its scene (single- and multi-turn records); scenes; train/validation/test split by episode."))
+def dialogues(context: dg.AssetExecutionContext, config: DialoguesConfig, media_root: MediaRootResource,
+              data_store: DataStoreResource) -> dg.MaterializeResult:
+    spec, _ = _series(context, media_root)
+    r = run_stage(context, lambda: dataset.run_dialogues(
+        spec, data_store.store, config=DialogueConfig(**config.model_dump()), force=is_forced(context)))
+    data_store.refresh_catalog()
+    return materialize_result(r, n_dialogues=r.row["n_dialogues"], n_scenes=r.row["n_scenes"],
+                              kinds=dg.MetadataValue.json(r.row["kinds"]), splits=dg.MetadataValue.json(r.row["splits"]))
+
+
+@dg.asset(**_SERIES, deps=[dialogues], code_version=dataset.CARD_VERSION, kinds={"html"},
+          description="Dataset card: hours, segments, dialogues, durations and rejections per character (Markdown, HTML, PNG).")
+def dataset_card(context: dg.AssetExecutionContext, media_root: MediaRootResource,
+                 data_store: DataStoreResource) -> dg.MaterializeResult:
+    spec, _ = _series(context, media_root)
+    store = data_store.store
+    r = run_stage(context, lambda: dataset.run_card(spec, store, force=is_forced(context)))
+    readme = (dataset.series_dir(store, spec.key) / "card" / "README.md").read_text()
+    return materialize_result(r, card=dg.MetadataValue.path(r.row["card"]), kept_hours=r.row["kept_hours"],
+                              preview=dg.MetadataValue.md(readme.split("---", 2)[-1]))
+
+
+@dg.asset(partitions_def=character_partitions, group_name=DATASET, code_version=dataset.SHARDS_VERSION,
+          kinds={"parquet"}, deps=[dg.AssetDep(dialogues, partition_mapping=dg.AllPartitionMapping())],
+          description=("One character's utterances with audio (FLAC bytes), text, context and metadata in size-bounded "
+                       "parquet shards per split, a manifest with checksums, and a lhotse CutSet."))
+def character_shards(context: dg.AssetExecutionContext, config: ShardsConfig,
+                     data_store: DataStoreResource) -> dg.MaterializeResult:
+    series_key, character_key = context.partition_key.split("/", 1)
+    r = run_stage(context, lambda: dataset.run_shards(
+        series_key, character_key, data_store.store, config=ShardConfig(**config.model_dump()),
+        force=is_forced(context)))
+    data_store.refresh_catalog()
+    out = dataset.shard_dir(data_store.store, series_key, character_key)
+    return materialize_result(r, character=r.row["character"], n_rows=r.row["n_rows"], hours=r.row["hours"],
+                              n_files=r.row["n_files"], bytes=r.row["bytes"], splits=dg.MetadataValue.json(r.row["splits"]),
+                              manifest=dg.MetadataValue.path(str(out / "manifest.json")))
+
+
+@dg.asset_check(asset=characters, partitions_def=series_partitions,
+                description="Most kept segments are attributed with confidence (margin over the runner-up voice ≥ 0.05 for ≥ 90%).")
+def attribution_confidence(context: dg.AssetCheckExecutionContext, data_store: DataStoreResource) -> dg.AssetCheckResult:
+    stamp = dataset.read_stamp(dataset.series_dir(data_store.store, context.partition_key), "characters") or {}
+    share = stamp.get("confident_share") or 0.0
+    return dg.AssetCheckResult(passed=share >= 0.9, severity=dg.AssetCheckSeverity.WARN,
+                               metadata={"confident_share": share, "missing_episodes": len(stamp.get("missing_episodes", []))})
+
+
+@dg.asset_check(asset=dialogues, partitions_def=series_partitions, blocking=True,
+                description="No episode or scene appears in two splits (train/validation/test leakage).")
+def no_split_leakage(context: dg.AssetCheckExecutionContext, data_store: DataStoreResource) -> dg.AssetCheckResult:
+    leaks = dataset.split_leaks(data_store.store, context.partition_key)
+    return dg.AssetCheckResult(passed=not leaks, metadata={"leaks": dg.MetadataValue.json(leaks[:20])})
+
+
+@dg.asset_check(asset=character_shards, partitions_def=character_partitions,
+                description="The character's shards are not empty and match their manifest (files, rows, sha256).")
+def shards_sound(context: dg.AssetCheckExecutionContext, data_store: DataStoreResource) -> dg.AssetCheckResult:
+    series_key, character_key = context.partition_key.split("/", 1)
+    problems = dataset.shard_problems(data_store.store, series_key, character_key)
+    return dg.AssetCheckResult(passed=not problems, metadata={"problems": dg.MetadataValue.json(problems)})
+
+
+series_assets = [characters, dialogues, dataset_card]
+series_checks = [attribution_confidence, no_split_leakage]
+shard_assets = [character_shards]
+shard_checks = [shards_sound]
