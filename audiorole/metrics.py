@@ -167,3 +167,27 @@ def score_episode(episode_key: str, turns, segments: list[dict], synced_cues: li
         kept_speech_share(kept, truth), kept_cer(kept, truth),
         float(np.median(errs) * 1000) if len(errs) else None, len(segments), len(kept),
     )
+
+
+# characters -------------------------------------------------------------------------------------------------------
+def character_attribution(kept: list[dict], truth: list[TruthLine], truth_label_of: dict[str, str],
+                          main_labels: set[str]) -> dict:
+    """Attribution of kept segments (dicts with start_s, end_s, character) against the true speaker.
+
+    A segment is right when its character's true label (``truth_label_of``: character name -> truth label) is the
+    dominant true speaker, or when it is "other" and the dominant true speaker is not a main character.
+    Returns accuracy, n and the confusions (predicted, true) -> count.
+    """
+    right, n, confusions = 0, 0, {}
+    for seg in kept:
+        cover = segment_truth(seg, truth)
+        if not cover:
+            continue
+        true = max(cover, key=cover.get)
+        pred = seg.get("character")
+        ok = truth_label_of.get(pred) == true or (pred == "other" and true not in main_labels)
+        n += 1
+        right += ok
+        if not ok:
+            confusions[(pred, true)] = confusions.get((pred, true), 0) + 1
+    return {"accuracy": right / n if n else float("nan"), "n": n, "confusions": confusions}

@@ -109,3 +109,8 @@ def short_demo_run(short_demo, tmp_path_factory):
 
 
 SHORT_DEMO_DATASET_CONFIG = {"characters": {"min_character_s": 4.0, "min_character_share": 0.02}}
+
+
+@pytest.fixture
+def short_demo_dataset_config() -> dict:
+    return SHORT_DEMO_DATASET_CONFIG
