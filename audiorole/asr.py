@@ -40,6 +40,9 @@ class AsrConfig:
     merge_gap_s: float = 1.0
     #: clips are cut to at most this long (Whisper's window is 30 s)
     max_clip_s: float = 28.0
+    #: speech regions at least this long that the first pass left without a word are transcribed again on their
+    #: own: Whisper sometimes jumps over the first seconds of a clip (on the demo, 16 s and six lines of one)
+    retry_wordless_s: float = 0.3
 
 
 class WhisperASR:
@@ -61,7 +64,15 @@ class WhisperASR:
         return bool(self.model.model.is_multilingual)
 
     def transcribe(self, wav: np.ndarray, speech: np.ndarray, *, language: str | None = "en") -> list[Word]:
-        """Words with times (episode seconds) for the speech regions of ``wav``."""
+        """Words with times (episode seconds) for the speech regions of ``wav``. Regions the first pass left
+        without a word are transcribed once more, merged among themselves only."""
+        words = self._transcribe_clips(wav, speech, language)
+        missed = wordless_regions(speech, words, self.config.retry_wordless_s)
+        if len(missed):
+            words = sorted(words + self._transcribe_clips(wav, missed, language), key=lambda w: w.start)
+        return words
+
+    def _transcribe_clips(self, wav: np.ndarray, speech: np.ndarray, language: str | None) -> list[Word]:
         clips = merge_regions(speech, self.config.merge_gap_s, self.config.max_clip_s)
         if len(clips) == 0:
             return []
@@ -99,6 +110,14 @@ def merge_regions(regions: np.ndarray, gap_s: float, max_len_s: float) -> np.nda
             s += max_len_s
         cut.append([s, e])
     return np.asarray(cut, dtype=float).reshape(-1, 2)
+
+
+def wordless_regions(regions: np.ndarray, words: list[Word], min_s: float) -> np.ndarray:
+    """The regions at least ``min_s`` long that no word overlaps."""
+    starts, ends = np.array([w.start for w in words]), np.array([w.end for w in words])
+    out = [(s, e) for s, e in np.asarray(regions, dtype=float).reshape(-1, 2)
+           if e - s >= min_s and not np.any((ends > s) & (starts < e))]
+    return np.asarray(out, dtype=float).reshape(-1, 2)
 
 
 def words_in(words: list[Word], start: float, end: float) -> list[Word]:

@@ -93,21 +93,32 @@ def normalize(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(n, 1e-12)
 
 
-def micro_clusters(x: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
-    """k-means micro-clusters of unit-norm rows (mini-batch: memory and time linear in n). Labels (n,)."""
+def micro_clusters(x: np.ndarray, k: int, seed: int = 0, fit_on: int = 200_000) -> np.ndarray:
+    """k-means micro-clusters of unit-norm rows. Labels (n,).
+
+    Mini-batch k-means (random init: k-means++ costs O(n·k) Python-level passes) is fitted on a random sample of
+    at most ``fit_on`` rows, centres that captured (almost) nothing are dropped, then every row goes to its nearest
+    centre: time and memory stay linear in n."""
     from sklearn.cluster import MiniBatchKMeans
 
     k = max(1, min(k, len(x)))
-    km = MiniBatchKMeans(n_clusters=k, batch_size=8192, n_init=1, max_iter=20, max_no_improvement=5,
-                         random_state=seed, compute_labels=False, reassignment_ratio=0.0)
-    km.fit(x)
-    return nearest(x, normalize(km.cluster_centers_))[0]
+    rng = np.random.default_rng(seed)
+    sample = x if len(x) <= fit_on else x[np.sort(rng.choice(len(x), fit_on, replace=False))]
+    km = MiniBatchKMeans(n_clusters=k, init="random", batch_size=4096, n_init=1, max_iter=5, max_no_improvement=3,
+                         random_state=seed, compute_labels=False, reassignment_ratio=0.05)
+    km.fit(sample)
+    # in high dimension a centre left on its initial data point attracts that point only: drop such centres
+    centres = normalize(km.cluster_centers_)
+    counts = np.bincount(nearest(sample, centres)[0], minlength=len(centres))
+    centres = centres[counts >= max(2, 0.1 * len(sample) / k)]
+    return nearest(x, centres)[0]
 
 
-def unit_centroids(x: np.ndarray, units: np.ndarray, n_units: int) -> tuple[np.ndarray, np.ndarray]:
-    """Unit-norm mean embedding and size of each unit."""
+def unit_centroids(x: np.ndarray, units: np.ndarray, n_units: int, chunk: int = 65536) -> tuple[np.ndarray, np.ndarray]:
+    """Unit-norm mean embedding and size of each unit (summed in chunks: no full-size temporary)."""
     sums = np.zeros((n_units, x.shape[1]), dtype=np.float64)
-    np.add.at(sums, units, x)
+    for i in range(0, len(x), chunk):
+        np.add.at(sums, units[i:i + chunk], x[i:i + chunk])
     counts = np.bincount(units, minlength=n_units)
     return normalize(sums), counts
 
@@ -122,7 +133,7 @@ def agglomerate(centroids: np.ndarray, threshold: float) -> np.ndarray:
     return ahc.fit_predict(centroids)
 
 
-def nearest(x: np.ndarray, centroids: np.ndarray, chunk: int = 65536) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def nearest(x: np.ndarray, centroids: np.ndarray, chunk: int = 16384) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Nearest centroid of every row by cosine: (labels, similarity, margin over the runner-up), chunked."""
     n = len(x)
     labels = np.empty(n, dtype=np.int64)
@@ -145,7 +156,9 @@ def cluster_voices(
 ) -> VoiceClustering:
     """Cluster segment embeddings into voices (see the module docstring). ``units``: optional (n,) int group per
     segment (e.g. its episode-local speaker); None or more than ``max_units`` groups → k-means micro-clusters."""
-    x = normalize(embeddings)
+    x = np.asarray(embeddings, dtype=np.float32)
+    if len(x) and not np.allclose(np.linalg.norm(x[:1000], axis=1), 1.0, atol=1e-3):
+        x = normalize(x)  # a copy; unit-norm input (the usual case) is used as it is
     n = len(x)
     if n == 0:
         return VoiceClustering(np.zeros(0, np.int64), np.zeros((0, x.shape[1] if x.ndim == 2 else 0), np.float32),
@@ -297,10 +310,14 @@ def assign_characters(
     if len(dims) > 1:
         raise ValueError(f"{spec.key}: episodes were embedded with different speaker embedders (dimensions "
                          f"{sorted(dims)}); re-materialize the older episodes' aligned_segments")
+    if not kept:
+        return CharacterResult([], [dict(series_key=spec.key, episode_key=s["episode_key"], segment_id=s["segment_id"],
+                                         voice_id=None, character=None, character_similarity=None,
+                                         character_margin=None, attribution=None) for s in segments],
+                               [f"{spec.key}: no kept segment with a speaker embedding: no voices"])
     unit_of = {}
     units = np.array([unit_of.setdefault((s["episode_key"], s["speaker"]), len(unit_of)) for s in kept], np.int64)
-    clus = cluster_voices(np.array([s["embedding"] for s in kept], np.float32).reshape(len(kept), -1),
-                          units if len(kept) else None, cfg)
+    clus = cluster_voices(np.array([s["embedding"] for s in kept], np.float32), units, cfg)
     k = len(clus.centroids)
     dur = np.array([s["end_s"] - s["start_s"] for s in kept], dtype=float)
     members = [np.flatnonzero(clus.labels == v) for v in range(k)]

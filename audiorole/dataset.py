@@ -379,3 +379,28 @@ def retire_characters(store: DataStore, series_key: str, current: list[str]) -> 
             folder.rename(target)
             retired.append(key)
     return retired
+
+
+def stale_series_stages(spec: SeriesSpec, store: DataStore, episodes: list[EpisodeSource], *,
+                        characters: CharacterConfig = CharacterConfig(), dialogues: DialogueConfig = DialogueConfig(),
+                        embedder_name: str = "resemblyzer") -> list[str]:
+    """The series stages that would recompute (a stage is stale when an upstream one is)."""
+    folder = series_dir(store, spec.key)
+    stages = ["characters", "dialogues", "card"]
+    if not _current(folder, "characters", characters_fingerprint(spec, store, episodes, characters, embedder_name),
+                    CHARACTER_OUTPUTS):
+        return stages
+    if not _current(folder, "dialogues", dialogues_fingerprint(spec, store, dialogues), DIALOGUE_OUTPUTS):
+        return stages[1:]
+    if not _current(folder, "card", card_fingerprint(spec, store), CARD_OUTPUTS):
+        return stages[2:]
+    return []
+
+
+def shards_current(store: DataStore, series_key: str, character_key: str, config: ShardConfig = ShardConfig()) -> bool:
+    out = shard_dir(store, series_key, character_key)
+    try:
+        fp = shards_fingerprint(store, series_key, character_key, config)
+    except RuntimeError:
+        return False
+    return _current(out, "shards", fp, SHARD_OUTPUTS) is not None

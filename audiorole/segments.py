@@ -5,17 +5,22 @@ speaker change found by diarization), from diarization turns for the speech no c
 for an episode without subtitles. Each utterance then gets its speaker (the diarization turn that covers most of
 it), the ASR transcript of its span, the CER between subtitle and ASR, its language, an SNR estimate, clipping,
 overlap — and the filters decide keep/reject. Nothing is dropped silently.
+
+An utterance that another speaker talks in (overlap, or a speaker change the cue did not mark) is first cut to its
+longest part with no other speaker in it, and its text to the words the ASR heard there (``trim_talked_over``);
+when that part is too short or the cut cannot be placed in the text, it stays whole and is rejected.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from difflib import SequenceMatcher
 
 import numpy as np
 import pyarrow as pa
 
 from audiorole import quality
-from audiorole.asr import Word, cer, words_in
+from audiorole.asr import Word, cer, normalize_text, words_in
 from audiorole.audio import SAMPLE_RATE, cut, intervals_complement
 from audiorole.diarization import Turn
 from audiorole.language import is_foreign, text_language
@@ -38,6 +43,7 @@ class SegmentConfig:
     min_uncovered_s: float = 0.6  # speech with no cue shorter than this makes no ASR segment
     max_asr_segment_s: float = 15.0  # ASR-only segments are cut at word gaps to stay below this
     speech_trim_tolerance_s: float = 0.25  # how far outside a cue speech may start/end and still belong to it
+    min_trimmed_s: float = 1.0  # a talked-over utterance is cut to its clean part only when that lasts this long
 
 
 @dataclass
@@ -176,6 +182,65 @@ def attribute_speaker(c: Candidate, turns: list[Turn], overlaps: np.ndarray | No
     c.facts.update(speaker=best, speaker_confidence=conf[best], other_share=1 - cover[best] / total, overlap=overlap)
 
 
+def talked_over(c: Candidate, cfg: SegmentConfig) -> bool:
+    """Another speaker talks in the candidate: as it is, it would be rejected for mixed speakers or overlap."""
+    f = c.facts
+    return f.get("other_share", 0.0) > cfg.max_other_speaker_share or (cfg.reject_overlap and f.get("overlap", False))
+
+
+def clean_pieces(c: Candidate, turns: list[Turn]) -> list[tuple[float, float]]:
+    """The parts of the candidate in which no other speaker than its own has a turn."""
+    others = [(t.start, t.end) for t in turns
+              if t.speaker != c.facts.get("speaker") and t.end > c.start and t.start < c.end]
+    edges = [c.start, *_union(np.asarray(others, dtype=float).reshape(-1, 2)).clip(c.start, c.end).ravel(), c.end]
+    return [(a, b) for a, b in zip(edges[::2], edges[1::2]) if b > a]
+
+
+def anchored_words(text: str, words: list[Word]) -> list[tuple[int, Word]]:
+    """(index of the token in ``text``, ASR word) for the tokens the ASR heard within a run of two or more
+    matching words: a single matching word ("the", "I") is too often chance to cut a text at."""
+    tokens = [normalize_text(t) for t in text.split()]
+    heard = [normalize_text(w.text) for w in words]
+    blocks = SequenceMatcher(None, tokens, heard, autojunk=False).get_matching_blocks()
+    return [(m.a + k, words[m.b + k]) for m in blocks if m.size >= 2 for k in range(m.size)]
+
+
+def trim_talked_over(c: Candidate, turns: list[Turn], words: list[Word], overlaps: np.ndarray,
+                     cfg: SegmentConfig) -> Candidate:
+    """A talked-over candidate cut to its longest clean part (``clean_pieces``) with the text said there; the
+    candidate itself when it is not talked over, when that part is shorter than ``min_trimmed_s`` or when the cut
+    cannot be placed in its text (it is then rejected as before).
+
+    A side whose cut-off part holds words the ASR heard ends at the last (starts at the first) text word that the
+    ASR heard inside the clean part (``anchored_words``), and the text with it; a side whose cut-off part holds no
+    heard word keeps the text's own end (start). ASR-text candidates keep the ASR words of the new span. The cut
+    text then goes through the same filters as any other, the CER against the ASR of the new span included."""
+    if not talked_over(c, cfg) or (c.text_source == "subtitle" and not c.text):
+        return c
+    a, b = max(clean_pieces(c, turns), key=lambda p: p[1] - p[0], default=(c.start, c.start))
+    ws = words_in(words, c.start, c.end)
+    if c.text_source == "subtitle":
+        tokens, pairs = c.text.split(), anchored_words(c.text, ws)
+    else:
+        tokens, pairs = [w.text for w in ws], list(enumerate(ws))
+    inside = [(i, w) for i, w in pairs if a <= _mid(w) < b]
+    if not inside:  # nothing of the text is heard in the clean part
+        return c
+    head_cut, tail_cut = any(_mid(w) < a for w in ws), any(_mid(w) >= b for w in ws)
+    first, start = (inside[0][0], max(a, inside[0][1].start)) if head_cut else (0, a)
+    last, end = (inside[-1][0], min(b, inside[-1][1].end)) if tail_cut else (len(tokens) - 1, b)
+    if end - start < cfg.min_trimmed_s or last < first:
+        return c
+    text = c.text if (first, last) == (0, len(tokens) - 1) else " ".join(tokens[first:last + 1])
+    trimmed = replace(c, start=start, end=end, text=text, facts={})
+    attribute_speaker(trimmed, turns, overlaps)
+    return trimmed
+
+
+def _mid(w: Word) -> float:
+    return (w.start + w.end) / 2
+
+
 def reject_reason(c: Candidate, cfg: SegmentConfig, series_language: str) -> str | None:
     """The first filter the candidate fails, or None (kept). The order is the order of the checks below."""
     f = c.facts
@@ -228,9 +293,11 @@ def build_segments(
         cands = candidates_from_turns(speech, turns, words, cfg)
 
     overlaps = overlap_regions(turns)
+    for c in cands:
+        attribute_speaker(c, turns, overlaps)
+    cands = [trim_talked_over(c, turns, words, overlaps, cfg) for c in cands]  # talked over: keep the clean part
     rows = []
     for c in sorted(cands, key=lambda c: (c.start, c.cue_part or 0)):
-        attribute_speaker(c, turns, overlaps)
         ws = words_in(words, c.start, c.end)
         asr_text = " ".join(w.text for w in ws)
         if c.text_source == "asr":

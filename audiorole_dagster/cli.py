@@ -129,47 +129,56 @@ def run_pipeline(
     return report
 
 
-def _skipped_all(result) -> bool:
-    """Whether every asset of a run found itself current (its stage was skipped)."""
-    mats = [e.event_specific_data.materialization for e in result.all_events
-            if e.event_type_value == "ASSET_MATERIALIZATION"]
-    return bool(mats) and all(m.metadata.get("skipped_current") and m.metadata["skipped_current"].value for m in mats)
-
-
 def _run_dataset(defs, instance, store, episodes, report: RunReport, force: bool, config: dict, echo) -> None:
     """Series stages (characters, dialogues, card) for every series with episodes, then each character's shards.
-    A series is built from the episodes that succeeded; failed ones are reported as missing by the series."""
+    A series is built from the episodes that succeeded; failed ones are reported as missing by the series. Like
+    episodes, current series and shards are skipped without a run."""
     from assets._common import FORCE_TAG
     from audiorole import dataset
+    from audiorole.characters import CharacterConfig
+    from audiorole.dialogues import DialogueConfig
+    from audiorole.shards import ShardConfig
 
     quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
     series_config = {**quiet, "ops": {k: {"config": v} for k, v in config.items() if k != "character_shards"}}
     shard_config = {**quiet, "ops": {k: {"config": v} for k, v in config.items() if k == "character_shards"}}
+    settings = dict(characters=CharacterConfig(**config.get("characters", {})),
+                    dialogues=DialogueConfig(**config.get("dialogues", {})),
+                    embedder_name=defs.resources["speaker_embedding"].backend)
+    shard_settings = ShardConfig(**config.get("character_shards", {}))
     tags = {FORCE_TAG: "true"} if force else None
     series_job, shards_job = defs.resolve_job_def("series_job"), defs.resolve_job_def("shards_job")
     for series_key in sorted({ep.series_key for ep in episodes}):
-        if not any(store.read_stamp(ep.key, "segments") for ep in episodes if ep.series_key == series_key):
+        mine = [ep for ep in episodes if ep.series_key == series_key]
+        if not any(store.read_stamp(ep.key, "segments") for ep in mine):
             echo(f"series {series_key}: no episode has segments yet, skipped")
             continue
-        t0 = time.perf_counter()
-        result = series_job.execute_in_process(partition_key=series_key, instance=instance, raise_on_error=False,
-                                               tags=tags, run_config=series_config)
-        if not result.success:
-            why = "; ".join(_failure_reasons(result)) or "run failed"
-            report.failed[f"series {series_key}"] = why
-            echo(f"series {series_key}: FAILED {why}")
-            continue
+        stale = dataset.stale_series_stages(mine[0].series, store, mine, **settings)
+        if stale or force:
+            t0 = time.perf_counter()
+            result = series_job.execute_in_process(partition_key=series_key, instance=instance, raise_on_error=False,
+                                                   tags=tags, run_config=series_config)
+            if not result.success:
+                why = "; ".join(_failure_reasons(result)) or "run failed"
+                report.failed[f"series {series_key}"] = why
+                echo(f"series {series_key}: FAILED {why}")
+                continue
+            state = f"ok ({time.perf_counter() - t0:.1f} s; ran {', '.join(stale) if not force else 'all (forced)'})"
+        else:
+            state = "current"
         stamp = dataset.read_stamp(dataset.series_dir(store, series_key), "characters") or {}
         missing = stamp.get("missing_episodes") or []
-        echo(f"series {series_key}: " + ("current" if _skipped_all(result) else f"ok ({time.perf_counter() - t0:.1f} s)")
-             + f"; characters: {', '.join(stamp.get('characters') or []) or 'none'}"
+        echo(f"series {series_key}: {state}; characters: {', '.join(stamp.get('characters') or []) or 'none'}"
              + (f"; MISSING episodes: {', '.join(missing)}" if missing else ""))
         for key in dataset.character_keys(store, series_key):
+            if not force and dataset.shards_current(store, series_key, key.split("/", 1)[1], shard_settings):
+                echo(f"  shards {key}: current")
+                continue
             t0 = time.perf_counter()
             result = shards_job.execute_in_process(partition_key=key, instance=instance, raise_on_error=False,
                                                    tags=tags, run_config=shard_config)
             if result.success:
-                echo(f"  shards {key}: " + ("current" if _skipped_all(result) else f"ok ({time.perf_counter() - t0:.1f} s)"))
+                echo(f"  shards {key}: ok ({time.perf_counter() - t0:.1f} s)")
             else:
                 why = "; ".join(_failure_reasons(result)) or "run failed"
                 report.failed[f"shards {key}"] = why

@@ -9,6 +9,11 @@ Writes the demo series if it is missing, runs the pipeline (``audiorole run``: s
 every episode that has ground truth: DER (pyannote.metrics, collar 0.25 s), speaker purity of kept segments,
 share of true speech kept, kept-segment CER against the true text, and the median subtitle-sync error.
 Prints a table and writes it to ``<demo-dir>/segment_quality.json``.
+
+``kept_cer`` takes a kept segment's reference from the true lines whose midpoint it holds, whole: a segment cut
+to the clean part of a talked-over line (``n_cut``: its text is part of its cue's) is scored against the whole
+line, or against nothing. ``cut_cer_est`` scores those segments against the true words estimated to lie inside
+them instead (a line's characters spread evenly over its time): an estimate, about a word either way at a cut.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ def score_data_dir(media_root: Path, truth_root: Path, data_dir: Path) -> list[d
         synced = pq.read_table(store.path(ep.key, "synced_cues.parquet")).to_pylist()
         if lines.exists():
             q = score_episode(ep.key, turns, segments, synced, rttm, lines).to_dict()
+            q.update(score_cut_segments(segments, synced, lines))
         else:  # RTTM only (e.g. a recording labelled for diarization): DER alone
             from audiorole.metrics import der, load_rttm
 
@@ -53,6 +59,36 @@ def score_data_dir(media_root: Path, truth_root: Path, data_dir: Path) -> list[d
                  "der_false_alarm": d["false_alarm"], "der_confusion": d["confusion"]}
         results.append(q)
     return results
+
+
+def score_cut_segments(segments: list[dict], synced_cues: list[dict], lines: Path) -> dict:
+    """``n_cut``: kept segments whose text is a cut part of their subtitle line; ``cut_cer_est``: their CER against
+    the true words estimated to be said inside them."""
+    import jiwer
+
+    from audiorole.asr import normalize_text
+    from audiorole.metrics import load_truth_lines
+
+    cue_text = {(c["cue_index"], c["part"]): normalize_text(c["text"]) for c in synced_cues}
+    cut = [s for s in segments if s["keep"] and s["text_source"] == "subtitle"
+           and normalize_text(s["text"]) != cue_text.get((s["cue_index"], s["cue_part"]))]
+    truth = sorted(load_truth_lines(lines), key=lambda t: t.start_s)
+    refs = [" ".join(w for t in truth for w, at in _timed_words(t) if s["start_s"] <= at < s["end_s"]) or "-"
+            for s in cut]
+    hyps = [normalize_text(s["text"]) or "-" for s in cut]
+    return {"n_cut": len(cut), "cut_cer_est": float(jiwer.cer(refs, hyps)) if cut else None}
+
+
+def _timed_words(line) -> list[tuple[str, float]]:
+    """The normalized words of a true line, each with the time of its middle character, the line's characters
+    spread evenly over its time."""
+    from audiorole.asr import normalize_text
+
+    text, out, pos = normalize_text(line.text), [], 0
+    for w in text.split():
+        pos = text.index(w, pos) + len(w)
+        out.append((w, line.start_s + (line.end_s - line.start_s) * (pos - len(w) / 2) / len(text)))
+    return out
 
 
 def main() -> int:
@@ -76,7 +112,7 @@ def main() -> int:
             print("some partitions failed:", report.failed, file=sys.stderr)
     results = score_data_dir(media, truth, data)
     cols = ["der", "der_missed", "der_false_alarm", "der_confusion", "purity", "kept_speech_share", "kept_cer",
-            "sync_median_ms", "n_segments", "n_kept"]
+            "sync_median_ms", "n_segments", "n_kept", "n_cut", "cut_cer_est"]
     print(f"{'episode':32s} " + " ".join(f"{c:>16s}" for c in cols))
     for r in results:
         cells = []

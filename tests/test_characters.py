@@ -154,3 +154,10 @@ def test_rejected_segments_inherit_their_episode_speakers_voice(series):
     res = assign_characters(rows, SPEC)
     rejected = next(s for s in res.segments if s["segment_id"] == "show/e0#9999")
     assert rejected["character"] == "Maggie Chen" and rejected["attribution"] == "diarization"
+
+
+def test_series_without_kept_speech_has_no_voices():
+    rows = [{"episode_key": "show/e0", "segment_id": "show/e0#0000", "start_s": 0.0, "end_s": 1.0, "speaker": None,
+             "speaker_tag": None, "keep": False, "embedding": None}]
+    res = assign_characters(rows, SPEC)
+    assert res.voices == [] and res.segments[0]["character"] is None and "no voices" in res.warnings[0]

@@ -131,7 +131,9 @@ def test_rerun_is_idempotent_and_force_recomputes(media_root, tmp_path):
     assert len(forced.succeeded) == 2 and audio.stat().st_mtime_ns != mtime
     # the runs are recorded in the data dir's Dagster instance, for the UI
     with dg.DagsterInstance.from_config(str(data / "dagster_home")) as instance:
-        assert len(instance.get_runs()) == 2 + 1 + 2
+        runs = [r.job_name for r in instance.get_runs()]
+        # episodes: 2 + 0 (current) + 1 + 2 forced; the series (tones: no voices, so no shards) after each change
+        assert runs.count("episode_job") == 2 + 1 + 2 and runs.count("series_job") == 3 and len(runs) == 8
 
 
 def test_sensor_adds_partitions_idempotently_and_picks_up_new_series(media_root, tmp_path):

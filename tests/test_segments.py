@@ -40,7 +40,7 @@ def test_uncovered_speech_finds_lines_without_subtitles():
 
 def _build(cues, turns, words, **kw):
     wav = (0.1 * np.random.default_rng(0).standard_normal(16000 * 10)).astype(np.float32)
-    speech = np.array([[t.start, t.end] for t in turns])
+    speech = S._union(np.array([[t.start, t.end] for t in turns]))  # VAD regions never overlap
     return S.build_segments("show/e1", wav, speech, turns, words, cues, **kw)
 
 
@@ -104,3 +104,71 @@ def test_reject_reason_order_is_documented_order():
     c = S.Candidate(0.0, 0.1, "subtitle", "x")
     c.facts.update(no_speech=True, speaker=None)
     assert S.reject_reason(c, S.SegmentConfig(), "en") == "no_speech"
+
+
+# talked-over lines: cut to the part no other speaker talks in ------------------------------------------------------
+def _talked_over_scene():
+    """A says "One two three four five six." over 0-4 s; B cuts in at 3.2 s ("Wait now, listen to me.", to 6 s)
+    and drowns A's "six" (the ASR hears it under B's "wait")."""
+    turns = [Turn(0.0, 4.0, "A", overlap=True, confidence=0.9), Turn(3.2, 6.0, "B", overlap=True, confidence=0.9)]
+    words = [Word(0.1, 0.6, "One", 0.9), Word(0.6, 1.1, "two", 0.9), Word(1.1, 1.7, "three", 0.9),
+             Word(1.8, 2.4, "four", 0.9), Word(2.5, 3.1, "five", 0.9), Word(3.25, 3.6, "six.", 0.6),
+             Word(3.7, 4.0, "Wait", 0.9), Word(4.0, 4.4, "now,", 0.9), Word(4.5, 4.9, "listen", 0.9),
+             Word(4.9, 5.1, "to", 0.9), Word(5.1, 5.5, "me.", 0.9)]
+    cues = [cue(0, 0.0, 4.0, "One two three four five six."), cue(1, 3.2, 6.0, "Wait now, listen to me.")]
+    return turns, words, cues
+
+
+def test_a_partly_talked_over_line_is_cut_at_the_last_word_before_the_overlap():
+    turns, words, cues = _talked_over_scene()
+    a, b = _build(cues, turns, words, config=S.SegmentConfig(min_snr_db=-100))
+    assert (a["start_s"], a["end_s"]) == (0.0, 3.1), "ends with the last word heard before B cuts in"
+    assert a["text"] == "One two three four five" and a["text_source"] == "subtitle"
+    assert a["keep"] and a["speaker"] == "A" and not a["overlap"] and a["cer"] == 0.0
+    assert (b["start_s"], b["end_s"]) == (4.0, 6.0), "starts where A stops; its own end is kept"
+    assert b["text"] == "now, listen to me." and b["keep"] and b["speaker"] == "B" and not b["overlap"]
+
+
+def test_a_line_with_too_little_clean_speech_is_still_rejected():
+    turns, words, cues = _talked_over_scene()
+    cfg = S.SegmentConfig(min_snr_db=-100, min_trimmed_s=3.5)
+    assert [(r["text"], r["reject_reason"]) for r in _build(cues, turns, words, config=cfg)] == [
+        ("One two three four five six.", "overlap"), ("Wait now, listen to me.", "overlap")]
+
+
+def test_a_line_wholly_under_another_is_rejected_and_the_longer_clean_part_of_the_other_is_kept():
+    turns = [Turn(0.0, 6.0, "A", overlap=True, confidence=0.9), Turn(1.0, 2.5, "B", overlap=True, confidence=0.9)]
+    words = [Word(0.1, 0.9, "Well", 0.9), Word(1.2, 2.0, "no", 0.9), Word(2.6, 3.5, "I", 0.9),
+             Word(3.5, 4.5, "never", 0.9), Word(4.5, 5.5, "said", 0.9), Word(5.5, 5.9, "that.", 0.9)]
+    cues = [cue(0, 0.0, 6.0, "Well, I never said that."), cue(1, 1.0, 2.5, "No!")]
+    b, a = _build(cues, turns, words, config=S.SegmentConfig(min_snr_db=-100))
+    assert (a["start_s"], a["end_s"], a["text"], a["keep"]) == (2.6, 6.0, "I never said that.", True)
+    assert (b["text"], b["keep"], b["reject_reason"]) == ("No!", False, "mixed_speakers")
+
+
+def test_a_cut_needs_two_matching_words_in_a_row():
+    """"the" alone matches the subtitle by chance: no cut is placed after it, the candidate is left whole."""
+    turns = [Turn(0.0, 3.0, "A", overlap=True, confidence=0.9), Turn(1.5, 3.5, "B", overlap=True, confidence=0.9)]
+    words = [Word(0.2, 0.6, "Say", 0.5), Word(0.6, 1.0, "the", 0.5), Word(1.0, 1.4, "books", 0.5),
+             Word(1.6, 3.0, "whatever", 0.9)]
+    c = S.Candidate(0.0, 3.0, "subtitle", "Sail the boats along the coast.")
+    S.attribute_speaker(c, turns)
+    assert S.anchored_words(c.text, words) == []
+    assert S.trim_talked_over(c, turns, words, S.overlap_regions(turns), S.SegmentConfig()) is c
+
+
+def test_speech_the_first_asr_pass_left_without_words_is_transcribed_again():
+    from audiorole import asr
+
+    class Scripted(asr.WhisperASR):  # no model: the clips asked for and the words given back
+        def __init__(self):
+            self.config, self.asked = asr.AsrConfig(), []
+
+        def _transcribe_clips(self, wav, speech, language):
+            self.asked.append(np.asarray(speech).tolist())
+            return [Word(6.2, 6.6, "later", 0.9)] if len(self.asked) == 1 else [Word(1.1, 1.5, "first", 0.9)]
+
+    model = Scripted()
+    words = model.transcribe(np.zeros(16000 * 8, dtype=np.float32), np.array([[1.0, 3.0], [6.0, 7.0], [7.5, 7.6]]))
+    assert model.asked == [[[1.0, 3.0], [6.0, 7.0], [7.5, 7.6]], [[1.0, 3.0]]], "only the long-enough wordless region"
+    assert [w.text for w in words] == ["first", "later"]
