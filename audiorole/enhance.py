@@ -256,7 +256,7 @@ class DeepFilterEnhancer:
             if lsnr is not None:
                 lsnr[k] = v
 
-    def _run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _run(self, x: np.ndarray, warmup_s: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Enhance float32 audio at the model rate on a fresh, warmed-up state; output aligned with the input (the
         delay removed). Also returns the model's local SNR estimate per hop (dB)."""
         fl, delay = self.frame_length, self.delay_samples
@@ -268,7 +268,8 @@ class DeepFilterEnhancer:
         lsnr = np.empty(n // fl, dtype=np.float32)
         st = self._new_state()
         try:
-            warm = min(len(x), int(self.warmup_s * self.model_sr)) // fl * fl
+            warmup_s = self.warmup_s if warmup_s is None else max(0.0, float(warmup_s))
+            warm = min(len(x), int(warmup_s * self.model_sr)) // fl * fl
             if warm:
                 self._feed(st, padded[:warm], np.empty(warm, dtype=np.float32))
             self._feed(st, padded, out, lsnr)
@@ -277,10 +278,11 @@ class DeepFilterEnhancer:
         return out[delay : delay + len(x)], lsnr
 
     # -- public -----------------------------------------------------------------------------------------------
-    def enhance(self, wav: np.ndarray, sr: int) -> np.ndarray:
+    def enhance(self, wav: np.ndarray, sr: int, *, warmup_s: float | None = None) -> np.ndarray:
         """Enhanced copy of a mono clip: float32, same rate, same length, aligned sample for sample with the input.
 
-        Each call starts from a fresh model state. Values are not clipped: near full scale the output can exceed
+        Each call starts from a fresh model state, warmed up on the clip's first ``warmup_s`` (default: the
+        enhancer's; 0 when the caller's clip already starts with context audio that is not written back). Values are not clipped: near full scale the output can exceed
         ±1 slightly."""
         x = _as_mono_float(wav)
         sr = int(sr)
@@ -292,7 +294,7 @@ class DeepFilterEnhancer:
 
         with self._lock:
             x48 = soxr.resample(x, sr, self.model_sr).astype(np.float32, copy=False) if sr != self.model_sr else x
-            y48, _ = self._run(np.ascontiguousarray(x48, dtype=np.float32))
+            y48, _ = self._run(np.ascontiguousarray(x48, dtype=np.float32), warmup_s)
         y = soxr.resample(y48, self.model_sr, sr).astype(np.float32, copy=False) if sr != self.model_sr else y48
         return _fit_length(y, len(x))
 
@@ -340,9 +342,10 @@ def enhance_regions(wav: np.ndarray, sr: int, regions: np.ndarray, enhancer: Dee
     returned bit-identical to the input. Inside, the enhanced audio fades in and out linearly over
     ``crossfade_s`` at the window borders (the first and last window samples stay the input's).
 
-    For speed and quality, windows closer than ``merge_gap_s`` run through the model as one span (one fresh state
-    per span, up to ``max_span_s`` long), and each span starts ``context_s`` early so the recurrent state has
-    warmed up on the episode's own audio before the window begins. Only the windows are written back.
+    For speed and quality, windows closer than ``merge_gap_s`` form one span (up to ``max_span_s`` long), and
+    each span is preceded by ``context_s`` of the episode's real audio so the recurrent state is warm on the
+    episode's own sound before the window begins. All spans go through one model state, in order. Only the
+    windows are written back.
 
     Measured on a 217 s episode (24 TTS lines, 88 s of speech, 5 dB SNR): SNR within the lines 5.0 -> 14.3 dB on
     white noise and 5.1 -> 9.0 dB on a music + noise bed, the same as enhancing the whole episode in one pass,
@@ -378,9 +381,17 @@ def enhance_regions(wav: np.ndarray, sr: int, regions: np.ndarray, enhancer: Dee
             spans.append([a, b, [(a, b)]])
 
     fade_n = max(1, int(round(crossfade_s * sr)))
-    for s0, s1, wins in spans:
-        c0 = max(0, s0 - ctx)
-        enhanced = enhancer.enhance(x[c0:s1], sr)
+    # all spans, each behind its own context, go through ONE model state (a state costs ~0.2 s to create): the
+    # state crosses from one span's end into the next span's context, which re-adapts it before the span begins.
+    # Only the first needs a warm-up pass, and only when the episode start leaves it without full context.
+    pieces = [(max(0, s0 - ctx), s0, s1, wins) for s0, s1, wins in spans]
+    joined = np.concatenate([x[c0:s1] for c0, _, s1, _ in pieces])
+    first_c0, first_s0 = pieces[0][0], pieces[0][1]
+    enhanced_all = enhancer.enhance(joined, sr, warmup_s=0.0 if ctx and first_s0 - first_c0 >= ctx else None)
+    offset = 0
+    for c0, s0, s1, wins in pieces:
+        enhanced = enhanced_all[offset:offset + s1 - c0]
+        offset += s1 - c0
         for a, b in wins:
             seg = enhanced[a - c0 : b - c0]
             f = min(fade_n, (b - a) // 2)
