@@ -44,6 +44,7 @@ def plot_card(out: Path, stats: dict) -> list[str]:
     for ax, c in zip(axes.flat, main):
         ax.hist(c["durations"], bins=20, range=(0, max(1.0, stats["max_duration_s"])), color="#55a868")
         ax.set_title(c["character"], fontsize=9)
+        ax.tick_params(labelbottom=True)  # every panel keeps its duration axis (empty panels may close a row)
     for ax in list(axes.flat)[len(main):]:
         ax.axis("off")
     fig.supxlabel("utterance duration (s)")

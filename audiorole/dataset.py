@@ -42,7 +42,7 @@ from audiorole.store import DataStore, file_identity, fingerprint
 CHARACTERS_VERSION = "1"
 DIALOGUES_VERSION = "1"
 SHARDS_VERSION = "1"
-CARD_VERSION = "1"
+CARD_VERSION = "2"
 
 SPLIT_SCHEMA = pa.schema([("series_key", pa.string()), ("episode_key", pa.string()), ("split", pa.string())])
 SHARD_FILE_SCHEMA = pa.schema([
