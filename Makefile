@@ -55,7 +55,7 @@ ui: setup
 	DAGSTER_HOME=$(abspath $(DATA_DIR))/dagster_home $(BIN)/dagster dev -w workspace.yaml
 
 bench: setup
-	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@for b in benchmarks/[!_]*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
 	rm -rf $(DEMO_DIR) .pytest_cache

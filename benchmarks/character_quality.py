@@ -23,6 +23,7 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _demo import add_demo_args, prepare_demo  # noqa: E402
 
 
 def score_series(media: Path, truth: Path, data: Path) -> list[dict]:
@@ -77,23 +78,9 @@ def score_series(media: Path, truth: Path, data: Path) -> list[dict]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--demo-dir", type=Path, default=Path("demo_data"))
-    ap.add_argument("--minutes", type=float, default=3.5)
-    ap.add_argument("--episodes", type=int, default=3)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--no-run", action="store_true", help="score the data dir as it is")
+    add_demo_args(ap)
     args = ap.parse_args()
-    media, truth, data = args.demo_dir / "media", args.demo_dir / "truth", args.demo_dir / "data"
-    if not media.exists():
-        from audiorole.demo import build_demo
-
-        build_demo(args.demo_dir, minutes_per_episode=args.minutes, n_episodes=args.episodes, seed=args.seed)
-    if not args.no_run:
-        from audiorole_dagster.cli import run_pipeline
-
-        report = run_pipeline(media, data, echo=lambda *_: None)
-        if not report.ok:
-            print("some partitions failed:", report.failed, file=sys.stderr)
+    media, truth, data = prepare_demo(args)
     results = score_series(media, truth, data)
     for r in results:
         print(f"{r['series_key']}: attribution {100 * r['attribution_accuracy']:.1f}% of {r['n_kept']} kept segments "

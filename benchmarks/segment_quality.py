@@ -26,6 +26,7 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _demo import add_demo_args, prepare_demo  # noqa: E402
 
 TARGETS = {"der": 0.10, "purity": 0.95, "kept_speech_share": 0.80, "kept_cer": 0.10, "sync_median_ms": 100.0}
 
@@ -93,23 +94,9 @@ def _timed_words(line) -> list[tuple[str, float]]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--demo-dir", type=Path, default=Path("demo_data"))
-    ap.add_argument("--minutes", type=float, default=3.5)
-    ap.add_argument("--episodes", type=int, default=3)
-    ap.add_argument("--seed", type=int, default=0, help="demo seed, when the demo has to be built")
-    ap.add_argument("--no-run", action="store_true", help="score the data dir as it is")
+    add_demo_args(ap)
     args = ap.parse_args()
-    media, truth, data = args.demo_dir / "media", args.demo_dir / "truth", args.demo_dir / "data"
-    if not media.exists():
-        from audiorole.demo import build_demo
-
-        build_demo(args.demo_dir, minutes_per_episode=args.minutes, n_episodes=args.episodes, seed=args.seed)
-    if not args.no_run:
-        from audiorole_dagster.cli import run_pipeline
-
-        report = run_pipeline(media, data)
-        if not report.ok:
-            print("some partitions failed:", report.failed, file=sys.stderr)
+    media, truth, data = prepare_demo(args)
     results = score_data_dir(media, truth, data)
     cols = ["der", "der_missed", "der_false_alarm", "der_confusion", "purity", "kept_speech_share", "kept_cer",
             "sync_median_ms", "n_segments", "n_kept", "n_cut", "cut_cer_est"]
