@@ -39,7 +39,8 @@ def enhanced_audio(context: dg.AssetExecutionContext, media_root: MediaRootResou
                    data_store: DataStoreResource, enhancement: EnhancementResource) -> dg.MaterializeResult:
     r = run_stage(context, lambda: alignment.run_enhancement(
         _episode(context, media_root), data_store.store, enhancement.enhancer, mode=enhancement.mode,
-        below_snr_db=enhancement.below_snr_db, force=is_forced(context)))
+        below_snr_db=enhancement.below_snr_db, streams=enhancement.streams, atten_lim_db=enhancement.atten_lim_db,
+        force=is_forced(context)))
     return materialize_result(r, **{k: v for k, v in r.row.items() if k != "seconds"})
 
 

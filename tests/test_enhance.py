@@ -162,6 +162,34 @@ def test_enhance_regions_edge_cases(speech, enhancer):
         enhance_regions(noisy, SR, np.array([[np.nan, 1.0]]), enhancer)
 
 
+def test_split_balanced_keeps_order_and_balances_length():
+    assert E.split_balanced([], 2) == []
+    assert E.split_balanced([5, 5, 5, 5], 2) == [[0, 1], [2, 3]]
+    assert E.split_balanced([30, 1, 1, 1], 2) == [[0], [1, 2, 3]]  # the long item's midpoint sits in the first half
+    assert E.split_balanced([1, 1, 1], 8) == [[0], [1], [2]]  # never an empty run
+    assert E.split_balanced([4, 4], 1) == [[0, 1]]
+
+
+def test_streams_run_concurrently_with_the_results_of_one_by_one_calls(speech, enhancer):
+    noisy = np.concatenate([_mix(speech, "white", 5.0, seed=3), _mix(speech, "pink", 5.0, seed=4)])
+    half = len(noisy) / SR / 2
+    regions = np.array([[1.0, 2.5], [half + 1.0, half + 2.5]])
+    kw = dict(context_s=1.0, merge_gap_s=0.5)
+    two = enhance_regions(noisy, SR, regions, enhancer, streams=2, **kw)
+    assert np.array_equal(enhance_regions(noisy, SR, regions, enhancer, streams=2, threads=1, **kw), two)
+    one = enhance_regions(noisy, SR, regions, enhancer, streams=1, **kw)
+    assert not np.array_equal(one, two)  # the second span starts from a fresh state instead of the first's
+    for s, e in regions:  # either way each span is enhanced
+        a, b = int((s + 0.05) * SR), int((e - 0.05) * SR)
+        clean = np.concatenate([speech, speech])[a:b]
+        assert _snr(clean, two[a:b]) > _snr(clean, noisy[a:b]) + 5
+    clips = [noisy[: len(noisy) // 2], noisy[len(noisy) // 2 :]]
+    together = enhancer.enhance_many(clips, SR, threads=2)
+    assert all(np.array_equal(t, enhancer.enhance(c, SR)) for t, c in zip(together, clips))
+    with pytest.raises(ValueError, match="warm-up"):
+        enhancer.enhance_many(clips, SR, warmup_s=[None])
+
+
 def test_wrong_library_path_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="DeepFilterNet library not found"):
         DeepFilterEnhancer(library_path=tmp_path / "libmissing.so")
