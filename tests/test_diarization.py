@@ -92,3 +92,25 @@ def test_default_backend_on_the_real_two_speaker_recording(pyannote_sample):
     result = der(load_rttm(pyannote_sample / "sample.rttm"), turns)
     assert 2 <= len({t.speaker for t in turns}) <= 4
     assert result["der"] < 0.35, result
+
+
+def test_vad_fast_path_gives_the_packages_own_timestamps(pyannote_sample):
+    """``SileroVAD`` drives the ONNX session itself; on the real recording the regions must be exactly those of
+    ``silero_vad.get_speech_timestamps`` with the same settings."""
+    import torch
+    from silero_vad import get_speech_timestamps
+
+    from audiorole.audio import load_audio
+    from audiorole.vad import SileroVAD
+
+    vad = SileroVAD()
+    wav = load_audio(pyannote_sample / "sample.wav")[: 16000 * 12 + 100]  # not a whole number of windows
+    c = vad.config
+    ref = get_speech_timestamps(torch.from_numpy(wav.astype("float32")), vad.model, threshold=c.threshold,
+                                min_speech_duration_ms=c.min_speech_ms, min_silence_duration_ms=c.min_silence_ms,
+                                speech_pad_ms=c.speech_pad_ms)
+    got = vad.speech_regions(wav)
+    assert len(ref) >= 2
+    assert got.tolist() == [[r["start"] / 16000, r["end"] / 16000] for r in ref]
+    with pytest.raises(ValueError, match="16 kHz"):
+        vad.speech_probs(wav, 8000)
