@@ -52,6 +52,8 @@ def main() -> int:
     emb = SpeakerEmbeddingResource().get()
     asr = AsrResource(cpu_threads=args.threads).get()
     enh = EnhancementResource()
+    with enh.enhancer():  # loaded once per process, like the other models
+        pass
     diarizer = DiarizationResource().get(emb)
     load_s = time.perf_counter() - t0
 

@@ -44,6 +44,13 @@ def _asr(model_dir: str | None, device: str, cpu_threads: int, beam_size: int, c
 
 
 @lru_cache(maxsize=2)
+def _enhancer(atten_lim_db: float):
+    from audiorole.enhance import DeepFilterEnhancer
+
+    return DeepFilterEnhancer(atten_lim_db=atten_lim_db)
+
+
+@lru_cache(maxsize=2)
 def _pyannote(pipeline_dir: str, device: str):
     from audiorole.alignment import PyannoteBackend
 
@@ -113,13 +120,8 @@ class EnhancementResource(dg.ConfigurableResource):
 
     @contextlib.contextmanager
     def enhancer(self):
-        from audiorole.enhance import DeepFilterEnhancer
-
-        enhancer = DeepFilterEnhancer(atten_lim_db=self.atten_lim_db)
-        try:
-            yield enhancer
-        finally:
-            enhancer.close()
+        """The process's enhancer for this configuration (loaded once; each call runs on fresh model states)."""
+        yield _enhancer(self.atten_lim_db)
 
 
 class DiarizationResource(dg.ConfigurableResource):
