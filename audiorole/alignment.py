@@ -27,7 +27,7 @@ from audiorole.segments import SegmentConfig, add_embeddings, build_segments, se
 from audiorole.store import DataStore, fingerprint
 
 SPEECH_VERSION = "1"
-ENHANCE_VERSION = "5"
+ENHANCE_VERSION = "6"
 SYNC_VERSION = "2"
 DIARIZATION_VERSION = "1"
 TRANSCRIPT_VERSION = "1"
