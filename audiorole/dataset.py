@@ -36,10 +36,12 @@ from audiorole.dialogues import DIALOGUE_SCHEMA, SCENE_SCHEMA, DialogueConfig, a
 from audiorole.discovery import EpisodeSource, SeriesSpec
 from audiorole.ingest import StageResult
 from audiorole.io import write_json_atomic, write_parquet_atomic
+from audiorole.media import decode_audio
 from audiorole.shards import ShardConfig, verify_manifest, write_character_shards, write_lhotse_cuts
 from audiorole.store import DataStore, file_identity, fingerprint
 
-CHARACTERS_VERSION = "1"
+CHARACTERS_VERSION = "2"
+ENROLLMENT_MIN_S = 1.0  # an enrollment clip shorter than this says too little about a voice
 DIALOGUES_VERSION = "1"
 SHARDS_VERSION = "1"
 CARD_VERSION = "2"
@@ -122,7 +124,8 @@ def characters_fingerprint(spec: SeriesSpec, store: DataStore, episodes: list[Ep
                            config: CharacterConfig, embedder_name: str) -> str:
     _, missing, fps = episode_inputs(store, episodes)
     return fingerprint("characters", CHARACTERS_VERSION, fps, missing, asdict(config), embedder_name,
-                       _source_identity(spec.folder / "series.yaml"), _source_identity(spec.folder / MAPPING_FILE))
+                       _source_identity(spec.folder / "series.yaml"), _source_identity(spec.folder / MAPPING_FILE),
+                       [_source_identity(Path(c)) for ch in spec.characters for c in ch.enrollment])
 
 
 def run_characters(spec: SeriesSpec, store: DataStore, episodes: list[EpisodeSource], embedder_factory, *,
@@ -144,7 +147,7 @@ def run_characters(spec: SeriesSpec, store: DataStore, episodes: list[EpisodeSou
     clips = {ch.name: ch.enrollment for ch in spec.characters if ch.enrollment}
     if clips:
         embedder = embedder_factory()
-        enrolled = {name: embedder.embed_many([load_audio(c) for c in paths]).mean(axis=0)
+        enrolled = {name: embedder.embed_many([decode_audio(c, min_s=ENROLLMENT_MIN_S) for c in paths]).mean(axis=0)
                     for name, paths in clips.items()}
     previous = {}
     if (folder / "voices.parquet").exists():

@@ -137,21 +137,10 @@ def standardize_audio(
     import numpy as np
     import soundfile as sf
 
-    require_ffmpeg()
     src, dst = Path(src), Path(dst)
-    try:
-        raw, _ = (
-            ffmpeg.input(str(src)).audio
-            .output("pipe:", format="f32le", ac=1, ar=SAMPLE_RATE)
-            .global_args("-nostdin", "-xerror")
-            .run(capture_stdout=True, capture_stderr=True)
-        )
-    except ffmpeg.Error as err:
-        raise MediaError(src, f"audio decoding failed ({_ffmpeg_reason(err)})") from None
-    wav = np.frombuffer(raw, dtype=np.float32)
+    wav = decode_audio(src)
+    raw = wav.tobytes()
     decoded_s = len(wav) / SAMPLE_RATE
-    if decoded_s < MIN_AUDIO_S:
-        raise MediaError(src, f"audio is empty or too short ({decoded_s:.2f} s decoded)")
     if expected_duration_s and decoded_s < MIN_DECODED_SHARE * expected_duration_s - 0.5:
         raise MediaError(
             src, f"truncated or corrupt: decoded {decoded_s:.1f} s of the {expected_duration_s:.1f} s declared"
@@ -167,6 +156,27 @@ def standardize_audio(
         sf.write(str(tmp), np.clip(wav, -1.0, 1.0), SAMPLE_RATE, format="FLAC", subtype="PCM_16")
     return {"sample_rate": SAMPLE_RATE, "n_samples": int(len(wav)), "duration_s": decoded_s, "loudnorm": loudnorm,
             "loudness_lufs": loudness, "gain_db": round(float(gain_db), 2)}
+
+
+def decode_audio(src: str | Path, *, min_s: float = MIN_AUDIO_S):
+    """The first audio stream of any file ffmpeg reads, as 16 kHz mono float32 samples. Raises MediaError naming
+    the file when decoding fails or yields less than ``min_s`` seconds."""
+    import numpy as np
+
+    require_ffmpeg()
+    try:
+        raw, _ = (
+            ffmpeg.input(str(src)).audio
+            .output("pipe:", format="f32le", ac=1, ar=SAMPLE_RATE)
+            .global_args("-nostdin", "-xerror")
+            .run(capture_stdout=True, capture_stderr=True)
+        )
+    except ffmpeg.Error as err:
+        raise MediaError(src, f"audio decoding failed ({_ffmpeg_reason(err)})") from None
+    wav = np.frombuffer(raw, dtype=np.float32)
+    if len(wav) / SAMPLE_RATE < min_s:
+        raise MediaError(src, f"audio is empty or too short ({len(wav) / SAMPLE_RATE:.2f} s decoded)")
+    return wav
 
 
 def integrated_loudness(raw_f32_16k: bytes) -> float | None:

@@ -93,3 +93,23 @@ def test_failed_episode_is_reported_and_unknown_voice_is_a_clear_error(short_dem
     assert chars["Renamed"] == "curator" and voices[0]["character"] not in chars
     assert (store.root / "shards" / "maple-street" / "renamed" / "manifest.json").exists()
     assert not (store.root / "shards" / "maple-street" / voices[0]["character_key"]).exists()  # retired
+
+
+def test_enrollment_clips_are_decoded_by_ffmpeg_checked_and_tracked(short_demo, short_demo_dataset_config, tmp_path):
+    media = tmp_path / "media"
+    shutil.copytree(short_demo.media_root / "Maple Street", media / "Maple Street")
+    data = tmp_path / "data"
+    assert run_pipeline(media, data, echo=lambda *_: None, dataset_config=short_demo_dataset_config).ok
+    store = DataStore(data)
+    clips = sorted((media / "Maple Street" / "enrollment").glob("*.wav"))
+    first = dataset.read_stamp(dataset.series_dir(store, "maple-street"), "characters")["fingerprint"]
+
+    clips[0].write_bytes(b"RIFF\x00\x00garbage" * 50)
+    why = run_pipeline(media, data, echo=lambda *_: None, dataset_config=short_demo_dataset_config).failed
+    assert list(why) == ["series maple-street"] and str(clips[0]) in why["series maple-street"]
+    assert "audio decoding failed" in why["series maple-street"]
+    assert dataset.read_stamp(dataset.series_dir(store, "maple-street"), "characters")["fingerprint"] == first
+
+    shutil.copy(clips[1], clips[0])  # a replaced clip (here another voice's) makes the characters stage re-run
+    assert run_pipeline(media, data, echo=lambda *_: None, dataset_config=short_demo_dataset_config).ok
+    assert dataset.read_stamp(dataset.series_dir(store, "maple-street"), "characters")["fingerprint"] != first
