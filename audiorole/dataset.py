@@ -40,7 +40,7 @@ from audiorole.media import decode_audio
 from audiorole.shards import ShardConfig, verify_manifest, write_character_shards, write_lhotse_cuts
 from audiorole.store import DataStore, file_identity, fingerprint
 
-CHARACTERS_VERSION = "2"
+CHARACTERS_VERSION = "3"
 ENROLLMENT_MIN_S = 1.0  # an enrollment clip shorter than this says too little about a voice
 DIALOGUES_VERSION = "1"
 SHARDS_VERSION = "1"

@@ -92,6 +92,27 @@ def test_names_from_tags_minor_voice_grouped_as_other(series):
     assert any("without a name" in w for w in res.warnings)
 
 
+def test_a_small_voice_the_series_names_is_a_character_an_unnamed_one_is_other():
+    c = voices(4, inter_cos=0.6, seed=3)
+    x, truth = sample(c, [60, 50, 40, 5], within_cos=0.95, seed=4)  # voice 3: 5 x 3 s = 15 s, one voice
+    spec = SeriesSpec(key="show", folder=Path("/nowhere"), title="Show", characters=SPEC.characters + (
+        CharacterSpec("The Mailman", aliases=("MAILMAN",)),))
+    rows = segments(x, truth, {0: "MAGGIE", 1: "THEO"})
+    for r, t in zip(rows, truth):  # voice 3 carries its declared tag on every line
+        if t == 3:
+            r["speaker_tag"] = "MAILMAN"
+    res = assign_characters(rows, spec)
+    mailman = [v for v in res.voices if v["suggested_name"] == "The Mailman"]
+    assert len(mailman) == 1 and mailman[0]["role"] == "main" and mailman[0]["speech_s"] < 30
+    seg_char = {s["segment_id"]: s["character"] for s in res.segments}
+    assert all(seg_char[r["segment_id"]] == "The Mailman" for r, t in zip(rows, truth) if t == 3)
+    # below the named floor it is "other", name or not; and untagged it is "other" under the 30 s floor
+    small = assign_characters(rows, spec, config=CharacterConfig(min_named_character_s=20.0))
+    assert [v["character"] for v in small.voices if v["suggested_name"] == "The Mailman"] == ["other"]
+    untagged = assign_characters(segments(x, truth, {0: "MAGGIE", 1: "THEO"}), spec)
+    assert [v["role"] for v in untagged.voices if v["speech_s"] < 30] == ["minor"]
+
+
 def test_curator_mapping_renames_merges_and_sticks(series, tmp_path):
     _, x, truth = series
     rows = segments(x, truth, {0: "MAGGIE", 1: "THEO"})
