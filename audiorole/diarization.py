@@ -38,7 +38,6 @@ class DiarizationConfig:
     merge_gap_s: float = 0.3
     #: a cluster with less speech than min(min_cluster_s, min_cluster_share × the episode's speech) is folded
     #: into the nearest larger cluster: a voice heard for a few seconds is more often a split than a speaker
-    #: (unless its subtitle cues carry a speaker tag that no larger cluster carries)
     min_cluster_s: float = 10.0
     min_cluster_share: float = 0.06
     #: an overlap between two subtitle cues shorter than this is edge jitter, not overlapped speech
@@ -126,21 +125,16 @@ def _centroids(embs: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> dic
     }
 
 
-def _fold_small_clusters(embs: np.ndarray, labels: np.ndarray, durations: np.ndarray, min_s: float,
-                         tags: list[str | None] | None = None) -> np.ndarray:
-    """Fold clusters with less than ``min_s`` of speech into the nearest cluster that has enough — except a small
-    cluster whose pieces carry a subtitle speaker tag that no larger cluster carries: the subtitles name it as
-    somebody else, so it is a speaker, not a split."""
+def _fold_small_clusters(embs: np.ndarray, labels: np.ndarray, durations: np.ndarray, min_s: float) -> np.ndarray:
+    """Fold clusters with less than ``min_s`` of speech into the nearest cluster that has enough."""
     labels = labels.copy()
     totals = {int(k): float(durations[labels == k].sum()) for k in np.unique(labels)}
     big = [k for k, v in totals.items() if v >= min_s]
     if not big:
         return labels
-    tags_of = {k: {t for t, lab in zip(tags, labels) if t and lab == k} for k in totals} if tags else {}
-    big_tags = set().union(*(tags_of.get(k, set()) for k in big))
     cents = _centroids(embs, labels, durations)
     for k, v in totals.items():
-        if v < min_s and not (tags_of.get(k, set()) - big_tags):
+        if v < min_s:
             labels[labels == k] = max(big, key=lambda b: float(cents[k] @ cents[b]))
     return labels
 
@@ -212,8 +206,7 @@ def diarize(
                                           [tags[i] for i in np.flatnonzero(reliable)] if tags else None)
     min_s = min(cfg.min_cluster_s, cfg.min_cluster_share * float(durations.sum()))
     if min_s > 0:
-        labels[reliable] = _fold_small_clusters(embs[reliable], labels[reliable], durations[reliable], min_s,
-                                                [tags[i] for i in np.flatnonzero(reliable)] if tags else None)
+        labels[reliable] = _fold_small_clusters(embs[reliable], labels[reliable], durations[reliable], min_s)
     cents = _centroids(embs[reliable], labels[reliable], durations[reliable])
     keys = np.array(sorted(cents))
     cmat = np.stack([cents[k] for k in keys])

@@ -25,20 +25,6 @@ def test_cluster_embeddings_separates_voices():
     assert list(D.cluster_embeddings(embs[:1], 0.3)) == [0]
 
 
-def test_small_clusters_fold_unless_the_subtitles_name_them_as_somebody_else():
-    rng = np.random.default_rng(1)
-    centers = l2_normalize(rng.normal(size=(3, 16)))
-    embs = l2_normalize(np.repeat(centers, [8, 8, 2], axis=0) + 0.05 * rng.normal(size=(18, 16)))
-    labels = np.repeat([0, 1, 2], [8, 8, 2])
-    durations = np.full(18, 2.0)  # cluster 2: 4 s, under the 10 s floor
-    folded = D._fold_small_clusters(embs, labels, durations, 10.0)
-    assert set(folded) == {0, 1}
-    tags = ["DEV"] * 3 + [None] * 5 + ["WALT"] + [None] * 7 + ["SAM", None]
-    assert set(D._fold_small_clusters(embs, labels, durations, 10.0, tags)) == {0, 1, 2}  # SAM is nobody else's
-    tags[-2] = "DEV"  # a tag a larger cluster carries says nothing: the small cluster is a split
-    assert set(D._fold_small_clusters(embs, labels, durations, 10.0, tags)) == {0, 1}
-
-
 class ToneEmbedder(SpeakerEmbedder):
     """A stand-in 'voice' embedder for crafted audio: the spectrum of the clip (a voice = a tone frequency)."""
 
