@@ -37,7 +37,7 @@ Facts measured on the shipped model (DeepFilterNet3 v0.5.6):
 * Speed (2 shared CPU cores; one libDF state runs on one): 2.7-3.0 s per audio minute for 16 kHz input on a fast
   host, 9-10 s on a slow one, resampling included, plus about 0.45 s per ``enhance`` call (fresh state,
   warm-up). libDF releases the GIL, so states run concurrently on threads: ``enhance_regions`` with two streams
-  does the demo's low-SNR spans 1.7x faster than one (17.5 -> 10.5 s on a slow host).
+  does the demo's low-SNR spans in ~60% of the time of one (``benchmarks/pipeline_speed.py --enhance-streams``).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Per-stage speed of the episode chain on the demo series, next to ffmpeg decoding and faster-whisper alone.
 
-    .venv/bin/python benchmarks/pipeline_speed.py [--demo-dir demo_data] [--threads 2]
+    .venv/bin/python benchmarks/pipeline_speed.py [--demo-dir demo_data] [--threads 2] [--enhance-streams 2]
 
 Every stage is recomputed (force) for every demo episode with the default models, in one process (models loaded
 once, as in a Dagster run). Reports seconds and real-time factor (audio seconds / processing seconds, higher is
@@ -28,6 +28,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--demo-dir", type=Path, default=Path("demo_data"))
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--enhance-streams", type=int, default=2, help="DeepFilterNet states per episode")
     args = ap.parse_args()
 
     import torch
@@ -51,7 +52,7 @@ def main() -> int:
     vad = VadResource().get()
     emb = SpeakerEmbeddingResource().get()
     asr = AsrResource(cpu_threads=args.threads).get()
-    enh = EnhancementResource()
+    enh = EnhancementResource(streams=args.enhance_streams)
     with enh.enhancer():  # loaded once per process, like the other models
         pass
     diarizer = DiarizationResource().get(emb)
