@@ -18,6 +18,7 @@ FORCE_TAG = "audiorole/force"
 INGEST = "ingest"
 DATASET = "dataset"
 SEGMENTS = "segments"
+TRAINING = "training"
 
 
 def config_class(name: str, settings) -> type[dg.Config]:

@@ -19,6 +19,7 @@ from audiorole.characters import SEGMENT_CHARACTER_SCHEMA, VOICE_SCHEMA
 from audiorole.dataset import SHARD_FILE_SCHEMA, SPLIT_SCHEMA
 from audiorole.dialogues import DIALOGUE_SCHEMA, SCENE_SCHEMA
 from audiorole.schema import CUE_SCHEMA, SEGMENT_SCHEMA, TURN_SCHEMA
+from training.schema import CHARACTER_MODEL_SCHEMA, REPLY_SCHEMA
 
 #: Parquet sources: name -> (glob relative to the data dir, schema used when no file exists yet).
 SOURCES: dict[str, tuple[str, pa.Schema]] = {
@@ -35,6 +36,8 @@ SOURCES: dict[str, tuple[str, pa.Schema]] = {
     "scenes": ("series/*/scenes.parquet", SCENE_SCHEMA),
     "splits": ("series/*/splits.parquet", SPLIT_SCHEMA),
     "shard_files": ("shards/*/*/files.parquet", SHARD_FILE_SCHEMA),
+    "character_models": ("models/*/lm/characters.parquet", CHARACTER_MODEL_SCHEMA),
+    "replies": ("models/*/replies/*/replies.parquet", REPLY_SCHEMA),
 }
 
 #: Columns every segment-level view carries to name its episode.
@@ -66,6 +69,8 @@ VIEWS: dict[str, str] = {
     "scenes": "SELECT * FROM {scenes}",
     "shards": "SELECT * FROM {shard_files}",
     "splits": "SELECT * FROM {splits}",
+    "models": "SELECT * FROM {character_models}",
+    "replies": "SELECT * FROM {replies}",
     "episodes": """
         SELECT p.series_key, p.series, p.episode, p.episode_key, p.source_path, p.container,
                p.duration_s, p.has_video, p.audio_codec, p.sha256,

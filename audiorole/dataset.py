@@ -35,10 +35,10 @@ from audiorole.characters import (
 from audiorole.dialogues import DIALOGUE_SCHEMA, SCENE_SCHEMA, DialogueConfig, assign_splits, episode_dialogues
 from audiorole.discovery import EpisodeSource, SeriesSpec
 from audiorole.ingest import StageResult
-from audiorole.io import write_json_atomic, write_parquet_atomic
+from audiorole.io import write_parquet_atomic
 from audiorole.media import decode_audio
 from audiorole.shards import ShardConfig, verify_manifest, write_character_shards, write_lhotse_cuts
-from audiorole.store import DataStore, file_identity, fingerprint
+from audiorole.store import DataStore, current_stamp, file_identity, fingerprint, read_stamp, upstream_fingerprint, write_stamp
 
 CHARACTERS_VERSION = "3"
 ENROLLMENT_MIN_S = 1.0  # an enrollment clip shorter than this says too little about a voice
@@ -61,31 +61,6 @@ def series_dir(store: DataStore, series_key: str) -> Path:
 
 def shard_dir(store: DataStore, series_key: str, character_key: str) -> Path:
     return store.root / "shards" / series_key / character_key
-
-
-def _stamp_path(folder: Path, stage: str) -> Path:
-    return folder / "_stamps" / f"{stage}.json"
-
-
-def read_stamp(folder: Path, stage: str) -> dict | None:
-    try:
-        return json.loads(_stamp_path(folder, stage).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-
-
-def _current(folder: Path, stage: str, fp: str, outputs: list[str]) -> dict | None:
-    stamp = read_stamp(folder, stage)
-    if stamp and stamp.get("fingerprint") == fp and all((folder / o).exists() for o in outputs):
-        return stamp
-    return None
-
-
-def _upstream_fp(folder: Path, stage: str) -> str:
-    stamp = read_stamp(folder, stage)
-    if stamp is None:
-        raise RuntimeError(f"{folder.name}: upstream stage '{stage}' has not been materialized yet")
-    return stamp["fingerprint"]
 
 
 def _source_identity(path: Path) -> list | None:
@@ -134,7 +109,7 @@ def run_characters(spec: SeriesSpec, store: DataStore, episodes: list[EpisodeSou
     """Cluster the series' voices and name them. ``embedder_factory()`` is called only for enrollment clips."""
     folder = series_dir(store, spec.key)
     fp = characters_fingerprint(spec, store, episodes, config, embedder_name)
-    stamp = None if force else _current(folder, "characters", fp, CHARACTER_OUTPUTS)
+    stamp = None if force else current_stamp(folder, "characters", fp, CHARACTER_OUTPUTS)
     if stamp:
         return StageResult("characters", spec.key, fp, stamp, skipped=True)
     t0 = time.perf_counter()
@@ -168,7 +143,7 @@ def run_characters(spec: SeriesSpec, store: DataStore, episodes: list[EpisodeSou
         "confident_share": round(confident / len(attributed), 4) if attributed else None,
         "name_sources": {v["character"]: v["name_source"] for v in result.voices if v["role"] == "main"},
     }
-    write_json_atomic(_stamp_path(folder, "characters"), {"fingerprint": fp, **row})
+    write_stamp(folder, "characters", fp, **row)
     return StageResult("characters", spec.key, fp, row, seconds=time.perf_counter() - t0, warnings=result.warnings)
 
 
@@ -196,7 +171,7 @@ DIALOGUE_OUTPUTS = ["dialogues.parquet", "scenes.parquet", "splits.parquet"]
 
 def dialogues_fingerprint(spec: SeriesSpec, store: DataStore, config: DialogueConfig) -> str:
     folder = series_dir(store, spec.key)
-    return fingerprint("dialogues", DIALOGUES_VERSION, _upstream_fp(folder, "characters"), asdict(config),
+    return fingerprint("dialogues", DIALOGUES_VERSION, upstream_fingerprint(folder, "characters"), asdict(config),
                        sorted(spec.splits))
 
 
@@ -212,7 +187,7 @@ def run_dialogues(spec: SeriesSpec, store: DataStore, *, config: DialogueConfig 
                   force: bool = False) -> StageResult:
     folder = series_dir(store, spec.key)
     fp = dialogues_fingerprint(spec, store, config)
-    stamp = None if force else _current(folder, "dialogues", fp, DIALOGUE_OUTPUTS)
+    stamp = None if force else current_stamp(folder, "dialogues", fp, DIALOGUE_OUTPUTS)
     if stamp:
         return StageResult("dialogues", spec.key, fp, stamp, skipped=True)
     t0 = time.perf_counter()
@@ -242,7 +217,7 @@ def run_dialogues(spec: SeriesSpec, store: DataStore, *, config: DialogueConfig 
         "kinds": {k: sum(r["kind"] == k for r in records) for k in ("single_turn", "multi_turn")},
         "splits": {s: sorted(k for k, v in splits.items() if v == s) for s in ("train", "validation", "test")},
     }
-    write_json_atomic(_stamp_path(folder, "dialogues"), {"fingerprint": fp, **row})
+    write_stamp(folder, "dialogues", fp, **row)
     return StageResult("dialogues", spec.key, fp, row, seconds=time.perf_counter() - t0, warnings=warnings)
 
 
@@ -271,7 +246,7 @@ def character_keys(store: DataStore, series_key: str) -> list[str]:
 
 def shards_fingerprint(store: DataStore, series_key: str, character_key: str, config: ShardConfig) -> str:
     folder = series_dir(store, series_key)
-    return fingerprint("shards", SHARDS_VERSION, _upstream_fp(folder, "dialogues"), character_key, asdict(config))
+    return fingerprint("shards", SHARDS_VERSION, upstream_fingerprint(folder, "dialogues"), character_key, asdict(config))
 
 
 def run_shards(series_key: str, character_key: str, store: DataStore, *, config: ShardConfig = ShardConfig(),
@@ -279,7 +254,7 @@ def run_shards(series_key: str, character_key: str, store: DataStore, *, config:
     key = f"{series_key}/{character_key}"
     out = shard_dir(store, series_key, character_key)
     fp = shards_fingerprint(store, series_key, character_key, config)
-    stamp = None if force else _current(out, "shards", fp, SHARD_OUTPUTS)
+    stamp = None if force else current_stamp(out, "shards", fp, SHARD_OUTPUTS)
     if stamp:
         return StageResult("shards", key, fp, stamp, skipped=True)
     t0 = time.perf_counter()
@@ -325,7 +300,7 @@ def run_shards(series_key: str, character_key: str, store: DataStore, *, config:
     row = {"character": character, "n_rows": manifest["n_rows"], "hours": manifest["hours"],
            "n_files": len(files), "bytes": sum(f["bytes"] for f in files), "splits": manifest["splits"],
            "n_lhotse_cuts": n_cuts}
-    write_json_atomic(_stamp_path(out, "shards"), {"fingerprint": fp, **row})
+    write_stamp(out, "shards", fp, **row)
     return StageResult("shards", key, fp, row, seconds=time.perf_counter() - t0)
 
 
@@ -346,13 +321,13 @@ CARD_OUTPUTS = ["card/README.md", "card/index.html"]
 
 def card_fingerprint(spec: SeriesSpec, store: DataStore) -> str:
     folder = series_dir(store, spec.key)
-    return fingerprint("card", CARD_VERSION, _upstream_fp(folder, "dialogues"), spec.title)
+    return fingerprint("card", CARD_VERSION, upstream_fingerprint(folder, "dialogues"), spec.title)
 
 
 def run_card(spec: SeriesSpec, store: DataStore, *, force: bool = False) -> StageResult:
     folder = series_dir(store, spec.key)
     fp = card_fingerprint(spec, store)
-    stamp = None if force else _current(folder, "card", fp, CARD_OUTPUTS)
+    stamp = None if force else current_stamp(folder, "card", fp, CARD_OUTPUTS)
     if stamp:
         return StageResult("card", spec.key, fp, stamp, skipped=True)
     t0 = time.perf_counter()
@@ -365,7 +340,7 @@ def run_card(spec: SeriesSpec, store: DataStore, *, force: bool = False) -> Stag
     files = card_mod.write_card(folder / "card", stats)
     row = {"files": files, "card": str(folder / "card" / "index.html"), "kept_hours": round(stats["kept_hours"], 4),
            "characters": [c["character"] for c in stats["characters"]]}
-    write_json_atomic(_stamp_path(folder, "card"), {"fingerprint": fp, **row})
+    write_stamp(folder, "card", fp, **row)
     return StageResult("card", spec.key, fp, row, seconds=time.perf_counter() - t0)
 
 
@@ -390,12 +365,12 @@ def stale_series_stages(spec: SeriesSpec, store: DataStore, episodes: list[Episo
     """The series stages that would recompute (a stage is stale when an upstream one is)."""
     folder = series_dir(store, spec.key)
     stages = ["characters", "dialogues", "card"]
-    if not _current(folder, "characters", characters_fingerprint(spec, store, episodes, characters, embedder_name),
+    if not current_stamp(folder, "characters", characters_fingerprint(spec, store, episodes, characters, embedder_name),
                     CHARACTER_OUTPUTS):
         return stages
-    if not _current(folder, "dialogues", dialogues_fingerprint(spec, store, dialogues), DIALOGUE_OUTPUTS):
+    if not current_stamp(folder, "dialogues", dialogues_fingerprint(spec, store, dialogues), DIALOGUE_OUTPUTS):
         return stages[1:]
-    if not _current(folder, "card", card_fingerprint(spec, store), CARD_OUTPUTS):
+    if not current_stamp(folder, "card", card_fingerprint(spec, store), CARD_OUTPUTS):
         return stages[2:]
     return []
 
@@ -406,4 +381,4 @@ def shards_current(store: DataStore, series_key: str, character_key: str, config
         fp = shards_fingerprint(store, series_key, character_key, config)
     except RuntimeError:
         return False
-    return _current(out, "shards", fp, SHARD_OUTPUTS) is not None
+    return current_stamp(out, "shards", fp, SHARD_OUTPUTS) is not None

@@ -10,6 +10,8 @@ Layout::
         audio.flac  audio.parquet          standardized audio + one row describing it
         cues.parquet  subtitles.parquet    parsed subtitle cues + one row describing the source
         _stamps/<stage>.json               written LAST: the fingerprint of the inputs the stage saw
+      series/ shards/ models/              series, character and model stages keep the same ``_stamps/`` protocol
+
 
 A stage is *current* when its stamp exists and holds the fingerprint of its present inputs (upstream
 artifacts, source files, config, code version). Stamps are written after the outputs, atomically, so a stage
@@ -39,6 +41,40 @@ def file_identity(path: str | Path) -> list:
     return [str(path), st.st_size, st.st_mtime_ns]
 
 
+# stage stamps in any artifact folder (episode, series, shard, model): the one staleness protocol ----------------
+def stamp_path(folder: str | Path, stage: str) -> Path:
+    return Path(folder) / "_stamps" / f"{stage}.json"
+
+
+def read_stamp(folder: str | Path, stage: str) -> dict | None:
+    """The stamp a stage wrote in ``folder`` (its fingerprint and facts), or None if it never completed."""
+    try:
+        return json.loads(stamp_path(folder, stage).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def write_stamp(folder: str | Path, stage: str, fp: str, **facts: Any) -> None:
+    """Written LAST by a stage, atomically: a stage interrupted midway is never taken for current."""
+    write_json_atomic(stamp_path(folder, stage), {"fingerprint": fp, **facts})
+
+
+def current_stamp(folder: str | Path, stage: str, fp: str, outputs=()) -> dict | None:
+    """The stage's stamp if it holds fingerprint ``fp`` and every output (relative to ``folder``) exists."""
+    stamp = read_stamp(folder, stage)
+    if stamp and stamp.get("fingerprint") == fp and all((Path(folder) / o).exists() for o in outputs):
+        return stamp
+    return None
+
+
+def upstream_fingerprint(folder: str | Path, stage: str) -> str:
+    """The fingerprint of an upstream stage; RuntimeError naming it when it has not been materialized."""
+    stamp = read_stamp(folder, stage)
+    if stamp is None:
+        raise RuntimeError(f"{Path(folder).name}: upstream stage '{stage}' has not been materialized yet")
+    return stamp["fingerprint"]
+
+
 class DataStore:
     """Paths of the artifacts under one data dir. Plain object; the Dagster resource wraps it."""
 
@@ -66,24 +102,19 @@ class DataStore:
 
     # stamps ---------------------------------------------------------------------------------------------------
     def stamp_path(self, key: str, stage: str) -> Path:
-        return self.episode_dir(key) / "_stamps" / f"{stage}.json"
+        return stamp_path(self.episode_dir(key), stage)
 
     def read_stamp(self, key: str, stage: str) -> dict | None:
-        p = self.stamp_path(key, stage)
-        try:
-            return json.loads(p.read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return None
+        return read_stamp(self.episode_dir(key), stage)
 
     def write_stamp(self, key: str, stage: str, fp: str, **facts: Any) -> None:
-        write_json_atomic(self.stamp_path(key, stage), {"fingerprint": fp, **facts})
+        write_stamp(self.episode_dir(key), stage, fp, **facts)
 
     def clear_stamp(self, key: str, stage: str) -> None:
         self.stamp_path(key, stage).unlink(missing_ok=True)
 
     def is_current(self, key: str, stage: str, fp: str, outputs: list[str] = ()) -> bool:
-        stamp = self.read_stamp(key, stage)
-        return bool(stamp and stamp.get("fingerprint") == fp and all(self.path(key, o).exists() for o in outputs))
+        return current_stamp(self.episode_dir(key), stage, fp, outputs) is not None
 
     def clean_partial_writes(self, key: str) -> int:
         """Remove temp files a killed process left behind in this episode's folder."""

@@ -3,6 +3,7 @@
     audiorole demo --out DIR                              write the embedded demo series (media + ground truth)
     audiorole run --media-root DIR --data-dir DIR [--force] [--only KEY_OR_SERIES ...]
     audiorole summary --data-dir DIR                      what the catalog holds
+    audiorole say --data-dir DIR --series S --character NAME --context "WALT: ..." [--out reply.wav]
 
 ``run`` materializes the same Definitions that ``dagster dev`` serves, in process, against the Dagster instance
 under ``<data-dir>/dagster_home`` (so the UI shows every run and its lineage afterwards). Current partitions are
@@ -23,6 +24,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
+#: The local instance: telemetry off; pools (the ``training`` pool of ``arp_model``) take one step at a time.
+INSTANCE_YAML = """telemetry:
+  enabled: false
+concurrency:
+  pools:
+    default_limit: 1
+"""
+
+
 @dataclass
 class RunReport:
     succeeded: list[str] = field(default_factory=list)
@@ -39,7 +49,9 @@ def _prepare_dagster_home(data_dir: Path) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():  # a local instance: runs and materializations in SQLite under the data dir
-        config.write_text("telemetry:\n  enabled: false\n")
+        config.write_text(INSTANCE_YAML)
+    elif "concurrency:" not in config.read_text():  # instances from before the training pool
+        config.write_text(config.read_text().rstrip("\n") + "\n" + INSTANCE_YAML.split("\n", 2)[2])
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 
@@ -62,11 +74,14 @@ def run_pipeline(
     force: bool = False,
     only: list[str] | None = None,
     dataset_config: dict | None = None,
+    train: bool = False,
+    training_config: dict | None = None,
     echo=print,
 ) -> RunReport:
     """Discover every episode and materialize the episode job for each one that is not current, then each series'
     dataset assets and each character's shards. ``dataset_config``: run config of the series/shard assets by asset
-    name, e.g. ``{"characters": {"min_character_s": 10.0}}``."""
+    name, e.g. ``{"characters": {"min_character_s": 10.0}}``. ``train``: then train each series' ARP-Model and
+    answer its characters' test contexts (``training_config``: run config of the training assets by asset name)."""
     import dagster as dg
 
     from assets._common import FORCE_TAG
@@ -125,6 +140,8 @@ def run_pipeline(
                 report.failed[ep.key] = why
                 echo(f"{prefix}: FAILED ({seconds:.1f} s) {why}")
         _run_dataset(defs, instance, store, episodes, report, force, dataset_config or {}, echo)
+        if train:
+            _run_training(defs, instance, store, episodes, report, force, training_config or {}, echo)
     catalog.refresh_catalog(data_dir)
     return report
 
@@ -185,6 +202,60 @@ def _run_dataset(defs, instance, store, episodes, report: RunReport, force: bool
                 echo(f"  shards {key}: FAILED {why}")
 
 
+def _run_training(defs, instance, store, episodes, report: RunReport, force: bool, config: dict, echo) -> None:
+    """Each series with main characters: ``training_job`` (tokenizer, decoder, ARP-Model; skipped when current),
+    then ``replies_job`` for every trained character."""
+    from dataclasses import replace
+
+    from assets._common import FORCE_TAG
+    from audiorole import dataset
+    from training import stages
+    from training.config import ModelConfig
+    from training.lm.base import PACKAGED_BASE
+
+    quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+    series_config = {**quiet, "ops": {k: {"config": v} for k, v in config.items() if k != "arp_replies"}}
+    replies_config = {**quiet, "ops": {k: {"config": v} for k, v in config.items() if k == "arp_replies"}}
+    model_config = ModelConfig(**config.get("arp_model", {}))
+    base = defs.resources["training"].base_model
+    if model_config.base == PACKAGED_BASE and base:
+        model_config = replace(model_config, base=base)
+    tags = {FORCE_TAG: "true"} if force else None
+    training_job, replies_job = defs.resolve_job_def("training_job"), defs.resolve_job_def("replies_job")
+    for series_key in sorted({ep.series_key for ep in episodes}):
+        if f"series {series_key}" in report.failed or dataset.read_stamp(dataset.series_dir(store, series_key), "dialogues") is None:
+            continue
+        if not dataset.character_keys(store, series_key):
+            echo(f"model {series_key}: no main character, nothing to train")
+            continue
+        if force or not stages.lm_current(store, series_key, model_config):
+            t0 = time.perf_counter()
+            result = training_job.execute_in_process(partition_key=series_key, instance=instance, raise_on_error=False,
+                                                     tags=tags, run_config=series_config)
+            if not result.success:
+                why = "; ".join(_failure_reasons(result)) or "run failed"
+                report.failed[f"model {series_key}"] = why
+                echo(f"model {series_key}: FAILED {why}")
+                continue
+            echo(f"model {series_key}: trained ({time.perf_counter() - t0:.1f} s)")
+        else:
+            echo(f"model {series_key}: current")
+        for row in stages.character_models(store, series_key):
+            key = f"{series_key}/{row['character_key']}"
+            if not row["trained"]:
+                echo(f"  replies {key}: not trained ({row['why_not']})")
+                continue
+            t0 = time.perf_counter()
+            result = replies_job.execute_in_process(partition_key=key, instance=instance, raise_on_error=False,
+                                                    tags=tags, run_config=replies_config)
+            if result.success:
+                echo(f"  replies {key}: ok ({time.perf_counter() - t0:.1f} s)")
+            else:
+                why = "; ".join(_failure_reasons(result)) or "run failed"
+                report.failed[f"replies {key}"] = why
+                echo(f"  replies {key}: FAILED {why}")
+
+
 def _echo_table(rows: list[dict], echo) -> None:
     cols = list(rows[0])
     widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols}
@@ -229,6 +300,25 @@ def print_summary(data_dir: str | Path, echo=print) -> None:
     echo(f"\n{len(rows)} episodes, {total_h:.2f} h of audio; catalog: {Path(data_dir).resolve() / 'catalog.duckdb'}")
 
 
+def _say(args) -> int:
+    import soundfile as sf
+    from audiorole.discovery import slug
+    from training import RolePlayModel, parse_context
+
+    series_key = slug(args.series)
+    try:
+        model = RolePlayModel.load(args.data_dir, series_key)
+        reply = model.reply(args.character, parse_context(args.context), seed=args.seed)
+    except (FileNotFoundError, KeyError, ValueError) as err:
+        print(f"error: {err.args[0] if err.args else err}", file=sys.stderr)
+        return 2
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(args.out), reply.wav, 16000)
+    print(f"{model.characters[model.character_key(args.character)]}: {reply.text}")
+    print(f"speech: {args.out} ({len(reply.wav) / 16000:.2f} s, {len(reply.units)} units)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="audiorole", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -245,6 +335,16 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--force", action="store_true", help="recompute even what is current")
     p_run.add_argument("--only", nargs="+", metavar="KEY", help="episode keys, series keys or series titles")
 
+    p_run.add_argument("--no-train", action="store_true", help="build the dataset only (no ARP-Model training)")
+
+    p_say = sub.add_parser("say", help="a trained ARP-Model answers a context as a character (text + speech)")
+    p_say.add_argument("--data-dir", required=True, type=Path)
+    p_say.add_argument("--series", required=True, help="series key (e.g. maple-street) or title")
+    p_say.add_argument("--character", required=True, help="character name or key")
+    p_say.add_argument("--context", required=True, help='preceding turns, "NAME: text" per line or separated by |')
+    p_say.add_argument("--out", type=Path, default=Path("reply.wav"))
+    p_say.add_argument("--seed", type=int, default=0)
+
     p_sum = sub.add_parser("summary", help="print what the catalog holds")
     p_sum.add_argument("--data-dir", required=True, type=Path)
 
@@ -259,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.media_root.is_dir():
             print(f"error: {args.media_root}: media root is not a folder", file=sys.stderr)
             return 2
-        report = run_pipeline(args.media_root, args.data_dir, force=args.force, only=args.only)
+        report = run_pipeline(args.media_root, args.data_dir, force=args.force, only=args.only, train=not args.no_train)
         print(
             f"\n{len(report.succeeded)} materialized, {len(report.skipped)} current (skipped), "
             f"{len(report.failed)} failed"
@@ -267,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
         for key, why in report.failed.items():
             print(f"  FAILED {key}: {why}", file=sys.stderr)
         return 0 if report.ok else 1
+    if args.command == "say":
+        return _say(args)
     if args.command == "summary":
         print_summary(args.data_dir)
         return 0

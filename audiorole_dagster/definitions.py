@@ -17,10 +17,12 @@ warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 from assets.dataset import series_assets, series_checks, shard_assets, shard_checks
 from assets.ingest import ingest_assets, ingest_checks
 from assets.segments import segment_assets, segment_checks
-from audiorole_dagster.jobs import episode_job, series_job, shards_job
+from assets.training import character_training_assets, series_training_assets
+from audiorole_dagster.jobs import episode_job, replies_job, series_job, shards_job, training_job
 from audiorole_dagster.schedules import stale_episodes_schedule
 from audiorole_dagster.sensors import media_root_sensor
 from resources import DataStoreResource, MediaRootResource
+from resources.training import TrainingResource
 from resources.models import (
     AsrResource, DiarizationResource, EnhancementResource, SpeakerEmbeddingResource, VadResource,
 )
@@ -33,9 +35,10 @@ def build_definitions(media_root: str | None = None, data_dir: str | None = None
     media_root = media_root or os.environ.get("AUDIOROLE_MEDIA_ROOT", DEFAULT_MEDIA_ROOT)
     data_dir = data_dir or os.environ.get("AUDIOROLE_DATA_DIR", DEFAULT_DATA_DIR)
     return dg.Definitions(
-        assets=[*ingest_assets, *segment_assets, *series_assets, *shard_assets],
+        assets=[*ingest_assets, *segment_assets, *series_assets, *shard_assets, *series_training_assets,
+                *character_training_assets],
         asset_checks=[*ingest_checks, *segment_checks, *series_checks, *shard_checks],
-        jobs=[episode_job, series_job, shards_job],
+        jobs=[episode_job, series_job, shards_job, training_job, replies_job],
         sensors=[media_root_sensor],
         schedules=[stale_episodes_schedule],
         resources={
@@ -48,6 +51,9 @@ def build_definitions(media_root: str | None = None, data_dir: str | None = None
                 backend="ecapa" if os.environ.get("AUDIOROLE_ECAPA_DIR") else "resemblyzer",
                 model_dir=os.environ.get("AUDIOROLE_ECAPA_DIR") or None,
             ),
+            "training": TrainingResource(base_model=os.environ.get("AUDIOROLE_BASE_LM_DIR") or None,
+                                         launcher=os.environ.get("AUDIOROLE_TRAIN_LAUNCHER", "torchrun")),
+            "pipes_subprocess_client": dg.PipesSubprocessClient(),
             "diarization": DiarizationResource(
                 backend="pyannote" if os.environ.get("AUDIOROLE_PYANNOTE_DIR") else "default",
                 pipeline_dir=os.environ.get("AUDIOROLE_PYANNOTE_DIR") or None,

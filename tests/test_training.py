@@ -1,0 +1,306 @@
+"""ARP-Model: speech tokenizer, decoder, vocabulary, base-model checks, the DeepSpeed loop (kill + resume), and the
+training assets materialized through Dagster Pipes on the short demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from audiorole.audio import SAMPLE_RATE, load_audio
+
+REAL = Path(__import__("pyannote.audio").audio.__file__).parent / "sample" / "sample.wav"
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(tmp_path_factory) -> Path:
+    from tests.model_dirs import build_tiny_causal_lm
+
+    return build_tiny_causal_lm(tmp_path_factory.mktemp("tiny-lm") / "model")
+
+
+@pytest.fixture(scope="session")
+def whisper_tokenizer():
+    """A unit tokenizer (packaged tiny.en encoder, 32 units) fitted on the real two-speaker recording."""
+    from training.tokenizer import TokenizerConfig, UnitTokenizer
+
+    tok = UnitTokenizer(TokenizerConfig(codebook_size=32))
+    wav = load_audio(REAL)
+    tok.fit([tok.features(wav)])
+    return tok, wav
+
+
+# speech tokenizer ---------------------------------------------------------------------------------------------------
+def test_tokenizer_units_have_the_unit_rate_and_round_trip_through_disk(whisper_tokenizer, tmp_path):
+    from training.tokenizer import load_tokenizer, units_for_span
+
+    tok, wav = whisper_tokenizer
+    units = tok.units(wav)
+    assert len(units) == int(np.ceil(np.ceil(len(wav) / 320) / 4))  # 12.5 Hz: one unit per 1280 samples
+    assert units.min() >= 0 and units.max() < 32
+    assert len(np.unique(units)) > 16  # speech uses many units, not one
+    tok.save(tmp_path / "tok")
+    again = load_tokenizer(tmp_path / "tok", encoder=tok.encoder)
+    assert np.array_equal(again.units(wav), units)
+    # a span's units are a slice of the whole recording's: 2 s → 25 units
+    assert len(units_for_span(units, 4.0, 6.0, tok.config.unit_rate_hz)) == 25
+    # a 30 s window boundary does not disturb frames: a long recording encodes frame-aligned with its parts
+    long = np.concatenate([wav, wav])
+    assert len(tok.encoder.encode(long)) == int(np.ceil(len(long) / 320))
+
+
+def test_corrupt_or_missing_tokenizer_is_a_clear_error(tmp_path):
+    from training.tokenizer import load_tokenizer
+
+    with pytest.raises(FileNotFoundError, match="not a trained speech tokenizer"):
+        load_tokenizer(tmp_path)
+    (tmp_path / "tokenizer.json").write_text(json.dumps({"codebook_size": 8}))
+    (tmp_path / "codebook.npz").write_bytes(b"not numpy")
+    with pytest.raises(ValueError, match="corrupt speech tokenizer"):
+        load_tokenizer(tmp_path)
+
+
+def test_hf_speech_encoder_loads_from_a_local_directory(tmp_path):
+    from transformers import HubertConfig, HubertModel, Wav2Vec2FeatureExtractor
+
+    from training.tokenizer import HFFeatureEncoder, TokenizerConfig, build_encoder
+
+    cfg = HubertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                       conv_dim=(32,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)
+    HubertModel(cfg).save_pretrained(tmp_path / "hubert")
+    Wav2Vec2FeatureExtractor(sampling_rate=16000).save_pretrained(tmp_path / "hubert")
+    enc = build_encoder(TokenizerConfig(encoder="hf", model_dir=str(tmp_path / "hubert"), layer=1))
+    wav = load_audio(REAL)[: 3 * SAMPLE_RATE]
+    assert enc.encode(wav).shape == (150, 32)
+    (tmp_path / "bert").mkdir()
+    (tmp_path / "bert" / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    with pytest.raises(ValueError, match="not a speech encoder"):
+        HFFeatureEncoder(str(tmp_path / "bert"))
+
+
+# speech decoder -----------------------------------------------------------------------------------------------------
+def test_decoder_output_length_and_exact_resynthesis_of_its_own_recording(whisper_tokenizer, tmp_path):
+    from training.decoder import DecoderConfig, Inventory, UnitSelectionDecoder, load_decoder
+
+    tok, wav = whisper_tokenizer
+    spu = tok.config.samples_per_unit
+    units = tok.units(wav)
+    dec = UnitSelectionDecoder(tok.unit_distances(), spu, DecoderConfig())
+    dec.add_voice("speaker", Inventory.from_pieces([(units, wav)], spu))
+    # the units of a stretch of the recording select that very stretch: consecutive frames, no join paid
+    piece = units[40:90]
+    path = dec.select(piece, "speaker")
+    assert np.array_equal(path, np.arange(40, 90))
+    out = dec.synthesize(piece, "speaker")
+    assert len(out) == len(piece) * spu
+    assert np.allclose(out, wav[40 * spu:90 * spu], atol=1e-4)
+    # an arbitrary unit sequence still gives audio of the right length
+    rnd = np.random.default_rng(0).integers(0, 32, 37)
+    assert len(dec.synthesize(rnd, "speaker")) == 37 * spu
+    dec.save(tmp_path / "dec")
+    again = load_decoder(tmp_path / "dec")
+    assert np.allclose(again.synthesize(piece, "speaker"), out, atol=1e-3)
+    with pytest.raises(KeyError, match="no voice 'nobody'"):
+        dec.synthesize(piece, "nobody")
+    with pytest.raises(ValueError, match="at least 5 s"):
+        dec.add_voice("short", Inventory.from_pieces([(units[:20], wav[: 20 * spu])], spu))
+
+
+# vocabulary and base model ------------------------------------------------------------------------------------------
+def test_trimmed_vocabulary_round_trips_any_text_and_keeps_token_kinds_apart(tiny_lm):
+    from transformers import AutoTokenizer
+
+    from training.lm.vocab import SpeechVocab
+
+    tok = AutoTokenizer.from_pretrained(str(tiny_lm), local_files_only=True)
+    vocab = SpeechVocab.build(tok, ["Where were you last night?", "Not on my watch!"], 64, {"maggie-chen": "Maggie Chen"})
+    assert vocab.size < 2000 < len(tok)  # trimmed from 262k
+    for text in ["Where were you last night?", "Zyxwv quokka café 老友记 🙂"]:  # the second is out of vocabulary
+        assert vocab.decode_text(vocab.encode_text(text)) == text
+    ids = vocab.encode_text("Not on my watch!") + [vocab.unit(0), vocab.unit(63), vocab.character("maggie-chen")]
+    assert len(set(ids[-3:])) == 3 and vocab.units_of(ids) == [0, 63]
+    assert vocab.decode_text(ids) == "Not on my watch!"
+    with pytest.raises(KeyError, match="not in this model"):
+        vocab.character("walt")
+
+
+def test_base_model_directory_must_be_a_causal_lm(tmp_path, tiny_lm):
+    from training.lm.base import resolve_base_dir
+
+    assert resolve_base_dir(str(tiny_lm), tmp_path) == tiny_lm
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        resolve_base_dir(str(tmp_path / "nope"), tmp_path)
+    bert = tmp_path / "bert"
+    bert.mkdir()
+    (bert / "config.json").write_text(json.dumps({"architectures": ["BertForMaskedLM"]}))
+    with pytest.raises(ValueError, match="not a causal LM"):
+        resolve_base_dir(str(bert), tmp_path)
+
+
+# the DeepSpeed loop -------------------------------------------------------------------------------------------------
+def _spec(tmp_path: Path, tiny_lm: Path, max_steps: int = 8):
+    from transformers import AutoTokenizer
+
+    from training.lm.format import Turn, training_sample
+    from training.lm.model import BASE_TOKENIZER_DIR
+    from training.lm.train import TrainSpec
+    from training.lm.vocab import SpeechVocab
+
+    tok = AutoTokenizer.from_pretrained(str(tiny_lm), local_files_only=True)
+    lines = ["Back in my day we walked everywhere.", "Not on my watch!", "Mark my words.", "Where is the coffee?"]
+    vocab = SpeechVocab.build(tok, lines, 16, {"a": "Ann", "b": "Bob"})
+    vocab_dir = tmp_path / "vocab"
+    tok.save_pretrained(str(vocab_dir / BASE_TOKENIZER_DIR))
+    vocab.save(vocab_dir)
+    rng = np.random.default_rng(0)
+    with open(tmp_path / "samples.jsonl", "w") as f:
+        for i in range(24):
+            key = "ab"[i % 2]
+            s = training_sample(vocab, "Test Show", key, {"a": "Ann", "b": "Bob"}[key],
+                                [Turn("Someone", lines[(i + 1) % 4])], lines[i % 4], rng.integers(0, 16, 12).tolist())
+            f.write(json.dumps({"split": "validation" if i >= 20 else "train", "character_key": key, **s}) + "\n")
+    spec = TrainSpec(out_dir=str(tmp_path / "lm"), base_dir=str(tiny_lm), samples_path=str(tmp_path / "samples.jsonl"),
+                     vocab_dir=str(vocab_dir), max_steps=max_steps, micro_batch=2, lr=3e-3, warmup_steps=1,
+                     eval_every=2, save_every=2, threads=1)
+    (tmp_path / "spec.json").write_text(json.dumps(spec.__dict__))
+    return spec
+
+
+_RUNNER = "import sys; from training.lm.train import TrainSpec, train; train(TrainSpec.load(sys.argv[1]))"
+
+
+def test_deepspeed_training_is_killed_and_resumes_to_the_same_step(tmp_path, tiny_lm):
+    from training.lm.train import read_history
+
+    _spec(tmp_path, tiny_lm, max_steps=8)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", _RUNNER, str(tmp_path / "spec.json")], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    latest = tmp_path / "lm" / "checkpoints" / "latest"
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:  # kill it once a checkpoint exists (step 2 or later)
+        if latest.exists() and latest.read_text().strip() >= "step000004":
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "training ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = int(latest.read_text().strip()[4:])
+    assert killed_at < 8
+    done = subprocess.run([sys.executable, "-c", _RUNNER, str(tmp_path / "spec.json")], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"resumed from {tmp_path / 'lm' / 'checkpoints'}" in done.stdout
+    history = read_history(tmp_path / "lm")
+    assert [h["step"] for h in history] == list(range(1, 9))  # every step once, ending at 8
+    assert latest.read_text().strip() == "step000008"
+    assert history[-1]["train_loss"] < history[0]["train_loss"]  # it learned something
+    best = json.loads((tmp_path / "lm" / "best" / "best.json").read_text())
+    assert best["step"] in {h["step"] for h in history if "val_loss" in h}
+    assert set(best["val"]["by_character"]) == {"a", "b"}
+
+
+def test_corrupt_checkpoint_is_a_clear_error(tmp_path, tiny_lm):
+    from training.lm.train import train
+
+    spec = _spec(tmp_path, tiny_lm, max_steps=2)
+    ckpt = tmp_path / "lm" / "checkpoints"
+    (ckpt / "step000002").mkdir(parents=True)
+    (ckpt / "step000002" / "mp_rank_00_model_states.pt").write_bytes(b"garbage")
+    (ckpt / "latest").write_text("step000002")
+    with pytest.raises(RuntimeError, match="checkpoint cannot be loaded.*--fresh"):
+        train(spec)
+    assert not (tmp_path / "lm" / "best").exists()
+
+
+# the assets, through Dagster Pipes ----------------------------------------------------------------------------------
+TINY_TRAINING = {
+    "speech_tokenizer": {"codebook_size": 32},
+    "speech_decoder": {"min_inventory_s": 1.0},
+    "arp_model": {"max_steps": 4, "eval_every": 2, "save_every": 2, "micro_batch": 2, "min_train_speech_s": 1.0,
+                  "threads": 1, "lr": 0.003},
+    "arp_replies": {"max_samples": 2},
+}
+
+
+def test_training_assets_materialize_through_pipes_and_go_stale(short_demo_run, tiny_lm, monkeypatch):
+    import dagster as dg
+
+    from audiorole import catalog
+    from audiorole.store import DataStore
+    from audiorole_dagster.definitions import build_definitions
+    from training import RolePlayModel, Turn, stages
+    from training.config import ModelConfig
+
+    demo, data, _ = short_demo_run
+    monkeypatch.setenv("AUDIOROLE_BASE_LM_DIR", str(tiny_lm))
+    monkeypatch.setenv("AUDIOROLE_TRAIN_LAUNCHER", "python")
+    defs = build_definitions(str(demo.media_root), str(data))
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("series", ["maple-street"])
+    run_config = {"ops": {k: {"config": v} for k, v in TINY_TRAINING.items() if k != "arp_replies"}}
+    result = defs.resolve_job_def("training_job").execute_in_process(
+        partition_key="maple-street", instance=instance, run_config=run_config)
+    assert result.success
+    mats = {m.asset_key.path[-1]: m for m in result.asset_materializations_for_node("arp_model")}
+    meta = mats["arp_model"].metadata
+    assert meta["steps"].value == 4 and meta["tokens"].value > 0  # reported by the trainer through Pipes
+    assert "data:image/png;base64" in meta["loss_curve"].value
+    store = DataStore(data)
+    rows = stages.character_models(store, "maple-street")
+    assert rows and all(r["trained"] and r["val_loss"] is not None for r in rows)
+    # the same config again: current, skipped without launching a trainer
+    again = defs.resolve_job_def("training_job").execute_in_process(
+        partition_key="maple-street", instance=instance, run_config=run_config)
+    meta2 = again.asset_materializations_for_node("arp_model")[0].metadata
+    assert meta2["skipped_current"].value is True and meta2["steps"].value == 4
+    # replies for one character: text + speech of the decoder's length
+    key = f"maple-street/{rows[0]['character_key']}"
+    instance.add_dynamic_partitions("characters", [key])
+    rep = defs.resolve_job_def("replies_job").execute_in_process(
+        partition_key=key, instance=instance, run_config={"ops": {"arp_replies": {"config": {"max_samples": 2}}}})
+    assert rep.success
+    replies = stages.load_replies(store, "maple-street", rows[0]["character_key"])
+    assert 1 <= len(replies) <= 2
+    for r in replies:
+        assert Path(r["audio_path"]).exists() and r["n_units"] >= 3
+        assert abs(len(load_audio(r["audio_path"])) - r["n_units"] * 1280) == 0
+    views = {r["character_key"] for r in catalog.query(data, "SELECT character_key FROM models WHERE trained")}
+    assert views == {r["character_key"] for r in rows}
+    model = RolePlayModel.load(data, "maple-street")
+    reply = model.reply(rows[0]["character"], [Turn("Someone", "Where were you?")], seed=1)
+    assert len(reply.wav) == len(reply.units) * 1280
+    # the dialogues change upstream: the model is stale
+    cfg = ModelConfig(**{**TINY_TRAINING["arp_model"], "base": str(tiny_lm)})
+    assert stages.lm_current(store, "maple-street", cfg)
+    stamp = data / "series" / "maple-street" / "_stamps" / "dialogues.json"
+    saved = stamp.read_text()
+    try:
+        stamp.write_text(json.dumps({**json.loads(saved), "fingerprint": "changed"}))
+        assert stages.lm_current(store, "maple-street", cfg) is None
+    finally:
+        stamp.write_text(saved)
+
+
+def test_a_character_with_too_little_speech_is_named_and_left_out(short_demo_run, tiny_lm):
+    from audiorole.store import DataStore
+    from training import stages
+    from training.config import ModelConfig
+
+    _, data, _ = short_demo_run
+    store = DataStore(data)
+    if not (stages.stage_dir(store, "maple-street", "tokenizer") / "tokenizer.json").exists():
+        stages.run_speech_tokenizer(store, "maple-street", config=__import__("training.tokenizer").tokenizer.TokenizerConfig(codebook_size=32))
+    records, rows, warnings = stages.lm_records(store, "maple-street", ModelConfig(min_train_speech_s=1e6))
+    assert records == [] and rows and not any(r["trained"] for r in rows)
+    assert all("s of train-split speech" in w for w in warnings) and len(warnings) == len(rows)
+    assert any(rows[0]["character"] in w for w in warnings)
+    with pytest.raises(RuntimeError, match="no character has enough train-split speech"):
+        stages.prepare_lm(store, "maple-street", "Maple Street", ModelConfig(base=str(tiny_lm), min_train_speech_s=1e6))

@@ -1,0 +1,51 @@
+"""Training profiles of the ARP-Model: one dataclass, three named settings.
+
+- ``cpu`` (default, what ``make demo`` trains): the packaged Gemma 3 270M, vocabulary trimmed to the series' text,
+  fp32, DeepSpeed ZeRO-0 on CPU, a short schedule.
+- ``quality``: the same base on a larger series, a longer schedule (the ≤ 60-minute CPU run of the benchmarks).
+- ``gpu``: bf16, ZeRO-2 (``gpu_bf16_zero2.json``); for a 7–9B base use ``ds_config=zero3_offload.json``.
+
+Every field is settable per run (the ``arp_model`` asset's run config, or ``python -m training train --set k=v``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from training.lm.base import PACKAGED_BASE
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    base: str = PACKAGED_BASE  # or a local AutoModelForCausalLM directory
+    trim_vocab: bool = True
+    max_tokens: int = 256  # per sample (context is cut from the oldest turn, then reply units)
+    context_units: bool = False  # give the context turns' speech units to the LM, not only their text
+    min_train_speech_s: float = 10.0  # a character with less train-split speech than this is not trained
+    ds_config: str = "cpu.json"
+    max_steps: int = 120
+    micro_batch: int = 4
+    grad_accum: int = 1
+    lr: float = 3e-4
+    warmup_steps: int = 10
+    eval_every: int = 30
+    save_every: int = 30
+    keep_checkpoints: int = 1
+    seed: int = 0
+    threads: int = 0
+
+
+PROFILES = {
+    "cpu": ModelConfig(),
+    "quality": ModelConfig(max_steps=600, eval_every=50, save_every=50, warmup_steps=30),
+    "gpu": ModelConfig(ds_config="gpu_bf16_zero2.json", max_steps=2000, micro_batch=16, eval_every=200,
+                       save_every=200, warmup_steps=100, trim_vocab=False, max_tokens=1024),
+}
+
+
+def profile(name: str = "cpu", **overrides) -> ModelConfig:
+    try:
+        base = PROFILES[name]
+    except KeyError:
+        raise ValueError(f"unknown training profile {name!r} (use {', '.join(PROFILES)})") from None
+    return replace(base, **overrides)

@@ -1,0 +1,204 @@
+"""Speech decoder: units (+ a voice) → waveform, by unit selection from the voice's own recordings.
+
+A voice's *inventory* is its recordings cut into unit frames (one unit = ``samples_per_unit`` samples, 80 ms at
+12.5 Hz), each frame labelled with its unit. To speak a unit sequence, a Viterbi search picks one inventory frame
+per unit, trading a *target cost* (how far the frame's unit is from the wanted one: the distance between their
+codewords, relative to the median codeword distance) against a *join cost* (paid whenever the next frame is not the
+one that followed it in the recording). Runs of consecutive frames are copied as they were recorded and joined with
+short cross-fades. So the reply is made of the character's real voice — speaker identity comes for free — and it
+is as intelligible as the units are phonetic. Inventories come from the series' train split (``build``), or from a
+single reference clip (zero-shot conditioning: ``inventory_from_clip``); nothing is trained by gradient descent.
+
+Saved as ``decoder.json`` + one ``<voice>.npz`` (units, int16 audio, continuation flags) per voice.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from audiorole.audio import SAMPLE_RATE
+from audiorole.io import atomic_path, write_json_atomic
+
+DECODER_FILE = "decoder.json"
+
+
+@dataclass(frozen=True)
+class DecoderConfig:
+    max_candidates: int = 48  # inventory frames considered per unit (the nearest units' frames fill up the list)
+    join_cost: float = 0.6  # cost of a jump between non-consecutive recorded frames (in median codeword distances)
+    crossfade_ms: float = 12.0
+    min_inventory_s: float = 5.0  # a voice with less recorded speech than this cannot be decoded
+
+
+@dataclass
+class Inventory:
+    units: np.ndarray  # (N,) int32: the unit of each recorded frame
+    audio: np.ndarray  # (N * samples_per_unit,) float32
+    continues: np.ndarray  # (N,) bool: frame i+1 is the recording's next frame after frame i
+
+    @property
+    def seconds(self) -> float:
+        return len(self.audio) / SAMPLE_RATE
+
+    @classmethod
+    def from_pieces(cls, pieces: list[tuple[np.ndarray, np.ndarray]], samples_per_unit: int) -> "Inventory":
+        """``pieces``: (units, audio) per recording; audio is padded/cut to len(units) * samples_per_unit."""
+        us, auds, conts = [], [], []
+        for units, audio in pieces:
+            units = np.asarray(units, np.int32)
+            if len(units) == 0:
+                continue
+            need = len(units) * samples_per_unit
+            a = np.asarray(audio, np.float32)[:need]
+            a = np.pad(a, (0, need - len(a)))
+            c = np.ones(len(units), bool)
+            c[-1] = False
+            us.append(units), auds.append(a), conts.append(c)
+        if not us:
+            return cls(np.zeros(0, np.int32), np.zeros(0, np.float32), np.zeros(0, bool))
+        return cls(np.concatenate(us), np.concatenate(auds), np.concatenate(conts))
+
+
+class UnitSelectionDecoder:
+    def __init__(self, unit_distances: np.ndarray, samples_per_unit: int, config: DecoderConfig = DecoderConfig(),
+                 voices: dict[str, Inventory] | None = None):
+        d = np.asarray(unit_distances, np.float32)
+        off = d[~np.eye(len(d), dtype=bool)]
+        self.dist = d / (np.median(off) if len(off) and np.median(off) > 0 else 1.0)
+        self.samples_per_unit = samples_per_unit
+        self.config = config
+        self.voices: dict[str, Inventory] = dict(voices or {})
+        self._cands: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+
+    @property
+    def n_units(self) -> int:
+        return len(self.dist)
+
+    def add_voice(self, name: str, inventory: Inventory) -> None:
+        if inventory.seconds < self.config.min_inventory_s:
+            raise ValueError(f"voice {name!r} has {inventory.seconds:.1f} s of recorded speech; the decoder needs "
+                             f"at least {self.config.min_inventory_s:.0f} s")
+        self.voices[name] = inventory
+        self._cands.pop(name, None)
+
+    def _candidates(self, voice: str) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per unit: (inventory frame indices, target costs), nearest units first, at most max_candidates."""
+        if voice not in self._cands:
+            inv = self.voices[voice]
+            by_unit = [np.flatnonzero(inv.units == u) for u in range(self.n_units)]
+            out = []
+            for u in range(self.n_units):
+                idx, cost = [], []
+                for v in np.argsort(self.dist[u], kind="stable"):
+                    frames = by_unit[v]
+                    if len(frames):
+                        take = frames[: self.config.max_candidates - len(idx)]
+                        idx.extend(take.tolist()), cost.extend([float(self.dist[u, v])] * len(take))
+                    if len(idx) >= self.config.max_candidates:
+                        break
+                out.append((np.asarray(idx, np.int64), np.asarray(cost, np.float32)))
+            self._cands[voice] = out
+        return self._cands[voice]
+
+    def select(self, units: np.ndarray, voice: str) -> np.ndarray:
+        """Viterbi: the inventory frame index chosen for each unit."""
+        if voice not in self.voices:
+            raise KeyError(f"no voice {voice!r} in the decoder (it has: {', '.join(sorted(self.voices))})")
+        inv, cands = self.voices[voice], self._candidates(voice)
+        units = np.asarray(units, np.int64)
+        if len(units) == 0:
+            return np.zeros(0, np.int64)
+        if units.min() < 0 or units.max() >= self.n_units:
+            raise ValueError(f"unit ids must lie in [0, {self.n_units}); got {units.min()}..{units.max()}")
+        jc = self.config.join_cost
+        idx0, tc0 = cands[units[0]]
+        cost, back, idxs = tc0.copy(), [], [idx0]
+        for t in range(1, len(units)):
+            idx, tc = cands[units[t]]
+            prev_idx = idxs[-1]
+            best = int(np.argmin(cost))
+            jump = cost[best] + jc
+            new = np.full(len(idx), jump, np.float32)
+            arg = np.full(len(idx), best, np.int64)
+            # continuing the recording: frame j follows candidate i when idx[j] == prev_idx[i] + 1 and it continues
+            order = np.argsort(prev_idx)
+            pos = np.searchsorted(prev_idx[order], idx - 1)
+            pos = np.clip(pos, 0, len(order) - 1)
+            i = order[pos]
+            ok = (prev_idx[i] == idx - 1) & inv.continues[prev_idx[i]] & (cost[i] < jump)
+            new[ok], arg[ok] = cost[i][ok], i[ok]
+            cost = new + tc
+            back.append(arg)
+            idxs.append(idx)
+        path = np.zeros(len(units), np.int64)
+        j = int(np.argmin(cost))
+        for t in range(len(units) - 1, -1, -1):
+            path[t] = idxs[t][j]
+            if t:
+                j = int(back[t - 1][j])
+        return path
+
+    def synthesize(self, units: np.ndarray, voice: str) -> np.ndarray:
+        """Waveform (16 kHz float32) of exactly ``len(units) * samples_per_unit`` samples."""
+        path = self.select(units, voice)
+        inv, spu = self.voices[voice], self.samples_per_unit
+        out = np.zeros(len(path) * spu, np.float32)
+        if len(path) == 0:
+            return out
+        xf = int(self.config.crossfade_ms * SAMPLE_RATE / 1000)
+        # runs of consecutive recorded frames
+        starts = [0] + [t for t in range(1, len(path)) if path[t] != path[t - 1] + 1 or not inv.continues[path[t - 1]]]
+        ends = starts[1:] + [len(path)]
+        for s, e in zip(starts, ends):
+            a = path[s] * spu
+            n = (e - s) * spu
+            tail = min(xf, len(inv.audio) - (a + n)) if e < len(path) else 0
+            seg = inv.audio[a:a + n + max(tail, 0)].copy()
+            o = s * spu
+            if s > 0 and xf:  # fade in over the previous run's overhang
+                k = min(xf, len(seg))
+                seg[:k] *= np.linspace(0, 1, k, dtype=np.float32)
+            if tail > 0:
+                seg[n:] *= np.linspace(1, 0, tail, dtype=np.float32)
+            end = min(len(out), o + len(seg))
+            out[o:end] += seg[: end - o]
+        return out
+
+    # persistence -------------------------------------------------------------------------------------------------
+    def save(self, folder: str | Path) -> None:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        files = {}
+        for i, (name, inv) in enumerate(sorted(self.voices.items())):
+            fname = f"voice{i:03d}.npz"
+            with atomic_path(folder / fname) as tmp, open(tmp, "wb") as f:
+                np.savez(f, units=inv.units, audio=np.clip(inv.audio * 32767, -32768, 32767).astype(np.int16),
+                         continues=inv.continues)
+            files[name] = {"file": fname, "seconds": round(inv.seconds, 2), "frames": int(len(inv.units))}
+        with atomic_path(folder / "unit_distances.npy") as tmp, open(tmp, "wb") as f:
+            np.save(f, self.dist)
+        write_json_atomic(folder / DECODER_FILE, {"kind": "unit_selection", "config": asdict(self.config),
+                                                  "samples_per_unit": self.samples_per_unit, "voices": files})
+
+
+def load_decoder(folder: str | Path) -> UnitSelectionDecoder:
+    folder = Path(folder)
+    try:
+        meta = json.loads((folder / DECODER_FILE).read_text())
+        dist = np.load(folder / "unit_distances.npy")
+        voices = {}
+        for name, v in meta["voices"].items():
+            with np.load(folder / v["file"]) as z:
+                voices[name] = Inventory(z["units"].astype(np.int32), z["audio"].astype(np.float32) / 32767,
+                                         z["continues"].astype(bool))
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"{folder}: not a trained speech decoder ({Path(err.filename).name} missing)") from err
+    except (ValueError, KeyError, OSError) as err:
+        raise ValueError(f"{folder}: corrupt speech decoder: {err}") from err
+    dec = UnitSelectionDecoder(np.ones((1, 1)), meta["samples_per_unit"], DecoderConfig(**meta["config"]), voices)
+    dec.dist = dist  # already normalized when saved
+    return dec

@@ -1,0 +1,147 @@
+"""Talking to a trained ARP-Model: a scene's context in, the character's reply out as text and speech.
+
+    from training import RolePlayModel
+    model = RolePlayModel.load("demo_data/data", "maple-street")
+    reply = model.reply("maggie-chen", [Turn("Walt Brennan", "Where were you last night?")])
+    reply.text, reply.wav  # 16 kHz float32 in the character's voice
+
+Generation is constrained to the training layout: free text first (text tokens), then ``<|speech|>``, then only
+unit tokens until ``<|end_speech|>``. Context turns may carry audio (``Turn.audio``): with a model trained with
+``context_units`` it is tokenized and given to the LM.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from audiorole.store import DataStore, read_stamp
+from training.lm.format import Turn, prompt_ids
+
+
+@dataclass
+class Reply:
+    text: str
+    units: list[int]
+    wav: np.ndarray
+    tokens: list[int] = field(default_factory=list)
+
+
+class _ModalityMask:
+    """A logits processor: text (or ``<|speech|>``) until speech starts, then units (or ``<|end_speech|>``), then
+    ``<|end|>``."""
+
+    def __init__(self, vocab, prompt_len: int, max_units: int):
+        import torch
+
+        self.prompt_len, self.max_units = prompt_len, max_units
+        n = vocab.size
+        self.speech, self.end_speech, self.end = (vocab.marker(m) for m in ("<|speech|>", "<|end_speech|>", "<|end|>"))
+        text = torch.zeros(n, dtype=torch.bool)
+        text[: vocab.n_text] = True
+        if vocab.bos is not None:
+            text[vocab.bos] = False
+        text[vocab.pad] = False
+        text[self.speech] = True
+        units = torch.zeros(n, dtype=torch.bool)
+        units[vocab.first_unit: vocab.first_unit + vocab.n_units] = True
+        units[self.end_speech] = True
+        self.text_ok, self.unit_ok = text, units
+        self.torch = torch
+
+    def __call__(self, input_ids, scores):
+        torch = self.torch
+        for b in range(input_ids.shape[0]):
+            gen = input_ids[b, self.prompt_len:].tolist()
+            if self.end_speech in gen:
+                allowed = torch.zeros_like(self.text_ok)
+                allowed[self.end] = True
+            elif self.speech in gen:
+                allowed = self.unit_ok.clone()
+                if len(gen) - gen.index(self.speech) - 1 >= self.max_units:
+                    allowed[:] = False
+                    allowed[self.end_speech] = True
+                elif len(gen) - gen.index(self.speech) - 1 < 3:
+                    allowed[self.end_speech] = False  # say at least something
+            else:
+                allowed = self.text_ok
+            scores[b, ~allowed] = -float("inf")
+        return scores
+
+
+class RolePlayModel:
+    def __init__(self, lm, vocab, decoder, tokenizer, title: str, characters: dict[str, str], unit_rate_hz: float):
+        self.lm, self.vocab, self.decoder, self.tokenizer = lm, vocab, decoder, tokenizer
+        self.title, self.characters, self.unit_rate_hz = title, characters, unit_rate_hz
+
+    @classmethod
+    def load(cls, data_dir: str | Path, series_key: str) -> "RolePlayModel":
+        from training.lm.model import load_speech_lm
+        from training.stages import decoder_for, stage_dir
+        from training.tokenizer import load_tokenizer
+
+        store = DataStore(data_dir)
+        lm_dir = stage_dir(store, series_key, "lm")
+        stamp = read_stamp(lm_dir, "lm")
+        if stamp is None or not (lm_dir / "model").exists():
+            raise FileNotFoundError(f"{lm_dir}: series {series_key!r} has no trained ARP-Model (run the training_job "
+                                    "or `audiorole run`)")
+        lm, vocab = load_speech_lm(lm_dir / "model")
+        spec = json.loads((lm_dir / "spec.json").read_text())
+        tok = load_tokenizer(stage_dir(store, series_key, "tokenizer"))
+        return cls(lm, vocab, decoder_for(store, series_key), tok, spec["extra"]["title"], vocab.characters,
+                   tok.config.unit_rate_hz)
+
+    def character_key(self, name_or_key: str) -> str:
+        if name_or_key in self.characters:
+            return name_or_key
+        for k, v in self.characters.items():
+            if v.lower() == name_or_key.lower():
+                return k
+        raise KeyError(f"{name_or_key!r} is not a character of this model (it knows: "
+                       f"{', '.join(self.characters.values())})")
+
+    def reply(self, character: str, context: list[Turn], *, seed: int = 0, max_text_tokens: int = 48,
+              max_speech_s: float = 8.0, temperature: float = 0.8, top_p: float = 0.9,
+              voice: str | None = None) -> Reply:
+        """The character's reply to ``context``. ``voice``: a decoder voice other than the character's own."""
+        import torch
+        from transformers import LogitsProcessorList
+
+        key = self.character_key(character)
+        for t in context:
+            if t.units is None and getattr(t, "audio", None) is not None:
+                t.units = self.tokenizer.units(t.audio).tolist()
+        prompt = prompt_ids(self.vocab, self.title, key, self.characters[key], context,
+                            context_units=False, max_tokens=512)
+        max_units = int(max_speech_s * self.unit_rate_hz)
+        torch.manual_seed(seed)
+        ids = torch.as_tensor([prompt])
+        with torch.inference_mode():
+            out = self.lm.generate(
+                input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=True, temperature=temperature,
+                top_p=top_p, max_new_tokens=max_text_tokens + max_units + 3,
+                logits_processor=LogitsProcessorList([_ModalityMask(self.vocab, len(prompt), max_units)]),
+                eos_token_id=self.vocab.marker("<|end|>"), pad_token_id=self.vocab.pad)
+        gen = out[0, len(prompt):].tolist()
+        sp = self.vocab.marker("<|speech|>")
+        text_ids = gen[: gen.index(sp)] if sp in gen else gen
+        units = self.vocab.units_of(gen[gen.index(sp) + 1:] if sp in gen else [])
+        voice = voice or key
+        wav = self.decoder.synthesize(np.asarray(units, np.int64), voice) if units else np.zeros(0, np.float32)
+        return Reply(self.vocab.decode_text(text_ids).strip(), units, wav, gen)
+
+
+def parse_context(text: str) -> list[Turn]:
+    """``"WALT: Where were you?\\nMaggie Chen: Out."`` (lines or ``|``-separated) → turns."""
+    turns = []
+    for part in [p for line in text.splitlines() for p in line.split("|")]:
+        part = part.strip()
+        if not part:
+            continue
+        speaker, sep, said = part.partition(":")
+        turns.append(Turn(speaker.strip(), said.strip()) if sep else Turn("Someone", part))
+    return turns

@@ -1,0 +1,431 @@
+"""The ARP-Model stages of a series, downstream of its dialogues and shards: speech tokenizer → speech decoder and
+speech LM → each character's replies on the test split. Same protocol as the data half (``audiorole.store``):
+``run_<stage>`` writes artifacts atomically, then a fingerprint stamp; a current stage is skipped.
+
+Layout under the data dir::
+
+    models/<series key>/
+      tokenizer/   tokenizer.json codebook.npz units/<episode>.npy (units of the whole episode audio)
+      decoder/     decoder.json unit_distances.npy voiceNNN.npz (one unit inventory per character)
+      lm/          samples.jsonl vocab/ checkpoints/ best/ model/ metrics.jsonl loss.png characters.json spec.json
+      replies/<character key>/   replies.parquet wav/<sample>.wav
+      (each with _stamps/<stage>.json)
+
+One speech LM per series, conditioned on the character (a character token + name in the prompt): the six demo
+characters have ~20 s of train speech each, too little for six separate models, and one DeepSpeed run amortizes the
+base model's load; each character still gets its own row (validation loss, train samples, replies).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from audiorole import dataset
+from audiorole.alignment import analysis_audio_path
+from audiorole.audio import SAMPLE_RATE, load_audio
+from audiorole.characters import OTHER
+from audiorole.errors import InputError
+from audiorole.ingest import StageResult
+from audiorole.io import atomic_path, write_json_atomic, write_parquet_atomic
+from audiorole.store import DataStore, current_stamp, fingerprint, read_stamp, upstream_fingerprint, write_stamp
+from training.config import ModelConfig
+from training.schema import CHARACTER_MODEL_SCHEMA, REPLY_SCHEMA
+from training.decoder import DecoderConfig, Inventory, UnitSelectionDecoder, load_decoder
+from training.tokenizer import TokenizerConfig, UnitTokenizer, load_tokenizer, units_for_span
+
+TOKENIZER_VERSION = "1"
+DECODER_VERSION = "1"
+LM_VERSION = "1"
+REPLIES_VERSION = "1"
+
+TOKENIZER_OUTPUTS = ["tokenizer.json", "codebook.npz"]
+DECODER_OUTPUTS = ["decoder.json", "unit_distances.npy"]
+LM_OUTPUTS = ["model/config.json", "model/vocab.json", "characters.json"]
+REPLY_OUTPUTS = ["replies.parquet"]
+
+def model_root(store: DataStore, series_key: str) -> Path:
+    return store.root / "models" / series_key
+
+
+def stage_dir(store: DataStore, series_key: str, stage: str) -> Path:
+    return model_root(store, series_key) / stage
+
+
+def replies_dir(store: DataStore, series_key: str, character_key: str) -> Path:
+    return model_root(store, series_key) / "replies" / character_key
+
+
+def _episode_file(key: str) -> str:
+    return key.split("/", 1)[1] + ".npy"
+
+
+# the series' data ---------------------------------------------------------------------------------------------------
+def series_data(store: DataStore, series_key: str) -> tuple[dict[str, str], list[dict], list[dict]]:
+    """(episode → split, kept main-character segments with times, dialogue records) of a built series."""
+    folder = dataset.series_dir(store, series_key)
+    upstream_fingerprint(folder, "dialogues")
+    splits = {r["episode_key"]: r["split"] for r in pq.read_table(folder / "splits.parquet").to_pylist()}
+    keys = read_stamp(folder, "characters")["episodes"]
+    segs = [r for r in dataset.segments_with_characters(store, series_key, keys)
+            if r["keep"] and r["character"] and r["character"] != OTHER]
+    dialogues = pq.read_table(folder / "dialogues.parquet").to_pylist()
+    return splits, segs, dialogues
+
+
+# speech tokenizer ---------------------------------------------------------------------------------------------------
+def tokenizer_fingerprint(store: DataStore, series_key: str, config: TokenizerConfig) -> str:
+    return fingerprint("tokenizer", TOKENIZER_VERSION,
+                       upstream_fingerprint(dataset.series_dir(store, series_key), "dialogues"), asdict(config))
+
+
+def run_speech_tokenizer(store: DataStore, series_key: str, *, config: TokenizerConfig = TokenizerConfig(),
+                         encoder=None, force: bool = False) -> StageResult:
+    """Encode every episode of the series, learn the codebook on the train split's kept speech, write the units of
+    every episode (so any utterance's units are a slice)."""
+    out = stage_dir(store, series_key, "tokenizer")
+    fp = tokenizer_fingerprint(store, series_key, config)
+    stamp = None if force else current_stamp(out, "tokenizer", fp, TOKENIZER_OUTPUTS)
+    if stamp:
+        return StageResult("tokenizer", series_key, fp, stamp, skipped=True)
+    t0 = time.perf_counter()
+    splits, segs, _ = series_data(store, series_key)
+    tok = UnitTokenizer(config, encoder)
+    rate = config.unit_rate_hz
+    feats = {ep: tok.features(load_audio(analysis_audio_path(store, ep))) for ep in sorted(splits)}
+    train = [feats[s["episode_key"]][int(s["start_s"] * rate):int(np.ceil(s["end_s"] * rate))]
+             for s in segs if splits.get(s["episode_key"]) == "train"]
+    train = [f for f in train if len(f)]
+    if not train:
+        raise RuntimeError(f"{series_key}: the train split has no kept speech of a main character to learn units from")
+    fit = tok.fit(train)
+    tok.save(out)
+    for ep, f in feats.items():
+        with atomic_path(out / "units" / _episode_file(ep)) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, tok.quantize(f).astype(np.int16))
+    row = {**fit, "unit_rate_hz": rate, "episodes": sorted(feats), "train_seconds": round(sum(map(len, train)) / rate, 1),
+           "encoder": config.encoder}
+    write_stamp(out, "tokenizer", fp, **row)
+    return StageResult("tokenizer", series_key, fp, row, seconds=time.perf_counter() - t0)
+
+
+def episode_units(store: DataStore, series_key: str, episode_key: str) -> np.ndarray:
+    path = stage_dir(store, series_key, "tokenizer") / "units" / _episode_file(episode_key)
+    return np.load(path).astype(np.int32)
+
+
+# speech decoder -----------------------------------------------------------------------------------------------------
+def decoder_fingerprint(store: DataStore, series_key: str, config: DecoderConfig) -> str:
+    return fingerprint("decoder", DECODER_VERSION, upstream_fingerprint(stage_dir(store, series_key, "tokenizer"),
+                                                                         "tokenizer"), asdict(config))
+
+
+def run_speech_decoder(store: DataStore, series_key: str, *, config: DecoderConfig = DecoderConfig(),
+                       force: bool = False) -> StageResult:
+    """One unit inventory per main character, from their kept train-split utterances."""
+    out = stage_dir(store, series_key, "decoder")
+    fp = decoder_fingerprint(store, series_key, config)
+    stamp = None if force else current_stamp(out, "decoder", fp, DECODER_OUTPUTS)
+    if stamp:
+        return StageResult("decoder", series_key, fp, stamp, skipped=True)
+    t0 = time.perf_counter()
+    tok = load_tokenizer(stage_dir(store, series_key, "tokenizer"))
+    rate, spu = tok.config.unit_rate_hz, tok.config.samples_per_unit
+    splits, segs, _ = series_data(store, series_key)
+    dec = UnitSelectionDecoder(tok.unit_distances(), spu, config)
+    pieces: dict[str, list] = {}
+    for ep in sorted({s["episode_key"] for s in segs if splits.get(s["episode_key"]) == "train"}):
+        wav, units = load_audio(analysis_audio_path(store, ep)), episode_units(store, series_key, ep)
+        for s in segs:
+            if s["episode_key"] != ep:
+                continue
+            a = int(np.floor(s["start_s"] * rate))
+            u = units_for_span(units, s["start_s"], s["end_s"], rate)
+            pieces.setdefault(s["character_key"], []).append((u, wav[a * spu:(a + len(u)) * spu]))
+    warnings, voices = [], {}
+    for key, p in sorted(pieces.items()):
+        inv = Inventory.from_pieces(p, spu)
+        try:
+            dec.add_voice(key, inv)
+            voices[key] = round(inv.seconds, 1)
+        except ValueError as err:
+            warnings.append(str(err))
+    if not dec.voices:
+        raise RuntimeError(f"{series_key}: no character has enough train speech for the decoder; " + "; ".join(warnings))
+    dec.save(out)
+    row = {"voices": voices, "skipped": warnings, "samples_per_unit": spu}
+    write_stamp(out, "decoder", fp, **row)
+    return StageResult("decoder", series_key, fp, row, seconds=time.perf_counter() - t0, warnings=warnings)
+
+
+# speech LM ----------------------------------------------------------------------------------------------------------
+def lm_fingerprint(store: DataStore, series_key: str, config: ModelConfig) -> str:
+    return fingerprint("lm", LM_VERSION, upstream_fingerprint(stage_dir(store, series_key, "tokenizer"), "tokenizer"),
+                       upstream_fingerprint(dataset.series_dir(store, series_key), "dialogues"), asdict(config))
+
+
+def lm_current(store: DataStore, series_key: str, config: ModelConfig) -> dict | None:
+    try:
+        fp = lm_fingerprint(store, series_key, config)
+    except RuntimeError:
+        return None
+    return current_stamp(stage_dir(store, series_key, "lm"), "lm", fp, LM_OUTPUTS)
+
+
+def _speaker(turn: dict) -> str:
+    c = turn.get("character")
+    return c if c and c != OTHER else "Someone"
+
+
+def lm_records(store: DataStore, series_key: str, config: ModelConfig) -> tuple[list[dict], list[dict], list[str]]:
+    """(samples as plain records, one row per main character, warnings). A character with less train speech than
+    ``min_train_speech_s`` is left out of training, with a warning naming it and the amount."""
+    from training.lm.format import Turn
+
+    splits, segs, dialogues = series_data(store, series_key)
+    rate = load_tokenizer(stage_dir(store, series_key, "tokenizer")).config.unit_rate_hz
+    names = {s["character_key"]: s["character"] for s in segs}
+    speech = {k: 0.0 for k in names}
+    for s in segs:
+        if splits.get(s["episode_key"]) == "train":
+            speech[s["character_key"]] += s["end_s"] - s["start_s"]
+    trained = {k for k, v in speech.items() if v >= config.min_train_speech_s}
+    warnings = [f"{names[k]}: {speech[k]:.1f} s of train-split speech, {config.min_train_speech_s:.0f} s needed to "
+                "train; left out" for k in sorted(set(names) - trained)]
+    units_cache: dict[str, np.ndarray] = {}
+
+    def units(ep: str, a: float, b: float) -> list[int]:
+        if ep not in units_cache:
+            units_cache[ep] = episode_units(store, series_key, ep)
+        return units_for_span(units_cache[ep], a, b, rate).tolist()
+
+    records = []
+    for d in dialogues:
+        if d["character_key"] not in trained or d["split"] not in ("train", "validation"):
+            continue
+        r = d["reply"]
+        context = [Turn(_speaker(t), t["text"] or "", units(d["episode_key"], t["start_s"], t["end_s"]))
+                   for t in d["context"]]
+        records.append({"split": d["split"], "dialogue_id": d["dialogue_id"], "character_key": d["character_key"],
+                        "character": d["character"], "context": context, "reply_text": r["text"] or "",
+                        "reply_units": units(d["episode_key"], r["start_s"], r["end_s"])})
+    rows = []
+    for k in sorted(names):
+        rows.append({"series_key": series_key, "character": names[k], "character_key": k, "trained": k in trained,
+                     "why_not": None if k in trained else f"{speech[k]:.1f} s of train speech < {config.min_train_speech_s} s",
+                     "train_speech_s": round(speech[k], 2),
+                     "n_train_samples": sum(r["character_key"] == k and r["split"] == "train" for r in records),
+                     "n_val_samples": sum(r["character_key"] == k and r["split"] == "validation" for r in records)})
+    return records, rows, warnings
+
+
+def prepare_lm(store: DataStore, series_key: str, title: str, config: ModelConfig, *, cache_dir: str | Path | None = None,
+               fresh: bool = False):
+    """Resolve the base model, build the vocabulary and the tokenized samples; returns (TrainSpec, rows, warnings)."""
+    from transformers import AutoTokenizer
+
+    from training.lm.base import resolve_base_dir
+    from training.lm.format import training_sample
+    from training.lm.model import BASE_TOKENIZER_DIR
+    from training.lm.train import TrainSpec
+    from training.lm.vocab import SpeechVocab
+
+    out = stage_dir(store, series_key, "lm")
+    base_dir = resolve_base_dir(config.base, cache_dir or store.root / "models" / "_base")
+    records, rows, warnings = lm_records(store, series_key, config)
+    if not any(r["split"] == "train" for r in records):
+        raise RuntimeError(f"{series_key}: no character has enough train-split speech to train a model ("
+                           + "; ".join(warnings) + ")")
+    tok = AutoTokenizer.from_pretrained(str(base_dir), local_files_only=True)
+    n_units = load_tokenizer(stage_dir(store, series_key, "tokenizer")).config.codebook_size
+    chars = {r["character_key"]: r["character"] for r in rows if r["trained"]}
+    texts = [title] + [r["reply_text"] for r in records] + [t.text for r in records for t in r["context"]] \
+        + [t.speaker for r in records for t in r["context"]]
+    vocab = SpeechVocab.build(tok, texts, n_units, chars, trim=config.trim_vocab)
+    vocab_dir = out / "vocab"
+    vocab_dir.mkdir(parents=True, exist_ok=True)
+    tok.save_pretrained(str(vocab_dir / BASE_TOKENIZER_DIR))
+    vocab.save(vocab_dir)
+    with atomic_path(out / "samples.jsonl") as tmp, open(tmp, "w") as f:
+        for r in records:
+            s = training_sample(vocab, title, r["character_key"], r["character"], r["context"], r["reply_text"],
+                                r["reply_units"], max_tokens=config.max_tokens, context_units=config.context_units)
+            f.write(json.dumps({"split": r["split"], "character_key": r["character_key"],
+                                "dialogue_id": r["dialogue_id"], **s}) + "\n")
+    spec = TrainSpec(out_dir=str(out), base_dir=str(base_dir), samples_path=str(out / "samples.jsonl"),
+                     vocab_dir=str(vocab_dir), ds_config=config.ds_config, max_steps=config.max_steps,
+                     micro_batch=config.micro_batch, grad_accum=config.grad_accum, lr=config.lr,
+                     warmup_steps=config.warmup_steps, eval_every=config.eval_every, save_every=config.save_every,
+                     keep_checkpoints=config.keep_checkpoints, seed=config.seed, threads=config.threads, fresh=fresh,
+                     extra={"series_key": series_key, "title": title, "vocab_size": vocab.size})
+    write_json_atomic(out / "spec.json", asdict(spec))
+    return spec, rows, warnings
+
+
+def plot_losses(history: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.2), dpi=110)
+    ax.plot([h["step"] for h in history], [h["train_loss"] for h in history], label="train", lw=1)
+    val = [h for h in history if h.get("val_loss") is not None]
+    if val:
+        ax.plot([h["step"] for h in val], [h["val_loss"] for h in val], "o-", label="validation")
+    ax.set_xlabel("optimizer step"), ax.set_ylabel("loss (nats / token)"), ax.legend(), ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def finish_lm(store: DataStore, series_key: str, fp: str, result: dict, rows: list[dict], warnings: list[str]) -> dict:
+    """Publish the best checkpoint as ``lm/model`` (a rename), the loss plot and the per-character rows; stamp."""
+    import os
+    import shutil
+
+    from training.lm.train import read_history
+
+    out = stage_dir(store, series_key, "lm")
+    target, old = out / "model", out / ".model.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(out / "best", target)
+    shutil.rmtree(old, ignore_errors=True)
+    history = read_history(out)
+    plot_losses(history, out / "loss.png")
+    by_char = result.get("val_by_character") or {}
+    for r in rows:
+        r["val_loss"] = by_char.get(r["character_key"]) if r["trained"] else None
+        r["steps"] = result["steps"] if r["trained"] else 0
+        r["model_dir"] = str(target) if r["trained"] else None
+    write_parquet_atomic(out / "characters.parquet", pa.Table.from_pylist(rows, schema=CHARACTER_MODEL_SCHEMA))
+    write_json_atomic(out / "characters.json", rows)
+    facts = {k: v for k, v in result.items() if k != "spec"}
+    facts.update(model_dir=str(target), loss_plot=str(out / "loss.png"), warnings=warnings,
+                 characters=[r["character"] for r in rows if r["trained"]])
+    write_json_atomic(out / "result.json", facts)
+    write_stamp(out, "lm", fp, **facts)
+    return facts
+
+
+def run_lm(store: DataStore, series_key: str, title: str, config: ModelConfig, *, reporter=None, fresh: bool = False,
+           cache_dir=None) -> StageResult:
+    """Prepare, train (DeepSpeed, resuming from a checkpoint if one exists), publish. Runs where it is called: in
+    the Pipes subprocess under Dagster, or standalone (``python -m training train``)."""
+    from training.lm.train import train
+
+    fp = lm_fingerprint(store, series_key, config)
+    t0 = time.perf_counter()
+    spec, rows, warnings = prepare_lm(store, series_key, title, config, cache_dir=cache_dir, fresh=fresh)
+    for w in warnings:
+        (reporter.log if reporter else print)(f"warning: {w}")
+    result = train(spec, reporter)
+    facts = finish_lm(store, series_key, fp, result, rows, warnings)
+    facts["wall_s"] = round(time.perf_counter() - t0, 1)
+    return StageResult("lm", series_key, fp, facts, seconds=time.perf_counter() - t0, warnings=warnings)
+
+
+def lm_metadata(facts: dict) -> dict:
+    """Pipes-style metadata ({raw_value, type}) of a trained model. What a curator reads on the materialization: figures, the loss curve, where the model is."""
+    import base64
+    from pathlib import Path
+
+    rows = facts.get("val_by_character") or {}
+    table = "| character | validation loss |\n|---|---|\n" + "\n".join(
+        f"| {k} | {v:.3f} |" for k, v in rows.items() if v is not None)
+    png = Path(facts["loss_plot"])
+    plot = f"![loss curve](data:image/png;base64,{base64.b64encode(png.read_bytes()).decode()})" if png.exists() else ""
+    return {
+        "steps": facts["steps"], "tokens": facts["tokens"], "best_step": facts["best_step"],
+        "best_val_loss": facts["best_val_loss"], "val_text_loss": facts["val_text_loss"],
+        "val_unit_loss": facts["val_unit_loss"], "train_loss": facts["train_loss"],
+        "tokens_per_s": facts["tokens_per_s_this_run"], "wall_s": facts.get("wall_s"),
+        "resumed_from_steps": {"raw_value": facts["resumed_from"], "type": "json"},
+        "n_parameters": facts["n_parameters"], "vocab_size": facts["vocab_size"], "precision": facts["precision"],
+        "zero_stage": facts["zero_stage"], "n_train_samples": facts["n_train_samples"],
+        "n_val_samples": facts["n_val_samples"],
+        "characters_trained": {"raw_value": facts["characters"], "type": "json"},
+        "warnings": {"raw_value": "\n".join(f"- {w}" for w in facts["warnings"]) or "none", "type": "md"},
+        "model_dir": {"raw_value": facts["model_dir"], "type": "path"},
+        "loss_curve": {"raw_value": plot + "\n\n" + table, "type": "md"},
+    }
+
+
+def character_models(store: DataStore, series_key: str) -> list[dict]:
+    path = stage_dir(store, series_key, "lm") / "characters.json"
+    return json.loads(path.read_text()) if path.exists() else []
+
+
+# replies ------------------------------------------------------------------------------------------------------------
+def replies_fingerprint(store: DataStore, series_key: str, character_key: str, max_samples: int, seed: int) -> str:
+    return fingerprint("replies", REPLIES_VERSION, upstream_fingerprint(stage_dir(store, series_key, "lm"), "lm"),
+                       upstream_fingerprint(stage_dir(store, series_key, "decoder"), "decoder"), character_key,
+                       max_samples, seed)
+
+
+def test_samples(store: DataStore, series_key: str, character_key: str, max_samples: int) -> list[dict]:
+    """The character's single-turn test-split dialogues, in a fixed order, capped."""
+    _, _, dialogues = series_data(store, series_key)
+    rows = [d for d in dialogues if d["split"] == "test" and d["kind"] == "single_turn"
+            and d["character_key"] == character_key]
+    return sorted(rows, key=lambda d: d["dialogue_id"])[:max_samples]
+
+
+def run_replies(store: DataStore, series_key: str, character_key: str, *, max_samples: int = 24, seed: int = 0,
+                model=None, force: bool = False) -> StageResult:
+    """The trained model's replies (text + speech) to the character's test-split contexts."""
+    import soundfile as sf
+
+    from training.lm.format import Turn
+    from training.roleplay import RolePlayModel
+
+    key = f"{series_key}/{character_key}"
+    out = replies_dir(store, series_key, character_key)
+    fp = replies_fingerprint(store, series_key, character_key, max_samples, seed)
+    stamp = None if force else current_stamp(out, "replies", fp, REPLY_OUTPUTS)
+    if stamp:
+        return StageResult("replies", key, fp, stamp, skipped=True)
+    t0 = time.perf_counter()
+    row = next((r for r in character_models(store, series_key) if r["character_key"] == character_key), None)
+    if row is None or not row["trained"]:
+        why = row["why_not"] if row else "the character is not in the series' model"
+        raise InputError(str(stage_dir(store, series_key, "lm")), f"{key}: no trained model for this character ({why})")
+    model = model or RolePlayModel.load(store.root, series_key)
+    samples = test_samples(store, series_key, character_key, max_samples)
+    out_rows = []
+    for i, d in enumerate(samples):
+        context = [Turn(_speaker(t), t["text"] or "") for t in d["context"]]
+        reply = model.reply(character_key, context, seed=seed + i)
+        sid = d["dialogue_id"].replace("/", "_").replace("#", "_").replace("@", "_")
+        wav_path = out / "wav" / f"{sid}.wav"
+        with atomic_path(wav_path) as tmp:
+            sf.write(str(tmp), reply.wav, SAMPLE_RATE, format="WAV")
+        out_rows.append({"sample_id": d["dialogue_id"], "series_key": series_key, "character": d["character"],
+                         "character_key": character_key, "dialogue_id": d["dialogue_id"],
+                         "context": "\n".join(f"{t.speaker}: {t.text}" for t in context), "reply_text": reply.text,
+                         "reference_text": d["reply"]["text"], "n_units": len(reply.units),
+                         "duration_s": len(reply.wav) / SAMPLE_RATE, "audio_path": str(wav_path)})
+    write_parquet_atomic(out / "replies.parquet", pa.Table.from_pylist(out_rows, schema=REPLY_SCHEMA))
+    facts = {"character": row["character"], "n_replies": len(out_rows),
+             "mean_duration_s": round(float(np.mean([r["duration_s"] for r in out_rows])), 2) if out_rows else 0.0,
+             "val_loss": row["val_loss"]}
+    write_stamp(out, "replies", fp, **facts)
+    return StageResult("replies", key, fp, facts, seconds=time.perf_counter() - t0,
+                       warnings=[] if out_rows else [f"{key}: no single-turn test dialogue for this character"])
+
+
+def load_replies(store: DataStore, series_key: str, character_key: str) -> list[dict]:
+    return pq.read_table(replies_dir(store, series_key, character_key) / "replies.parquet").to_pylist()
+
+
+def decoder_for(store: DataStore, series_key: str):
+    return load_decoder(stage_dir(store, series_key, "decoder"))
