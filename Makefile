@@ -1,5 +1,6 @@
 # AudioRole: two commands on a fresh machine.
-#   make demo   set everything up, write the embedded demo series, run the main job on it, print a summary
+#   make demo   set everything up, write the embedded demo series, run the whole mission on it (dataset, ARP-Model
+#               training with DeepSpeed, replies for the test split), print a summary
 #   make test   set everything up, run the test suite
 #   make ui     start the Dagster UI (dagster dev) on the demo data
 
@@ -32,12 +33,14 @@ system-deps:
 venv: $(VENV)/.installed
 
 # Every version is pinned in requirements.lock and installed without resolution (--no-deps), so a fresh machine
-# gets exactly the tested stack. resemblyzer goes in on its own with --no-deps (its webrtcvad pin is broken).
+# gets exactly the tested stack. resemblyzer goes in on its own with --no-deps (its webrtcvad pin is broken);
+# deepspeed is an sdist: built against the venv's torch (--no-build-isolation), no CUDA ops compiled (DS_BUILD_OPS=0).
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
 	$(BIN)/python -m pip install -q --no-deps -r requirements.lock
 	$(BIN)/python -m pip install -q --no-deps resemblyzer==0.1.4
+	DS_BUILD_OPS=0 $(BIN)/python -m pip install -q --no-deps --no-build-isolation deepspeed==0.19.8
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 

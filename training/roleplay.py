@@ -31,13 +31,13 @@ class Reply:
 
 
 class _ModalityMask:
-    """A logits processor: text (or ``<|speech|>``) until speech starts, then units (or ``<|end_speech|>``), then
-    ``<|end|>``."""
+    """A logits processor: text (or ``<|speech|>``) until speech starts — forced after ``max_text`` tokens —, then
+    3 to ``max_units`` units, then ``<|end_speech|>`` and ``<|end|>``."""
 
-    def __init__(self, vocab, prompt_len: int, max_units: int):
+    def __init__(self, vocab, prompt_len: int, max_units: int, max_text: int):
         import torch
 
-        self.prompt_len, self.max_units = prompt_len, max_units
+        self.prompt_len, self.max_units, self.max_text = prompt_len, max_units, max_text
         n = vocab.size
         self.speech, self.end_speech, self.end = (vocab.marker(m) for m in ("<|speech|>", "<|end_speech|>", "<|end|>"))
         text = torch.zeros(n, dtype=torch.bool)
@@ -66,6 +66,9 @@ class _ModalityMask:
                     allowed[self.end_speech] = True
                 elif len(gen) - gen.index(self.speech) - 1 < 3:
                     allowed[self.end_speech] = False  # say at least something
+            elif len(gen) >= self.max_text:  # a reply that talks on: its speech starts now
+                allowed = torch.zeros_like(self.text_ok)
+                allowed[self.speech] = True
             else:
                 allowed = self.text_ok
             scores[b, ~allowed] = -float("inf")
@@ -124,7 +127,7 @@ class RolePlayModel:
             out = self.lm.generate(
                 input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=True, temperature=temperature,
                 top_p=top_p, max_new_tokens=max_text_tokens + max_units + 3,
-                logits_processor=LogitsProcessorList([_ModalityMask(self.vocab, len(prompt), max_units)]),
+                logits_processor=LogitsProcessorList([_ModalityMask(self.vocab, len(prompt), max_units, max_text_tokens)]),
                 eos_token_id=self.vocab.marker("<|end|>"), pad_token_id=self.vocab.pad)
         gen = out[0, len(prompt):].tolist()
         sp = self.vocab.marker("<|speech|>")
