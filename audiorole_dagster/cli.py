@@ -297,6 +297,21 @@ def print_summary(data_dir: str | Path, echo=print) -> None:
     if chars:
         echo("")
         _echo_table(chars, echo)
+    models = catalog.query(
+        data_dir,
+        """SELECT m.series_key AS series, m.character, m.trained, round(m.train_speech_s, 1) AS train_speech_s,
+                  m.n_train_samples AS train_samples, round(m.val_loss, 3) AS val_loss, m.steps,
+                  (SELECT count(*) FROM replies r WHERE r.series_key = m.series_key
+                   AND r.character_key = m.character_key) AS test_replies
+           FROM models m ORDER BY m.series_key, m.character""",
+    )
+    if models:
+        echo("\nARP-Model (one speech LM per series, conditioned on the character):")
+        _echo_table(models, echo)
+        sample = catalog.query(data_dir, "SELECT character, context, reply_text, audio_path FROM replies "
+                                         "ORDER BY character, sample_id LIMIT 3")
+        for r in sample:
+            echo(f"  [{r['character']}] after \"{r['context'].splitlines()[-1]}\" → \"{r['reply_text']}\" ({r['audio_path']})")
     echo(f"\n{len(rows)} episodes, {total_h:.2f} h of audio; catalog: {Path(data_dir).resolve() / 'catalog.duckdb'}")
 
 
