@@ -304,3 +304,16 @@ def test_a_character_with_too_little_speech_is_named_and_left_out(short_demo_run
     assert any(rows[0]["character"] in w for w in warnings)
     with pytest.raises(RuntimeError, match="no character has enough train-split speech"):
         stages.prepare_lm(store, "maple-street", "Maple Street", ModelConfig(base=str(tiny_lm), min_train_speech_s=1e6))
+
+
+def test_checkpoints_of_another_training_are_not_resumed(tmp_path, tiny_lm):
+    from training.lm.train import TrainSpec, read_history, train
+
+    spec = _spec(tmp_path, tiny_lm, max_steps=4)
+    spec.extra["fingerprint"] = "config-a"
+    train(spec)
+    assert (tmp_path / "lm" / "checkpoints" / "latest").read_text().strip() == "step000004"
+    other = TrainSpec(**{**spec.__dict__, "max_steps": 2, "extra": {"fingerprint": "config-b"}})
+    result = train(other)  # a changed config trains from scratch instead of resuming a longer run
+    assert result["steps"] == 2 and result["resumed_from"] == []
+    assert [h["step"] for h in read_history(tmp_path / "lm")] == [1, 2]

@@ -226,7 +226,7 @@ def lm_records(store: DataStore, series_key: str, config: ModelConfig) -> tuple[
 
 
 def prepare_lm(store: DataStore, series_key: str, title: str, config: ModelConfig, *, cache_dir: str | Path | None = None,
-               fresh: bool = False):
+               fresh: bool = False, fp: str | None = None):
     """Resolve the base model, build the vocabulary and the tokenized samples; returns (TrainSpec, rows, warnings)."""
     from transformers import AutoTokenizer
 
@@ -263,7 +263,8 @@ def prepare_lm(store: DataStore, series_key: str, title: str, config: ModelConfi
                      micro_batch=config.micro_batch, grad_accum=config.grad_accum, lr=config.lr,
                      warmup_steps=config.warmup_steps, eval_every=config.eval_every, save_every=config.save_every,
                      keep_checkpoints=config.keep_checkpoints, seed=config.seed, threads=config.threads, fresh=fresh,
-                     extra={"series_key": series_key, "title": title, "vocab_size": vocab.size})
+                     extra={"series_key": series_key, "title": title, "vocab_size": vocab.size,
+                            "fingerprint": fp or lm_fingerprint(store, series_key, config)})
     write_json_atomic(out / "spec.json", asdict(spec))
     return spec, rows, warnings
 
@@ -325,7 +326,7 @@ def run_lm(store: DataStore, series_key: str, title: str, config: ModelConfig, *
 
     fp = lm_fingerprint(store, series_key, config)
     t0 = time.perf_counter()
-    spec, rows, warnings = prepare_lm(store, series_key, title, config, cache_dir=cache_dir, fresh=fresh)
+    spec, rows, warnings = prepare_lm(store, series_key, title, config, cache_dir=cache_dir, fresh=fresh, fp=fp)
     for w in warnings:
         (reporter.log if reporter else print)(f"warning: {w}")
     result = train(spec, reporter)

@@ -216,10 +216,17 @@ def train(spec: TrainSpec, reporter=None) -> dict:
         model=model, model_parameters=[p for p in model.parameters() if p.requires_grad], config=cfg)
     device = engine.device
     state = {"step": 0, "tokens": 0, "best_val": None, "best_step": None, "history": [], "resumed_from": []}
-    if spec.fresh:
+    owner = ckpt_dir / "fingerprint"  # the training (data + config) the checkpoints belong to
+    fp = str(spec.extra.get("fingerprint"))
+    other = ckpt_dir.exists() and (not owner.exists() or owner.read_text().strip() != fp)
+    if spec.fresh or other:
+        if other and not spec.fresh:
+            reporter.log(f"{ckpt_dir}: checkpoints of another training (data or config changed); starting over")
         shutil.rmtree(ckpt_dir, ignore_errors=True)
         metrics_path.unlink(missing_ok=True)
         shutil.rmtree(out / "best", ignore_errors=True)
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    owner.write_text(fp)
     if (ckpt_dir / "latest").exists():
         tag = (ckpt_dir / "latest").read_text().strip()
         try:
