@@ -26,6 +26,8 @@ class TrainingResource(dg.ConfigurableResource):
         raise ValueError(f"unknown training launcher {self.launcher!r} (use torchrun or python)")
 
     def env(self) -> dict[str, str]:
-        keep = {k: v for k, v in os.environ.items()}
+        # never hand down this process's rendezvous variables: the launcher (or the trainer) picks its own port
+        rendezvous = {"RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "LOCAL_WORLD_SIZE"}
+        keep = {k: v for k, v in os.environ.items() if k not in rendezvous}
         keep.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONUNBUFFERED="1")
         return keep
