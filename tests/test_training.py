@@ -215,6 +215,7 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path, tiny_lm):
     (ckpt / "step000002").mkdir(parents=True)
     (ckpt / "step000002" / "mp_rank_00_model_states.pt").write_bytes(b"garbage")
     (ckpt / "latest").write_text("step000002")
+    (ckpt / "fingerprint").write_text(str(spec.extra.get("fingerprint")))  # this training's own checkpoint
     with pytest.raises(RuntimeError, match="checkpoint cannot be loaded.*--fresh"):
         train(spec)
     assert not (tmp_path / "lm" / "best").exists()
