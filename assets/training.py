@@ -7,19 +7,18 @@ slot of the ``training`` pool, so a backfill cannot start several trainings on o
 """
 
 import json
-from dataclasses import asdict, replace
+from dataclasses import asdict
 
 import dagster as dg
 
 from assets._common import TRAINING, config_class, is_forced, materialize_result, run_stage
-from assets.dataset import character_shards, dialogues
+from assets.dataset import _series, character_shards, dialogues
 from audiorole_dagster.partitions import character_partitions, series_partitions
 from resources import DataStoreResource, MediaRootResource
 from resources.training import TrainingResource
 from training import stages
 from training.config import ModelConfig
 from training.decoder import DecoderConfig
-from training.lm.base import PACKAGED_BASE
 from training.tokenizer import TokenizerConfig
 
 #: Dagster pool of heavy training steps (its limit is set in the instance's dagster.yaml: one at a time).
@@ -36,14 +35,6 @@ class RepliesConfig(dg.Config):
 
 
 _SERIES = dict(partitions_def=series_partitions, group_name=TRAINING)
-
-
-def _series(context, media_root: MediaRootResource):
-    episodes, _ = media_root.discover()
-    mine = [ep for ep in episodes if ep.series_key == context.partition_key]
-    if not mine:
-        raise dg.Failure(f"series {context.partition_key!r} is not under the media root")
-    return mine[0].series
 
 
 @dg.asset(**_SERIES, deps=[dialogues], code_version=stages.TOKENIZER_VERSION, kinds={"whisper"},
@@ -88,10 +79,8 @@ def _pipes_metadata(meta: dict) -> dict:
 def arp_model(context: dg.AssetExecutionContext, config: ArpModelConfig, media_root: MediaRootResource,
               data_store: DataStoreResource, training: TrainingResource,
               pipes_subprocess_client: dg.PipesSubprocessClient) -> dg.MaterializeResult:
-    spec = _series(context, media_root)
-    cfg = ModelConfig(**config.model_dump())
-    if cfg.base == PACKAGED_BASE and training.base_model:
-        cfg = replace(cfg, base=training.base_model)
+    spec, _ = _series(context, media_root)
+    cfg = training.with_base(ModelConfig(**config.model_dump()))
     store = data_store.store
     stamp = None if is_forced(context) else stages.lm_current(store, spec.key, cfg)
     if stamp:

@@ -60,6 +60,21 @@ def write_parquet_atomic(target: str | Path, table) -> Path:
     return Path(target)
 
 
+def replace_dir(source: str | Path, target: str | Path) -> Path:
+    """Put the finished folder ``source`` under the name ``target`` (replacing what was there) by renames, so
+    ``target`` is never half-written: the old folder moves aside, the new one moves in, the old one is removed."""
+    import shutil
+
+    source, target = Path(source), Path(target)
+    old = target.parent / f".{target.name}.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(source, target)
+    shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
 def remove_stale_temp_files(folder: str | Path) -> int:
     """Remove ``.name.*`` temp files left by a process that was killed mid-write. Returns how many."""
     n = 0

@@ -146,6 +146,19 @@ def run_pipeline(
     return report
 
 
+def _execute(job, key: str, label: str, report: RunReport, echo, **kwargs) -> bool:
+    """Run ``job`` for one partition in process; echo the outcome, record a failure under ``label``."""
+    t0 = time.perf_counter()
+    result = job.execute_in_process(partition_key=key, raise_on_error=False, **kwargs)
+    if result.success:
+        echo(f"{label}: ok ({time.perf_counter() - t0:.1f} s)")
+        return True
+    why = "; ".join(_failure_reasons(result)) or "run failed"
+    report.failed[label.strip()] = why
+    echo(f"{label}: FAILED {why}")
+    return False
+
+
 def _run_dataset(defs, instance, store, episodes, report: RunReport, force: bool, config: dict, echo) -> None:
     """Series stages (characters, dialogues, card) for every series with episodes, then each character's shards.
     A series is built from the episodes that succeeded; failed ones are reported as missing by the series. Like
@@ -191,35 +204,22 @@ def _run_dataset(defs, instance, store, episodes, report: RunReport, force: bool
             if not force and dataset.shards_current(store, series_key, key.split("/", 1)[1], shard_settings):
                 echo(f"  shards {key}: current")
                 continue
-            t0 = time.perf_counter()
-            result = shards_job.execute_in_process(partition_key=key, instance=instance, raise_on_error=False,
-                                                   tags=tags, run_config=shard_config)
-            if result.success:
-                echo(f"  shards {key}: ok ({time.perf_counter() - t0:.1f} s)")
-            else:
-                why = "; ".join(_failure_reasons(result)) or "run failed"
-                report.failed[f"shards {key}"] = why
-                echo(f"  shards {key}: FAILED {why}")
+            _execute(shards_job, key, f"  shards {key}", report, echo, instance=instance, tags=tags,
+                     run_config=shard_config)
 
 
 def _run_training(defs, instance, store, episodes, report: RunReport, force: bool, config: dict, echo) -> None:
     """Each series with main characters: ``training_job`` (tokenizer, decoder, ARP-Model; skipped when current),
     then ``replies_job`` for every trained character."""
-    from dataclasses import replace
-
     from assets._common import FORCE_TAG
     from audiorole import dataset
     from training import stages
     from training.config import ModelConfig
-    from training.lm.base import PACKAGED_BASE
 
     quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
     series_config = {**quiet, "ops": {k: {"config": v} for k, v in config.items() if k != "arp_replies"}}
     replies_config = {**quiet, "ops": {k: {"config": v} for k, v in config.items() if k == "arp_replies"}}
-    model_config = ModelConfig(**config.get("arp_model", {}))
-    base = defs.resources["training"].base_model
-    if model_config.base == PACKAGED_BASE and base:
-        model_config = replace(model_config, base=base)
+    model_config = defs.resources["training"].with_base(ModelConfig(**config.get("arp_model", {})))
     tags = {FORCE_TAG: "true"} if force else None
     training_job, replies_job = defs.resolve_job_def("training_job"), defs.resolve_job_def("replies_job")
     for series_key in sorted({ep.series_key for ep in episodes}):
@@ -229,15 +229,9 @@ def _run_training(defs, instance, store, episodes, report: RunReport, force: boo
             echo(f"model {series_key}: no main character, nothing to train")
             continue
         if force or not stages.lm_current(store, series_key, model_config):
-            t0 = time.perf_counter()
-            result = training_job.execute_in_process(partition_key=series_key, instance=instance, raise_on_error=False,
-                                                     tags=tags, run_config=series_config)
-            if not result.success:
-                why = "; ".join(_failure_reasons(result)) or "run failed"
-                report.failed[f"model {series_key}"] = why
-                echo(f"model {series_key}: FAILED {why}")
+            if not _execute(training_job, series_key, f"model {series_key}", report, echo, instance=instance,
+                            tags=tags, run_config=series_config):
                 continue
-            echo(f"model {series_key}: trained ({time.perf_counter() - t0:.1f} s)")
         else:
             echo(f"model {series_key}: current")
         for row in stages.character_models(store, series_key):
@@ -245,15 +239,8 @@ def _run_training(defs, instance, store, episodes, report: RunReport, force: boo
             if not row["trained"]:
                 echo(f"  replies {key}: not trained ({row['why_not']})")
                 continue
-            t0 = time.perf_counter()
-            result = replies_job.execute_in_process(partition_key=key, instance=instance, raise_on_error=False,
-                                                    tags=tags, run_config=replies_config)
-            if result.success:
-                echo(f"  replies {key}: ok ({time.perf_counter() - t0:.1f} s)")
-            else:
-                why = "; ".join(_failure_reasons(result)) or "run failed"
-                report.failed[f"replies {key}"] = why
-                echo(f"  replies {key}: FAILED {why}")
+            _execute(replies_job, key, f"  replies {key}", report, echo, instance=instance, tags=tags,
+                     run_config=replies_config)
 
 
 def _echo_table(rows: list[dict], echo) -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import sys
+from dataclasses import replace
 
 import dagster as dg
 
@@ -17,6 +17,12 @@ class TrainingResource(dg.ConfigurableResource):
     launcher: str = "torchrun"
     nproc_per_node: int = 1
 
+    def with_base(self, config):
+        """The run's ``ModelConfig`` with this deployment's base model, unless the run names a base of its own."""
+        from training.lm.base import PACKAGED_BASE
+
+        return replace(config, base=self.base_model) if config.base == PACKAGED_BASE and self.base_model else config
+
     def command(self, args: list[str]) -> list[str]:
         if self.launcher == "torchrun":
             return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1",
@@ -26,8 +32,10 @@ class TrainingResource(dg.ConfigurableResource):
         raise ValueError(f"unknown training launcher {self.launcher!r} (use torchrun or python)")
 
     def env(self) -> dict[str, str]:
-        # never hand down this process's rendezvous variables: the launcher (or the trainer) picks its own port
-        rendezvous = {"RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "LOCAL_WORLD_SIZE"}
-        keep = {k: v for k, v in os.environ.items() if k not in rendezvous}
-        keep.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONUNBUFFERED="1")
-        return keep
+        """Environment of the trainer. Dagster's Pipes client lays this over the Dagster process's own environment,
+        so the rendezvous variables are set here, with a port free now: a port that this process (or an earlier
+        in-process training) holds is never handed down. ``torchrun`` replaces them for its workers anyway."""
+        from training.lm.train import free_port
+
+        return {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1", "RANK": "0",
+                "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port())}

@@ -294,11 +294,12 @@ def test_a_character_with_too_little_speech_is_named_and_left_out(short_demo_run
     from audiorole.store import DataStore
     from training import stages
     from training.config import ModelConfig
+    from training.tokenizer import TokenizerConfig
 
     _, data, _ = short_demo_run
     store = DataStore(data)
     if not (stages.stage_dir(store, "maple-street", "tokenizer") / "tokenizer.json").exists():
-        stages.run_speech_tokenizer(store, "maple-street", config=__import__("training.tokenizer").tokenizer.TokenizerConfig(codebook_size=32))
+        stages.run_speech_tokenizer(store, "maple-street", config=TokenizerConfig(codebook_size=32))
     records, rows, warnings = stages.lm_records(store, "maple-street", ModelConfig(min_train_speech_s=1e6))
     assert records == [] and rows and not any(r["trained"] for r in rows)
     assert all("s of train-split speech" in w for w in warnings) and len(warnings) == len(rows)

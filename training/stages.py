@@ -18,9 +18,10 @@ base model's load; each character still gets its own row (validation loss, train
 
 from __future__ import annotations
 
+import functools
 import json
 import time
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,7 @@ from audiorole.audio import SAMPLE_RATE, load_audio
 from audiorole.characters import OTHER
 from audiorole.errors import InputError
 from audiorole.ingest import StageResult
-from audiorole.io import atomic_path, write_json_atomic, write_parquet_atomic
+from audiorole.io import atomic_path, replace_dir, write_json_atomic, write_parquet_atomic
 from audiorole.store import DataStore, current_stamp, fingerprint, read_stamp, upstream_fingerprint, write_stamp
 from training.config import ModelConfig
 from training.schema import CHARACTER_MODEL_SCHEMA, REPLY_SCHEMA
@@ -41,7 +42,7 @@ from training.decoder import DecoderConfig, Inventory, UnitSelectionDecoder, loa
 from training.tokenizer import TokenizerConfig, UnitTokenizer, load_tokenizer, units_for_span
 
 TOKENIZER_VERSION = "1"
-DECODER_VERSION = "1"
+DECODER_VERSION = "2"
 LM_VERSION = "1"
 REPLIES_VERSION = "1"
 
@@ -258,11 +259,9 @@ def prepare_lm(store: DataStore, series_key: str, title: str, config: ModelConfi
                                 r["reply_units"], max_tokens=config.max_tokens, context_units=config.context_units)
             f.write(json.dumps({"split": r["split"], "character_key": r["character_key"],
                                 "dialogue_id": r["dialogue_id"], **s}) + "\n")
+    shared = {f.name: getattr(config, f.name) for f in fields(TrainSpec) if hasattr(config, f.name)}
     spec = TrainSpec(out_dir=str(out), base_dir=str(base_dir), samples_path=str(out / "samples.jsonl"),
-                     vocab_dir=str(vocab_dir), ds_config=config.ds_config, max_steps=config.max_steps,
-                     micro_batch=config.micro_batch, grad_accum=config.grad_accum, lr=config.lr,
-                     warmup_steps=config.warmup_steps, eval_every=config.eval_every, save_every=config.save_every,
-                     keep_checkpoints=config.keep_checkpoints, seed=config.seed, threads=config.threads, fresh=fresh,
+                     vocab_dir=str(vocab_dir), fresh=fresh, **shared,
                      extra={"series_key": series_key, "title": title, "vocab_size": vocab.size,
                             "fingerprint": fp or lm_fingerprint(store, series_key, config)})
     write_json_atomic(out / "spec.json", asdict(spec))
@@ -289,18 +288,10 @@ def plot_losses(history: list[dict], path: Path) -> None:
 
 def finish_lm(store: DataStore, series_key: str, fp: str, result: dict, rows: list[dict], warnings: list[str]) -> dict:
     """Publish the best checkpoint as ``lm/model`` (a rename), the loss plot and the per-character rows; stamp."""
-    import os
-    import shutil
-
     from training.lm.train import read_history
 
     out = stage_dir(store, series_key, "lm")
-    target, old = out / "model", out / ".model.old"
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        os.replace(target, old)
-    os.replace(out / "best", target)
-    shutil.rmtree(old, ignore_errors=True)
+    target = replace_dir(out / "best", out / "model")
     history = read_history(out)
     plot_losses(history, out / "loss.png")
     by_char = result.get("val_by_character") or {}
@@ -381,13 +372,20 @@ def test_samples(store: DataStore, series_key: str, character_key: str, max_samp
     return sorted(rows, key=lambda d: d["dialogue_id"])[:max_samples]
 
 
+@functools.lru_cache(maxsize=1)
+def _role_play_model(data_dir: str, series_key: str, lm_fingerprint: str):
+    """One loaded model per process and trained model: a run over a series' characters loads it once."""
+    from training.roleplay import RolePlayModel
+
+    return RolePlayModel.load(data_dir, series_key)
+
+
 def run_replies(store: DataStore, series_key: str, character_key: str, *, max_samples: int = 24, seed: int = 0,
                 model=None, force: bool = False) -> StageResult:
     """The trained model's replies (text + speech) to the character's test-split contexts."""
     import soundfile as sf
 
     from training.lm.format import Turn
-    from training.roleplay import RolePlayModel
 
     key = f"{series_key}/{character_key}"
     out = replies_dir(store, series_key, character_key)
@@ -400,7 +398,8 @@ def run_replies(store: DataStore, series_key: str, character_key: str, *, max_sa
     if row is None or not row["trained"]:
         why = row["why_not"] if row else "the character is not in the series' model"
         raise InputError(str(stage_dir(store, series_key, "lm")), f"{key}: no trained model for this character ({why})")
-    model = model or RolePlayModel.load(store.root, series_key)
+    model = model or _role_play_model(str(store.root), series_key,
+                                      upstream_fingerprint(stage_dir(store, series_key, "lm"), "lm"))
     samples = test_samples(store, series_key, character_key, max_samples)
     out_rows = []
     for i, d in enumerate(samples):

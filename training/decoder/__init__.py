@@ -66,7 +66,7 @@ class Inventory:
 class UnitSelectionDecoder:
     def __init__(self, unit_distances: np.ndarray, samples_per_unit: int, config: DecoderConfig = DecoderConfig(),
                  voices: dict[str, Inventory] | None = None):
-        d = np.asarray(unit_distances, np.float32)
+        d = self.unit_distances = np.asarray(unit_distances, np.float32)
         off = d[~np.eye(len(d), dtype=bool)]
         self.dist = d / (np.median(off) if len(off) and np.median(off) > 0 else 1.0)
         self.samples_per_unit = samples_per_unit
@@ -180,7 +180,7 @@ class UnitSelectionDecoder:
                          continues=inv.continues)
             files[name] = {"file": fname, "seconds": round(inv.seconds, 2), "frames": int(len(inv.units))}
         with atomic_path(folder / "unit_distances.npy") as tmp, open(tmp, "wb") as f:
-            np.save(f, self.dist)
+            np.save(f, self.unit_distances)
         write_json_atomic(folder / DECODER_FILE, {"kind": "unit_selection", "config": asdict(self.config),
                                                   "samples_per_unit": self.samples_per_unit, "voices": files})
 
@@ -199,6 +199,4 @@ def load_decoder(folder: str | Path) -> UnitSelectionDecoder:
         raise FileNotFoundError(f"{folder}: not a trained speech decoder ({Path(err.filename).name} missing)") from err
     except (ValueError, KeyError, OSError) as err:
         raise ValueError(f"{folder}: corrupt speech decoder: {err}") from err
-    dec = UnitSelectionDecoder(np.ones((1, 1)), meta["samples_per_unit"], DecoderConfig(**meta["config"]), voices)
-    dec.dist = dist  # already normalized when saved
-    return dec
+    return UnitSelectionDecoder(dist, meta["samples_per_unit"], DecoderConfig(**meta["config"]), voices)

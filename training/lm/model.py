@@ -3,10 +3,11 @@ extended with markers, character and unit tokens; saving and loading the result.
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
+
+from audiorole.io import replace_dir
 
 from training.lm.vocab import MARKERS, SpeechVocab
 
@@ -69,14 +70,7 @@ def save_speech_lm(model, vocab: SpeechVocab, target: str | Path, extra_files: d
         vocab.save(work)
         for name, text in (extra_files or {}).items():
             (work / name).write_text(text)
-        old = None
-        if target.exists():
-            old = target.parent / f".{target.name}.old"
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(target, old)
-        os.replace(work, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        replace_dir(work, target)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise

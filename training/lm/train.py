@@ -11,6 +11,7 @@ is measured every ``eval_every`` steps; the best model so far is kept in ``best/
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -77,7 +78,7 @@ def ds_config(spec: TrainSpec, dtype_hint: str | None = None) -> dict:
     return cfg
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -87,7 +88,7 @@ def _ensure_dist_env() -> None:
     """A single process outside torchrun/deepspeed launchers still needs the rendezvous variables."""
     for k, v in dict(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1").items():
         os.environ.setdefault(k, v)
-    os.environ.setdefault("MASTER_PORT", str(_free_port()))
+    os.environ.setdefault("MASTER_PORT", str(free_port()))
 
 
 def load_samples(path: str | Path) -> dict[str, list[dict]]:
@@ -99,7 +100,8 @@ def load_samples(path: str | Path) -> dict[str, list[dict]]:
     return out
 
 
-def micro_batches(n: int, micro: int, epoch: int, seed: int, lengths: list[int]) -> list[list[int]]:
+@functools.lru_cache(maxsize=2)
+def micro_batches(n: int, micro: int, epoch: int, seed: int, lengths: tuple[int, ...]) -> list[list[int]]:
     """The micro-batches of one epoch: a seeded shuffle, sorted by length within windows of 8 batches (less
     padding), cut into batches of ``micro``."""
     rng = np.random.default_rng(seed * 100_003 + epoch)
@@ -113,15 +115,10 @@ def micro_batches(n: int, micro: int, epoch: int, seed: int, lengths: list[int])
     return [batches[i] for i in order]
 
 
-def batch_indices(g: int, n: int, micro: int, seed: int, lengths: list[int], _cache: dict = {}) -> list[int]:
+def batch_indices(g: int, micro: int, seed: int, lengths: tuple[int, ...]) -> list[int]:
     """Micro-batch number ``g`` of the whole run (epochs follow one another)."""
-    per_epoch = math.ceil(n / micro)
-    epoch, i = divmod(g, per_epoch)
-    key = (id(lengths), n, micro, seed, epoch)
-    if key not in _cache:
-        _cache.clear()
-        _cache[key] = micro_batches(n, micro, epoch, seed, lengths)
-    return _cache[key][i]
+    epoch, i = divmod(g, math.ceil(len(lengths) / micro))
+    return micro_batches(len(lengths), micro, epoch, seed, lengths)[i]
 
 
 def collate(rows: list[dict], pad_id: int):
@@ -139,7 +136,7 @@ def collate(rows: list[dict], pad_id: int):
     return ids, labels, mask
 
 
-def token_losses(model, rows: list[dict], pad_id: int, is_unit) -> list[dict]:
+def token_losses(model, rows: list[dict], pad_id: int, units: range) -> list[dict]:
     """Per sample: summed loss and counts over its target tokens, split into text and unit tokens."""
     import torch
 
@@ -153,7 +150,7 @@ def token_losses(model, rows: list[dict], pad_id: int, is_unit) -> list[dict]:
             tgt = labels[:, 1:]
             valid = tgt != IGNORE
             nll = -lp.gather(-1, tgt.clamp(min=0).unsqueeze(-1)).squeeze(-1) * valid
-            unit = torch.tensor(np.vectorize(is_unit)(tgt.numpy())) & valid
+            unit = (tgt >= units.start) & (tgt < units.stop) & valid
             for j in range(len(chunk)):
                 out.append({"nll": float(nll[j].sum()), "n": int(valid[j].sum()),
                             "unit_nll": float(nll[j][unit[j]].sum()), "unit_n": int(unit[j].sum()),
@@ -240,16 +237,16 @@ def train(spec: TrainSpec, reporter=None) -> dict:
         state = client["audiorole"]
         state["resumed_from"] = state.get("resumed_from", []) + [state["step"]]
         reporter.log(f"resumed from {ckpt_dir / tag} at step {state['step']}")
-    lengths = [len(r["input_ids"]) for r in train_rows]
+    lengths = tuple(len(r["input_ids"]) for r in train_rows)
     n = len(train_rows)
     pad = vocab.pad
-    unit_check = vocab.is_unit
+    unit_ids = range(vocab.first_unit, vocab.first_unit + vocab.n_units)
 
     def evaluate() -> dict | None:
         if not val_rows:
             return None
         engine.module.eval()
-        s = summarize_losses(token_losses(engine.module, val_rows, pad, unit_check))
+        s = summarize_losses(token_losses(engine.module, val_rows, pad, unit_ids))
         engine.module.train()
         return s
 
@@ -260,7 +257,7 @@ def train(spec: TrainSpec, reporter=None) -> dict:
         step = state["step"]
         losses = []
         for a in range(spec.grad_accum):
-            rows = [train_rows[i] for i in batch_indices(step * spec.grad_accum + a, n, spec.micro_batch, spec.seed, lengths)]
+            rows = [train_rows[i] for i in batch_indices(step * spec.grad_accum + a, spec.micro_batch, spec.seed, lengths)]
             ids, labels, mask = collate(rows, pad)
             out_ = engine(input_ids=ids.to(device), attention_mask=mask.to(device), labels=labels.to(device))
             engine.backward(out_.loss)

@@ -60,14 +60,9 @@ class WhisperFeatureEncoder:
     hop_s = 20.0
 
     def __init__(self, model_dir: str | None = None, cpu_threads: int = 0):
-        from faster_whisper import WhisperModel
+        from audiorole.asr import WhisperASR
 
-        from audiorole.asr import packaged_model_dir
-
-        path = Path(model_dir) if model_dir else packaged_model_dir()
-        if not (path / "model.bin").is_file():
-            raise FileNotFoundError(f"{path}: no model.bin: not a CTranslate2 Whisper model directory")
-        self.model = WhisperModel(str(path), device="cpu", compute_type="int8", cpu_threads=cpu_threads)
+        self.model = WhisperASR(model_dir, cpu_threads=cpu_threads).model  # same loading and checks as the ASR stage
 
     def _window(self, chunk: np.ndarray) -> np.ndarray:
         feats = self.model.feature_extractor(chunk)  # (n_mels, 100 Hz frames)
