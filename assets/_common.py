@@ -19,6 +19,7 @@ INGEST = "ingest"
 DATASET = "dataset"
 SEGMENTS = "segments"
 TRAINING = "training"
+EVALUATION = "evaluation"
 
 
 def config_class(name: str, settings) -> type[dg.Config]:

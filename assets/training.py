@@ -13,6 +13,7 @@ import dagster as dg
 
 from assets._common import TRAINING, config_class, is_forced, materialize_result, run_stage
 from assets.dataset import _series, character_shards, dialogues
+from assets.evaluation import arp_test_set
 from audiorole_dagster.partitions import character_partitions, series_partitions
 from resources import DataStoreResource, MediaRootResource
 from resources.training import TrainingResource
@@ -30,8 +31,7 @@ ArpModelConfig = config_class("ArpModelConfig", ModelConfig)
 
 
 class RepliesConfig(dg.Config):
-    max_samples: int = 24  # test-split contexts answered per character
-    seed: int = 0
+    seed: int = 0  # sampling seed of the first sample (sample i uses seed + i)
 
 
 _SERIES = dict(partitions_def=series_partitions, group_name=TRAINING)
@@ -107,15 +107,16 @@ def _replies_md(rows: list[dict], n: int = 6) -> dg.MetadataValue:
 
 @dg.asset(partitions_def=character_partitions, group_name=TRAINING, code_version=stages.REPLIES_VERSION,
           deps=[dg.AssetDep(arp_model, partition_mapping=dg.AllPartitionMapping()),
-                dg.AssetDep(speech_decoder, partition_mapping=dg.AllPartitionMapping())],
+                dg.AssetDep(speech_decoder, partition_mapping=dg.AllPartitionMapping()),
+                dg.AssetDep(arp_test_set, partition_mapping=dg.AllPartitionMapping())],
           kinds={"pytorch", "wav"},
-          description="The character's ARP-Model replies (text + speech in their voice) to their test-split contexts.")
+          description="The character's ARP-Model replies (text + speech in their voice) to their samples of the test set.")
 def arp_replies(context: dg.AssetExecutionContext, config: RepliesConfig,
                 data_store: DataStoreResource) -> dg.MaterializeResult:
     series_key, character_key = context.partition_key.split("/", 1)
     store = data_store.store
-    r = run_stage(context, lambda: stages.run_replies(store, series_key, character_key, max_samples=config.max_samples,
-                                                      seed=config.seed, force=is_forced(context)))
+    r = run_stage(context, lambda: stages.run_replies(store, series_key, character_key, seed=config.seed,
+                                                      force=is_forced(context)))
     data_store.refresh_catalog()
     rows = stages.load_replies(store, series_key, character_key)
     extra = {"first_reply_audio": dg.MetadataValue.path(rows[0]["audio_path"])} if rows else {}

@@ -19,6 +19,7 @@ from audiorole.characters import SEGMENT_CHARACTER_SCHEMA, VOICE_SCHEMA
 from audiorole.dataset import SHARD_FILE_SCHEMA, SPLIT_SCHEMA
 from audiorole.dialogues import DIALOGUE_SCHEMA, SCENE_SCHEMA
 from audiorole.schema import CUE_SCHEMA, SEGMENT_SCHEMA, TURN_SCHEMA
+from evaluation.schema import EVAL_RESULT_SCHEMA, SAMPLE_SCORE_SCHEMA, TEST_SAMPLE_SCHEMA
 from training.schema import CHARACTER_MODEL_SCHEMA, REPLY_SCHEMA
 
 #: Parquet sources: name -> (glob relative to the data dir, schema used when no file exists yet).
@@ -38,6 +39,9 @@ SOURCES: dict[str, tuple[str, pa.Schema]] = {
     "shard_files": ("shards/*/*/files.parquet", SHARD_FILE_SCHEMA),
     "character_models": ("models/*/lm/characters.parquet", CHARACTER_MODEL_SCHEMA),
     "replies": ("models/*/replies/*/replies.parquet", REPLY_SCHEMA),
+    "test_sets": ("eval/*/test_set.parquet", TEST_SAMPLE_SCHEMA),
+    "eval_samples": ("eval/*/samples.parquet", SAMPLE_SCORE_SCHEMA),
+    "eval_results": ("eval/*/results.parquet", EVAL_RESULT_SCHEMA),
 }
 
 #: Columns every segment-level view carries to name its episode.
@@ -71,6 +75,9 @@ VIEWS: dict[str, str] = {
     "splits": "SELECT * FROM {splits}",
     "models": "SELECT * FROM {character_models}",
     "replies": "SELECT * FROM {replies}",
+    "test_set": "SELECT * FROM {test_sets}",
+    "eval_scores": "SELECT * FROM {eval_samples}",
+    "eval_results": "SELECT * FROM {eval_results}",
     "episodes": """
         SELECT p.series_key, p.series, p.episode, p.episode_key, p.source_path, p.container,
                p.duration_s, p.has_video, p.audio_codec, p.sha256,

@@ -143,3 +143,12 @@ def episode_dialogues(
                     "context": [_turn(t) for t in scene[i - n_ctx:i]], "n_context": n_ctx, "audio_path": audio_path,
                 })
     return records, scenes
+
+
+UNKNOWN_SPEAKER = "Someone"
+
+
+def speaker_name(turn: dict) -> str:
+    """The name a context turn is shown with: its character, or "Someone" for an unknown voice."""
+    c = turn.get("character")
+    return c if c and c != OTHER else UNKNOWN_SPEAKER

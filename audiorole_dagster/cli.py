@@ -76,12 +76,14 @@ def run_pipeline(
     dataset_config: dict | None = None,
     train: bool = False,
     training_config: dict | None = None,
+    eval_config: dict | None = None,
     echo=print,
 ) -> RunReport:
     """Discover every episode and materialize the episode job for each one that is not current, then each series'
     dataset assets and each character's shards. ``dataset_config``: run config of the series/shard assets by asset
     name, e.g. ``{"characters": {"min_character_s": 10.0}}``. ``train``: then train each series' ARP-Model and
-    answer its characters' test contexts (``training_config``: run config of the training assets by asset name)."""
+    answer its characters' test contexts (``training_config``: run config of the training assets by asset name),
+    then evaluate it (ARP-Eval; ``eval_config``: run config of the evaluation assets by asset name)."""
     import dagster as dg
 
     from assets._common import FORCE_TAG
@@ -142,8 +144,19 @@ def run_pipeline(
         _run_dataset(defs, instance, store, episodes, report, force, dataset_config or {}, echo)
         if train:
             _run_training(defs, instance, store, episodes, report, force, training_config or {}, echo)
+            trained = [k for k in sorted({ep.series_key for ep in episodes})
+                       if any(r["trained"] for r in _character_models(store, k))]
+            if trained:
+                run_eval(data_dir, series=trained, force=force, config=eval_config, echo=echo, instance=instance,
+                         defs=defs, report=report, show=False)
     catalog.refresh_catalog(data_dir)
     return report
+
+
+def _character_models(store, series_key: str) -> list[dict]:
+    from training import stages
+
+    return stages.character_models(store, series_key)
 
 
 def _execute(job, key: str, label: str, report: RunReport, echo, **kwargs) -> bool:
@@ -214,6 +227,7 @@ def _run_training(defs, instance, store, episodes, report: RunReport, force: boo
     from assets._common import FORCE_TAG
     from audiorole import dataset
     from training import stages
+    from audiorole.store import read_stamp
     from training.config import ModelConfig
 
     quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
@@ -228,7 +242,10 @@ def _run_training(defs, instance, store, episodes, report: RunReport, force: boo
         if not dataset.character_keys(store, series_key):
             echo(f"model {series_key}: no main character, nothing to train")
             continue
-        if force or not stages.lm_current(store, series_key, model_config):
+        from evaluation.stages import eval_dir
+
+        if force or not stages.lm_current(store, series_key, model_config) \
+                or read_stamp(eval_dir(store, series_key), "test_set") is None:
             if not _execute(training_job, series_key, f"model {series_key}", report, echo, instance=instance,
                             tags=tags, run_config=series_config):
                 continue
@@ -241,6 +258,79 @@ def _run_training(defs, instance, store, episodes, report: RunReport, force: boo
                 continue
             _execute(replies_job, key, f"  replies {key}", report, echo, instance=instance, tags=tags,
                      run_config=replies_config)
+
+
+def run_eval(data_dir: str | Path, *, series: list[str] | None = None, systems: dict[str, str] | None = None,
+             force: bool = False, config: dict | None = None, echo=print, instance=None, defs=None,
+             report: RunReport | None = None, show: bool = True) -> RunReport:
+    """ARP-Eval (``eval_job``) of every series with a test set and a trained model (or of ``series``);
+    ``systems``: more system folders to score (name → folder); ``config``: run config by asset name."""
+    import dagster as dg
+
+    from assets._common import FORCE_TAG
+    from audiorole.store import DataStore, read_stamp
+    from audiorole_dagster.definitions import build_definitions
+    from evaluation.stages import eval_dir
+
+    data_dir = Path(data_dir).resolve()
+    store, report = DataStore(data_dir), report or RunReport()
+    if defs is None:
+        _prepare_dagster_home(data_dir)
+        defs = build_definitions(data_dir=str(data_dir))
+    config = dict(config or {})
+    if systems:
+        config["arp_eval"] = {**config.get("arp_eval", {}), "extra_systems": dict(systems)}
+    run_config = {"loggers": {"console": {"config": {"log_level": "ERROR"}}},
+                  "ops": {k: {"config": v} for k, v in config.items()}}
+    root = data_dir / "eval"
+    keys = series or (sorted(p.name for p in root.iterdir() if read_stamp(p, "test_set")) if root.exists() else [])
+    job = defs.resolve_job_def("eval_job")
+
+    def go(inst):
+        for key in keys:
+            if read_stamp(eval_dir(store, key), "test_set") is None:
+                report.failed[f"eval {key}"] = "no test set (run the training_job or `audiorole run` first)"
+                echo(f"eval {key}: no test set, skipped")
+                continue
+            if _execute(job, key, f"eval {key}", report, echo, instance=inst,
+                        tags={FORCE_TAG: "true"} if force else None, run_config=run_config):
+                report.succeeded.append(f"eval {key}")
+                if show:
+                    print_eval(data_dir, key, echo)
+
+    if instance is not None:
+        go(instance)
+    else:
+        with dg.DagsterInstance.get() as inst:
+            go(inst)
+    return report
+
+
+def print_eval(data_dir: str | Path, series_key: str, echo=print) -> None:
+    """The per-character ARP-Eval table of a series (normalized AP and CP with 95% intervals), its metric AUCs and
+    which characters the ARP-Model beats the baselines for."""
+    from audiorole.store import DataStore
+    from evaluation import stages as ev
+    from evaluation.report import auc_rows, difference_rows
+    from evaluation.score import table
+
+    store = DataStore(data_dir)
+    try:
+        results = ev.load_results(store, series_key)
+    except FileNotFoundError:
+        echo(f"{series_key}: not evaluated yet")
+        return
+    echo(f"\nARP-Eval of {series_key} (AP, CP normalized: 0 = another character's real reply, 1 = own real reply; "
+         "95% bootstrap intervals; CER raw):")
+    _echo_table(table(results), echo)
+    echo("metric AUC, own real reply vs another character's (all characters): "
+         + ", ".join(f"{r['metric']} {r['AUC']}" for r in auc_rows(results) if r["character"] == "ALL"))
+    diffs = [r for r in difference_rows(results) if r["character"] != "ALL"]
+    for comp in sorted({r["comparison"] for r in diffs}):
+        for m in ("AP", "CP"):
+            lost = [r["character"] for r in diffs if r["comparison"] == comp and r["metric"] == m and r["beats"] != "yes"]
+            echo(f"{comp} on {m}: " + ("beats it for every character" if not lost else f"does NOT beat it for {', '.join(lost)}"))
+    echo(f"report: {ev.eval_dir(store, series_key) / 'report' / 'index.html'}")
 
 
 def _echo_table(rows: list[dict], echo) -> None:
@@ -299,6 +389,8 @@ def print_summary(data_dir: str | Path, echo=print) -> None:
                                          "ORDER BY character, sample_id LIMIT 3")
         for r in sample:
             echo(f"  [{r['character']}] after \"{r['context'].splitlines()[-1]}\" → \"{r['reply_text']}\" ({r['audio_path']})")
+    for key in sorted({r["series_key"] for r in catalog.query(data_dir, "SELECT DISTINCT series_key FROM eval_results")}):
+        print_eval(data_dir, key, echo)
     echo(f"\n{len(rows)} episodes, {total_h:.2f} h of audio; catalog: {Path(data_dir).resolve() / 'catalog.duckdb'}")
 
 
@@ -319,6 +411,13 @@ def _say(args) -> int:
     print(f"{model.characters[model.character_key(args.character)]}: {reply.text}")
     print(f"speech: {args.out} ({len(reply.wav) / 16000:.2f} s, {len(reply.units)} units)")
     return 0
+
+
+def _name_path(text: str) -> tuple[str, str]:
+    name, sep, path = text.partition("=")
+    if not sep or not name.strip() or not path.strip():
+        raise ValueError(f"--system {text!r}: expected NAME=PATH")
+    return name.strip(), str(Path(path.strip()).resolve())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -347,6 +446,13 @@ def main(argv: list[str] | None = None) -> int:
     p_say.add_argument("--out", type=Path, default=Path("reply.wav"))
     p_say.add_argument("--seed", type=int, default=0)
 
+    p_eval = sub.add_parser("eval", help="ARP-Eval: score the ARP-Model, the baselines and any system folder")
+    p_eval.add_argument("--data-dir", required=True, type=Path)
+    p_eval.add_argument("--series", nargs="+", help="series keys (default: every series with a test set)")
+    p_eval.add_argument("--system", action="append", default=[], metavar="NAME=PATH",
+                        help="also score this folder of <sample_id>.txt/.wav replies (repeatable)")
+    p_eval.add_argument("--force", action="store_true", help="recompute even what is current")
+
     p_sum = sub.add_parser("summary", help="print what the catalog holds")
     p_sum.add_argument("--data-dir", required=True, type=Path)
 
@@ -371,6 +477,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if report.ok else 1
     if args.command == "say":
         return _say(args)
+    if args.command == "eval":
+        try:
+            systems = dict(_name_path(s) for s in args.system)
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        report = run_eval(args.data_dir, series=args.series, systems=systems, force=args.force)
+        for key, why in report.failed.items():
+            print(f"  FAILED {key}: {why}", file=sys.stderr)
+        return 0 if report.ok and report.succeeded else 1
     if args.command == "summary":
         print_summary(args.data_dir)
         return 0

@@ -15,10 +15,11 @@ import dagster as dg
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
 from assets.dataset import series_assets, series_checks, shard_assets, shard_checks
+from assets.evaluation import evaluation_assets, test_set_assets
 from assets.ingest import ingest_assets, ingest_checks
 from assets.segments import segment_assets, segment_checks
 from assets.training import character_training_assets, series_training_assets
-from audiorole_dagster.jobs import episode_job, replies_job, series_job, shards_job, training_job
+from audiorole_dagster.jobs import eval_job, episode_job, replies_job, series_job, shards_job, training_job
 from audiorole_dagster.schedules import stale_episodes_schedule
 from audiorole_dagster.sensors import media_root_sensor
 from resources import DataStoreResource, MediaRootResource
@@ -36,9 +37,9 @@ def build_definitions(media_root: str | None = None, data_dir: str | None = None
     data_dir = data_dir or os.environ.get("AUDIOROLE_DATA_DIR", DEFAULT_DATA_DIR)
     return dg.Definitions(
         assets=[*ingest_assets, *segment_assets, *series_assets, *shard_assets, *series_training_assets,
-                *character_training_assets],
+                *character_training_assets, *test_set_assets, *evaluation_assets],
         asset_checks=[*ingest_checks, *segment_checks, *series_checks, *shard_checks],
-        jobs=[episode_job, series_job, shards_job, training_job, replies_job],
+        jobs=[episode_job, series_job, shards_job, training_job, replies_job, eval_job],
         sensors=[media_root_sensor],
         schedules=[stale_episodes_schedule],
         resources={

@@ -1,11 +1,12 @@
 """Jobs: one per partitioning and stage family. ``episode_job`` builds an episode, ``series_job`` a series'
 characters, dialogues and card, ``shards_job`` one character's shards, ``training_job`` a series' ARP-Model,
-``replies_job`` one character's replies."""
+``replies_job`` one character's replies, ``eval_job`` a series' ARP-Eval."""
 
 import dagster as dg
 
 from assets._common import INGEST, SEGMENTS
 from assets.dataset import series_assets, shard_assets
+from assets.evaluation import evaluation_assets, test_set_assets
 from assets.training import character_training_assets, series_training_assets
 from audiorole_dagster.partitions import character_partitions, episode_partitions, series_partitions
 
@@ -36,15 +37,24 @@ shards_job = dg.define_asset_job(
 
 training_job = dg.define_asset_job(
     "training_job",
-    selection=dg.AssetSelection.assets(*series_training_assets),
+    selection=dg.AssetSelection.assets(*series_training_assets, *test_set_assets),
     partitions_def=series_partitions,
     description="Per series, from its dialogues: speech tokenizer (units), speech decoder (voices) and the ARP-Model "
-    "speech LM, trained with DeepSpeed out of process (Dagster Pipes), one training at a time (pool 'training').",
+    "speech LM, trained with DeepSpeed out of process (Dagster Pipes), one training at a time (pool 'training'); "
+    "and the ARP-Eval test set the model will answer.",
 )
 
 replies_job = dg.define_asset_job(
     "replies_job",
     selection=dg.AssetSelection.assets(*character_training_assets),
     partitions_def=character_partitions,
-    description="Per character: the trained ARP-Model's replies (text + speech) to the test split's contexts.",
+    description="Per character: the trained ARP-Model's replies (text + speech) to the test set's contexts.",
+)
+
+eval_job = dg.define_asset_job(
+    "eval_job",
+    selection=dg.AssetSelection.assets(*evaluation_assets),
+    partitions_def=series_partitions,
+    description="Per series, ARP-Eval: the anchor and baseline systems, the scores of every system (AP, CP, "
+    "relevance, CER, per character, with intervals) and the report.",
 )

@@ -227,11 +227,12 @@ TINY_TRAINING = {
     "speech_decoder": {"min_inventory_s": 1.0},
     "arp_model": {"max_steps": 4, "eval_every": 2, "save_every": 2, "micro_batch": 2, "min_train_speech_s": 1.0,
                   "threads": 1, "lr": 0.003},
-    "arp_replies": {"max_samples": 2},
+    "arp_test_set": {"max_single_turn": 2, "max_multi_turn": 1},
 }
 
 
-def test_training_assets_materialize_through_pipes_and_go_stale(short_demo_run, tiny_lm, monkeypatch):
+def test_training_and_eval_assets_materialize_through_pipes_and_go_stale(short_demo_run, tiny_lm, monkeypatch,
+                                                                        tmp_path):
     import dagster as dg
 
     from audiorole import catalog
@@ -246,7 +247,7 @@ def test_training_assets_materialize_through_pipes_and_go_stale(short_demo_run, 
     defs = build_definitions(str(demo.media_root), str(data))
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("series", ["maple-street"])
-    run_config = {"ops": {k: {"config": v} for k, v in TINY_TRAINING.items() if k != "arp_replies"}}
+    run_config = {"ops": {k: {"config": v} for k, v in TINY_TRAINING.items()}}
     result = defs.resolve_job_def("training_job").execute_in_process(
         partition_key="maple-street", instance=instance, run_config=run_config)
     assert result.success
@@ -265,11 +266,10 @@ def test_training_assets_materialize_through_pipes_and_go_stale(short_demo_run, 
     # replies for one character: text + speech of the decoder's length
     key = f"maple-street/{rows[0]['character_key']}"
     instance.add_dynamic_partitions("characters", [key])
-    rep = defs.resolve_job_def("replies_job").execute_in_process(
-        partition_key=key, instance=instance, run_config={"ops": {"arp_replies": {"config": {"max_samples": 2}}}})
+    rep = defs.resolve_job_def("replies_job").execute_in_process(partition_key=key, instance=instance)
     assert rep.success
     replies = stages.load_replies(store, "maple-street", rows[0]["character_key"])
-    assert 1 <= len(replies) <= 2
+    assert 1 <= len(replies) <= 3  # its samples of the test set (≤ 2 single-turn + 1 multi-turn)
     for r in replies:
         assert Path(r["audio_path"]).exists() and r["n_units"] >= 3
         assert abs(len(load_audio(r["audio_path"])) - r["n_units"] * 1280) == 0
@@ -278,6 +278,7 @@ def test_training_assets_materialize_through_pipes_and_go_stale(short_demo_run, 
     model = RolePlayModel.load(data, "maple-street")
     reply = model.reply(rows[0]["character"], [Turn("Someone", "Where were you?")], seed=1)
     assert len(reply.wav) == len(reply.units) * 1280
+    _eval_assets(defs, instance, data, replies, tmp_path)
     # the dialogues change upstream: the model is stale
     cfg = ModelConfig(**{**TINY_TRAINING["arp_model"], "base": str(tiny_lm)})
     assert stages.lm_current(store, "maple-street", cfg)
@@ -319,3 +320,51 @@ def test_checkpoints_of_another_training_are_not_resumed(tmp_path, tiny_lm):
     result = train(other)  # a changed config trains from scratch instead of resuming a longer run
     assert result["steps"] == 2 and result["resumed_from"] == []
     assert [h["step"] for h in read_history(tmp_path / "lm")] == [1, 2]
+
+
+def _eval_assets(defs, instance, data, replies, tmp_path):
+    """ARP-Eval over the tiny model: anchors, Base and One-shot (on the tiny base), the ARP-Model's replies (one
+    character answered: the others' samples are missing) and a dropped-in system with a silent and a corrupt reply."""
+    from audiorole import catalog
+    from audiorole.store import DataStore
+    from evaluation import stages as ev
+    from evaluation.systems import write_reply
+
+    store = DataStore(data)
+    samples = ev.load_test_set(store, "maple-street")
+    assert len(samples) >= 3
+    drop = tmp_path / "dropped"
+    write_reply(drop, samples[0]["sample_id"], "I have nothing to say", np.zeros(16000, np.float32))
+    (drop / f"{samples[1]['sample_id']}.txt").write_text("broken audio")
+    (drop / f"{samples[1]['sample_id']}.wav").write_bytes(b"RIFF junk")
+    run_config = {"ops": {"arp_eval": {"config": {"extra_systems": {"dropped": str(drop)}, "n_bootstrap": 200}}}}
+    result = defs.resolve_job_def("eval_job").execute_in_process(partition_key="maple-street", instance=instance,
+                                                                 run_config=run_config)
+    assert result.success
+    checks = {e.check_name for e in result.get_asset_check_evaluations()}
+    assert checks == {"arp_model_beats_base_ap", "arp_model_beats_base_cp", "metrics_separate_characters"}
+    meta = result.asset_materializations_for_node("arp_eval")[0].metadata
+    assert meta["scores"].value.records  # the per-character table, shown in the UI
+    scores = ev.load_sample_scores(store, "maple-street")
+    systems = {r["system"] for r in scores}
+    assert systems == {"real-reply", "other-character", "arp-model", "base", "one-shot", "dropped"}
+    assert len(scores) == len(systems) * len(samples) * 4  # every system × sample × metric: nothing dropped
+    arp = [r for r in scores if r["system"] == "arp-model" and r["metric"] == "CP"]
+    assert sum(r["status"] == "missing" for r in arp) == len(samples) - len(replies)
+    dropped = {r["sample_id"]: r for r in scores if r["system"] == "dropped" and r["metric"] == "AP"}
+    assert dropped[samples[0]["sample_id"]]["status"] == "failed" and "silent" in dropped[samples[0]["sample_id"]]["problem"]
+    assert "corrupt audio" in dropped[samples[1]["sample_id"]]["problem"]
+    assert all(dropped[s["sample_id"]]["status"] == "missing" for s in samples[2:])
+    real = [r for r in scores if r["system"] == "real-reply" and r["metric"] == "AP"]
+    assert all(r["status"] == "ok" for r in real)
+    # the report: plots and audio players
+    html = (data / "eval" / "maple-street" / "report" / "index.html").read_text()
+    assert "<audio" in html and "ap_cp.png" in html and "corrupt audio" in html
+    assert (data / "eval" / "maple-street" / "report" / "ap_cp.png").stat().st_size > 1000
+    rows = catalog.query(data, "SELECT DISTINCT system FROM eval_results WHERE kind = 'score'")
+    assert {r["system"] for r in rows} == systems
+    # idempotent: nothing changed, nothing recomputed
+    again = defs.resolve_job_def("eval_job").execute_in_process(partition_key="maple-street", instance=instance,
+                                                                run_config=run_config)
+    assert again.asset_materializations_for_node("arp_eval")[0].metadata["skipped_current"].value is True
+    assert again.asset_materializations_for_node("arp_baselines")[0].metadata["skipped_current"].value is True

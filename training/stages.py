@@ -32,6 +32,7 @@ from audiorole import dataset
 from audiorole.alignment import analysis_audio_path
 from audiorole.audio import SAMPLE_RATE, load_audio
 from audiorole.characters import OTHER
+from audiorole.dialogues import speaker_name
 from audiorole.errors import InputError
 from audiorole.ingest import StageResult
 from audiorole.io import atomic_path, replace_dir, write_json_atomic, write_parquet_atomic
@@ -179,11 +180,6 @@ def lm_current(store: DataStore, series_key: str, config: ModelConfig) -> dict |
     return current_stamp(stage_dir(store, series_key, "lm"), "lm", fp, LM_OUTPUTS)
 
 
-def _speaker(turn: dict) -> str:
-    c = turn.get("character")
-    return c if c and c != OTHER else "Someone"
-
-
 def lm_records(store: DataStore, series_key: str, config: ModelConfig) -> tuple[list[dict], list[dict], list[str]]:
     """(samples as plain records, one row per main character, warnings). A character with less train speech than
     ``min_train_speech_s`` is left out of training, with a warning naming it and the amount."""
@@ -211,7 +207,7 @@ def lm_records(store: DataStore, series_key: str, config: ModelConfig) -> tuple[
         if d["character_key"] not in trained or d["split"] not in ("train", "validation"):
             continue
         r = d["reply"]
-        context = [Turn(_speaker(t), t["text"] or "", units(d["episode_key"], t["start_s"], t["end_s"]))
+        context = [Turn(speaker_name(t), t["text"] or "", units(d["episode_key"], t["start_s"], t["end_s"]))
                    for t in d["context"]]
         records.append({"split": d["split"], "dialogue_id": d["dialogue_id"], "character_key": d["character_key"],
                         "character": d["character"], "context": context, "reply_text": r["text"] or "",
@@ -358,18 +354,12 @@ def character_models(store: DataStore, series_key: str) -> list[dict]:
 
 
 # replies ------------------------------------------------------------------------------------------------------------
-def replies_fingerprint(store: DataStore, series_key: str, character_key: str, max_samples: int, seed: int) -> str:
+def replies_fingerprint(store: DataStore, series_key: str, character_key: str, seed: int) -> str:
+    from evaluation.stages import eval_dir
+
     return fingerprint("replies", REPLIES_VERSION, upstream_fingerprint(stage_dir(store, series_key, "lm"), "lm"),
-                       upstream_fingerprint(stage_dir(store, series_key, "decoder"), "decoder"), character_key,
-                       max_samples, seed)
-
-
-def test_samples(store: DataStore, series_key: str, character_key: str, max_samples: int) -> list[dict]:
-    """The character's single-turn test-split dialogues, in a fixed order, capped."""
-    _, _, dialogues = series_data(store, series_key)
-    rows = [d for d in dialogues if d["split"] == "test" and d["kind"] == "single_turn"
-            and d["character_key"] == character_key]
-    return sorted(rows, key=lambda d: d["dialogue_id"])[:max_samples]
+                       upstream_fingerprint(stage_dir(store, series_key, "decoder"), "decoder"),
+                       upstream_fingerprint(eval_dir(store, series_key), "test_set"), character_key, seed)
 
 
 @functools.lru_cache(maxsize=1)
@@ -380,16 +370,18 @@ def _role_play_model(data_dir: str, series_key: str, lm_fingerprint: str):
     return RolePlayModel.load(data_dir, series_key)
 
 
-def run_replies(store: DataStore, series_key: str, character_key: str, *, max_samples: int = 24, seed: int = 0,
-                model=None, force: bool = False) -> StageResult:
-    """The trained model's replies (text + speech) to the character's test-split contexts."""
+def run_replies(store: DataStore, series_key: str, character_key: str, *, seed: int = 0, model=None,
+                force: bool = False) -> StageResult:
+    """The trained model's replies (text + speech) to the character's samples of the series' test set (ARP-Eval's
+    ``arp_test_set``: single- and multi-turn contexts from the test split)."""
     import soundfile as sf
 
+    from evaluation.stages import character_samples
     from training.lm.format import Turn
 
     key = f"{series_key}/{character_key}"
     out = replies_dir(store, series_key, character_key)
-    fp = replies_fingerprint(store, series_key, character_key, max_samples, seed)
+    fp = replies_fingerprint(store, series_key, character_key, seed)
     stamp = None if force else current_stamp(out, "replies", fp, REPLY_OUTPUTS)
     if stamp:
         return StageResult("replies", key, fp, stamp, skipped=True)
@@ -400,19 +392,18 @@ def run_replies(store: DataStore, series_key: str, character_key: str, *, max_sa
         raise InputError(str(stage_dir(store, series_key, "lm")), f"{key}: no trained model for this character ({why})")
     model = model or _role_play_model(str(store.root), series_key,
                                       upstream_fingerprint(stage_dir(store, series_key, "lm"), "lm"))
-    samples = test_samples(store, series_key, character_key, max_samples)
+    samples = character_samples(store, series_key, character_key)
     out_rows = []
-    for i, d in enumerate(samples):
-        context = [Turn(_speaker(t), t["text"] or "") for t in d["context"]]
+    for i, s in enumerate(samples):
+        context = [Turn(t["speaker"], t["text"] or "") for t in s["context"]]
         reply = model.reply(character_key, context, seed=seed + i)
-        sid = d["dialogue_id"].replace("/", "_").replace("#", "_").replace("@", "_")
-        wav_path = out / "wav" / f"{sid}.wav"
+        wav_path = out / "wav" / f"{s['sample_id']}.wav"
         with atomic_path(wav_path) as tmp:
             sf.write(str(tmp), reply.wav, SAMPLE_RATE, format="WAV")
-        out_rows.append({"sample_id": d["dialogue_id"], "series_key": series_key, "character": d["character"],
-                         "character_key": character_key, "dialogue_id": d["dialogue_id"],
+        out_rows.append({"sample_id": s["sample_id"], "series_key": series_key, "character": s["character"],
+                         "character_key": character_key, "dialogue_id": s["dialogue_id"],
                          "context": "\n".join(f"{t.speaker}: {t.text}" for t in context), "reply_text": reply.text,
-                         "reference_text": d["reply"]["text"], "n_units": len(reply.units),
+                         "reference_text": s["reply_text"], "n_units": len(reply.units),
                          "duration_s": len(reply.wav) / SAMPLE_RATE, "audio_path": str(wav_path)})
     write_parquet_atomic(out / "replies.parquet", pa.Table.from_pylist(out_rows, schema=REPLY_SCHEMA))
     facts = {"character": row["character"], "n_replies": len(out_rows),
@@ -420,7 +411,7 @@ def run_replies(store: DataStore, series_key: str, character_key: str, *, max_sa
              "val_loss": row["val_loss"]}
     write_stamp(out, "replies", fp, **facts)
     return StageResult("replies", key, fp, facts, seconds=time.perf_counter() - t0,
-                       warnings=[] if out_rows else [f"{key}: no single-turn test dialogue for this character"])
+                       warnings=[] if out_rows else [f"{key}: no test sample for this character"])
 
 
 def load_replies(store: DataStore, series_key: str, character_key: str) -> list[dict]:

@@ -1,0 +1,123 @@
+"""ARP-Eval assets, per series: the fixed test set (before any model answers it) → the anchor and baseline
+systems → the scores of every system → the report. Asset checks turn red when the ARP-Model does not beat the
+Base on AP or CP for a character, and when a metric cannot tell the real characters apart."""
+
+import dagster as dg
+
+from assets._common import EVALUATION, config_class, is_forced, materialize_result, run_stage
+from assets.dataset import _series, dialogues
+from audiorole_dagster.partitions import series_partitions
+from evaluation import stages
+from evaluation.config import BaselineConfig, MetricConfig, TestSetConfig
+from evaluation.score import table
+from resources import DataStoreResource, MediaRootResource
+from resources.training import TrainingResource
+
+TestSetRunConfig = config_class("TestSetRunConfig", TestSetConfig)
+BaselinesRunConfig = config_class("BaselinesRunConfig", BaselineConfig)
+
+
+class ArpEvalConfig(config_class("MetricRunConfig", MetricConfig)):
+    extra_systems: dict[str, str] = {}  # more systems to score: name → folder of <sample_id>.txt/.wav
+
+
+#: A metric that cannot tell the own real reply from another character's cannot judge a model.
+MIN_AUC = {"AP": 0.95, "CP": 0.80}
+
+_SERIES = dict(partitions_def=series_partitions, group_name=EVALUATION)
+
+
+@dg.asset(**_SERIES, deps=[dialogues], code_version=stages.TEST_SET_VERSION, kinds={"parquet"},
+          description=("ARP-Eval test set: per main character, single- and multi-turn samples from the test split only "
+                       "(context → the real reply and its audio), capped, each with its anchor (another character's "
+                       "real reply). Every system answers exactly these samples."))
+def arp_test_set(context: dg.AssetExecutionContext, config: TestSetRunConfig, media_root: MediaRootResource,
+                 data_store: DataStoreResource) -> dg.MaterializeResult:
+    spec, _ = _series(context, media_root)
+    r = run_stage(context, lambda: stages.run_test_set(data_store.store, context.partition_key, spec.title,
+                                                       config=TestSetConfig(**config.model_dump()),
+                                                       force=is_forced(context)))
+    data_store.refresh_catalog()
+    return materialize_result(r, n_samples=r.row["n_samples"], n_single_turn=r.row["n_single_turn"],
+                              n_multi_turn=r.row["n_multi_turn"],
+                              per_character=dg.MetadataValue.json(r.row["per_character"]),
+                              characters_without_samples=dg.MetadataValue.json(r.row["characters_without_samples"]))
+
+
+@dg.asset(**_SERIES, deps=[arp_test_set, dg.AssetKey("speech_tokenizer"), dg.AssetKey("speech_decoder")],
+          code_version=stages.BASELINES_VERSION, kinds={"pytorch", "wav"},
+          description=("The systems ARP-Model is judged against, on the test set: the anchors (the real reply, another "
+                       "character's real reply), Base (the untrained base LM, default voice) and One-shot (profile + one "
+                       "example in the prompt, the voice of one reference clip)."))
+def arp_baselines(context: dg.AssetExecutionContext, config: BaselinesRunConfig, data_store: DataStoreResource,
+                  training: TrainingResource) -> dg.MaterializeResult:
+    store, key = data_store.store, context.partition_key
+    cfg = BaselineConfig(**config.model_dump())
+    if training.base_model and cfg.base == BaselineConfig.base:
+        cfg = BaselineConfig(**{**config.model_dump(), "base": training.base_model})
+    anchors = run_stage(context, lambda: stages.run_anchors(store, key, force=is_forced(context)))
+    r = run_stage(context, lambda: stages.run_baselines(store, key, config=cfg, force=is_forced(context)))
+    return materialize_result(r, anchors_skipped=anchors.skipped, n_samples=r.row["n_samples"],
+                              base_model=dg.MetadataValue.path(r.row["base_model"]),
+                              default_voice=r.row["default_voice"],
+                              reference_clips=dg.MetadataValue.json(r.row["reference_clips"]),
+                              profiles=dg.MetadataValue.json(r.row["profiles"]))
+
+
+def _table(results: list[dict]) -> dg.TableMetadataValue:
+    rows = table(results)
+    cols = ["character", "system", "AP", "CP", "relevance", "CER", "n", "failed"]
+    return dg.MetadataValue.table(
+        records=[dg.TableRecord({c: (str(r.get(c, "")) if c not in ("n", "failed") else int(r.get(c) or 0))
+                                 for c in cols}) for r in rows],
+        schema=dg.TableSchema(columns=[dg.TableColumn(c, "int" if c in ("n", "failed") else "string") for c in cols]))
+
+
+@dg.asset(**_SERIES, deps=[arp_baselines, dg.AssetDep("arp_replies", partition_mapping=dg.AllPartitionMapping())],
+          code_version=stages.EVAL_VERSION, kinds={"pytorch"},
+          check_specs=[dg.AssetCheckSpec("arp_model_beats_base_ap", asset="arp_eval",
+                                         description="ARP-Model's AP beats Base's for every character (paired 95% interval above 0)."),
+                       dg.AssetCheckSpec("arp_model_beats_base_cp", asset="arp_eval",
+                                         description="ARP-Model's CP beats Base's for every character (paired 95% interval above 0)."),
+                       dg.AssetCheckSpec("metrics_separate_characters", asset="arp_eval",
+                                         description="On real replies, AUC own vs another character's ≥ 0.95 (AP) and ≥ 0.80 (CP).")],
+          description=("ARP-Eval scores: AP, CP (normalized between the anchors), relevance and CER of every system "
+                       "(built-in and dropped-in folders) on the test set, per character, with bootstrap intervals and "
+                       "ARP-Model − baseline paired differences."))
+def arp_eval(context: dg.AssetExecutionContext, config: ArpEvalConfig, data_store: DataStoreResource):
+    store, key = data_store.store, context.partition_key
+    metric_cfg = MetricConfig(**{k: v for k, v in config.model_dump().items() if k != "extra_systems"})
+    r = run_stage(context, lambda: stages.run_eval(store, key, config=metric_cfg, extra_systems=config.extra_systems,
+                                                   force=is_forced(context)))
+    data_store.refresh_catalog()
+    results = stages.load_results(store, key)
+    yield materialize_result(r, scores=_table(results), auc=dg.MetadataValue.json(r.row["auc"]),
+                             n_samples=r.row["n_samples"], n_problems=r.row["n_problems"],
+                             systems=dg.MetadataValue.json(sorted(r.row["systems"])))
+    for metric in ("AP", "CP"):
+        won = stages.beats(results, "base", metric)
+        yield dg.AssetCheckResult(
+            check_name=f"arp_model_beats_base_{metric.lower()}", passed=bool(won) and all(won.values()),
+            metadata={"characters_not_beating_base": dg.MetadataValue.json(sorted(c for c, ok in won.items() if not ok)),
+                      "characters": len(won)})
+    aucs = r.row["auc"]
+    yield dg.AssetCheckResult(check_name="metrics_separate_characters",
+                              passed=all(aucs.get(m, 0) >= t for m, t in MIN_AUC.items()),
+                              metadata={f"auc_{m}": aucs.get(m) for m in MIN_AUC})
+
+
+@dg.asset(**_SERIES, deps=[arp_eval], code_version=stages.REPORT_VERSION, kinds={"html"},
+          description="The ARP-Eval report: tables, AP/CP plots with intervals, AP×CP scatter, audio players per character.")
+def arp_eval_report(context: dg.AssetExecutionContext, data_store: DataStoreResource) -> dg.MaterializeResult:
+    r = run_stage(context, lambda: stages.run_report(data_store.store, context.partition_key, force=is_forced(context)))
+    import base64
+    from pathlib import Path
+
+    png = Path(r.row["plots"][0])
+    plot = f"![AP and CP](data:image/png;base64,{base64.b64encode(png.read_bytes()).decode()})" if png.exists() else ""
+    return materialize_result(r, report=dg.MetadataValue.path(r.row["report"]),
+                              markdown=dg.MetadataValue.path(r.row["markdown"]), plot=dg.MetadataValue.md(plot))
+
+
+test_set_assets = [arp_test_set]
+evaluation_assets = [arp_baselines, arp_eval, arp_eval_report]

@@ -1,0 +1,31 @@
+"""Settings of the evaluation stages, with their defaults (one dataclass per stage; each becomes a Dagster run
+config through ``assets._common.config_class``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TestSetConfig:
+    max_single_turn: int = 12  # single-turn samples per character (context = the turn right before the reply)
+    max_multi_turn: int = 4  # multi-turn samples per character (up to the dialogues' max_context_turns)
+    min_reply_words: int = 3  # shorter replies ("Yeah.", "What?") say nothing about a character: left out
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    base: str = "packaged:gemma-3-270m"  # the untrained base LM (the same base the ARP-Model starts from)
+    default_voice: str = "flite:kal16"  # the Base system's voice: no character of the demo series uses it
+    max_new_tokens: int = 32
+    batch_size: int = 8
+    reference_clip_max_s: float = 10.0  # One-shot: the character's longest train-split utterance up to this long
+
+
+@dataclass(frozen=True)
+class MetricConfig:
+    speaker_encoder: str = "resemblyzer"  # AP's encoder (not used by the model); "ecapa" with speaker_encoder_dir
+    speaker_encoder_dir: str = ""
+    asr_model_dir: str = ""  # intelligibility ASR; empty: the packaged Whisper tiny.en
+    n_bootstrap: int = 2000
+    seed: int = 0

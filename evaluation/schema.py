@@ -1,0 +1,35 @@
+"""Tables of ARP-Eval (pyarrow), read by the DuckDB catalog."""
+
+import pyarrow as pa
+
+_CONTEXT_TURN = pa.struct([("speaker", pa.string()), ("text", pa.string())])
+
+TEST_SAMPLE_SCHEMA = pa.schema([
+    ("sample_id", pa.string()), ("series_key", pa.string()), ("set", pa.string()),  # single_turn | multi_turn
+    ("dialogue_id", pa.string()), ("episode_key", pa.string()),
+    ("character", pa.string()), ("character_key", pa.string()),
+    ("context", pa.list_(_CONTEXT_TURN)),
+    ("reply_text", pa.string()), ("reply_segment_id", pa.string()), ("reply_start_s", pa.float64()),
+    ("reply_end_s", pa.float64()), ("audio_path", pa.string()),
+    # the anchor: another main character's real reply (its text and audio), scored as if it were the reply
+    ("other_character", pa.string()), ("other_character_key", pa.string()), ("other_dialogue_id", pa.string()),
+    ("other_text", pa.string()), ("other_segment_id", pa.string()), ("other_start_s", pa.float64()),
+    ("other_end_s", pa.float64()), ("other_audio_path", pa.string()),
+])
+
+SAMPLE_SCORE_SCHEMA = pa.schema([
+    ("series_key", pa.string()), ("sample_id", pa.string()), ("set", pa.string()), ("character", pa.string()),
+    ("character_key", pa.string()), ("system", pa.string()), ("metric", pa.string()),
+    ("raw", pa.float64()), ("normalized", pa.float64()),
+    ("status", pa.string()),  # ok | failed (silent / corrupt audio, empty text) | missing (no reply)
+    ("problem", pa.string()), ("reply_text", pa.string()), ("transcript", pa.string()),
+])
+
+EVAL_RESULT_SCHEMA = pa.schema([
+    ("series_key", pa.string()), ("character", pa.string()), ("character_key", pa.string()),
+    ("set", pa.string()),  # all | single_turn | multi_turn
+    ("kind", pa.string()),  # score | difference (system = "arp-model - base") | auc (system = the anchors)
+    ("system", pa.string()), ("metric", pa.string()),
+    ("value", pa.float64()), ("ci_low", pa.float64()), ("ci_high", pa.float64()), ("n", pa.int64()),
+    ("raw", pa.float64()), ("n_failed", pa.int64()), ("n_missing", pa.int64()),
+])

@@ -1,0 +1,158 @@
+"""Score every system on every sample of the test set, then aggregate per character × system × metric.
+
+Per sample and metric a *raw* value (metrics/), then a *normalized* one: (raw − m_other) / (m_own − m_other), where
+m_own and m_other are the character's mean raw values of the two anchors (its own real replies, another character's
+real replies) over the same samples — so 0 is "sounds / speaks like someone else", 1 is "like the character's own
+held-out lines". CER stays raw (lower is better): both anchors are real speech.
+
+A sample whose reply is missing, silent, corrupt or empty counts as a failure: it takes the metric's floor
+(``metrics.FAILURE_RAW``) and is listed with its problem — never dropped.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from evaluation import stats
+from evaluation.metrics import FAILURE_RAW, METRICS, NORMALIZED
+from evaluation.systems import ANCHORS, ARP_MODEL, OTHER_CHARACTER, REAL_REPLY, read_reply
+
+ALL = "ALL"  # the row over every character
+AUC_SYSTEM = f"{REAL_REPLY} vs {OTHER_CHARACTER}"
+
+
+def score_system(name: str, folder: Path, samples: list[dict], scorers: dict) -> list[dict]:
+    """SAMPLE_SCORE_SCHEMA rows (normalized left empty) of one system."""
+    replies = {s["sample_id"]: read_reply(folder, s["sample_id"]) for s in samples}
+    rows: list[dict] = []
+
+    def add(s, metric, raw, status, problem, reply, transcript=None):
+        rows.append({"series_key": s["series_key"], "sample_id": s["sample_id"], "set": s["set"],
+                     "character": s["character"], "character_key": s["character_key"], "system": name,
+                     "metric": metric, "raw": float(raw) if raw is not None else None, "normalized": None,
+                     "status": status, "problem": problem, "reply_text": reply.text, "transcript": transcript})
+
+    audio_ok = [s for s in samples if replies[s["sample_id"]].problem is None]
+    embs = scorers["AP"].embed([replies[s["sample_id"]].wav for s in audio_ok])
+    ap = {s["sample_id"]: float(scorers["AP"].score_embeddings(e[None], s["character_key"], s["reply_segment_id"])[0])
+          for s, e in zip(audio_ok, embs)}
+    text_ok = [s for s in samples if replies[s["sample_id"]].text]
+    texts = [replies[s["sample_id"]].text for s in text_ok]
+    cp = dict(zip([s["sample_id"] for s in text_ok], scorers["CP"].score(texts, [s["character_key"] for s in text_ok])))
+    rel = dict(zip([s["sample_id"] for s in text_ok], scorers["relevance"].score(texts, [s["sample_id"] for s in text_ok])))
+    for s in samples:
+        sid, r = s["sample_id"], replies[s["sample_id"]]
+        status = "missing" if r.missing else "failed"
+        if sid in ap:
+            add(s, "AP", ap[sid], "ok", None, r)
+        else:
+            add(s, "AP", FAILURE_RAW["AP"], status, r.problem, r)
+        for metric, values in (("CP", cp), ("relevance", rel)):
+            if sid in values and np.isfinite(values[sid]):
+                add(s, metric, values[sid], "ok", None, r)
+            else:
+                add(s, metric, FAILURE_RAW[metric], status, r.problem or "empty reply text", r)
+        if sid in ap and r.text:
+            value, hyp = scorers["CER"].score(r.wav, r.text)
+            add(s, "CER", value if value is not None else FAILURE_RAW["CER"], "ok", None, r, hyp)
+        else:
+            add(s, "CER", FAILURE_RAW["CER"], status, r.problem or "empty reply text", r)
+    return rows
+
+
+def normalize_rows(rows: list[dict]) -> list[dict]:
+    """Fill ``normalized`` per character and metric from the anchors' means."""
+    anchor = {}
+    for sys in ANCHORS:
+        for key in {r["character_key"] for r in rows}:
+            for m in NORMALIZED:
+                vals = [r["raw"] for r in rows if r["system"] == sys and r["character_key"] == key and r["metric"] == m]
+                anchor[(sys, key, m)] = float(np.mean(vals)) if vals else float("nan")
+    for r in rows:
+        if r["metric"] in NORMALIZED:
+            own, other = anchor[(REAL_REPLY, r["character_key"], r["metric"])], anchor[(OTHER_CHARACTER, r["character_key"], r["metric"])]
+            v = stats.normalize(np.array([r["raw"]]), own, other)[0]
+            r["normalized"] = float(v) if np.isfinite(v) else None
+        else:
+            r["normalized"] = r["raw"]
+    return rows
+
+
+def _value(r: dict) -> float:
+    v = r["normalized"]
+    return float(v) if v is not None else float("nan")
+
+
+def aggregate(rows: list[dict], *, baselines: list[str], n_bootstrap: int = 2000, seed: int = 0) -> list[dict]:
+    """EVAL_RESULT_SCHEMA rows: scores, paired differences (ARP-Model − each baseline) and the anchors' AUCs,
+    per character (and ALL) and per set (all, single_turn, multi_turn)."""
+    out = []
+    series = rows[0]["series_key"] if rows else ""
+    names = {r["character_key"]: r["character"] for r in rows}
+    systems = sorted({r["system"] for r in rows})
+    kw = dict(n_resamples=n_bootstrap, seed=seed)
+    for set_ in ("all", "single_turn", "multi_turn"):
+        in_set = [r for r in rows if set_ == "all" or r["set"] == set_]
+        for key in sorted(names) + [ALL]:
+            mine = [r for r in in_set if key == ALL or r["character_key"] == key]
+            if not mine:
+                continue
+            name = names.get(key, ALL)
+            for sys in systems:
+                for m in METRICS:
+                    sel = [r for r in mine if r["system"] == sys and r["metric"] == m]
+                    if not sel:
+                        continue
+                    mean, lo, hi = stats.bootstrap_mean([_value(r) for r in sel], **kw)
+                    out.append({"series_key": series, "character": name, "character_key": key, "set": set_,
+                                "kind": "score", "system": sys, "metric": m, "value": mean, "ci_low": lo, "ci_high": hi,
+                                "n": len(sel), "raw": float(np.mean([r["raw"] for r in sel])),
+                                "n_failed": sum(r["status"] == "failed" for r in sel),
+                                "n_missing": sum(r["status"] == "missing" for r in sel)})
+            if ARP_MODEL in systems:
+                for b in [b for b in baselines if b in systems]:
+                    for m in METRICS:
+                        a = {r["sample_id"]: _value(r) for r in mine if r["system"] == ARP_MODEL and r["metric"] == m}
+                        c = {r["sample_id"]: _value(r) for r in mine if r["system"] == b and r["metric"] == m}
+                        mean, lo, hi, n = stats.paired_difference(a, c, **kw)
+                        if n:
+                            out.append({"series_key": series, "character": name, "character_key": key, "set": set_,
+                                        "kind": "difference", "system": f"{ARP_MODEL} - {b}", "metric": m,
+                                        "value": mean, "ci_low": lo, "ci_high": hi, "n": n, "raw": None,
+                                        "n_failed": None, "n_missing": None})
+            for m in ("AP", "CP"):
+                pos = [r["raw"] for r in mine if r["system"] == REAL_REPLY and r["metric"] == m]
+                neg = [r["raw"] for r in mine if r["system"] == OTHER_CHARACTER and r["metric"] == m]
+                if pos and neg:
+                    out.append({"series_key": series, "character": name, "character_key": key, "set": set_,
+                                "kind": "auc", "system": AUC_SYSTEM, "metric": m, "value": stats.auc(pos, neg),
+                                "ci_low": None, "ci_high": None, "n": len(pos) + len(neg), "raw": None,
+                                "n_failed": None, "n_missing": None})
+    return out
+
+
+def table(results: list[dict], set_: str = "all") -> list[dict]:
+    """One row per character × system: normalized AP and CP with intervals, relevance, CER (the printed table)."""
+    by = {}
+    for r in results:
+        if r["set"] != set_ or r["kind"] != "score":
+            continue
+        row = by.setdefault((r["character"], r["system"]), {"character": r["character"], "system": r["system"]})
+        if r["metric"] in ("AP", "CP"):
+            row[r["metric"]] = _fmt(r["value"], r["ci_low"], r["ci_high"])
+        else:
+            row[r["metric"]] = f"{r['value']:.2f}" if np.isfinite(r["value"]) else "n/a"
+        row["n"] = r["n"]
+        row["failed"] = max(row.get("failed", 0), (r["n_failed"] or 0) + (r["n_missing"] or 0))
+    order = {s: i for i, s in enumerate((REAL_REPLY, OTHER_CHARACTER, ARP_MODEL, "base", "one-shot"))}
+    return sorted(by.values(), key=lambda r: (r["character"] == ALL, r["character"], order.get(r["system"], 9), r["system"]))
+
+
+def _fmt(v, lo, hi) -> str:
+    if v is None or not np.isfinite(v):
+        return "n/a"
+    if lo is None or not np.isfinite(lo):
+        return f"{v:.2f}"
+    return f"{v:.2f} [{lo:.2f}, {hi:.2f}]"

@@ -1,0 +1,200 @@
+"""ARP-Eval without Dagster: the test set, the system folder format and its bad cases, normalization, intervals,
+paired differences, AUC, and the content metric on real lines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from evaluation import stats
+from evaluation.config import TestSetConfig as SetConfig
+from evaluation.testset import build_test_set, sample_id
+
+
+def _turn(text, character, seg):
+    return {"segment_id": seg, "character": character, "speaker": "S", "text": text, "start_s": 0.0, "end_s": 1.0,
+            "keep": True}
+
+
+def _dialogue(i, split, kind, key, text, n_context=1):
+    name = key.title()
+    return {"dialogue_id": f"show/s01e0{i % 3}#{i}@{kind}", "series_key": "show", "episode_key": f"show/s01e0{i % 3}",
+            "scene_id": "x", "split": split, "kind": kind, "character": name, "character_key": key,
+            "reply": _turn(text, name, f"seg{i}"),
+            "context": [_turn(f"context line {j}", "Other", f"c{i}_{j}") for j in range(n_context)],
+            "n_context": n_context, "audio_path": "/a.flac"}
+
+
+def test_test_set_takes_the_test_split_only_caps_per_character_and_anchors_with_other_characters():
+    dialogues = []
+    for i in range(40):
+        key = ("ann", "bob", "cid")[i % 3]
+        split = "test" if i < 30 else "train"
+        dialogues.append(_dialogue(i, split, "single_turn", key, f"this is line number {i}"))
+        dialogues.append(_dialogue(100 + i, split, "multi_turn", key, f"a longer reply number {i}", n_context=3))
+    dialogues.append(_dialogue(999, "test", "single_turn", "ann", "Yeah."))  # a backchannel: too short
+    cfg = SetConfig(max_single_turn=4, max_multi_turn=2, min_reply_words=3)
+    samples, facts = build_test_set(dialogues, {"ann", "bob", "cid", "dee"}, cfg)
+    train_ids = {d["dialogue_id"] for d in dialogues if d["split"] == "train"}
+    assert not {s["dialogue_id"] for s in samples} & train_ids
+    assert all(s["reply_text"] != "Yeah." for s in samples)
+    for key in ("ann", "bob", "cid"):
+        assert facts["per_character"][f"{key}/single_turn"] == 4 and facts["per_character"][f"{key}/multi_turn"] == 2
+    assert facts["characters_without_samples"] == ["dee"]  # a main character without test dialogues: reported
+    for s in samples:
+        assert s["other_character_key"] != s["character_key"]
+        assert s["sample_id"] == sample_id(s["dialogue_id"]) and "/" not in s["sample_id"] and "#" not in s["sample_id"]
+    # the anchors rotate over the other characters
+    ann = [s["other_character_key"] for s in samples if s["character_key"] == "ann"]
+    assert set(ann) == {"bob", "cid"}
+    # deterministic
+    assert build_test_set(dialogues, {"ann", "bob", "cid", "dee"}, cfg)[0] == samples
+
+
+def _wav(path, wav, sr=16000):
+    import soundfile as sf
+
+    sf.write(str(path), wav, sr)
+
+
+def test_system_folder_bad_cases_are_named_not_dropped(tmp_path):
+    from evaluation.systems import read_reply, write_reply
+
+    rng = np.random.default_rng(0)
+    write_reply(tmp_path, "good", "hello there", 0.1 * rng.standard_normal(16000).astype(np.float32))
+    (tmp_path / "silent.txt").write_text("quiet")
+    _wav(tmp_path / "silent.wav", np.zeros(16000, np.float32))
+    (tmp_path / "corrupt.txt").write_text("broken")
+    (tmp_path / "corrupt.wav").write_bytes(b"RIFF\x00\x00not a wav at all")
+    (tmp_path / "textonly.txt").write_text("no audio here")
+    _wav(tmp_path / "resampled.wav", 0.1 * rng.standard_normal(48000).astype(np.float32), sr=48000)
+    (tmp_path / "resampled.txt").write_text("at 48 kHz")
+
+    good = read_reply(tmp_path, "good")
+    assert good.problem is None and good.text == "hello there" and len(good.wav) == 16000
+    assert "silent audio" in read_reply(tmp_path, "silent").problem
+    corrupt = read_reply(tmp_path, "corrupt")
+    assert "corrupt audio" in corrupt.problem and str(tmp_path / "corrupt.wav") in corrupt.problem
+    assert "no audio" in read_reply(tmp_path, "textonly").problem
+    missing = read_reply(tmp_path, "nothing")
+    assert missing.missing and "missing reply" in missing.problem
+    assert len(read_reply(tmp_path, "resampled").wav) == 16000
+
+
+class _FakeAP:
+    def embed(self, wavs):
+        return np.array([[float(np.abs(w).mean()), 1.0] for w in wavs]).reshape(-1, 2)
+
+    def score_embeddings(self, embs, key, leave_out):
+        return embs[:, 0]
+
+
+class _FakeText:
+    def score(self, texts, keys):
+        return np.array([len(t) / 100 for t in texts])
+
+
+class _FakeCER:
+    def score(self, wav, text):
+        return 0.25, "heard"
+
+
+def test_a_failed_or_missing_sample_scores_the_floor_and_is_counted(tmp_path):
+    from evaluation.metrics import FAILURE_RAW
+    from evaluation.score import score_system
+    from evaluation.systems import write_reply
+
+    samples = [{"series_key": "s", "sample_id": sid, "set": "single_turn", "character": "Ann", "character_key": "ann",
+                "reply_segment_id": f"seg-{sid}"} for sid in ("ok", "silent", "gone")]
+    write_reply(tmp_path, "ok", "a fine reply", 0.2 * np.ones(16000, np.float32))
+    write_reply(tmp_path, "silent", "said nothing", np.zeros(16000, np.float32))
+    scorers = {"AP": _FakeAP(), "CP": _FakeText(), "relevance": _FakeText(), "CER": _FakeCER()}
+    rows = score_system("sys", tmp_path, samples, scorers)
+    by = {(r["sample_id"], r["metric"]): r for r in rows}
+    assert len(rows) == 3 * 4
+    assert by[("ok", "AP")]["status"] == "ok" and by[("ok", "AP")]["raw"] == pytest.approx(0.2, abs=1e-3)
+    assert by[("ok", "CER")]["raw"] == 0.25 and by[("ok", "CER")]["transcript"] == "heard"
+    assert by[("silent", "AP")]["status"] == "failed" and by[("silent", "AP")]["raw"] == FAILURE_RAW["AP"]
+    assert by[("silent", "CER")]["raw"] == FAILURE_RAW["CER"]
+    assert by[("silent", "CP")]["status"] == "ok"  # its text is still scored
+    assert all(by[("gone", m)]["status"] == "missing" for m in ("AP", "CP", "relevance", "CER"))
+    assert by[("gone", "CP")]["raw"] == FAILURE_RAW["CP"]
+
+
+def _rows(system, values, metric="AP", key="ann"):
+    return [{"series_key": "s", "sample_id": f"x{i}", "set": "single_turn" if i % 2 else "multi_turn",
+             "character": key.title(), "character_key": key, "system": system, "metric": metric, "raw": v,
+             "normalized": None, "status": "ok", "problem": None, "reply_text": "t", "transcript": None}
+            for i, v in enumerate(values)]
+
+
+def test_normalization_anchors_intervals_and_paired_differences():
+    from evaluation.score import aggregate, normalize_rows
+
+    rng = np.random.default_rng(1)
+    own = 0.8 + 0.02 * rng.standard_normal(30)
+    other = 0.6 + 0.02 * rng.standard_normal(30)
+    model = 0.75 + 0.02 * rng.standard_normal(30)
+    base = 0.62 + 0.02 * rng.standard_normal(30)
+    rows = normalize_rows(_rows("real-reply", own) + _rows("other-character", other) + _rows("arp-model", model)
+                          + _rows("base", base))
+    out = aggregate(rows, baselines=["base"], n_bootstrap=500)
+    score = {(r["system"], r["set"]): r for r in out if r["kind"] == "score" and r["character"] == "Ann"}
+    assert score[("real-reply", "all")]["value"] == pytest.approx(1.0)
+    assert score[("other-character", "all")]["value"] == pytest.approx(0.0, abs=1e-9)
+    m = score[("arp-model", "all")]
+    assert 0.6 < m["value"] < 0.85 and m["ci_low"] < m["value"] < m["ci_high"] and m["n"] == 30
+    assert score[("arp-model", "single_turn")]["n"] == 15
+    diff = next(r for r in out if r["kind"] == "difference" and r["character"] == "Ann" and r["set"] == "all")
+    assert diff["system"] == "arp-model - base" and diff["ci_low"] > 0
+    auc = next(r for r in out if r["kind"] == "auc" and r["character"] == "Ann" and r["set"] == "all")
+    assert auc["value"] > 0.99
+    # a model no better than the base: the interval straddles 0
+    rows2 = normalize_rows(_rows("real-reply", own) + _rows("other-character", other) + _rows("arp-model", base)
+                           + _rows("base", base[::-1]))
+    diff2 = next(r for r in aggregate(rows2, baselines=["base"], n_bootstrap=500)
+                 if r["kind"] == "difference" and r["set"] == "all" and r["character"] == "Ann")
+    assert diff2["ci_low"] < 0 < diff2["ci_high"]
+
+
+def test_stats_edge_cases():
+    assert np.isnan(stats.normalize(np.array([0.5]), 0.7, 0.7)[0])  # anchors equal: no scale
+    mean, lo, hi = stats.bootstrap_mean([0.3])
+    assert mean == 0.3 and np.isnan(lo) and np.isnan(hi)
+    assert stats.bootstrap_mean([0.2, 0.2, 0.2]) == pytest.approx((0.2, 0.2, 0.2))
+    assert stats.auc([0.9, 0.8], [0.1, 0.2]) == 1.0 and stats.auc([0.1], [0.9]) == 0.0
+    assert stats.paired_difference({"a": 1.0, "b": 2.0}, {"b": 1.0, "c": 0.0})[3] == 1
+
+
+def test_content_personalization_tells_the_demo_characters_apart_in_an_unseen_episode():
+    """Trained on three episodes' scripts, it attributes the lines of a fourth (real script text: characters come
+    back to their topics and catch-phrases, backchannels are shared)."""
+    from audiorole.demo.script import write_episode_script
+    from evaluation.metrics.content import ContentPersonalization
+
+    rng = np.random.default_rng(3)
+    scripts = [write_episode_script(n, rng, n_lines=60) for n in range(1, 5)]
+    mains = {"Maggie Chen", "Theo Park", "Walt Brennan", "Rosa Alvarez", "Dev Sharma", "Sam Okafor"}
+    train = [ln for sc in scripts[:3] for ln in sc.lines if ln.character in mains]
+    test = [ln for ln in scripts[3].lines if ln.character in mains and not ln.is_backchannel]
+    cp = ContentPersonalization().fit([ln.text for ln in train], [ln.character for ln in train])
+    own = cp.score([ln.text for ln in test], [ln.character for ln in test])
+    names = sorted(mains)
+    other = cp.score([ln.text for ln in test], [names[(names.index(ln.character) + 1) % 6] for ln in test])
+    assert own.shape == (len(test),) and np.all((own >= 0) & (own <= 1))
+    assert stats.auc(list(own), list(other)) >= 0.8
+    assert cp.score(["anything"], ["nobody"])[0] == 0.0  # an unknown character gets no probability
+    with pytest.raises(ValueError, match="at least two characters"):
+        ContentPersonalization().fit(["a", "b"], ["x", "x"])
+
+
+def test_baseline_prompts_carry_the_scene_the_character_and_the_example():
+    from evaluation.systems.baselines import base_prompt, first_line, one_shot_prompt
+
+    ctx = [{"speaker": "Walt Brennan", "text": "Put the kettle on."}]
+    p = base_prompt("Maple Street", "Maggie Chen", ctx)
+    assert p.endswith("Walt Brennan: Put the kettle on.\nMaggie Chen:") and '"Maple Street"' in p
+    ex = {"context": [{"speaker": "Theo Park", "text": "Hi."}], "reply_text": "Not on my watch!"}
+    q = one_shot_prompt("Maple Street", "Maggie Chen", "Maggie Chen often talks with Theo Park.", ex, ctx)
+    assert "often talks with Theo Park" in q and "Maggie Chen: Not on my watch!" in q and q.endswith(p)
+    assert first_line("  Sure thing.\nWalt Brennan: more") == "Sure thing."
