@@ -32,6 +32,8 @@ ArpModelConfig = config_class("ArpModelConfig", ModelConfig)
 
 class RepliesConfig(dg.Config):
     seed: int = 0  # sampling seed of the first sample (sample i uses seed + i)
+    temperature: float = 0.8
+    top_p: float = 0.9
 
 
 _SERIES = dict(partitions_def=series_partitions, group_name=TRAINING)
@@ -116,6 +118,7 @@ def arp_replies(context: dg.AssetExecutionContext, config: RepliesConfig,
     series_key, character_key = context.partition_key.split("/", 1)
     store = data_store.store
     r = run_stage(context, lambda: stages.run_replies(store, series_key, character_key, seed=config.seed,
+                                                      temperature=config.temperature, top_p=config.top_p,
                                                       force=is_forced(context)))
     data_store.refresh_catalog()
     rows = stages.load_replies(store, series_key, character_key)

@@ -437,6 +437,7 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--only", nargs="+", metavar="KEY", help="episode keys, series keys or series titles")
 
     p_run.add_argument("--no-train", action="store_true", help="build the dataset only (no ARP-Model training)")
+    p_run.add_argument("--profile", default="cpu", help="ARP-Model training profile: cpu (default), quality, gpu")
 
     p_say = sub.add_parser("say", help="a trained ARP-Model answers a context as a character (text + speech)")
     p_say.add_argument("--data-dir", required=True, type=Path)
@@ -467,7 +468,15 @@ def main(argv: list[str] | None = None) -> int:
         if not args.media_root.is_dir():
             print(f"error: {args.media_root}: media root is not a folder", file=sys.stderr)
             return 2
-        report = run_pipeline(args.media_root, args.data_dir, force=args.force, only=args.only, train=not args.no_train)
+        from dataclasses import asdict
+
+        from training.config import PROFILES
+
+        if args.profile not in PROFILES:
+            print(f"error: unknown training profile {args.profile!r} (use {', '.join(PROFILES)})", file=sys.stderr)
+            return 2
+        report = run_pipeline(args.media_root, args.data_dir, force=args.force, only=args.only, train=not args.no_train,
+                              training_config={"arp_model": asdict(PROFILES[args.profile])})
         print(
             f"\n{len(report.succeeded)} materialized, {len(report.skipped)} current (skipped), "
             f"{len(report.failed)} failed"

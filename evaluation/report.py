@@ -48,8 +48,9 @@ def _bars(results: list[dict], path: Path) -> None:
         ax.axhline(1, color="k", lw=0.6, ls=":")
         ax.set_xticks(np.arange(len(chars)), chars, rotation=20, ha="right", fontsize=8)
         ax.set_title(f"{metric} (normalized: 0 = another character's real reply, 1 = own real reply)", fontsize=9)
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(systems), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)

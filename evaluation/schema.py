@@ -21,7 +21,7 @@ SAMPLE_SCORE_SCHEMA = pa.schema([
     ("series_key", pa.string()), ("sample_id", pa.string()), ("set", pa.string()), ("character", pa.string()),
     ("character_key", pa.string()), ("system", pa.string()), ("metric", pa.string()),
     ("raw", pa.float64()), ("normalized", pa.float64()),
-    ("status", pa.string()),  # ok | failed (silent / corrupt audio, empty text) | missing (no reply)
+    ("status", pa.string()),  # ok | failed (silent / corrupt audio, empty text) | missing (no reply) | unscored
     ("problem", pa.string()), ("reply_text", pa.string()), ("transcript", pa.string()),
 ])
 

@@ -6,7 +6,8 @@ real replies) over the same samples — so 0 is "sounds / speaks like someone el
 held-out lines". CER stays raw (lower is better): both anchors are real speech.
 
 A sample whose reply is missing, silent, corrupt or empty counts as a failure: it takes the metric's floor
-(``metrics.FAILURE_RAW``) and is listed with its problem — never dropped.
+(``metrics.FAILURE_RAW``) and is listed with its problem — never dropped. A sample the metric itself cannot score
+(AP of a character whose only held-out speech is this very reply) is *unscored*: listed, left out of the means.
 """
 
 from __future__ import annotations
@@ -36,8 +37,12 @@ def score_system(name: str, folder: Path, samples: list[dict], scorers: dict) ->
 
     audio_ok = [s for s in samples if replies[s["sample_id"]].problem is None]
     embs = scorers["AP"].embed([replies[s["sample_id"]].wav for s in audio_ok])
-    ap = {s["sample_id"]: float(scorers["AP"].score_embeddings(e[None], s["character_key"], s["reply_segment_id"])[0])
-          for s, e in zip(audio_ok, embs)}
+    ap, no_ref = {}, {}
+    for s, e in zip(audio_ok, embs):
+        try:
+            ap[s["sample_id"]] = float(scorers["AP"].score_embeddings(e[None], s["character_key"], s["reply_segment_id"])[0])
+        except ValueError as err:  # no held-out speech of the character besides this very reply
+            no_ref[s["sample_id"]] = str(err)
     text_ok = [s for s in samples if replies[s["sample_id"]].text]
     texts = [replies[s["sample_id"]].text for s in text_ok]
     cp = dict(zip([s["sample_id"] for s in text_ok], scorers["CP"].score(texts, [s["character_key"] for s in text_ok])))
@@ -47,6 +52,8 @@ def score_system(name: str, folder: Path, samples: list[dict], scorers: dict) ->
         status = "missing" if r.missing else "failed"
         if sid in ap:
             add(s, "AP", ap[sid], "ok", None, r)
+        elif sid in no_ref:
+            add(s, "AP", None, "unscored", no_ref[sid], r)
         else:
             add(s, "AP", FAILURE_RAW["AP"], status, r.problem, r)
         for metric, values in (("CP", cp), ("relevance", rel)):
@@ -54,7 +61,7 @@ def score_system(name: str, folder: Path, samples: list[dict], scorers: dict) ->
                 add(s, metric, values[sid], "ok", None, r)
             else:
                 add(s, metric, FAILURE_RAW[metric], status, r.problem or "empty reply text", r)
-        if sid in ap and r.text:
+        if r.problem is None and r.text:
             value, hyp = scorers["CER"].score(r.wav, r.text)
             add(s, "CER", value if value is not None else FAILURE_RAW["CER"], "ok", None, r, hyp)
         else:
@@ -68,10 +75,13 @@ def normalize_rows(rows: list[dict]) -> list[dict]:
     for sys in ANCHORS:
         for key in {r["character_key"] for r in rows}:
             for m in NORMALIZED:
-                vals = [r["raw"] for r in rows if r["system"] == sys and r["character_key"] == key and r["metric"] == m]
+                vals = [r["raw"] for r in rows if r["system"] == sys and r["character_key"] == key and r["metric"] == m
+                        and r["raw"] is not None]
                 anchor[(sys, key, m)] = float(np.mean(vals)) if vals else float("nan")
     for r in rows:
-        if r["metric"] in NORMALIZED:
+        if r["raw"] is None:
+            r["normalized"] = None
+        elif r["metric"] in NORMALIZED:
             own, other = anchor[(REAL_REPLY, r["character_key"], r["metric"])], anchor[(OTHER_CHARACTER, r["character_key"], r["metric"])]
             v = stats.normalize(np.array([r["raw"]]), own, other)[0]
             r["normalized"] = float(v) if np.isfinite(v) else None
@@ -105,10 +115,13 @@ def aggregate(rows: list[dict], *, baselines: list[str], n_bootstrap: int = 2000
                     sel = [r for r in mine if r["system"] == sys and r["metric"] == m]
                     if not sel:
                         continue
-                    mean, lo, hi = stats.bootstrap_mean([_value(r) for r in sel], **kw)
+                    values = [_value(r) for r in sel]
+                    mean, lo, hi = stats.bootstrap_mean(values, **kw)
+                    raws = [r["raw"] for r in sel if r["raw"] is not None]
                     out.append({"series_key": series, "character": name, "character_key": key, "set": set_,
                                 "kind": "score", "system": sys, "metric": m, "value": mean, "ci_low": lo, "ci_high": hi,
-                                "n": len(sel), "raw": float(np.mean([r["raw"] for r in sel])),
+                                "n": int(np.isfinite(values).sum()),
+                                "raw": float(np.mean(raws)) if raws else None,
                                 "n_failed": sum(r["status"] == "failed" for r in sel),
                                 "n_missing": sum(r["status"] == "missing" for r in sel)})
             if ARP_MODEL in systems:
@@ -123,8 +136,9 @@ def aggregate(rows: list[dict], *, baselines: list[str], n_bootstrap: int = 2000
                                         "value": mean, "ci_low": lo, "ci_high": hi, "n": n, "raw": None,
                                         "n_failed": None, "n_missing": None})
             for m in ("AP", "CP"):
-                pos = [r["raw"] for r in mine if r["system"] == REAL_REPLY and r["metric"] == m]
-                neg = [r["raw"] for r in mine if r["system"] == OTHER_CHARACTER and r["metric"] == m]
+                pos = [r["raw"] for r in mine if r["system"] == REAL_REPLY and r["metric"] == m and r["raw"] is not None]
+                neg = [r["raw"] for r in mine if r["system"] == OTHER_CHARACTER and r["metric"] == m
+                       and r["raw"] is not None]
                 if pos and neg:
                     out.append({"series_key": series, "character": name, "character_key": key, "set": set_,
                                 "kind": "auc", "system": AUC_SYSTEM, "metric": m, "value": stats.auc(pos, neg),

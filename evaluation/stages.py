@@ -257,12 +257,13 @@ def _scorers(store: DataStore, series_key: str, samples: list[dict], config: Met
     from evaluation.systems.anchors import cut
     from training.stages import series_data
 
-    splits, segs, _ = series_data(store, series_key)
+    splits, segs, dialogues = series_data(store, series_key)
     keys = {s["character_key"] for s in samples}
-    audio_of = {s["episode_key"]: s["audio_path"] for s in samples}
-    held_out = {}
+    audio_of = {d["episode_key"]: d["audio_path"] for d in dialogues}
+    held_out = {}  # speech no model trained on: the test and validation splits
     for s in segs:
-        if splits.get(s["episode_key"]) == "test" and s["character_key"] in keys and s["episode_key"] in audio_of:
+        if splits.get(s["episode_key"]) in ("test", "validation") and s["character_key"] in keys \
+                and s["episode_key"] in audio_of:
             held_out.setdefault(s["character_key"], {})[s["segment_id"]] = cut(audio_of[s["episode_key"]], s["start_s"], s["end_s"])
     embedder = build_embedder(config.speaker_encoder, config.speaker_encoder_dir or None)
     train = [s for s in segs if splits.get(s["episode_key"]) == "train" and (s.get("text") or "").strip()]

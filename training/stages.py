@@ -354,12 +354,14 @@ def character_models(store: DataStore, series_key: str) -> list[dict]:
 
 
 # replies ------------------------------------------------------------------------------------------------------------
-def replies_fingerprint(store: DataStore, series_key: str, character_key: str, seed: int) -> str:
+def replies_fingerprint(store: DataStore, series_key: str, character_key: str, seed: int,
+                        sampling: dict | None = None) -> str:
     from evaluation.stages import eval_dir
 
     return fingerprint("replies", REPLIES_VERSION, upstream_fingerprint(stage_dir(store, series_key, "lm"), "lm"),
                        upstream_fingerprint(stage_dir(store, series_key, "decoder"), "decoder"),
-                       upstream_fingerprint(eval_dir(store, series_key), "test_set"), character_key, seed)
+                       upstream_fingerprint(eval_dir(store, series_key), "test_set"), character_key, seed,
+                       sampling or {})
 
 
 @functools.lru_cache(maxsize=1)
@@ -370,8 +372,8 @@ def _role_play_model(data_dir: str, series_key: str, lm_fingerprint: str):
     return RolePlayModel.load(data_dir, series_key)
 
 
-def run_replies(store: DataStore, series_key: str, character_key: str, *, seed: int = 0, model=None,
-                force: bool = False) -> StageResult:
+def run_replies(store: DataStore, series_key: str, character_key: str, *, seed: int = 0, temperature: float = 0.8,
+                top_p: float = 0.9, model=None, force: bool = False) -> StageResult:
     """The trained model's replies (text + speech) to the character's samples of the series' test set (ARP-Eval's
     ``arp_test_set``: single- and multi-turn contexts from the test split)."""
     import soundfile as sf
@@ -381,7 +383,8 @@ def run_replies(store: DataStore, series_key: str, character_key: str, *, seed: 
 
     key = f"{series_key}/{character_key}"
     out = replies_dir(store, series_key, character_key)
-    fp = replies_fingerprint(store, series_key, character_key, seed)
+    sampling = {"temperature": temperature, "top_p": top_p}
+    fp = replies_fingerprint(store, series_key, character_key, seed, sampling)
     stamp = None if force else current_stamp(out, "replies", fp, REPLY_OUTPUTS)
     if stamp:
         return StageResult("replies", key, fp, stamp, skipped=True)
@@ -396,7 +399,7 @@ def run_replies(store: DataStore, series_key: str, character_key: str, *, seed: 
     out_rows = []
     for i, s in enumerate(samples):
         context = [Turn(t["speaker"], t["text"] or "") for t in s["context"]]
-        reply = model.reply(character_key, context, seed=seed + i)
+        reply = model.reply(character_key, context, seed=seed + i, **sampling)
         wav_path = out / "wav" / f"{s['sample_id']}.wav"
         with atomic_path(wav_path) as tmp:
             sf.write(str(tmp), reply.wav, SAMPLE_RATE, format="WAV")
