@@ -161,7 +161,9 @@ def table(results: list[dict], set_: str = "all") -> list[dict]:
         row["n"] = r["n"]
         row["failed"] = max(row.get("failed", 0), (r["n_failed"] or 0) + (r["n_missing"] or 0))
     order = {s: i for i, s in enumerate((REAL_REPLY, OTHER_CHARACTER, ARP_MODEL, "base", "one-shot"))}
-    return sorted(by.values(), key=lambda r: (r["character"] == ALL, r["character"], order.get(r["system"], 9), r["system"]))
+    cols = ("character", "system", "AP", "CP", "relevance", "CER", "n", "failed")
+    rows = [{c: r.get(c, "n/a") for c in cols} for r in by.values()]
+    return sorted(rows, key=lambda r: (r["character"] == ALL, r["character"], order.get(r["system"], 9), r["system"]))
 
 
 def _fmt(v, lo, hi) -> str:
