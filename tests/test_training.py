@@ -368,3 +368,33 @@ def _eval_assets(defs, instance, data, replies, tmp_path):
                                                                 run_config=run_config)
     assert again.asset_materializations_for_node("arp_eval")[0].metadata["skipped_current"].value is True
     assert again.asset_materializations_for_node("arp_baselines")[0].metadata["skipped_current"].value is True
+
+
+def test_the_duration_prior_holds_speech_to_the_length_of_its_text():
+    """Generation's logits processor: with 2 units per text token and 4 text tokens, the speech may end after 6
+    units (0.8 × 2 × 4) and must end at 12 (1.5 × 2 × 4)."""
+    import torch
+
+    from training.roleplay import _ModalityMask
+
+    class Vocab:
+        size, n_text, bos, pad, first_unit, n_units = 20, 8, 0, 1, 12, 8
+        _markers = {"<|speech|>": 8, "<|end_speech|>": 9, "<|end|>": 10}
+
+        def marker(self, m):
+            return self._markers[m]
+
+    mask = _ModalityMask(Vocab(), prompt_len=0, max_units=50, max_text=16, units_per_text_token=2.0)
+
+    def allowed(gen):
+        scores = mask(torch.tensor([gen]), torch.zeros(1, 20))
+        return {i for i in range(20) if scores[0, i] > -float("inf")}
+
+    text = [3, 4, 5, 6, 8]  # four text tokens, then <|speech|>
+    assert 9 not in allowed(text + [12] * 5)  # 5 units: too short to end
+    assert 9 in allowed(text + [12] * 6) and 13 in allowed(text + [12] * 6)
+    assert allowed(text + [12] * 12) == {9}  # 12 units: it ends now
+    assert allowed(text + [12] * 6 + [9]) == {10}
+    # no speaking rate known: the old bounds (3 units .. max_units)
+    free = _ModalityMask(Vocab(), prompt_len=0, max_units=50, max_text=16)
+    assert 9 in {i for i in range(20) if free(torch.tensor([text + [12] * 3]), torch.zeros(1, 20))[0, i] > -1e9}

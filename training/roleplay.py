@@ -32,12 +32,17 @@ class Reply:
 
 class _ModalityMask:
     """A logits processor: text (or ``<|speech|>``) until speech starts — forced after ``max_text`` tokens —, then
-    3 to ``max_units`` units, then ``<|end_speech|>`` and ``<|end|>``."""
+    ``min_units`` to ``max_units`` units, then ``<|end_speech|>`` and ``<|end|>``. A duration prior from the text:
+    with the series' speaking rate (``units_per_text_token``, from the training samples), the speech lasts between
+    ``min_share`` and ``max_share`` × rate × the reply's text tokens (at least 3 units) — so it neither stops half-way
+    through what the text says nor runs on."""
 
-    def __init__(self, vocab, prompt_len: int, max_units: int, max_text: int):
+    def __init__(self, vocab, prompt_len: int, max_units: int, max_text: int, units_per_text_token: float = 0.0,
+                 min_share: float = 0.8, max_share: float = 1.5):
         import torch
 
         self.prompt_len, self.max_units, self.max_text = prompt_len, max_units, max_text
+        self.rate, self.min_share, self.max_share = units_per_text_token, min_share, max_share
         n = vocab.size
         self.speech, self.end_speech, self.end = (vocab.marker(m) for m in ("<|speech|>", "<|end_speech|>", "<|end|>"))
         text = torch.zeros(n, dtype=torch.bool)
@@ -61,11 +66,15 @@ class _ModalityMask:
                 allowed[self.end] = True
             elif self.speech in gen:
                 allowed = self.unit_ok.clone()
-                if len(gen) - gen.index(self.speech) - 1 >= self.max_units:
+                n_text, n_units = gen.index(self.speech), len(gen) - gen.index(self.speech) - 1
+                cap = self.max_units if not self.rate else min(
+                    self.max_units, max(3, int(np.ceil(self.max_share * self.rate * n_text))))
+                min_units = min(cap, max(3, int(self.min_share * self.rate * n_text)))
+                if n_units >= cap:
                     allowed[:] = False
                     allowed[self.end_speech] = True
-                elif len(gen) - gen.index(self.speech) - 1 < 3:
-                    allowed[self.end_speech] = False  # say at least something
+                elif n_units < min_units:
+                    allowed[self.end_speech] = False  # the speech says at least what the text says
             elif len(gen) >= self.max_text:  # a reply that talks on: its speech starts now
                 allowed = torch.zeros_like(self.text_ok)
                 allowed[self.speech] = True
@@ -76,9 +85,11 @@ class _ModalityMask:
 
 
 class RolePlayModel:
-    def __init__(self, lm, vocab, decoder, tokenizer, title: str, characters: dict[str, str], unit_rate_hz: float):
+    def __init__(self, lm, vocab, decoder, tokenizer, title: str, characters: dict[str, str], unit_rate_hz: float,
+                 units_per_text_token: float = 0.0):
         self.lm, self.vocab, self.decoder, self.tokenizer = lm, vocab, decoder, tokenizer
         self.title, self.characters, self.unit_rate_hz = title, characters, unit_rate_hz
+        self.units_per_text_token = units_per_text_token
 
     @classmethod
     def load(cls, data_dir: str | Path, series_key: str) -> "RolePlayModel":
@@ -96,7 +107,7 @@ class RolePlayModel:
         spec = json.loads((lm_dir / "spec.json").read_text())
         tok = load_tokenizer(stage_dir(store, series_key, "tokenizer"))
         return cls(lm, vocab, decoder_for(store, series_key), tok, spec["extra"]["title"], vocab.characters,
-                   tok.config.unit_rate_hz)
+                   tok.config.unit_rate_hz, speaking_rate(lm_dir / "samples.jsonl", vocab))
 
     def character_key(self, name_or_key: str) -> str:
         if name_or_key in self.characters:
@@ -127,7 +138,8 @@ class RolePlayModel:
             out = self.lm.generate(
                 input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=True, temperature=temperature,
                 top_p=top_p, max_new_tokens=max_text_tokens + max_units + 3,
-                logits_processor=LogitsProcessorList([_ModalityMask(self.vocab, len(prompt), max_units, max_text_tokens)]),
+                logits_processor=LogitsProcessorList([_ModalityMask(self.vocab, len(prompt), max_units, max_text_tokens,
+                                                                    self.units_per_text_token)]),
                 eos_token_id=self.vocab.marker("<|end|>"), pad_token_id=self.vocab.pad)
         gen = out[0, len(prompt):].tolist()
         sp = self.vocab.marker("<|speech|>")
@@ -136,6 +148,23 @@ class RolePlayModel:
         voice = voice or key
         wav = self.decoder.synthesize(np.asarray(units, np.int64), voice) if units else np.zeros(0, np.float32)
         return Reply(self.vocab.decode_text(text_ids).strip(), units, wav, gen)
+
+
+def speaking_rate(samples_path: str | Path, vocab) -> float:
+    """Unit tokens per text token of the replies in the training samples (the series' speaking rate); 0 if none."""
+    n_text = n_units = 0
+    path = Path(samples_path)
+    if not path.exists():
+        return 0.0
+    with open(path) as f:
+        for line in f:
+            row = json.loads(line)
+            if row["split"] != "train":
+                continue
+            target = [t for t in row["labels"] if t >= 0]
+            n_units += sum(vocab.first_unit <= t < vocab.first_unit + vocab.n_units for t in target)
+            n_text += sum(t < vocab.n_text for t in target)
+    return n_units / n_text if n_text else 0.0
 
 
 def parse_context(text: str) -> list[Turn]:

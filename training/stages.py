@@ -45,7 +45,7 @@ from training.tokenizer import TokenizerConfig, UnitTokenizer, load_tokenizer, u
 TOKENIZER_VERSION = "1"
 DECODER_VERSION = "2"
 LM_VERSION = "1"
-REPLIES_VERSION = "1"
+REPLIES_VERSION = "2"  # 2: a duration prior holds the speech until it can cover the text
 
 TOKENIZER_OUTPUTS = ["tokenizer.json", "codebook.npz"]
 DECODER_OUTPUTS = ["decoder.json", "unit_distances.npy"]
