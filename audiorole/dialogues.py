@@ -62,7 +62,8 @@ def assign_splits(episode_keys: list[str], ratios=(0.8, 0.1, 0.1), overrides: di
                   small_series: int = 10) -> dict[str, str]:
     """Split per episode, never per utterance. Each episode's split comes from a hash of its key, so it does not
     move when episodes are added. Series with fewer than ``small_series`` episodes (where hashing may leave a
-    split empty) are ranked by the same hash instead: the last one or two go to test and validation.
+    split empty) are ranked by the same hash instead: the last one or two go to test and validation; in larger
+    series a split the hash left empty gets the lowest-hashed train episode.
     ``overrides`` (episode key -> split, from series.yaml) win."""
     overrides = overrides or {}
     bad = {k: s for k, s in overrides.items() if s not in SPLITS}
@@ -80,6 +81,12 @@ def assign_splits(episode_keys: list[str], ratios=(0.8, 0.1, 0.1), overrides: di
         for k in free:
             u = _unit(k)
             out[k] = "test" if u < t_test else "validation" if u < t_val else "train"
+        # hashing can leave a split empty (12 episodes at 10%: often); then the lowest-hashed train episodes fill it
+        for split, share in (("test", ratios[2]), ("validation", ratios[1])):
+            if share > 0 and split not in out.values() and split not in overrides.values():
+                train = [k for k in free if out[k] == "train"]
+                if len(train) > 1:
+                    out[train[0]] = split
     out.update({k: s for k, s in overrides.items() if k in episode_keys})
     return out
 

@@ -23,6 +23,9 @@ def test_splits_are_by_episode_stable_and_cover_small_series():
     assert assign_splits(["s/a", "s/b", "s/c"], overrides={"s/a": "test"})["s/a"] == "test"
     with pytest.raises(ValueError, match="unknown split 'dev'"):
         assign_splits(["s/a"], overrides={"s/a": "dev"})
+    # the demo's 12 episodes hash into train only: test and validation are still filled
+    twelve = assign_splits([f"maple-street/s01e{i:02d}" for i in range(1, 13)])
+    assert sorted(twelve.values()).count("test") == 1 and list(twelve.values()).count("validation") == 1
 
 
 def test_scene_breaks_on_long_pauses_and_loud_gaps():
