@@ -42,7 +42,7 @@ from audiorole.store import DataStore, current_stamp, file_identity, fingerprint
 
 CHARACTERS_VERSION = "3"
 ENROLLMENT_MIN_S = 1.0  # an enrollment clip shorter than this says too little about a voice
-DIALOGUES_VERSION = "1"
+DIALOGUES_VERSION = "2"  # 2: no empty test or validation split in a series of 10+ episodes
 SHARDS_VERSION = "1"
 CARD_VERSION = "2"
 
