@@ -45,7 +45,7 @@ from training.tokenizer import TokenizerConfig, UnitTokenizer, load_tokenizer, u
 TOKENIZER_VERSION = "1"
 DECODER_VERSION = "2"
 LM_VERSION = "1"
-REPLIES_VERSION = "2"  # 2: a duration prior holds the speech until it can cover the text
+REPLIES_VERSION = "3"  # 3: a duration prior keeps the speech between 0.8x and 1.5x the length its text needs
 
 TOKENIZER_OUTPUTS = ["tokenizer.json", "codebook.npz"]
 DECODER_OUTPUTS = ["decoder.json", "unit_distances.npy"]
