@@ -1,6 +1,7 @@
 # AudioRole: two commands on a fresh machine.
 #   make demo   set everything up, write the embedded demo series, run the whole mission on it (dataset, ARP-Model
-#               training with DeepSpeed, replies for the test split), print a summary
+#               training with DeepSpeed, replies for the test set, ARP-Eval against the baselines), print a summary
+#               ending with the per-character ARP-Eval table
 #   make test   set everything up, run the test suite
 #   make ui     start the Dagster UI (dagster dev) on the demo data
 
