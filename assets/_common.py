@@ -64,3 +64,78 @@ def stage_metadata(result: StageResult, **extra) -> dict:
 
 def materialize_result(result: StageResult, **extra) -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata=stage_metadata(result, **extra), data_version=dg.DataVersion(result.fingerprint))
+
+
+#: Episodes per run of a backfill: one run loads each model once for this many episodes (see README, "Backfills").
+EPISODES_PER_BACKFILL_RUN = 4
+EPISODE_BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=EPISODES_PER_BACKFILL_RUN)
+
+
+def run_keys(context) -> list[str]:
+    """The partitions this step materializes: one, or each key of a ranged (multi-partition backfill) run."""
+    return list(context.partition_keys) if context.has_partition_key_range else [context.partition_key]
+
+
+def for_each_partition(context: dg.AssetExecutionContext,
+                       stage: Callable[[str], tuple[StageResult, dict]]) -> dg.MaterializeResult:
+    """Run ``stage(partition_key) -> (result, extra metadata)`` for the run's partition, or for every partition of a
+    ranged run, so one run pays the model loads once for many episodes.
+
+    A ranged run records one materialization per partition; its metadata is the run's table (one row per
+    partition: current or ran, seconds, fingerprint, warnings). A bad partition does not stop the others: they are
+    all tried, the good ones are recorded with their own metadata, then the step fails naming each bad one (file and
+    problem), so the backfill shows exactly which partitions failed.
+    """
+    if not context.has_partition_key_range:
+        result, extra = stage(context.partition_key)
+        return materialize_result(result, **extra)
+    done, failed = {}, {}
+    for key in run_keys(context):
+        try:
+            done[key] = stage(key)
+        except dg.Failure as err:
+            failed[key] = err.description or str(err)
+            context.log.error(f"{key}: {failed[key]}")
+    if failed:
+        for key, (result, extra) in done.items():
+            context.log_event(dg.AssetMaterialization(
+                asset_key=context.asset_key, partition=key, metadata=stage_metadata(result, **extra)))
+        raise dg.Failure(
+            description=f"{len(failed)} of {len(failed) + len(done)} partitions failed: "
+            + "; ".join(f"{k}: {why}" for k, why in failed.items()),
+            metadata={"failed_partitions": dg.MetadataValue.json(failed), "succeeded": len(done)},
+            allow_retries=False)
+    rows = ["| partition | current (skipped) | seconds | fingerprint | warnings |", "|---|---|---|---|---|"]
+    rows += [f"| {k} | {r.skipped} | {r.seconds:.1f} | {r.fingerprint} | {len(r.warnings)} |" for k, (r, _) in done.items()]
+    return dg.MaterializeResult(metadata={
+        "partitions_in_run": len(done), "skipped_current": sum(r.skipped for r, _ in done.values()),
+        "stage_seconds": round(sum(r.seconds for r, _ in done.values()), 3),
+        "per_partition": dg.MetadataValue.md("\n".join(rows)),
+        "warnings": dg.MetadataValue.md("\n".join(f"- {k}: {w}" for k, (r, _) in done.items() for w in r.warnings)
+                                        or "none")})
+
+
+def check_result(rows: dict[str, dict], *, severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR
+                 ) -> dg.AssetCheckResult:
+    """One check result for the step's partitions (``rows``: partition → facts with ``passed``). For one partition
+    its facts are the metadata; a ranged run's result covers all its partitions and names the failing ones."""
+    failing = sorted(k for k, r in rows.items() if not r["passed"])
+    if len(rows) == 1:
+        (row,) = rows.values()
+        metadata = {k: v for k, v in row.items() if k != "passed"}
+    else:
+        metadata = {"failing_partitions": dg.MetadataValue.json(failing),
+                    "partitions": dg.MetadataValue.json({k: {f: v for f, v in r.items() if f != "passed"}
+                                                         for k, r in rows.items()})}
+    return dg.AssetCheckResult(passed=not failing, severity=severity, metadata=metadata)
+
+
+def png_metadata(path, alt: str) -> dg.MetadataValue:
+    """A PNG as Markdown metadata (inline data URI): Dagster has no image metadata type, and the UI renders this."""
+    import base64
+    from pathlib import Path
+
+    png = Path(path)
+    if not png.exists():
+        return dg.MetadataValue.md(f"({alt}: {png.name} not written)")
+    return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{base64.b64encode(png.read_bytes()).decode()})")

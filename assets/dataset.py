@@ -7,9 +7,13 @@ built-in prefix mapping), so the lineage graph shows it while the series' own fi
 
 import dagster as dg
 
-from assets._common import DATASET, config_class, is_forced, materialize_result, run_stage
+from assets._common import (
+    DATASET, check_result, config_class, for_each_partition, is_forced, materialize_result, png_metadata, run_keys,
+    run_stage,
+)
 from assets.segments import aligned_segments
 from audiorole import dataset
+from audiorole.card import PLOTS
 from audiorole.characters import CharacterConfig, character_summary
 from audiorole.dialogues import DialogueConfig
 from audiorole.shards import ShardConfig
@@ -21,7 +25,9 @@ CharactersConfig = config_class("CharactersConfig", CharacterConfig)
 DialoguesConfig = config_class("DialoguesConfig", DialogueConfig)
 ShardsConfig = config_class("ShardsConfig", ShardConfig)
 
-_SERIES = dict(partitions_def=series_partitions, group_name=DATASET)
+#: One series per run: a series is a unit of isolation (its own voices, splits, card).
+SERIES_BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
+_SERIES = dict(partitions_def=series_partitions, group_name=DATASET, backfill_policy=SERIES_BACKFILL_POLICY)
 
 
 def _series(context, media_root: MediaRootResource):
@@ -92,26 +98,34 @@ def dataset_card(context: dg.AssetExecutionContext, media_root: MediaRootResourc
     spec, _ = _series(context, media_root)
     store = data_store.store
     r = run_stage(context, lambda: dataset.run_card(spec, store, force=is_forced(context)))
-    readme = (dataset.series_dir(store, spec.key) / "card" / "README.md").read_text()
+    card = dataset.series_dir(store, spec.key) / "card"
+    readme = (card / "README.md").read_text()
+    plots = {f"plot_{name.removesuffix('.png')}": png_metadata(card / name, name.removesuffix(".png").replace("_", " "))
+             for name in PLOTS}
     return materialize_result(r, card=dg.MetadataValue.path(r.row["card"]), kept_hours=r.row["kept_hours"],
-                              preview=dg.MetadataValue.md(readme.split("---", 2)[-1]))
+                              preview=dg.MetadataValue.md(readme.split("---", 2)[-1]), **plots)
 
 
 @dg.asset(partitions_def=character_partitions, group_name=DATASET, code_version=dataset.SHARDS_VERSION,
-          kinds={"parquet"}, deps=[dg.AssetDep(dialogues, partition_mapping=dg.AllPartitionMapping())],
+          kinds={"parquet"}, backfill_policy=dg.BackfillPolicy.single_run(),
+          deps=[dg.AssetDep(dialogues, partition_mapping=dg.AllPartitionMapping())],
           description=("One character's utterances with audio (FLAC bytes), text, context and metadata in size-bounded "
                        "parquet shards per split, a manifest with checksums, and a lhotse CutSet."))
 def character_shards(context: dg.AssetExecutionContext, config: ShardsConfig,
                      data_store: DataStoreResource) -> dg.MaterializeResult:
-    series_key, character_key = context.partition_key.split("/", 1)
-    r = run_stage(context, lambda: dataset.run_shards(
-        series_key, character_key, data_store.store, config=ShardConfig(**config.model_dump()),
-        force=is_forced(context)))
+    def stage(key):
+        series_key, character_key = key.split("/", 1)
+        r = run_stage(context, lambda: dataset.run_shards(
+            series_key, character_key, data_store.store, config=ShardConfig(**config.model_dump()),
+            force=is_forced(context)))
+        out = dataset.shard_dir(data_store.store, series_key, character_key)
+        return r, dict(character=r.row["character"], n_rows=r.row["n_rows"], hours=r.row["hours"],
+                       n_files=r.row["n_files"], bytes=r.row["bytes"], splits=dg.MetadataValue.json(r.row["splits"]),
+                       manifest=dg.MetadataValue.path(str(out / "manifest.json")))
+
+    result = for_each_partition(context, stage)
     data_store.refresh_catalog()
-    out = dataset.shard_dir(data_store.store, series_key, character_key)
-    return materialize_result(r, character=r.row["character"], n_rows=r.row["n_rows"], hours=r.row["hours"],
-                              n_files=r.row["n_files"], bytes=r.row["bytes"], splits=dg.MetadataValue.json(r.row["splits"]),
-                              manifest=dg.MetadataValue.path(str(out / "manifest.json")))
+    return result
 
 
 @dg.asset_check(asset=characters, partitions_def=series_partitions,
@@ -133,9 +147,11 @@ def no_split_leakage(context: dg.AssetCheckExecutionContext, data_store: DataSto
 @dg.asset_check(asset=character_shards, partitions_def=character_partitions,
                 description="The character's shards are not empty and match their manifest (files, rows, sha256).")
 def shards_sound(context: dg.AssetCheckExecutionContext, data_store: DataStoreResource) -> dg.AssetCheckResult:
-    series_key, character_key = context.partition_key.split("/", 1)
-    problems = dataset.shard_problems(data_store.store, series_key, character_key)
-    return dg.AssetCheckResult(passed=not problems, metadata={"problems": dg.MetadataValue.json(problems)})
+    rows = {}
+    for key in run_keys(context):
+        problems = dataset.shard_problems(data_store.store, *key.split("/", 1))
+        rows[key] = {"problems": dg.MetadataValue.json(problems), "passed": not problems}
+    return check_result(rows)
 
 
 series_assets = [characters, dialogues, dataset_card]

@@ -4,7 +4,7 @@ Base on AP or CP for a character, and when a metric cannot tell the real charact
 
 import dagster as dg
 
-from assets._common import EVALUATION, config_class, is_forced, materialize_result, run_stage
+from assets._common import EVALUATION, config_class, is_forced, materialize_result, png_metadata, run_stage
 from assets.dataset import _series, dialogues
 from audiorole_dagster.partitions import series_partitions
 from evaluation import stages
@@ -24,7 +24,10 @@ class ArpEvalConfig(config_class("MetricRunConfig", MetricConfig)):
 #: A metric that cannot tell the own real reply from another character's cannot judge a model.
 MIN_AUC = {"AP": 0.95, "CP": 0.80}
 
-_SERIES = dict(partitions_def=series_partitions, group_name=EVALUATION)
+#: Dagster pool of the evaluation's model steps (baseline LM generation, scoring with Whisper/resemblyzer/MiniLM).
+EVALUATION_POOL = "evaluation"
+_SERIES = dict(partitions_def=series_partitions, group_name=EVALUATION,
+               backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1))
 
 
 @dg.asset(**_SERIES, deps=[dialogues], code_version=stages.TEST_SET_VERSION, kinds={"parquet"},
@@ -45,7 +48,7 @@ def arp_test_set(context: dg.AssetExecutionContext, config: TestSetRunConfig, me
 
 
 @dg.asset(**_SERIES, deps=[arp_test_set, dg.AssetKey("speech_tokenizer"), dg.AssetKey("speech_decoder")],
-          code_version=stages.BASELINES_VERSION, kinds={"pytorch", "wav"},
+          code_version=stages.BASELINES_VERSION, kinds={"pytorch", "wav"}, pool=EVALUATION_POOL,
           description=("The systems ARP-Model is judged against, on the test set: the anchors (the real reply, another "
                        "character's real reply), Base (the untrained base LM, default voice) and One-shot (profile + one "
                        "example in the prompt, the voice of one reference clip)."))
@@ -74,7 +77,7 @@ def _table(results: list[dict]) -> dg.TableMetadataValue:
 
 
 @dg.asset(**_SERIES, deps=[arp_baselines, dg.AssetDep("arp_replies", partition_mapping=dg.AllPartitionMapping())],
-          code_version=stages.EVAL_VERSION, kinds={"pytorch"},
+          code_version=stages.EVAL_VERSION, kinds={"pytorch"}, pool=EVALUATION_POOL,
           check_specs=[dg.AssetCheckSpec("arp_model_beats_base_ap", asset="arp_eval",
                                          description="ARP-Model's AP beats Base's for every character (paired 95% interval above 0)."),
                        dg.AssetCheckSpec("arp_model_beats_base_cp", asset="arp_eval",
@@ -110,13 +113,9 @@ def arp_eval(context: dg.AssetExecutionContext, config: ArpEvalConfig, data_stor
           description="The ARP-Eval report: tables, AP/CP plots with intervals, AP×CP scatter, audio players per character.")
 def arp_eval_report(context: dg.AssetExecutionContext, data_store: DataStoreResource) -> dg.MaterializeResult:
     r = run_stage(context, lambda: stages.run_report(data_store.store, context.partition_key, force=is_forced(context)))
-    import base64
-    from pathlib import Path
-
-    png = Path(r.row["plots"][0])
-    plot = f"![AP and CP](data:image/png;base64,{base64.b64encode(png.read_bytes()).decode()})" if png.exists() else ""
     return materialize_result(r, report=dg.MetadataValue.path(r.row["report"]),
-                              markdown=dg.MetadataValue.path(r.row["markdown"]), plot=dg.MetadataValue.md(plot))
+                              markdown=dg.MetadataValue.path(r.row["markdown"]),
+                              plot=png_metadata(r.row["plots"][0], "AP and CP"))
 
 
 test_set_assets = [arp_test_set]

@@ -3,40 +3,35 @@
 
 import dagster as dg
 
-from assets._common import INGEST, is_forced, materialize_result, run_stage
+from assets._common import EPISODE_BACKFILL_POLICY, check_result, INGEST, for_each_partition, is_forced, run_keys, run_stage
 from audiorole import ingest
 from audiorole_dagster.partitions import episode_partitions
 from resources import DataStoreResource, MediaRootResource
 
 
 @dg.asset(
-    partitions_def=episode_partitions, group_name=INGEST, code_version=ingest.PROBE_VERSION, kinds={"ffmpeg"},
+    partitions_def=episode_partitions, group_name=INGEST, backfill_policy=EPISODE_BACKFILL_POLICY, code_version=ingest.PROBE_VERSION, kinds={"ffmpeg"},
     description="The episode's media file as found: container, duration, streams, codecs, sha256 checksum.",
 )
 def probed_media(
     context: dg.AssetExecutionContext, media_root: MediaRootResource, data_store: DataStoreResource
 ) -> dg.MaterializeResult:
     store = data_store.store
-    result = run_stage(
-        context,
-        lambda: ingest.run_probe(media_root.resolve(context.partition_key), store, force=is_forced(context)),
-    )
+
+    def stage(key: str):
+        result = run_stage(context, lambda: ingest.run_probe(media_root.resolve(key), store, force=is_forced(context)))
+        row = result.row
+        return result, dict(source=dg.MetadataValue.path(row["source_path"]), duration_s=row["duration_s"],
+                            container=row["container"], audio_codec=row["audio_codec"], has_video=row["has_video"],
+                            n_subtitle_streams=row["n_subtitle_streams"], sha256=row["sha256"])
+
+    out = for_each_partition(context, stage)
     data_store.refresh_catalog()
-    row = result.row
-    return materialize_result(
-        result,
-        source=dg.MetadataValue.path(row["source_path"]),
-        duration_s=row["duration_s"],
-        container=row["container"],
-        audio_codec=row["audio_codec"],
-        has_video=row["has_video"],
-        n_subtitle_streams=row["n_subtitle_streams"],
-        sha256=row["sha256"],
-    )
+    return out
 
 
 @dg.asset(
-    partitions_def=episode_partitions, group_name=INGEST, code_version=ingest.AUDIO_VERSION, kinds={"ffmpeg"},
+    partitions_def=episode_partitions, group_name=INGEST, backfill_policy=EPISODE_BACKFILL_POLICY, code_version=ingest.AUDIO_VERSION, kinds={"ffmpeg"},
     deps=[probed_media],
     description="16 kHz mono FLAC, loudness-normalized to -23 LUFS: the audio every later stage reads.",
 )
@@ -44,27 +39,22 @@ def standardized_audio(
     context: dg.AssetExecutionContext, media_root: MediaRootResource, data_store: DataStoreResource
 ) -> dg.MaterializeResult:
     store = data_store.store
-    result = run_stage(
-        context,
-        lambda: ingest.run_standardize_audio(
-            media_root.resolve(context.partition_key), store, force=is_forced(context)
-        ),
-    )
+
+    def stage(key: str):
+        result = run_stage(context, lambda: ingest.run_standardize_audio(media_root.resolve(key), store,
+                                                                         force=is_forced(context)))
+        row = result.row
+        return result, dict(audio_path=dg.MetadataValue.path(row["audio_path"]),
+                            audio_duration_s=row["audio_duration_s"], sample_rate=row["sample_rate"],
+                            loudnorm=row["loudnorm"], source_loudness_lufs=row["loudness_lufs"], gain_db=row["gain_db"])
+
+    out = for_each_partition(context, stage)
     data_store.refresh_catalog()
-    row = result.row
-    return materialize_result(
-        result,
-        audio_path=dg.MetadataValue.path(row["audio_path"]),
-        audio_duration_s=row["audio_duration_s"],
-        sample_rate=row["sample_rate"],
-        loudnorm=row["loudnorm"],
-        source_loudness_lufs=row["loudness_lufs"],
-        gain_db=row["gain_db"],
-    )
+    return out
 
 
 @dg.asset(
-    partitions_def=episode_partitions, group_name=INGEST, code_version=ingest.SUBTITLES_VERSION, kinds={"pysubs2"},
+    partitions_def=episode_partitions, group_name=INGEST, backfill_policy=EPISODE_BACKFILL_POLICY, code_version=ingest.SUBTITLES_VERSION, kinds={"pysubs2"},
     deps=[probed_media],
     description=(
         "Subtitle cues from a sidecar (.srt/.ass/.vtt) or an embedded text stream: encoding detected, markup and "
@@ -76,22 +66,18 @@ def parsed_subtitles(
     context: dg.AssetExecutionContext, media_root: MediaRootResource, data_store: DataStoreResource
 ) -> dg.MaterializeResult:
     store = data_store.store
-    result = run_stage(
-        context,
-        lambda: ingest.run_parse_subtitles(media_root.resolve(context.partition_key), store, force=is_forced(context)),
-    )
+
+    def stage(key: str):
+        result = run_stage(context, lambda: ingest.run_parse_subtitles(media_root.resolve(key), store,
+                                                                       force=is_forced(context)))
+        row = result.row
+        return result, dict(subtitle_source=row["subtitle_source"], subtitle_path=row["subtitle_path"],
+                            encoding=row["encoding"], n_cues=row["n_cues"], n_dropped=row["n_dropped"],
+                            n_speaker_tags=row["n_speaker_tags"], n_dash_cues=row["n_dash_cues"])
+
+    out = for_each_partition(context, stage)
     data_store.refresh_catalog()
-    row = result.row
-    return materialize_result(
-        result,
-        subtitle_source=row["subtitle_source"],
-        subtitle_path=row["subtitle_path"],
-        encoding=row["encoding"],
-        n_cues=row["n_cues"],
-        n_dropped=row["n_dropped"],
-        n_speaker_tags=row["n_speaker_tags"],
-        n_dash_cues=row["n_dash_cues"],
-    )
+    return out
 
 
 @dg.asset_check(asset=standardized_audio, partitions_def=episode_partitions, blocking=True,
@@ -100,15 +86,15 @@ def audio_duration_matches_container(
     context: dg.AssetCheckExecutionContext, data_store: DataStoreResource
 ) -> dg.AssetCheckResult:
     store = data_store.store
-    key = context.partition_key
-    probe = ingest.read_row(store.path(key, "probe.parquet"))
-    audio = ingest.read_row(store.path(key, "audio.parquet"))
-    declared, decoded = probe["duration_s"], audio["audio_duration_s"]
-    gap = abs(declared - decoded)
-    return dg.AssetCheckResult(
-        passed=gap <= max(1.0, 0.01 * declared),
-        metadata={"container_duration_s": declared, "decoded_duration_s": decoded, "gap_s": round(gap, 3)},
-    )
+    rows = {}
+    for key in run_keys(context):
+        probe = ingest.read_row(store.path(key, "probe.parquet"))
+        audio = ingest.read_row(store.path(key, "audio.parquet"))
+        declared, decoded = probe["duration_s"], audio["audio_duration_s"]
+        gap = abs(declared - decoded)
+        rows[key] = {"container_duration_s": declared, "decoded_duration_s": decoded, "gap_s": round(gap, 3),
+                     "passed": gap <= max(1.0, 0.01 * declared)}
+    return check_result(rows)
 
 
 ingest_assets = [probed_media, standardized_audio, parsed_subtitles]

@@ -4,7 +4,9 @@ aligned segments (one row per utterance, kept or rejected with a reason)."""
 
 import dagster as dg
 
-from assets._common import SEGMENTS, config_class, is_forced, materialize_result, run_stage
+from assets._common import (
+    EPISODE_BACKFILL_POLICY, SEGMENTS, check_result, config_class, for_each_partition, is_forced, run_keys, run_stage,
+)
 from assets.ingest import parsed_subtitles, standardized_audio
 from audiorole import alignment
 from audiorole.segments import SegmentConfig
@@ -17,31 +19,38 @@ from resources.models import (
 #: Run config of ``aligned_segments``: the filter thresholds, with SegmentConfig's documented defaults.
 SegmentFilterConfig = config_class("SegmentFilterConfig", SegmentConfig)
 
-_EPISODE = dict(partitions_def=episode_partitions, group_name=SEGMENTS)
+_EPISODE = dict(partitions_def=episode_partitions, group_name=SEGMENTS, backfill_policy=EPISODE_BACKFILL_POLICY)
 
-
-def _episode(context, media_root: MediaRootResource):
-    return media_root.resolve(context.partition_key)
+#: Dagster pools of the heavy model steps: a big backfill queues on these instead of starting every model at once
+#: (their limits: the instance's dagster.yaml, ``concurrency: pools``).
+ENHANCEMENT_POOL, DIARIZATION_POOL, ASR_POOL = "enhancement", "diarization", "asr"
 
 
 @dg.asset(**_EPISODE, deps=[standardized_audio], code_version=alignment.SPEECH_VERSION, kinds={"silero"},
           description="Speech regions (Silero VAD) of the standardized audio.")
 def speech_activity(context: dg.AssetExecutionContext, media_root: MediaRootResource,
                     data_store: DataStoreResource, vad: VadResource) -> dg.MaterializeResult:
-    r = run_stage(context, lambda: alignment.run_speech_activity(
-        _episode(context, media_root), data_store.store, vad.get(), force=is_forced(context)))
-    return materialize_result(r, **r.row)
+    def stage(key):
+        r = run_stage(context, lambda: alignment.run_speech_activity(
+            media_root.resolve(key), data_store.store, vad.get(), force=is_forced(context)))
+        return r, dict(r.row)
+
+    return for_each_partition(context, stage)
 
 
 @dg.asset(**_EPISODE, deps=[speech_activity], code_version=alignment.ENHANCE_VERSION, kinds={"deepfilternet"},
+          pool=ENHANCEMENT_POOL,
           description="DeepFilterNet3 enhancement where it pays (by default: speech regions with a low SNR).")
 def enhanced_audio(context: dg.AssetExecutionContext, media_root: MediaRootResource,
                    data_store: DataStoreResource, enhancement: EnhancementResource) -> dg.MaterializeResult:
-    r = run_stage(context, lambda: alignment.run_enhancement(
-        _episode(context, media_root), data_store.store, enhancement.enhancer, mode=enhancement.mode,
-        below_snr_db=enhancement.below_snr_db, streams=enhancement.streams, atten_lim_db=enhancement.atten_lim_db,
-        force=is_forced(context)))
-    return materialize_result(r, **{k: v for k, v in r.row.items() if k != "seconds"})
+    def stage(key):
+        r = run_stage(context, lambda: alignment.run_enhancement(
+            media_root.resolve(key), data_store.store, enhancement.enhancer, mode=enhancement.mode,
+            below_snr_db=enhancement.below_snr_db, streams=enhancement.streams, atten_lim_db=enhancement.atten_lim_db,
+            force=is_forced(context)))
+        return r, {k: v for k, v in r.row.items() if k != "seconds"}
+
+    return for_each_partition(context, stage)
 
 
 @dg.asset(**_EPISODE, deps=[speech_activity, parsed_subtitles], code_version=alignment.SYNC_VERSION,
@@ -49,31 +58,43 @@ def enhanced_audio(context: dg.AssetExecutionContext, media_root: MediaRootResou
                        "activity, then cue edges refined. Subtitles that do not match the audio fail loudly."))
 def synced_subtitles(context: dg.AssetExecutionContext, media_root: MediaRootResource,
                      data_store: DataStoreResource) -> dg.MaterializeResult:
-    r = run_stage(context, lambda: alignment.run_sync(
-        _episode(context, media_root), data_store.store, force=is_forced(context)))
+    def stage(key):
+        r = run_stage(context, lambda: alignment.run_sync(media_root.resolve(key), data_store.store,
+                                                          force=is_forced(context)))
+        return r, {k: v for k, v in r.row.items() if isinstance(v, (int, float, str))}
+
+    out = for_each_partition(context, stage)
     data_store.refresh_catalog()
-    return materialize_result(r, **{k: v for k, v in r.row.items() if isinstance(v, (int, float, str))})
+    return out
 
 
 @dg.asset(**_EPISODE, deps=[enhanced_audio, synced_subtitles], code_version=alignment.DIARIZATION_VERSION,
-          kinds={"pyannote"}, description="Episode-local speaker turns (who speaks when), overlaps marked; RTTM.")
+          kinds={"pyannote"}, pool=DIARIZATION_POOL, description="Episode-local speaker turns (who speaks when), overlaps marked; RTTM.")
 def speaker_turns(context: dg.AssetExecutionContext, media_root: MediaRootResource, data_store: DataStoreResource,
                   diarization: DiarizationResource, speaker_embedding: SpeakerEmbeddingResource) -> dg.MaterializeResult:
     store = data_store.store
-    r = run_stage(context, lambda: alignment.run_diarization(
-        _episode(context, media_root), store, diarization.get(speaker_embedding.get()), force=is_forced(context)))
+
+    def stage(key):
+        r = run_stage(context, lambda: alignment.run_diarization(
+            media_root.resolve(key), store, diarization.get(speaker_embedding.get()), force=is_forced(context)))
+        return r, dict(rttm=dg.MetadataValue.path(str(store.path(key, "turns.rttm"))), **r.row)
+
+    out = for_each_partition(context, stage)
     data_store.refresh_catalog()
-    return materialize_result(r, rttm=dg.MetadataValue.path(str(store.path(context.partition_key, "turns.rttm"))),
-                              **r.row)
+    return out
 
 
 @dg.asset(**_EPISODE, deps=[speech_activity], code_version=alignment.TRANSCRIPT_VERSION, kinds={"whisper"},
+          pool=ASR_POOL,
           description="Word-timestamped ASR (faster-whisper) of the speech regions of the standardized audio.")
 def transcript(context: dg.AssetExecutionContext, media_root: MediaRootResource, data_store: DataStoreResource,
                asr: AsrResource) -> dg.MaterializeResult:
-    r = run_stage(context, lambda: alignment.run_transcript(
-        _episode(context, media_root), data_store.store, asr.get(), force=is_forced(context)))
-    return materialize_result(r, **r.row)
+    def stage(key):
+        r = run_stage(context, lambda: alignment.run_transcript(
+            media_root.resolve(key), data_store.store, asr.get(), force=is_forced(context)))
+        return r, dict(r.row)
+
+    return for_each_partition(context, stage)
 
 
 @dg.asset(**_EPISODE, deps=[speaker_turns, transcript, enhanced_audio], code_version=alignment.SEGMENTS_VERSION,
@@ -83,16 +104,19 @@ def aligned_segments(context: dg.AssetExecutionContext, config: SegmentFilterCon
                      data_store: DataStoreResource, asr: AsrResource,
                      speaker_embedding: SpeakerEmbeddingResource) -> dg.MaterializeResult:
     model = asr.get()
-    r = run_stage(context, lambda: alignment.run_segments(
-        _episode(context, media_root), data_store.store, speaker_embedding.get(),
-        config=SegmentConfig(**config.model_dump()),
-        audio_language=model.detect_language if model.multilingual else None, force=is_forced(context)))
+
+    def stage(key):
+        r = run_stage(context, lambda: alignment.run_segments(
+            media_root.resolve(key), data_store.store, speaker_embedding.get(),
+            config=SegmentConfig(**config.model_dump()),
+            audio_language=model.detect_language if model.multilingual else None, force=is_forced(context)))
+        row = dict(r.row)
+        reasons = row.pop("reject_reasons", {}) or {}
+        return r, dict(row, reject_reasons=dg.MetadataValue.json(reasons))
+
+    out = for_each_partition(context, stage)
     data_store.refresh_catalog()
-    row = dict(r.row)
-    reasons = row.pop("reject_reasons", {}) or {}
-    return materialize_result(
-        r, **row, reject_reasons=dg.MetadataValue.json(reasons),
-    )
+    return out
 
 
 @dg.asset_check(asset=synced_subtitles, partitions_def=episode_partitions,
@@ -100,26 +124,25 @@ def aligned_segments(context: dg.AssetExecutionContext, config: SegmentFilterCon
 def sync_residual_small(context: dg.AssetCheckExecutionContext, data_store: DataStoreResource) -> dg.AssetCheckResult:
     import json
 
-    info = json.loads(data_store.store.path(context.partition_key, "sync.json").read_text())
-    if info["status"] != "synced":
-        return dg.AssetCheckResult(passed=True, metadata={"status": info["status"]})
-    return dg.AssetCheckResult(
-        passed=info["residual_ms"] <= 250.0,
-        metadata={"residual_ms": info["residual_ms"], "score": info["score"], "offset_s": info["offset_s"],
-                  "drift_ppm": info["drift_ppm"]},
-    )
+    rows = {}
+    for key in run_keys(context):
+        info = json.loads(data_store.store.path(key, "sync.json").read_text())
+        rows[key] = ({"status": info["status"], "passed": True} if info["status"] != "synced" else
+                     {"residual_ms": info["residual_ms"], "score": info["score"], "offset_s": info["offset_s"],
+                      "drift_ppm": info["drift_ppm"], "passed": info["residual_ms"] <= 250.0})
+    return check_result(rows)
 
 
 @dg.asset_check(asset=aligned_segments, partitions_def=episode_partitions,
                 description="A healthy episode keeps most of its speech (≥ 50% of VAD speech time in kept segments).")
 def speech_kept_share(context: dg.AssetCheckExecutionContext, data_store: DataStoreResource) -> dg.AssetCheckResult:
-    stamp = data_store.store.read_stamp(context.partition_key, "segments") or {}
-    share = stamp.get("kept_speech_share", 0.0)
-    return dg.AssetCheckResult(
-        passed=share >= 0.5, severity=dg.AssetCheckSeverity.WARN,
-        metadata={"kept_speech_share": share, "n_kept": stamp.get("n_kept", 0),
-                  "n_segments": stamp.get("n_segments", 0)},
-    )
+    rows = {}
+    for key in run_keys(context):
+        stamp = data_store.store.read_stamp(key, "segments") or {}
+        share = stamp.get("kept_speech_share", 0.0)
+        rows[key] = {"kept_speech_share": share, "n_kept": stamp.get("n_kept", 0),
+                     "n_segments": stamp.get("n_segments", 0), "passed": share >= 0.5}
+    return check_result(rows, severity=dg.AssetCheckSeverity.WARN)
 
 
 segment_assets = [speech_activity, enhanced_audio, synced_subtitles, speaker_turns, transcript, aligned_segments]

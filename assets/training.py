@@ -36,7 +36,8 @@ class RepliesConfig(dg.Config):
     top_p: float = 0.9
 
 
-_SERIES = dict(partitions_def=series_partitions, group_name=TRAINING)
+_SERIES = dict(partitions_def=series_partitions, group_name=TRAINING,
+               backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1))
 
 
 @dg.asset(**_SERIES, deps=[dialogues], code_version=stages.TOKENIZER_VERSION, kinds={"whisper"},
@@ -111,7 +112,7 @@ def _replies_md(rows: list[dict], n: int = 6) -> dg.MetadataValue:
           deps=[dg.AssetDep(arp_model, partition_mapping=dg.AllPartitionMapping()),
                 dg.AssetDep(speech_decoder, partition_mapping=dg.AllPartitionMapping()),
                 dg.AssetDep(arp_test_set, partition_mapping=dg.AllPartitionMapping())],
-          kinds={"pytorch", "wav"},
+          kinds={"pytorch", "wav"}, pool=TRAINING_POOL, backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1),
           description="The character's ARP-Model replies (text + speech in their voice) to their samples of the test set.")
 def arp_replies(context: dg.AssetExecutionContext, config: RepliesConfig,
                 data_store: DataStoreResource) -> dg.MaterializeResult:

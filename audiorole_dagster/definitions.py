@@ -13,6 +13,7 @@ import dagster as dg
 
 # partitioned asset checks are a Dagster "preview" feature: we rely on them knowingly, curators needn't be told
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+warnings.filterwarnings("ignore", category=dg.BetaWarning)  # backfill_policy on assets
 
 from assets.dataset import series_assets, series_checks, shard_assets, shard_checks
 from assets.evaluation import evaluation_assets, test_set_assets
@@ -20,8 +21,8 @@ from assets.ingest import ingest_assets, ingest_checks
 from assets.segments import segment_assets, segment_checks
 from assets.training import character_training_assets, series_training_assets
 from audiorole_dagster.jobs import eval_job, episode_job, replies_job, series_job, shards_job, training_job
-from audiorole_dagster.schedules import stale_episodes_schedule
-from audiorole_dagster.sensors import media_root_sensor
+from audiorole_dagster.schedules import stale_dataset_schedule, stale_episodes_schedule, stale_models_schedule
+from audiorole_dagster.sensors import dataset_sensor, media_root_sensor, models_sensor
 from resources import DataStoreResource, MediaRootResource
 from resources.training import TrainingResource
 from resources.models import (
@@ -40,8 +41,8 @@ def build_definitions(media_root: str | None = None, data_dir: str | None = None
                 *character_training_assets, *test_set_assets, *evaluation_assets],
         asset_checks=[*ingest_checks, *segment_checks, *series_checks, *shard_checks],
         jobs=[episode_job, series_job, shards_job, training_job, replies_job, eval_job],
-        sensors=[media_root_sensor],
-        schedules=[stale_episodes_schedule],
+        sensors=[media_root_sensor, dataset_sensor, models_sensor],
+        schedules=[stale_episodes_schedule, stale_dataset_schedule, stale_models_schedule],
         resources={
             "media_root": MediaRootResource(path=os.path.abspath(media_root)),
             "data_store": DataStoreResource(data_dir=os.path.abspath(data_dir)),

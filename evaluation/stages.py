@@ -201,19 +201,27 @@ def run_baselines(store: DataStore, series_key: str, *, config: BaselineConfig =
     return StageResult("baselines", series_key, fp, facts, seconds=time.perf_counter() - t0, warnings=warnings)
 
 
+def _arp_model_replies(store: DataStore, series_key: str) -> dict[str, str | None]:
+    """Trained character → the fingerprint of their replies (None: no replies yet); empty without a trained model."""
+    from training.stages import character_models, replies_dir
+
+    out = {}
+    for r in character_models(store, series_key):
+        if r["trained"]:
+            stamp = read_stamp(replies_dir(store, series_key, r["character_key"]), "replies")
+            out[r["character_key"]] = stamp["fingerprint"] if stamp else None
+    return out
+
+
 def run_arp_model_system(store: DataStore, series_key: str, *, force: bool = False) -> StageResult | None:
     """Copy the ARP-Model's replies into its system folder (only when they changed). None without a trained model."""
     from evaluation.systems.arp_model import write_arp_model
-    from training.stages import character_models, load_replies, replies_dir
+    from training.stages import load_replies
 
     ev = eval_dir(store, series_key)
-    trained = [r for r in character_models(store, series_key) if r["trained"]]
-    if not trained:
+    fps = _arp_model_replies(store, series_key)
+    if not fps:
         return None
-    fps = {}
-    for r in trained:
-        stamp = read_stamp(replies_dir(store, series_key, r["character_key"]), "replies")
-        fps[r["character_key"]] = stamp["fingerprint"] if stamp else None
     fp = fingerprint("arp_model_system", EVAL_VERSION, upstream_fingerprint(ev, "test_set"), fps)
     stamp = None if force else current_stamp(ev, "arp_model_system", fp, [f"systems/{sysmod.ARP_MODEL}/{sysmod.SYSTEM_FILE}"])
     if stamp:
@@ -350,3 +358,40 @@ def run_report(store: DataStore, series_key: str, *, force: bool = False) -> Sta
                          load_sample_scores(store, series_key), json.loads((ev / "eval.json").read_text()))
     write_stamp(ev, "report", fp, **facts)
     return StageResult("report", series_key, fp, facts, seconds=time.perf_counter() - t0)
+
+
+# staleness, for the automation sensor ------------------------------------------------------------------------------
+def stale_stages(store: DataStore, series_key: str, title: str, *, test_set: TestSetConfig = TestSetConfig(),
+                 baselines: BaselineConfig = BaselineConfig(), metrics: MetricConfig = MetricConfig()) -> list[str]:
+    """ARP-Eval's stages of a series that would recompute, in DAG order, known from the stamps alone (a stage after
+    a stale one counts as stale): ``test_set`` (run by training_job), then ``baselines`` (anchors and the two
+    baselines), ``eval`` (a changed ARP-Model reply or system folder included) and ``report``."""
+    ev = eval_dir(store, series_key)
+
+    def eval_current():
+        fps = _arp_model_replies(store, series_key)
+        if fps and not current_stamp(ev, "arp_model_system", fingerprint(
+                "arp_model_system", EVAL_VERSION, upstream_fingerprint(ev, "test_set"), fps),
+                [f"systems/{sysmod.ARP_MODEL}/{sysmod.SYSTEM_FILE}"]):
+            return None
+        return current_stamp(ev, "eval", eval_fingerprint(store, series_key, metrics, system_folders(store, series_key)),
+                             ["results.parquet", "samples.parquet"])
+
+    checks = [
+        ("test_set", lambda: current_stamp(ev, "test_set", fingerprint(
+            test_set_fingerprint(store, series_key, test_set), title), ["test_set.parquet"])),
+        ("baselines", lambda: current_stamp(ev, "baselines", baselines_fingerprint(store, series_key, baselines),
+                                            [f"systems/{n}/{sysmod.SYSTEM_FILE}" for n in sysmod.BASELINES])),
+        ("eval", eval_current),
+        ("report", lambda: current_stamp(ev, "report", fingerprint("report", REPORT_VERSION,
+                                                                   upstream_fingerprint(ev, "eval")),
+                                         ["report/index.html", "report/report.md"])),
+    ]
+    for i, (_, current) in enumerate(checks):
+        try:
+            ok = current() is not None
+        except (RuntimeError, OSError, KeyError, ValueError, InputError):
+            ok = False
+        if not ok:
+            return [name for name, _ in checks[i:]]
+    return []

@@ -137,11 +137,12 @@ def test_rerun_is_idempotent_and_force_recomputes(media_root, tmp_path):
 
 
 def test_sensor_adds_partitions_idempotently_and_picks_up_new_series(media_root, tmp_path):
+    from audiorole_dagster.definitions import build_definitions
     from audiorole_dagster.sensors import media_root_sensor
-    from resources import MediaRootResource
 
     instance = dg.DagsterInstance.ephemeral()
-    resources = {"media_root": MediaRootResource(path=str(media_root))}
+    data = tmp_path / "data"
+    resources = build_definitions(str(media_root), str(data)).resources
 
     def tick(cursor=None):
         ctx = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
@@ -158,14 +159,21 @@ def test_sensor_adds_partitions_idempotently_and_picks_up_new_series(media_root,
 
     make_tone(media_root / "New Show" / "Pilot.wav", 1.0)
     second = tick(first.cursor)
-    assert [r.partition_key for r in second.run_requests if r.partition_key.startswith("new-show")] == [
-        "new-show/pilot"
-    ]
+    assert [r.partition_key for r in second.run_requests] == ["new-show/pilot"], "only the changed series is looked at"
     adds = {req.partitions_def_name: list(req.partition_keys) for req in second.dynamic_partitions_requests}
     assert adds == {"series": ["new-show"], "episodes": ["new-show/pilot"]}, "known partitions are not re-added"
-    keys1 = {r.partition_key: r.run_key for r in first.run_requests}
-    keys2 = {r.partition_key: r.run_key for r in second.run_requests}
-    assert keys2["test-show/e01"] == keys1["test-show/e01"], "same source, same run key: Dagster dedups the run"
+    assert len(second.cursor) < 200, "the cursor holds one digest per series, not one entry per episode"
+
+    # `audiorole run` built everything; a fresh sensor (e.g. on `dagster dev` start) requests nothing current
+    run_pipeline(media_root, data, echo=lambda *_: None)
+    fresh = tick()
+    assert isinstance(fresh, dg.SensorResult) and fresh.run_requests == []
+    time.sleep(0.01)
+    (media_root / "Test Show" / "E02.mkv").touch()
+    third = tick(fresh.cursor)
+    assert [r.partition_key for r in third.run_requests] == ["test-show/e02"], "a replaced file is stale again"
+    keys = {r.partition_key: r.run_key for r in first.run_requests}
+    assert third.run_requests[0].run_key != keys["test-show/e02"], "new source fingerprint, new run key"
 
 
 def test_schedule_requests_only_stale_episodes(media_root, tmp_path):

@@ -180,6 +180,27 @@ def lm_current(store: DataStore, series_key: str, config: ModelConfig) -> dict |
     return current_stamp(stage_dir(store, series_key, "lm"), "lm", fp, LM_OUTPUTS)
 
 
+def stale_stages(store: DataStore, series_key: str, *, tokenizer: TokenizerConfig = TokenizerConfig(),
+                 decoder: DecoderConfig = DecoderConfig(), model: ModelConfig = ModelConfig()) -> list[str]:
+    """The series' model stages that would recompute, in DAG order (a stage after a stale one counts as stale),
+    known from the stamps alone; for the automation sensor and ``audiorole run``."""
+    checks = [
+        ("tokenizer", lambda: current_stamp(stage_dir(store, series_key, "tokenizer"), "tokenizer",
+                                            tokenizer_fingerprint(store, series_key, tokenizer), TOKENIZER_OUTPUTS)),
+        ("decoder", lambda: current_stamp(stage_dir(store, series_key, "decoder"), "decoder",
+                                          decoder_fingerprint(store, series_key, decoder), DECODER_OUTPUTS)),
+        ("lm", lambda: lm_current(store, series_key, model)),
+    ]
+    for i, (_, current) in enumerate(checks):
+        try:
+            ok = current() is not None
+        except (RuntimeError, OSError, KeyError, ValueError):
+            ok = False
+        if not ok:
+            return [name for name, _ in checks[i:]]
+    return []
+
+
 def lm_records(store: DataStore, series_key: str, config: ModelConfig) -> tuple[list[dict], list[dict], list[str]]:
     """(samples as plain records, one row per main character, warnings). A character with less train speech than
     ``min_train_speech_s`` is left out of training, with a warning naming it and the amount."""
@@ -362,6 +383,16 @@ def replies_fingerprint(store: DataStore, series_key: str, character_key: str, s
                        upstream_fingerprint(stage_dir(store, series_key, "decoder"), "decoder"),
                        upstream_fingerprint(eval_dir(store, series_key), "test_set"), character_key, seed,
                        sampling or {})
+
+
+def replies_current(store: DataStore, series_key: str, character_key: str, seed: int = 0,
+                    sampling: dict | None = None) -> bool:
+    try:
+        fp = replies_fingerprint(store, series_key, character_key, seed,
+                                 sampling or {"temperature": 0.8, "top_p": 0.9})
+    except (RuntimeError, OSError):
+        return False
+    return current_stamp(replies_dir(store, series_key, character_key), "replies", fp, REPLY_OUTPUTS) is not None
 
 
 @functools.lru_cache(maxsize=1)
