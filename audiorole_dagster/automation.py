@@ -39,6 +39,7 @@ class Step:
     partition_key: str
     run_key: str
     why: str
+    run_config: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -59,28 +60,47 @@ def _key(job: str, partition_key: str, *state) -> str:
     return f"{job}:{partition_key}@{fingerprint(*state)}"
 
 
-def series_step(spec: SeriesSpec, episodes: list[EpisodeSource], store: DataStore, *,
+def _ops(config: dict, assets) -> dict:
+    ops = {k: {"config": v} for k, v in config.items() if k in assets}
+    return {"ops": ops} if ops else {}
+
+
+def series_step(spec: SeriesSpec, episodes: list[EpisodeSource], store: DataStore, *, config: dict | None = None,
                 embedder_name: str = "resemblyzer") -> Step | None:
-    """The series run to request, if its characters, dialogues or card are stale."""
-    stale = dataset.stale_series_stages(spec, store, episodes, embedder_name=embedder_name)
+    """The series run to request, if its characters, dialogues or card are stale. ``config``: run config per asset
+    (``{"characters": {...}, "dialogues": {...}}``, as ``audiorole run`` takes it), passed on to the run."""
+    from audiorole.characters import CharacterConfig
+    from audiorole.dialogues import DialogueConfig
+
+    config = config or {}
+    stale = dataset.stale_series_stages(spec, store, episodes, embedder_name=embedder_name,
+                                        characters=CharacterConfig(**config.get("characters", {})),
+                                        dialogues=DialogueConfig(**config.get("dialogues", {})))
     if not stale:
         return None
     state = [(ep.key, (store.read_stamp(ep.key, "segments") or {}).get("fingerprint")) for ep in episodes]
-    return Step("series_job", spec.key, _key("series_job", spec.key, stale, state), "stale: " + ", ".join(stale))
+    return Step("series_job", spec.key, _key("series_job", spec.key, stale, state, config), "stale: " + ", ".join(stale),
+                _ops(config, ("characters", "dialogues")))
 
 
-def shard_steps(series_key: str, store: DataStore) -> list[Step]:
+def shard_steps(series_key: str, store: DataStore, config: dict | None = None) -> list[Step]:
     """One shards run per main character whose shards are not current."""
+    from audiorole.shards import ShardConfig
+
+    config = config or {}
+    settings = ShardConfig(**config.get("character_shards", {}))
     steps = []
+    dialogues = (dataset.read_stamp(dataset.series_dir(store, series_key), "dialogues") or {}).get("fingerprint")
     for key in dataset.character_keys(store, series_key):
-        if not dataset.shards_current(store, *key.split("/", 1)):
-            dialogues = (dataset.read_stamp(dataset.series_dir(store, series_key), "dialogues") or {}).get("fingerprint")
-            steps.append(Step("shards_job", key, _key("shards_job", key, dialogues), "shards not current"))
+        if not dataset.shards_current(store, *key.split("/", 1), settings):
+            steps.append(Step("shards_job", key, _key("shards_job", key, dialogues, config), "shards not current",
+                              _ops(config, ("character_shards",))))
     return steps
 
 
 def plan_dataset(series: dict[str, tuple[SeriesSpec, list[EpisodeSource]]], store: DataStore, in_flight: InFlight,
-                 pending_episodes: set[str], *, embedder_name: str = "resemblyzer") -> tuple[list[Step], list[str]]:
+                 pending_episodes: set[str], *, config: dict | None = None, embedder_name: str = "resemblyzer"
+                 ) -> tuple[list[Step], list[str]]:
     """(runs to request, why each waiting series waits). ``pending_episodes``: episode keys that are stale and will
     run (new, or queued) — not those whose last run failed, which the series goes on without."""
     steps, waiting = [], []
@@ -91,55 +111,78 @@ def plan_dataset(series: dict[str, tuple[SeriesSpec, list[EpisodeSource]]], stor
         if in_flight.busy(key, DATASET_JOBS):
             waiting.append(f"{key}: a series or shards run is in flight")
             continue
-        step = series_step(spec, episodes, store, embedder_name=embedder_name)
-        steps += [step] if step else shard_steps(key, store)
+        step = series_step(spec, episodes, store, config=config, embedder_name=embedder_name)
+        steps += [step] if step else shard_steps(key, store, config)
     return steps, waiting
 
 
 def dataset_settled(spec: SeriesSpec, episodes: list[EpisodeSource], store: DataStore, in_flight: InFlight, *,
-                    embedder_name: str = "resemblyzer") -> bool:
+                    config: dict | None = None, embedder_name: str = "resemblyzer") -> bool:
     return (not in_flight.busy(spec.key, ("episode_job", *DATASET_JOBS))
-            and series_step(spec, episodes, store, embedder_name=embedder_name) is None
-            and not shard_steps(spec.key, store))
+            and series_step(spec, episodes, store, config=config, embedder_name=embedder_name) is None
+            and not shard_steps(spec.key, store, config))
 
 
 def plan_models(series: dict[str, tuple[SeriesSpec, list[EpisodeSource]]], store: DataStore, in_flight: InFlight,
-                *, model_config=None, baseline_config=None, embedder_name: str = "resemblyzer"
+                *, config: dict | None = None, base_model: str | None = None, embedder_name: str = "resemblyzer"
                 ) -> tuple[list[Step], list[str]]:
     """For each series whose dataset is settled: the training run if a model stage (or the test set) is stale, else
-    a replies run per trained character whose replies are stale, else the evaluation run if ARP-Eval is stale."""
+    a replies run per trained character whose replies are stale, else the evaluation run if ARP-Eval is stale.
+
+    ``config``: run config per asset, dataset and model assets alike (``{"arp_model": {...}, "speech_tokenizer":
+    {...}, ...}``), passed on to the runs; ``base_model``: the deployment's base LM (``TrainingResource``)."""
+    from dataclasses import replace
+
     from evaluation import stages as ev
-    from evaluation.config import BaselineConfig
+    from evaluation.config import BaselineConfig, TestSetConfig
     from training import stages as tr
     from training.config import ModelConfig
+    from training.decoder import DecoderConfig
+    from training.tokenizer import TokenizerConfig
 
-    model_config = model_config or ModelConfig()
-    baseline_config = baseline_config or BaselineConfig()
+    config = config or {}
+    model = ModelConfig(**config.get("arp_model", {}))
+    baselines = BaselineConfig(**config.get("arp_baselines", {}))
+    if base_model and model.base == ModelConfig.base:
+        model = replace(model, base=base_model)
+    if base_model and baselines.base == BaselineConfig.base:
+        baselines = replace(baselines, base=base_model)
+    replies_cfg = {"temperature": 0.8, "top_p": 0.9, "seed": 0, **config.get("arp_replies", {})}
+    seed = replies_cfg.pop("seed")
     steps, waiting = [], []
     for key, (spec, episodes) in sorted(series.items()):
-        if not dataset_settled(spec, episodes, store, in_flight, embedder_name=embedder_name):
+        if not dataset_settled(spec, episodes, store, in_flight, config=config, embedder_name=embedder_name):
             waiting.append(f"{key}: waiting for its dataset")
             continue
         if in_flight.busy(key, MODEL_JOBS):
             waiting.append(f"{key}: a model run is in flight")
             continue
-        lm_stale = tr.stale_stages(store, key, model=model_config)
-        eval_stale = ev.stale_stages(store, key, spec.title, baselines=baseline_config)
+        if not dataset.character_keys(store, key):
+            waiting.append(f"{key}: no main character to train")
+            continue
+        lm_stale = tr.stale_stages(store, key, tokenizer=TokenizerConfig(**config.get("speech_tokenizer", {})),
+                                   decoder=DecoderConfig(**config.get("speech_decoder", {})), model=model)
+        eval_stale = ev.stale_stages(store, key, spec.title, baselines=baselines,
+                                     test_set=TestSetConfig(**config.get("arp_test_set", {})))
         dialogues = (dataset.read_stamp(dataset.series_dir(store, key), "dialogues") or {}).get("fingerprint")
-        if lm_stale or "test_set" in eval_stale:
-            why = lm_stale + [s for s in eval_stale[:1] if s == "test_set"]
-            steps.append(Step("training_job", key, _key("training_job", key, dialogues, why), "stale: " + ", ".join(why)))
+        if lm_stale or eval_stale[:1] == ["test_set"]:
+            why = lm_stale + eval_stale[:1] if eval_stale[:1] == ["test_set"] else lm_stale
+            steps.append(Step("training_job", key, _key("training_job", key, dialogues, why, config),
+                              "stale: " + ", ".join(why),
+                              _ops(config, ("speech_tokenizer", "speech_decoder", "arp_model", "arp_test_set"))))
             continue
         lm = (tr.read_stamp(tr.stage_dir(store, key, "lm"), "lm") or {}).get("fingerprint")
-        replies = [Step("replies_job", f"{key}/{r['character_key']}", _key("replies_job", f"{key}/{r['character_key']}", lm),
-                        "replies not current")
+        replies = [Step("replies_job", f"{key}/{r['character_key']}",
+                        _key("replies_job", f"{key}/{r['character_key']}", lm, config), "replies not current",
+                        _ops(config, ("arp_replies",)))
                    for r in tr.character_models(store, key)
-                   if r["trained"] and not tr.replies_current(store, key, r["character_key"])]
+                   if r["trained"] and not tr.replies_current(store, key, r["character_key"], seed, replies_cfg)]
         if replies:
             steps += replies
         elif eval_stale:
-            state = [lm, sorted(ev._arp_model_replies(store, key).items())]
-            steps.append(Step("eval_job", key, _key("eval_job", key, eval_stale, state), "stale: " + ", ".join(eval_stale)))
+            state = [lm, sorted(ev._arp_model_replies(store, key).items()), config]
+            steps.append(Step("eval_job", key, _key("eval_job", key, eval_stale, state), "stale: " + ", ".join(eval_stale),
+                              _ops(config, ("arp_baselines", "arp_eval", "arp_eval_report"))))
     return steps, waiting
 
 

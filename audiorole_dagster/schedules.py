@@ -32,6 +32,7 @@ JOB_ASSETS = {
 
 def _asset_requests(steps) -> list[dg.RunRequest]:
     return [dg.RunRequest(run_key=s.run_key, partition_key=s.partition_key, tags={"audiorole/automation": s.why},
+                          run_config=s.run_config,
                           asset_selection=[a.key for a in JOB_ASSETS[s.job]]) for s in steps]
 
 

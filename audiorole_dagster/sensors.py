@@ -111,7 +111,7 @@ def media_root_sensor(context: dg.SensorEvaluationContext, media_root: MediaRoot
 
 
 def _requests(steps: list[automation.Step]) -> list[dg.RunRequest]:
-    return [dg.RunRequest(job_name=s.job, partition_key=s.partition_key, run_key=s.run_key,
+    return [dg.RunRequest(job_name=s.job, partition_key=s.partition_key, run_key=s.run_key, run_config=s.run_config,
                           tags={"audiorole/automation": s.why}) for s in steps]
 
 
@@ -152,14 +152,10 @@ def dataset_sensor(context: dg.SensorEvaluationContext, media_root: MediaRootRes
 
 def model_requests(context, media_root: MediaRootResource, data_store: DataStoreResource,
                    speaker_embedding: SpeakerEmbeddingResource, training: TrainingResource):
-    from evaluation.config import BaselineConfig
-    from training.config import ModelConfig
-
+    """The stale training, replies and evaluation runs, for the models sensor and schedule."""
     series = _known_series(context, media_root)
-    base = {"base": training.base_model} if training.base_model else {}
-    return automation.plan_models(series, data_store.store, in_flight(context.instance),
-                                  model_config=training.with_base(ModelConfig()),
-                                  baseline_config=BaselineConfig(**base), embedder_name=speaker_embedding.backend)
+    return automation.plan_models(series, data_store.store, in_flight(context.instance), base_model=training.base_model,
+                                  embedder_name=speaker_embedding.backend)
 
 
 @dg.sensor(jobs=[training_job, replies_job, eval_job], minimum_interval_seconds=60,

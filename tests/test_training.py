@@ -279,16 +279,35 @@ def test_training_and_eval_assets_materialize_through_pipes_and_go_stale(short_d
     reply = model.reply(rows[0]["character"], [Turn("Someone", "Where were you?")], seed=1)
     assert len(reply.wav) == len(reply.units) * 1280
     _eval_assets(defs, instance, data, replies, tmp_path)
-    # the dialogues change upstream: the model is stale
+    # the models sensor's planner: the model is current, so what is left is the other characters' replies
     cfg = ModelConfig(**{**TINY_TRAINING["arp_model"], "base": str(tiny_lm)})
+    plan = _plan_models(demo, store, tiny_lm)
+    assert {(s.job, s.partition_key) for s in plan} == {
+        ("replies_job", f"maple-street/{r['character_key']}") for r in rows[1:]}
+    # the dialogues change upstream: the model is stale, and the planner asks for a training run
     assert stages.lm_current(store, "maple-street", cfg)
     stamp = data / "series" / "maple-street" / "_stamps" / "dialogues.json"
     saved = stamp.read_text()
     try:
         stamp.write_text(json.dumps({**json.loads(saved), "fingerprint": "changed"}))
         assert stages.lm_current(store, "maple-street", cfg) is None
+        assert stages.stale_stages(store, "maple-street", model=cfg) == ["tokenizer", "decoder", "lm"]
     finally:
         stamp.write_text(saved)
+
+
+def _plan_models(demo, store, tiny_lm):
+    from audiorole.discovery import discover_episodes
+    from audiorole_dagster.automation import InFlight, group_by_series, plan_models
+    from tests.conftest import SHORT_DEMO_DATASET_CONFIG
+
+    series = group_by_series(discover_episodes(demo.media_root)[0])
+    kwargs = dict(config={**SHORT_DEMO_DATASET_CONFIG, **TINY_TRAINING}, base_model=str(tiny_lm))
+    waiting = plan_models(series, store, InFlight({"maple-street": {"training_job"}}), **kwargs)
+    assert waiting[1] == ["maple-street: a model run is in flight"], "one model run at a time per series"
+    assert [(s.job, s.partition_key) for s in waiting[0]] == [("training_job", "pyannote-sample")], "never trained"
+    steps, _ = plan_models(series, store, InFlight(), **kwargs)
+    return [s for s in steps if s.partition_key.startswith("maple-street")]
 
 
 def test_a_character_with_too_little_speech_is_named_and_left_out(short_demo_run, tiny_lm):
