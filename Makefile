@@ -3,7 +3,7 @@
 #               training with DeepSpeed, replies for the test set, ARP-Eval against the baselines), print a summary
 #               ending with the per-character ARP-Eval table
 #   make test   set everything up, run the test suite
-#   make ui     start the Dagster UI (dagster dev) on the demo data
+#   make ui     start the Dagster UI (dagster dev, sensors on) on the demo data
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -13,12 +13,14 @@ DEMO_DIR ?= demo_data
 MEDIA_ROOT ?= $(DEMO_DIR)/media
 DATA_DIR ?= $(DEMO_DIR)/data
 DEBIAN_PACKAGES := ffmpeg flite espeak-ng
+# the UI test drives Debian's Chromium headless (playwright, pointed at /usr/bin/chromium; no browser download)
+TEST_DEBIAN_PACKAGES := chromium chromium-driver
 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup system-deps venv demo test ui bench clean
+.PHONY: setup system-deps test-deps venv demo test ui bench clean
 
 setup: system-deps venv
 
@@ -30,6 +32,13 @@ system-deps:
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(DEBIAN_PACKAGES) >/dev/null; \
 	fi
+
+# Debian's Chromium for the browser test of the curator's UI path. Installed only when missing.
+test-deps:
+	@command -v chromium >/dev/null || { \
+	  echo "installing Debian packages: $(TEST_DEBIAN_PACKAGES)"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(TEST_DEBIAN_PACKAGES) >/dev/null; }
 
 venv: $(VENV)/.installed
 
@@ -50,13 +59,12 @@ demo: setup
 	$(BIN)/audiorole run --media-root $(MEDIA_ROOT) --data-dir $(DATA_DIR)
 	$(BIN)/audiorole summary --data-dir $(DATA_DIR)
 
-test: setup
+test: setup test-deps
 	$(BIN)/python -m pytest -q
 
 ui: setup
 	@test -d $(MEDIA_ROOT) || $(BIN)/audiorole demo --out $(DEMO_DIR)
-	AUDIOROLE_MEDIA_ROOT=$(abspath $(MEDIA_ROOT)) AUDIOROLE_DATA_DIR=$(abspath $(DATA_DIR)) \
-	DAGSTER_HOME=$(abspath $(DATA_DIR))/dagster_home $(BIN)/dagster dev -w workspace.yaml
+	$(BIN)/audiorole ui --media-root $(MEDIA_ROOT) --data-dir $(DATA_DIR)
 
 bench: setup
 	@for b in benchmarks/[!_]*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

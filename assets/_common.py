@@ -139,3 +139,14 @@ def png_metadata(path, alt: str) -> dg.MetadataValue:
     if not png.exists():
         return dg.MetadataValue.md(f"({alt}: {png.name} not written)")
     return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{base64.b64encode(png.read_bytes()).decode()})")
+
+
+#: What a step asks of Kubernetes when it runs under the k8s profile (``k8s_job_executor``: one pod per step;
+#: ``deploy/k8s/``). Model steps (ASR, diarization, enhancement, speaker embeddings, training, replies, scoring) ask
+#: for a GPU; every other step gets the executor's small default pod. The local profile ignores these tags.
+GPU_STEP = {"dagster-k8s/config": {
+    "container_config": {"resources": {"requests": {"cpu": "4", "memory": "16Gi", "nvidia.com/gpu": "1"},
+                                       "limits": {"memory": "32Gi", "nvidia.com/gpu": "1"}}},
+    "pod_spec_config": {"tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+                        "node_selector": {"audiorole/accelerator": "gpu"}},
+}}

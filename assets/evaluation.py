@@ -4,7 +4,7 @@ Base on AP or CP for a character, and when a metric cannot tell the real charact
 
 import dagster as dg
 
-from assets._common import EVALUATION, config_class, is_forced, materialize_result, png_metadata, run_stage
+from assets._common import EVALUATION, GPU_STEP, config_class, is_forced, materialize_result, png_metadata, run_stage
 from assets.dataset import _series, dialogues
 from audiorole_dagster.partitions import series_partitions
 from evaluation import stages
@@ -48,7 +48,7 @@ def arp_test_set(context: dg.AssetExecutionContext, config: TestSetRunConfig, me
 
 
 @dg.asset(**_SERIES, deps=[arp_test_set, dg.AssetKey("speech_tokenizer"), dg.AssetKey("speech_decoder")],
-          code_version=stages.BASELINES_VERSION, kinds={"pytorch", "wav"}, pool=EVALUATION_POOL,
+          code_version=stages.BASELINES_VERSION, kinds={"pytorch", "wav"}, pool=EVALUATION_POOL, op_tags=GPU_STEP,
           description=("The systems ARP-Model is judged against, on the test set: the anchors (the real reply, another "
                        "character's real reply), Base (the untrained base LM, default voice) and One-shot (profile + one "
                        "example in the prompt, the voice of one reference clip)."))
@@ -77,7 +77,7 @@ def _table(results: list[dict]) -> dg.TableMetadataValue:
 
 
 @dg.asset(**_SERIES, deps=[arp_baselines, dg.AssetDep("arp_replies", partition_mapping=dg.AllPartitionMapping())],
-          code_version=stages.EVAL_VERSION, kinds={"pytorch"}, pool=EVALUATION_POOL,
+          code_version=stages.EVAL_VERSION, kinds={"pytorch"}, pool=EVALUATION_POOL, op_tags=GPU_STEP,
           check_specs=[dg.AssetCheckSpec("arp_model_beats_base_ap", asset="arp_eval",
                                          description="ARP-Model's AP beats Base's for every character (paired 95% interval above 0)."),
                        dg.AssetCheckSpec("arp_model_beats_base_cp", asset="arp_eval",

@@ -5,7 +5,7 @@ aligned segments (one row per utterance, kept or rejected with a reason)."""
 import dagster as dg
 
 from assets._common import (
-    EPISODE_BACKFILL_POLICY, SEGMENTS, check_result, config_class, for_each_partition, is_forced, run_keys, run_stage,
+    EPISODE_BACKFILL_POLICY, GPU_STEP, SEGMENTS, check_result, config_class, for_each_partition, is_forced, run_keys, run_stage,
 )
 from assets.ingest import parsed_subtitles, standardized_audio
 from audiorole import alignment
@@ -39,7 +39,7 @@ def speech_activity(context: dg.AssetExecutionContext, media_root: MediaRootReso
 
 
 @dg.asset(**_EPISODE, deps=[speech_activity], code_version=alignment.ENHANCE_VERSION, kinds={"deepfilternet"},
-          pool=ENHANCEMENT_POOL,
+          pool=ENHANCEMENT_POOL, op_tags=GPU_STEP,
           description="DeepFilterNet3 enhancement where it pays (by default: speech regions with a low SNR).")
 def enhanced_audio(context: dg.AssetExecutionContext, media_root: MediaRootResource,
                    data_store: DataStoreResource, enhancement: EnhancementResource) -> dg.MaterializeResult:
@@ -69,7 +69,7 @@ def synced_subtitles(context: dg.AssetExecutionContext, media_root: MediaRootRes
 
 
 @dg.asset(**_EPISODE, deps=[enhanced_audio, synced_subtitles], code_version=alignment.DIARIZATION_VERSION,
-          kinds={"pyannote"}, pool=DIARIZATION_POOL, description="Episode-local speaker turns (who speaks when), overlaps marked; RTTM.")
+          kinds={"pyannote"}, pool=DIARIZATION_POOL, op_tags=GPU_STEP, description="Episode-local speaker turns (who speaks when), overlaps marked; RTTM.")
 def speaker_turns(context: dg.AssetExecutionContext, media_root: MediaRootResource, data_store: DataStoreResource,
                   diarization: DiarizationResource, speaker_embedding: SpeakerEmbeddingResource) -> dg.MaterializeResult:
     store = data_store.store
@@ -85,7 +85,7 @@ def speaker_turns(context: dg.AssetExecutionContext, media_root: MediaRootResour
 
 
 @dg.asset(**_EPISODE, deps=[speech_activity], code_version=alignment.TRANSCRIPT_VERSION, kinds={"whisper"},
-          pool=ASR_POOL,
+          pool=ASR_POOL, op_tags=GPU_STEP,
           description="Word-timestamped ASR (faster-whisper) of the speech regions of the standardized audio.")
 def transcript(context: dg.AssetExecutionContext, media_root: MediaRootResource, data_store: DataStoreResource,
                asr: AsrResource) -> dg.MaterializeResult:

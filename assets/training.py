@@ -11,7 +11,7 @@ from dataclasses import asdict
 
 import dagster as dg
 
-from assets._common import TRAINING, config_class, is_forced, materialize_result, run_stage
+from assets._common import GPU_STEP, TRAINING, config_class, is_forced, materialize_result, run_stage
 from assets.dataset import _series, character_shards, dialogues
 from assets.evaluation import arp_test_set
 from audiorole_dagster.partitions import character_partitions, series_partitions
@@ -40,7 +40,7 @@ _SERIES = dict(partitions_def=series_partitions, group_name=TRAINING,
                backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1))
 
 
-@dg.asset(**_SERIES, deps=[dialogues], code_version=stages.TOKENIZER_VERSION, kinds={"whisper"},
+@dg.asset(**_SERIES, deps=[dialogues], code_version=stages.TOKENIZER_VERSION, kinds={"whisper"}, op_tags=GPU_STEP,
           description=("Speech tokenizer: Whisper encoder states pooled to 12.5 Hz, quantized by a codebook learned "
                        "on the train split; the units of every episode."))
 def speech_tokenizer(context: dg.AssetExecutionContext, config: SpeechTokenizerConfig,
@@ -75,7 +75,7 @@ def _pipes_metadata(meta: dict) -> dict:
 
 
 @dg.asset(**_SERIES, deps=[speech_tokenizer, dg.AssetDep(character_shards, partition_mapping=dg.AllPartitionMapping())],
-          code_version=stages.LM_VERSION, pool=TRAINING_POOL, kinds={"deepspeed", "pytorch"},
+          code_version=stages.LM_VERSION, pool=TRAINING_POOL, kinds={"deepspeed", "pytorch"}, op_tags=GPU_STEP,
           description=("ARP-Model speech LM of the series, conditioned on the character: the base causal LM with unit, "
                        "character and marker tokens, fine-tuned with DeepSpeed on context → reply (text, then units). "
                        "Trained out of process through Dagster Pipes; resumes from its last checkpoint."))
@@ -112,7 +112,7 @@ def _replies_md(rows: list[dict], n: int = 6) -> dg.MetadataValue:
           deps=[dg.AssetDep(arp_model, partition_mapping=dg.AllPartitionMapping()),
                 dg.AssetDep(speech_decoder, partition_mapping=dg.AllPartitionMapping()),
                 dg.AssetDep(arp_test_set, partition_mapping=dg.AllPartitionMapping())],
-          kinds={"pytorch", "wav"}, pool=TRAINING_POOL, backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1),
+          kinds={"pytorch", "wav"}, pool=TRAINING_POOL, op_tags=GPU_STEP, backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1),
           description="The character's ARP-Model replies (text + speech in their voice) to their samples of the test set.")
 def arp_replies(context: dg.AssetExecutionContext, config: RepliesConfig,
                 data_store: DataStoreResource) -> dg.MaterializeResult:

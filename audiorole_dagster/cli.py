@@ -25,12 +25,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 #: The local instance: telemetry off; pools (the ``training`` pool of ``arp_model``) take one step at a time.
-INSTANCE_YAML = """telemetry:
-  enabled: false
-concurrency:
-  pools:
-    default_limit: 1
-"""
+#: The shipped local instance config (run queue and pool limits); see its comments.
+INSTANCE_YAML_PATH = Path(__file__).with_name("dagster.yaml")
+_OURS = "# AudioRole local instance"
 
 
 @dataclass
@@ -44,16 +41,20 @@ class RunReport:
         return not self.failed
 
 
-def _prepare_dagster_home(data_dir: Path) -> Path:
-    home = data_dir / "dagster_home"
+def prepare_dagster_home(data_dir: Path) -> Path:
+    """``<data dir>/dagster_home`` with the shipped ``dagster.yaml`` (an older copy of ours is replaced, a
+    curator's own file is kept); sets ``DAGSTER_HOME``."""
+    home = Path(data_dir) / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists():  # a local instance: runs and materializations in SQLite under the data dir
-        config.write_text(INSTANCE_YAML)
-    elif "concurrency:" not in config.read_text():  # instances from before the training pool
-        config.write_text(config.read_text().rstrip("\n") + "\n" + INSTANCE_YAML.split("\n", 2)[2])
+    config, shipped = home / "dagster.yaml", INSTANCE_YAML_PATH.read_text()
+    if not config.exists() or (config.read_text().startswith(_OURS) and config.read_text() != shipped) \
+            or "concurrency:" not in config.read_text():  # ours, or from before the pools existed
+        config.write_text(shipped)
     os.environ["DAGSTER_HOME"] = str(home)
     return home
+
+
+_prepare_dagster_home = prepare_dagster_home
 
 
 def _failure_reasons(result) -> list[str]:
@@ -454,6 +455,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="also score this folder of <sample_id>.txt/.wav replies (repeatable)")
     p_eval.add_argument("--force", action="store_true", help="recompute even what is current")
 
+    p_ui = sub.add_parser("ui", help="the Dagster UI (dagster dev) on a media root and data dir, with the sensors on")
+    p_ui.add_argument("--media-root", required=True, type=Path)
+    p_ui.add_argument("--data-dir", required=True, type=Path)
+    p_ui.add_argument("--port", type=int, default=3000)
+    p_ui.add_argument("--host", default="127.0.0.1")
+
     p_sum = sub.add_parser("summary", help="print what the catalog holds")
     p_sum.add_argument("--data-dir", required=True, type=Path)
 
@@ -499,7 +506,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "summary":
         print_summary(args.data_dir)
         return 0
+    if args.command == "ui":
+        return ui(args.media_root, args.data_dir, port=args.port, host=args.host)
     return 2
+
+
+def ui(media_root: Path, data_dir: Path, *, port: int = 3000, host: str = "127.0.0.1") -> int:
+    """``dagster dev`` on this media root and data dir: the webserver and the daemon (sensors, schedules, run
+    queue), with the instance of ``audiorole run`` (so its runs and materializations show)."""
+    media_root.mkdir(parents=True, exist_ok=True)
+    home = prepare_dagster_home(data_dir.resolve())
+    env = {**os.environ, "AUDIOROLE_MEDIA_ROOT": str(media_root.resolve()), "AUDIOROLE_DATA_DIR": str(data_dir.resolve()),
+           "DAGSTER_HOME": str(home), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    workspace = Path(__file__).resolve().parents[1] / "workspace.yaml"
+    dagster = Path(sys.executable).with_name("dagster")
+    cmd = [str(dagster), "dev", "-w", str(workspace), "-p", str(port), "-h", host]
+    print("starting: " + " ".join(cmd) + f"\n  DAGSTER_HOME={home}", flush=True)
+    os.chdir(workspace.parent)
+    os.execve(cmd[0], cmd, env)
 
 
 if __name__ == "__main__":

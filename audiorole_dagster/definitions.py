@@ -20,6 +20,7 @@ from assets.evaluation import evaluation_assets, test_set_assets
 from assets.ingest import ingest_assets, ingest_checks
 from assets.segments import segment_assets, segment_checks
 from assets.training import character_training_assets, series_training_assets
+from audiorole_dagster.deploy import executor
 from audiorole_dagster.jobs import eval_job, episode_job, replies_job, series_job, shards_job, training_job
 from audiorole_dagster.schedules import stale_dataset_schedule, stale_episodes_schedule, stale_models_schedule
 from audiorole_dagster.sensors import dataset_sensor, media_root_sensor, models_sensor
@@ -43,6 +44,7 @@ def build_definitions(media_root: str | None = None, data_dir: str | None = None
         jobs=[episode_job, series_job, shards_job, training_job, replies_job, eval_job],
         sensors=[media_root_sensor, dataset_sensor, models_sensor],
         schedules=[stale_episodes_schedule, stale_dataset_schedule, stale_models_schedule],
+        executor=executor(),  # AUDIOROLE_DEPLOYMENT: local (multiprocess + pools) or k8s (a pod per step)
         resources={
             "media_root": MediaRootResource(path=os.path.abspath(media_root)),
             "data_store": DataStoreResource(data_dir=os.path.abspath(data_dir)),
