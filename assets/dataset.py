@@ -150,7 +150,7 @@ def shards_sound(context: dg.AssetCheckExecutionContext, data_store: DataStoreRe
     rows = {}
     for key in run_keys(context):
         problems = dataset.shard_problems(data_store.store, *key.split("/", 1))
-        rows[key] = {"problems": dg.MetadataValue.json(problems), "passed": not problems}
+        rows[key] = {"problems": problems, "passed": not problems}
     return check_result(rows)
 
 

@@ -111,6 +111,9 @@ def plan_dataset(series: dict[str, tuple[SeriesSpec, list[EpisodeSource]]], stor
         if in_flight.busy(key, DATASET_JOBS):
             waiting.append(f"{key}: a series or shards run is in flight")
             continue
+        if not any(store.read_stamp(ep.key, "segments") for ep in episodes):
+            waiting.append(f"{key}: no episode has segments (yet)")
+            continue
         step = series_step(spec, episodes, store, config=config, embedder_name=embedder_name)
         steps += [step] if step else shard_steps(key, store, config)
     return steps, waiting

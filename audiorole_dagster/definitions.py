@@ -22,9 +22,9 @@ from assets.segments import segment_assets, segment_checks
 from assets.training import character_training_assets, series_training_assets
 from audiorole_dagster.deploy import executor
 from audiorole_dagster.jobs import eval_job, episode_job, replies_job, series_job, shards_job, training_job
-from audiorole_dagster.schedules import stale_dataset_schedule, stale_episodes_schedule, stale_models_schedule
+from audiorole_dagster.schedules import schedules
 from audiorole_dagster.sensors import dataset_sensor, media_root_sensor, models_sensor
-from resources import DataStoreResource, MediaRootResource
+from resources import AutomationConfigResource, DataStoreResource, MediaRootResource
 from resources.training import TrainingResource
 from resources.models import (
     AsrResource, DiarizationResource, EnhancementResource, SpeakerEmbeddingResource, VadResource,
@@ -43,11 +43,12 @@ def build_definitions(media_root: str | None = None, data_dir: str | None = None
         asset_checks=[*ingest_checks, *segment_checks, *series_checks, *shard_checks],
         jobs=[episode_job, series_job, shards_job, training_job, replies_job, eval_job],
         sensors=[media_root_sensor, dataset_sensor, models_sensor],
-        schedules=[stale_episodes_schedule, stale_dataset_schedule, stale_models_schedule],
+        schedules=schedules,
         executor=executor(),  # AUDIOROLE_DEPLOYMENT: local (multiprocess + pools) or k8s (a pod per step)
         resources={
             "media_root": MediaRootResource(path=os.path.abspath(media_root)),
             "data_store": DataStoreResource(data_dir=os.path.abspath(data_dir)),
+            "automation_config": AutomationConfigResource(path=os.environ.get("AUDIOROLE_RUN_CONFIG") or None),
             "vad": VadResource(),
             "enhancement": EnhancementResource(mode=os.environ.get("AUDIOROLE_ENHANCEMENT", "auto")),
             "asr": AsrResource(model_dir=os.environ.get("AUDIOROLE_WHISPER_DIR") or None),

@@ -1,5 +1,5 @@
 """Scheduled re-materialization of whatever is stale, each off by default (turn them on in the Automation page):
-episodes every night at 03:00, series and shards at 04:00, models and their evaluation on Sundays at 05:00.
+episodes every night at 03:00, series at 04:00, shards at 04:30; models, replies and evaluation on Sundays.
 
 A schedule catches what no file change announces: a new code version, a changed threshold or model. The same
 stamps decide as for the sensors, so a schedule never re-runs current work.
@@ -7,33 +7,16 @@ stamps decide as for the sensors, so a schedule never re-runs current work.
 
 import dagster as dg
 
-from assets._common import DATASET, EVALUATION, TRAINING
-from assets.dataset import series_assets, shard_assets
-from assets.evaluation import evaluation_assets, test_set_assets
-from assets.training import character_training_assets, series_training_assets
 from audiorole.freshness import source_fingerprint, stale_stages
 from audiorole.store import fingerprint
-from audiorole_dagster.jobs import episode_job
+from audiorole_dagster.jobs import eval_job, episode_job, replies_job, series_job, shards_job, training_job
 from audiorole_dagster.partitions import episode_partitions
 from audiorole_dagster.sensors import dataset_requests, model_requests
-from resources import DataStoreResource, MediaRootResource
+from resources import AutomationConfigResource, DataStoreResource, MediaRootResource
 from resources.models import (
     AsrResource, DiarizationResource, EnhancementResource, SpeakerEmbeddingResource, VadResource, stage_params,
 )
 from resources.training import TrainingResource
-
-#: The assets each automation job name stands for, so a schedule can target them as an asset selection.
-JOB_ASSETS = {
-    "series_job": series_assets, "shards_job": shard_assets,
-    "training_job": [*series_training_assets, *test_set_assets], "replies_job": character_training_assets,
-    "eval_job": evaluation_assets,
-}
-
-
-def _asset_requests(steps) -> list[dg.RunRequest]:
-    return [dg.RunRequest(run_key=s.run_key, partition_key=s.partition_key, tags={"audiorole/automation": s.why},
-                          run_config=s.run_config,
-                          asset_selection=[a.key for a in JOB_ASSETS[s.job]]) for s in steps]
 
 
 @dg.schedule(job=episode_job, cron_schedule="0 3 * * *", default_status=dg.DefaultScheduleStatus.STOPPED)
@@ -58,20 +41,37 @@ def stale_episodes_schedule(
     return requests or dg.SkipReason("every episode is current")
 
 
-@dg.schedule(target=dg.AssetSelection.groups(DATASET), cron_schedule="0 4 * * *",
-             default_status=dg.DefaultScheduleStatus.STOPPED)
-def stale_dataset_schedule(context: dg.ScheduleEvaluationContext, media_root: MediaRootResource,
-                           data_store: DataStoreResource, speaker_embedding: SpeakerEmbeddingResource):
-    """Re-materialize the stale series stages, then (on a later tick, once they are current) the stale shards."""
-    steps, waiting = dataset_requests(context, media_root, data_store, speaker_embedding)
-    return _asset_requests(steps) or dg.SkipReason("; ".join(waiting) or "every series and shard is current")
+def _stale_schedule(job, cron: str, plan, description: str) -> dg.ScheduleDefinition:
+    """A schedule requesting the ``plan``'s runs of ``job`` (the sensors' planner, so the same stamps decide)."""
+
+    @dg.schedule(name=f"stale_{job.name.removesuffix('_job')}_schedule", job=job, cron_schedule=cron,
+                 default_status=dg.DefaultScheduleStatus.STOPPED, description=description)
+    def _schedule(context: dg.ScheduleEvaluationContext, media_root: MediaRootResource, data_store: DataStoreResource,
+                  speaker_embedding: SpeakerEmbeddingResource, training: TrainingResource,
+                  automation_config: AutomationConfigResource):
+        steps, waiting = plan(context, media_root, data_store, speaker_embedding, training, automation_config)
+        requests = [dg.RunRequest(run_key=s.run_key, partition_key=s.partition_key, run_config=s.run_config,
+                                  tags={"audiorole/automation": s.why}) for s in steps if s.job == job.name]
+        return requests or dg.SkipReason("; ".join(waiting) or f"nothing stale for {job.name}")
+
+    return _schedule
 
 
-@dg.schedule(target=dg.AssetSelection.groups(TRAINING, EVALUATION), cron_schedule="0 5 * * 0",
-             default_status=dg.DefaultScheduleStatus.STOPPED)
-def stale_models_schedule(context: dg.ScheduleEvaluationContext, media_root: MediaRootResource,
-                          data_store: DataStoreResource, speaker_embedding: SpeakerEmbeddingResource,
-                          training: TrainingResource):
-    """Retrain the stale ARP-Models, then their replies, then ARP-Eval (one family per tick, in that order)."""
-    steps, waiting = model_requests(context, media_root, data_store, speaker_embedding, training)
-    return _asset_requests(steps) or dg.SkipReason("; ".join(waiting) or "every model and evaluation is current")
+def _dataset_plan(context, media_root, data_store, speaker_embedding, training, automation_config):
+    return dataset_requests(context, media_root, data_store, speaker_embedding, automation_config)
+
+
+stale_series_schedule = _stale_schedule(series_job, "0 4 * * *", _dataset_plan,
+                                        "Nightly: rebuild the stale series stages (characters, dialogues, card).")
+stale_shards_schedule = _stale_schedule(shards_job, "30 4 * * *", _dataset_plan,
+                                        "Nightly: rebuild the stale character shards of current series.")
+stale_training_schedule = _stale_schedule(training_job, "0 5 * * 0", model_requests,
+                                          "Weekly: retrain the ARP-Models whose dialogues, config or code changed.")
+stale_replies_schedule = _stale_schedule(replies_job, "0 9 * * 0", model_requests,
+                                         "Weekly: answer the test set again where a model changed.")
+stale_eval_schedule = _stale_schedule(eval_job, "0 11 * * 0", model_requests,
+                                      "Weekly: re-score ARP-Eval where replies, systems or metrics changed.")
+
+#: Every schedule, each off by default (the Automation page turns them on).
+schedules = [stale_episodes_schedule, stale_series_schedule, stale_shards_schedule, stale_training_schedule,
+             stale_replies_schedule, stale_eval_schedule]

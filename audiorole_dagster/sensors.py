@@ -22,7 +22,7 @@ from audiorole.store import fingerprint
 from audiorole_dagster import automation
 from audiorole_dagster.jobs import eval_job, episode_job, replies_job, series_job, shards_job, training_job
 from audiorole_dagster.partitions import episode_partitions, series_partitions
-from resources import DataStoreResource, MediaRootResource
+from resources import AutomationConfigResource, DataStoreResource, MediaRootResource
 from resources.models import (
     AsrResource, DiarizationResource, EnhancementResource, SpeakerEmbeddingResource, VadResource, stage_params,
 )
@@ -122,7 +122,7 @@ def _known_series(context, media_root: MediaRootResource):
 
 
 def dataset_requests(context, media_root: MediaRootResource, data_store: DataStoreResource,
-                     speaker_embedding: SpeakerEmbeddingResource):
+                     speaker_embedding: SpeakerEmbeddingResource, automation_config: AutomationConfigResource):
     """The stale series and shards runs, for the dataset sensor and schedule."""
     series = _known_series(context, media_root)
     store, instance = data_store.store, context.instance
@@ -136,34 +136,36 @@ def dataset_requests(context, media_root: MediaRootResource, data_store: DataSto
                                            and not last_run_failed(instance, "episode_job", ep.key)):
                 pending.add(ep.key)
     steps, waiting = automation.plan_dataset(series, store, in_flight(instance), pending,
-                                             embedder_name=speaker_embedding.backend)
+                                             config=automation_config.config(), embedder_name=speaker_embedding.backend)
     return steps, waiting
 
 
 @dg.sensor(jobs=[series_job, shards_job], minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
 def dataset_sensor(context: dg.SensorEvaluationContext, media_root: MediaRootResource, data_store: DataStoreResource,
-                   speaker_embedding: SpeakerEmbeddingResource):
+                   speaker_embedding: SpeakerEmbeddingResource, automation_config: AutomationConfigResource):
     """After a series' episodes settle: its stale series stages, then its characters' stale shards."""
-    steps, waiting = dataset_requests(context, media_root, data_store, speaker_embedding)
+    steps, waiting = dataset_requests(context, media_root, data_store, speaker_embedding, automation_config)
     for w in waiting:
         context.log.info(w)
     return _requests(steps) or dg.SkipReason("; ".join(waiting) or "every series and shard is current")
 
 
 def model_requests(context, media_root: MediaRootResource, data_store: DataStoreResource,
-                   speaker_embedding: SpeakerEmbeddingResource, training: TrainingResource):
+                   speaker_embedding: SpeakerEmbeddingResource, training: TrainingResource,
+                   automation_config: AutomationConfigResource):
     """The stale training, replies and evaluation runs, for the models sensor and schedule."""
     series = _known_series(context, media_root)
     return automation.plan_models(series, data_store.store, in_flight(context.instance), base_model=training.base_model,
-                                  embedder_name=speaker_embedding.backend)
+                                  config=automation_config.config(), embedder_name=speaker_embedding.backend)
 
 
 @dg.sensor(jobs=[training_job, replies_job, eval_job], minimum_interval_seconds=60,
            default_status=dg.DefaultSensorStatus.STOPPED)
 def models_sensor(context: dg.SensorEvaluationContext, media_root: MediaRootResource, data_store: DataStoreResource,
-                  speaker_embedding: SpeakerEmbeddingResource, training: TrainingResource):
+                  speaker_embedding: SpeakerEmbeddingResource, training: TrainingResource,
+                  automation_config: AutomationConfigResource):
     """Opt-in: after a series' dataset settles, train its ARP-Model, answer its test set, evaluate."""
-    steps, waiting = model_requests(context, media_root, data_store, speaker_embedding, training)
+    steps, waiting = model_requests(context, media_root, data_store, speaker_embedding, training, automation_config)
     for w in waiting:
         context.log.info(w)
     return _requests(steps) or dg.SkipReason("; ".join(waiting) or "every model and evaluation is current")

@@ -33,3 +33,25 @@ class DataStoreResource(dg.ConfigurableResource):
 
     def refresh_catalog(self) -> list[str]:
         return catalog.refresh_catalog(self.data_dir)
+
+
+class AutomationConfigResource(dg.ConfigurableResource):
+    """The run config of the runs the sensors and schedules request, per asset, as in the launchpad:
+    a YAML file ``{asset name: {field: value}}`` (env ``AUDIOROLE_RUN_CONFIG``), e.g.
+    ``characters: {min_character_s: 4.0}``. Without one, every asset's documented defaults."""
+
+    path: str | None = None
+
+    def config(self) -> dict:
+        if not self.path:
+            return {}
+        import yaml
+        from pathlib import Path
+
+        try:
+            data = yaml.safe_load(Path(self.path).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as err:
+            raise InputError(self.path, f"automation run config is unreadable: {err}") from err
+        if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+            raise InputError(self.path, "automation run config must map asset names to config mappings")
+        return data

@@ -25,6 +25,8 @@ def test_definitions_load_without_heavy_imports():
         "print(heavy, round(time.time() - t, 1))\n"
         "assert not heavy, heavy\n"
         "defs.resolve_job_def('episode_job')\n"
+        "defs.resolve_all_job_defs(); [defs.resolve_schedule_def(s.name) for s in defs.schedules]\n"
+        "defs.validate_loadable(defs)\n"
         "names = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}\n"
         "assert {'probed_media', 'standardized_audio', 'parsed_subtitles'} <= names, names\n"
     )

@@ -1,0 +1,202 @@
+"""What a curator sees in the Dagster UI, in a real headless Chromium (Debian's, driven by playwright; no browser is
+downloaded): the whole lineage; a series folder dropped into the media root becoming partitions and successful
+runs with nobody launching anything; a bad episode's asset check failing, visibly; a backfill launched from the
+UI's partition picker completing. Screenshots of each step go to ``AUDIOROLE_UI_SCREENSHOTS`` (default
+``.artifacts/ui-screenshots/`` in the project root)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+#: Automatic runs' config: the one-episode test series' characters speak a few seconds each
+RUN_CONFIG = "characters:\n  min_character_s: 2.0\n  min_character_share: 0.02\n"
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed (make test-deps)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait(what: str, condition, timeout: float, every: float = 3.0):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+@pytest.fixture
+def dagster_ui(tmp_path, require_ffmpeg):
+    """``audiorole ui`` (dagster dev: webserver + daemon) on an empty media root; yields (url, media root, home)."""
+    media, data = tmp_path / "media", tmp_path / "data"
+    media.mkdir()
+    config = tmp_path / "automation.yaml"
+    config.write_text(RUN_CONFIG)
+    port = _free_port()
+    env = {**os.environ, "AUDIOROLE_RUN_CONFIG": str(config), "PYTHONUNBUFFERED": "1"}
+    log = open(tmp_path / "dagster.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "audiorole_dagster.cli", "ui", "--media-root", str(media),
+                             "--data-dir", str(data), "--port", str(port)], cwd=ROOT, env=env, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+
+    def up():
+        try:
+            return urllib.request.urlopen(url + "/server_info", timeout=2).status == 200
+        except OSError:
+            return proc.poll() is not None and pytest.fail((tmp_path / "dagster.log").read_text()[-3000:])
+
+    try:
+        _wait("the Dagster webserver", up, 120, 1.0)
+        yield url, media, data / "dagster_home"
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+def _runs(home: Path) -> list[tuple[str, str, str, str]]:
+    """(job, partition or range start, status, what launched it) of every run of the UI's instance."""
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        return [(r.job_name, r.tags.get("dagster/partition") or r.tags.get("dagster/asset_partition_range_start", ""),
+                 r.status.value, r.tags.get("dagster/sensor_name") or ("backfill" if r.tags.get("dagster/backfill")
+                                                                        else "manual"))
+                for r in instance.get_runs()]
+
+
+def _run_ids(home: Path) -> list[tuple[str, str]]:
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        return [(r.run_id, r.tags.get("dagster/partition", "")) for r in instance.get_runs()]
+
+
+def _backfills(home: Path):
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        return [(b.backfill_id, b.status.value) for b in instance.get_backfills()]
+
+
+def test_curator_ui_path_in_a_real_browser(dagster_ui, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from audiorole.demo import build_demo
+
+    url, media, home = dagster_ui
+    shots = Path(os.environ.get("AUDIOROLE_UI_SCREENSHOTS") or ROOT / ".artifacts" / "ui-screenshots")
+    shutil.rmtree(shots, ignore_errors=True)
+    shots.mkdir(parents=True)
+    demo = build_demo(tmp_path / "demo", minutes_per_episode=0.3, n_episodes=1, seed=0)
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run", "--disable-quic"])
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+
+        def visit(path: str, shot: str, wait_text: str | None = None) -> str:
+            page.goto(url + path)
+            if wait_text:
+                page.get_by_text(wait_text).first.wait_for(timeout=60_000)
+            page.wait_for_timeout(1500)
+            skip = page.get_by_role("button", name="Skip")  # the "join the Dagster community" modal
+            if skip.count():
+                skip.first.click()
+                page.wait_for_timeout(300)
+            page.screenshot(path=str(shots / shot))
+            return page.inner_text("body")
+
+        # 1. the lineage: media → episode stages → series stages → shards → model → eval
+        body = visit("/asset-groups", "01_lineage_groups.png", "evaluation")
+        for group in ("ingest", "segments", "dataset", "training", "evaluation"):
+            assert group in body
+        body = visit("/assets/arp_eval_report?view=lineage&lineageScope=upstream&lineageDepth=20",
+                     "02_lineage_of_the_evaluation_report.png", "probed_media")
+        for asset in ("probed_media", "aligned_segments", "characters", "character_shards", "arp_model", "arp_eval"):
+            assert asset in body, asset
+        body = visit("/automation", "03_automation.png", "media_root_sensor")
+        assert "dataset_sensor" in body and "models_sensor" in body and "stale_series_schedule" in body
+
+        # 2. a curator drops a series folder, and a bad one, into the media root; nobody launches anything
+        shutil.copytree(demo.media_root / "Maple Street", media / "Maple Street")
+        bad = media / "Bad Show"
+        bad.mkdir()
+        full = tmp_path / "full.mkv"
+        ffmpeg = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi"]
+        subprocess.run([*ffmpeg, "-i", "sine=frequency=300:duration=12", "-c:a", "flac", str(full)], check=True)
+        (bad / "Pilot.mkv").write_bytes(full.read_bytes()[: full.stat().st_size // 2])  # truncated: says 12 s
+        subprocess.run([*ffmpeg, "-i", "sine=frequency=220:duration=12", "-f", "lavfi", "-i", "anoisesrc=a=0.05:d=12",
+                        "-filter_complex", "amix=inputs=2", "-ar", "16000", str(bad / "Music.wav")], check=True)
+
+        def settled():
+            runs = _runs(home)
+            ok = {(j, p) for j, p, s, _ in runs if s == "SUCCESS"}
+            failed = {(j, p) for j, p, s, _ in runs if s == "FAILURE"}
+            done = ({("episode_job", "maple-street/s01e01"), ("episode_job", "bad-show/music"),
+                     ("series_job", "maple-street"), ("series_job", "bad-show")} <= ok
+                    and any(j == "shards_job" for j, _ in ok) and ("episode_job", "bad-show/pilot") in failed
+                    and not any(s in ("QUEUED", "NOT_STARTED", "STARTING", "STARTED") for _, _, s, _ in runs))
+            return runs if done else None
+
+        runs = _wait("the dropped series to run through the sensors", settled, 420, 5.0)
+        assert {who for *_, who in runs} <= {"media_root_sensor", "dataset_sensor"}, runs
+        assert sorted(p for j, p, *_ in runs if j == "series_job") == ["bad-show", "maple-street"], \
+            "each series is built once, after its episodes"
+        body = visit("/runs", "04_runs_started_by_sensors.png", "shards_job")
+        assert "series_job" in body and "episode_job" in body and "Failure" in body
+        body = visit("/assets/probed_media?view=partitions", "05_episode_partitions.png", "maple-street/s01e01")
+        assert "bad-show/pilot" in body and "bad-show/music" in body
+        failed_run = next(r for r in _run_ids(home) if r[1] == "bad-show/pilot")
+        body = visit(f"/runs/{failed_run[0]}", "06_failed_run_names_the_file.png", "truncated or corrupt")
+        assert "Pilot.mkv" in body
+
+        # 3. the music-only episode's asset check is red, per partition, with its figures
+        body = visit("/assets/aligned_segments?view=checks", "07_failed_check.png", "speech_kept_share")
+        assert "Failed" in body
+        page.get_by_text("Execution history").first.click()
+        page.get_by_text("bad-show/music").first.wait_for(timeout=30_000)
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(shots / "08_failed_check_per_partition.png"))
+        history = page.inner_text("body")
+        assert "maple-street/s01e01" in history and "Passed" in history and "Failed" in history
+
+        # 4. a backfill from the UI's partition picker: every character's shards, in one ranged run
+        visit("/assets/character_shards", "09_shards_asset.png", "Materialize")
+        page.get_by_role("button", name="Materialize…").first.click()
+        dialog = page.get_by_role("dialog")
+        dialog.get_by_role("button", name="All").first.click()
+        page.wait_for_timeout(1000)
+        page.screenshot(path=str(shots / "10_backfill_dialog.png"))
+        dialog.get_by_role("button", name="Launch backfill").click()
+        (backfill_id, _), = _wait("the backfill to be created", lambda: _backfills(home), 60, 1.0)
+        _wait("the backfill to complete", lambda: _backfills(home)[0][1] in ("COMPLETED", "COMPLETED_SUCCESS")
+              or _backfills(home)[0][1].startswith("COMPLETED"), 240, 3.0)
+        assert _backfills(home)[0][1] in ("COMPLETED", "COMPLETED_SUCCESS"), _backfills(home)
+        backfill_runs = [r for r in _runs(home) if r[3] == "backfill"]
+        assert backfill_runs and all(s == "SUCCESS" for _, _, s, _ in backfill_runs)
+        assert len(backfill_runs) == 1, "single-run policy: every character partition in one run"
+        visit(f"/runs/b/{backfill_id}", "11_backfill_completed.png", "Completed")
+        browser.close()
