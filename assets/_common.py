@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import typing
 from typing import Callable
 
@@ -66,8 +67,9 @@ def materialize_result(result: StageResult, **extra) -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata=stage_metadata(result, **extra), data_version=dg.DataVersion(result.fingerprint))
 
 
-#: Episodes per run of a backfill: one run loads each model once for this many episodes (see README, "Backfills").
-EPISODES_PER_BACKFILL_RUN = 4
+#: Episodes per run of a backfill: one run loads each model once for this many episodes (README, "Backfills";
+#: ``AUDIOROLE_EPISODES_PER_RUN``, 1 for one episode per run).
+EPISODES_PER_BACKFILL_RUN = int(os.environ.get("AUDIOROLE_EPISODES_PER_RUN", "4"))
 EPISODE_BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=EPISODES_PER_BACKFILL_RUN)
 
 

@@ -1,7 +1,11 @@
 """Deployment profiles: where the steps of a run execute.
 
-- ``local`` (default): Dagster's multiprocess executor, two steps at a time (a 2-core machine); the heavy steps
-  queue on their pools (``dagster.yaml``: ``concurrency.pools``).
+- ``local`` (default): one process per run (the in-process executor): no process start per step, and each model
+  loaded once for all the steps and partitions of the run; two runs at a time (``dagster.yaml``), the heavy steps
+  queued on their pools (``concurrency.pools``) across runs. Measured on 3 demo episodes dropped into the UI:
+  136 s against 201 s with a process per step (``benchmarks/curator_path.py``), at the same peak memory.
+  ``AUDIOROLE_LOCAL_EXECUTOR=multiprocess`` puts ``episode_job``, ``training_job`` and ``eval_job`` on the
+  multiprocess executor (two steps at a time: ASR beside diarization), for machines with more cores.
 - ``k8s`` (``AUDIOROLE_DEPLOYMENT=k8s``): ``dagster-k8s``'s ``k8s_job_executor``, one Kubernetes pod per step.
   Model steps carry ``GPU_STEP`` tags (``assets/_common.py``) and ask for a GPU; the others get ``LIGHT_STEP``'s
   small pod. The data dir is one shared volume (``AUDIOROLE_DATA_PVC``) mounted at the same path in every pod;
@@ -51,7 +55,16 @@ def k8s_step_config() -> dict:
     }
 
 
+def parallel_executor() -> dg.ExecutorDefinition | None:
+    """The executor of the jobs with heavy independent steps under the local profile: the multiprocess executor
+    when ``AUDIOROLE_LOCAL_EXECUTOR=multiprocess``; None (the code location's default) otherwise and under k8s."""
+    if profile() == "local" and os.environ.get("AUDIOROLE_LOCAL_EXECUTOR", "in_process") == "multiprocess":
+        return dg.multiprocess_executor.configured({"max_concurrent": 2}, name="audiorole_local_parallel")
+    return None
+
+
 def executor(name: str | None = None) -> dg.ExecutorDefinition:
+    """The default executor of the code location (every job without one of its own, asset backfills included)."""
     name = name or profile()
     if name == "k8s":
         import warnings
@@ -61,7 +74,7 @@ def executor(name: str | None = None) -> dg.ExecutorDefinition:
             from dagster_k8s import k8s_job_executor
 
         return k8s_job_executor.configured(k8s_step_config(), name="audiorole_k8s")
-    return dg.multiprocess_executor.configured({"max_concurrent": 2}, name="audiorole_local")
+    return dg.in_process_executor.configured({}, name="audiorole_local")
 
 
 def render_step_pod(op_tags: dict, *, image: str = "audiorole:latest", step_key: str = "step") -> dict:

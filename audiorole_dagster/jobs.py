@@ -8,12 +8,14 @@ from assets._common import INGEST, SEGMENTS
 from assets.dataset import series_assets, shard_assets
 from assets.evaluation import evaluation_assets, test_set_assets
 from assets.training import character_training_assets, series_training_assets
+from audiorole_dagster.deploy import parallel_executor
 from audiorole_dagster.partitions import character_partitions, episode_partitions, series_partitions
 
 EPISODE_GROUPS = [INGEST, SEGMENTS]
 
 episode_job = dg.define_asset_job(
     "episode_job",
+    executor_def=parallel_executor(),
     selection=dg.AssetSelection.groups(*EPISODE_GROUPS),
     partitions_def=episode_partitions,
     description="Everything per episode: ingest (probe, audio, subtitles), then alignment (VAD, enhancement, "
@@ -37,6 +39,7 @@ shards_job = dg.define_asset_job(
 
 training_job = dg.define_asset_job(
     "training_job",
+    executor_def=parallel_executor(),
     selection=dg.AssetSelection.assets(*series_training_assets, *test_set_assets),
     partitions_def=series_partitions,
     description="Per series, from its dialogues: speech tokenizer (units), speech decoder (voices) and the ARP-Model "
@@ -53,6 +56,7 @@ replies_job = dg.define_asset_job(
 
 eval_job = dg.define_asset_job(
     "eval_job",
+    executor_def=parallel_executor(),
     selection=dg.AssetSelection.assets(*evaluation_assets),
     partitions_def=series_partitions,
     description="Per series, ARP-Eval: the anchor and baseline systems, the scores of every system (AP, CP, "

@@ -14,6 +14,7 @@ What is stale is decided by the store's stamps (``audiorole.freshness``, ``audio
 from __future__ import annotations
 
 import json
+import os
 
 import dagster as dg
 
@@ -28,6 +29,11 @@ from resources.models import (
 )
 from resources.training import TrainingResource
 
+#: Seconds between sensor ticks (``AUDIOROLE_SENSOR_INTERVAL_S``; the UI test shortens it).
+SENSOR_INTERVAL_S = int(os.environ.get("AUDIOROLE_SENSOR_INTERVAL_S", "30"))
+#: ``AUDIOROLE_AUTOMATION=off`` starts the media-root and dataset sensors stopped (e.g. to backfill by hand only).
+_ON = (dg.DefaultSensorStatus.STOPPED if os.environ.get("AUDIOROLE_AUTOMATION", "on") == "off"
+       else dg.DefaultSensorStatus.RUNNING)
 IN_FLIGHT_STATUSES = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
                       dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
 FINISHED_BAD = {dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
@@ -63,7 +69,7 @@ def _series_digests(sources: dict[str, str]) -> dict[str, str]:
     return {s: fingerprint(items) for s, items in by_series.items()}
 
 
-@dg.sensor(job=episode_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
+@dg.sensor(job=episode_job, minimum_interval_seconds=SENSOR_INTERVAL_S, default_status=_ON)
 def media_root_sensor(context: dg.SensorEvaluationContext, media_root: MediaRootResource,
                       data_store: DataStoreResource, vad: VadResource, enhancement: EnhancementResource,
                       asr: AsrResource, speaker_embedding: SpeakerEmbeddingResource,
@@ -140,7 +146,7 @@ def dataset_requests(context, media_root: MediaRootResource, data_store: DataSto
     return steps, waiting
 
 
-@dg.sensor(jobs=[series_job, shards_job], minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
+@dg.sensor(jobs=[series_job, shards_job], minimum_interval_seconds=SENSOR_INTERVAL_S, default_status=_ON)
 def dataset_sensor(context: dg.SensorEvaluationContext, media_root: MediaRootResource, data_store: DataStoreResource,
                    speaker_embedding: SpeakerEmbeddingResource, automation_config: AutomationConfigResource):
     """After a series' episodes settle: its stale series stages, then its characters' stale shards."""
@@ -159,7 +165,7 @@ def model_requests(context, media_root: MediaRootResource, data_store: DataStore
                                   config=automation_config.config(), embedder_name=speaker_embedding.backend)
 
 
-@dg.sensor(jobs=[training_job, replies_job, eval_job], minimum_interval_seconds=60,
+@dg.sensor(jobs=[training_job, replies_job, eval_job], minimum_interval_seconds=2 * SENSOR_INTERVAL_S,
            default_status=dg.DefaultSensorStatus.STOPPED)
 def models_sensor(context: dg.SensorEvaluationContext, media_root: MediaRootResource, data_store: DataStoreResource,
                   speaker_embedding: SpeakerEmbeddingResource, training: TrainingResource,

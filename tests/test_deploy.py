@@ -3,6 +3,10 @@ machine without a cluster can check it (config loads, the pods it would submit).
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -26,34 +30,42 @@ def test_shipped_instance_queues_runs_and_limits_every_pool(tmp_path):
 
 
 def test_heavy_steps_take_a_pool_slot_and_ask_for_a_gpu_under_k8s(monkeypatch, tmp_path):
-    from audiorole_dagster import deploy
     from audiorole_dagster.definitions import build_definitions
 
     local = build_definitions(str(tmp_path), str(tmp_path))
-    assert local.resolve_job_def("episode_job").executor_def.name == "audiorole_local"
+    # measured (benchmarks/curator_path.py): one process per run beats a process per step on 2 cores
+    assert {local.resolve_job_def(j).executor_def.name for j in ("episode_job", "shards_job")} == {"audiorole_local"}
     graph = local.resolve_asset_graph()
     pools = {k.to_user_string(): graph.get(k).pools for k in graph.get_all_asset_keys()}
     assert {k for k, p in pools.items() if p} == {
         "enhanced_audio", "speaker_turns", "transcript", "arp_model", "arp_replies", "arp_baselines", "arp_eval"}
 
-    monkeypatch.setenv("AUDIOROLE_DEPLOYMENT", "k8s")
-    defs = build_definitions(str(tmp_path), str(tmp_path))
-    assert defs.resolve_job_def("episode_job").executor_def.name == "audiorole_k8s"
-    graph = defs.resolve_asset_graph()
-
-    def pod(asset: str) -> dict:
-        tags = graph.get(dg.AssetKey(asset)).assets_def.op.tags
-        spec = deploy.render_step_pod({k: v for k, v in tags.items() if k.startswith("dagster-k8s/")},
-                                      step_key=asset)["spec"]["template"]["spec"]
-        return spec
-
-    heavy, light = pod("transcript"), pod("probed_media")
+    # the profile is process-level (read when the code location loads): the k8s one is loaded in a fresh process
+    code = (
+        "import json, dagster as dg\n"
+        "from audiorole_dagster import deploy\n"
+        f"from audiorole_dagster.definitions import build_definitions\n"
+        f"defs = build_definitions({str(tmp_path)!r}, {str(tmp_path)!r})\n"
+        "graph = defs.resolve_asset_graph()\n"
+        "def pod(a):\n"
+        "    tags = graph.get(dg.AssetKey(a)).assets_def.op.tags\n"
+        "    return deploy.render_step_pod({k: v for k, v in tags.items() if k.startswith('dagster-k8s/')},"
+        " step_key=a)['spec']['template']['spec']\n"
+        "print(json.dumps({'executors': sorted({defs.resolve_job_def(j).executor_def.name for j in "
+        "('episode_job', 'shards_job', 'training_job')}), 'heavy': pod('transcript'), 'light': pod('probed_media')}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "AUDIOROLE_DEPLOYMENT": "k8s"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["executors"] == ["audiorole_k8s"], "under k8s every job runs a pod per step"
+    heavy, light = got["heavy"], got["light"]
     assert heavy["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert heavy["tolerations"][0]["key"] == "nvidia.com/gpu"
     assert "nvidia.com/gpu" not in str(light["containers"][0]["resources"]) and not light.get("tolerations")
     for spec in (heavy, light):  # every step pod sees the same data volume and the media read-only
         mounts = {m["mountPath"]: m for m in spec["containers"][0]["volumeMounts"]}
-        assert set(mounts) >= {deploy.POD_DATA_DIR, deploy.POD_MEDIA_ROOT} and mounts["/media"]["readOnly"]
+        assert set(mounts) >= {"/data", "/media"} and mounts["/media"]["readOnly"]
         env = {e["name"]: e.get("value") for e in spec["containers"][0]["env"]}
         assert env["AUDIOROLE_DATA_DIR"] == "/data" and env["HF_HUB_OFFLINE"] == "1"
 
