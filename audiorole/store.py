@@ -119,3 +119,16 @@ class DataStore:
     def clean_partial_writes(self, key: str) -> int:
         """Remove temp files a killed process left behind in this episode's folder."""
         return remove_stale_temp_files(self.episode_dir(key))
+
+
+def stale_from(checks, errors: tuple = (RuntimeError, OSError, KeyError, ValueError)) -> list[str]:
+    """``checks``: (stage name, ``current() -> stamp or None``) in DAG order. The names from the first stage that is
+    not current (or whose check raises one of ``errors``: an upstream not built yet) to the end."""
+    for i, (_, current) in enumerate(checks):
+        try:
+            ok = current() is not None
+        except errors:
+            ok = False
+        if not ok:
+            return [name for name, _ in checks[i:]]
+    return []

@@ -54,8 +54,6 @@ def prepare_dagster_home(data_dir: Path) -> Path:
     return home
 
 
-_prepare_dagster_home = prepare_dagster_home
-
 
 def _failure_reasons(result) -> list[str]:
     """The messages of failed steps (a dg.Failure's description names the file and the problem)."""
@@ -97,7 +95,7 @@ def run_pipeline(
     from resources.models import stage_params
 
     media_root, data_dir = Path(media_root).resolve(), Path(data_dir).resolve()
-    _prepare_dagster_home(data_dir)
+    prepare_dagster_home(data_dir)
     defs = build_definitions(str(media_root), str(data_dir))
     job = defs.resolve_job_def("episode_job")
     store = DataStore(data_dir)
@@ -276,7 +274,7 @@ def run_eval(data_dir: str | Path, *, series: list[str] | None = None, systems: 
     data_dir = Path(data_dir).resolve()
     store, report = DataStore(data_dir), report or RunReport()
     if defs is None:
-        _prepare_dagster_home(data_dir)
+        prepare_dagster_home(data_dir)
         defs = build_definitions(data_dir=str(data_dir))
     config = dict(config or {})
     if systems:

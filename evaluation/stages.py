@@ -29,7 +29,9 @@ from audiorole import dataset
 from audiorole.errors import InputError
 from audiorole.ingest import StageResult
 from audiorole.io import write_json_atomic, write_parquet_atomic
-from audiorole.store import DataStore, current_stamp, file_identity, fingerprint, read_stamp, upstream_fingerprint, write_stamp
+from audiorole.store import (
+    DataStore, current_stamp, file_identity, fingerprint, read_stamp, stale_from, upstream_fingerprint, write_stamp,
+)
 from evaluation import systems as sysmod
 from evaluation.config import BaselineConfig, MetricConfig, TestSetConfig
 from evaluation.schema import EVAL_RESULT_SCHEMA, SAMPLE_SCORE_SCHEMA, TEST_SAMPLE_SCHEMA
@@ -387,11 +389,4 @@ def stale_stages(store: DataStore, series_key: str, title: str, *, test_set: Tes
                                                                    upstream_fingerprint(ev, "eval")),
                                          ["report/index.html", "report/report.md"])),
     ]
-    for i, (_, current) in enumerate(checks):
-        try:
-            ok = current() is not None
-        except (RuntimeError, OSError, KeyError, ValueError, InputError):
-            ok = False
-        if not ok:
-            return [name for name, _ in checks[i:]]
-    return []
+    return stale_from(checks, (RuntimeError, OSError, KeyError, ValueError, InputError))

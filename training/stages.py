@@ -36,7 +36,9 @@ from audiorole.dialogues import speaker_name
 from audiorole.errors import InputError
 from audiorole.ingest import StageResult
 from audiorole.io import atomic_path, replace_dir, write_json_atomic, write_parquet_atomic
-from audiorole.store import DataStore, current_stamp, fingerprint, read_stamp, upstream_fingerprint, write_stamp
+from audiorole.store import (
+    DataStore, current_stamp, fingerprint, read_stamp, stale_from, upstream_fingerprint, write_stamp,
+)
 from training.config import ModelConfig
 from training.schema import CHARACTER_MODEL_SCHEMA, REPLY_SCHEMA
 from training.decoder import DecoderConfig, Inventory, UnitSelectionDecoder, load_decoder
@@ -191,14 +193,7 @@ def stale_stages(store: DataStore, series_key: str, *, tokenizer: TokenizerConfi
                                           decoder_fingerprint(store, series_key, decoder), DECODER_OUTPUTS)),
         ("lm", lambda: lm_current(store, series_key, model)),
     ]
-    for i, (_, current) in enumerate(checks):
-        try:
-            ok = current() is not None
-        except (RuntimeError, OSError, KeyError, ValueError):
-            ok = False
-        if not ok:
-            return [name for name, _ in checks[i:]]
-    return []
+    return stale_from(checks)
 
 
 def lm_records(store: DataStore, series_key: str, config: ModelConfig) -> tuple[list[dict], list[dict], list[str]]:
