@@ -198,3 +198,17 @@ def test_baseline_prompts_carry_the_scene_the_character_and_the_example():
     q = one_shot_prompt("Maple Street", "Maggie Chen", "Maggie Chen often talks with Theo Park.", ex, ctx)
     assert "often talks with Theo Park" in q and "Maggie Chen: Not on my watch!" in q and q.endswith(p)
     assert first_line("  Sure thing.\nWalt Brennan: more") == "Sure thing."
+
+
+def test_intelligibility_is_repeatable_and_a_wholly_wrong_clip_scores_one(pyannote_sample):
+    """Real speech: the same clip gets the same transcript on every call (no sampled fallback), and a transcript
+    against a reference it has nothing to do with scores CER 1, not the unbounded edit count."""
+    from audiorole.audio import load_audio
+    from evaluation.metrics.intelligibility import Intelligibility
+
+    wav = load_audio(pyannote_sample / "sample.wav")[: 12 * 16000]
+    scorer = Intelligibility()
+    c1, heard = scorer.score(wav, "hi")
+    assert len(heard) > 20 and c1 == 1.0  # dozens of characters heard against a two-character reference
+    assert scorer.score(wav, heard) == (0.0, heard)
+    assert scorer.score(wav, "") == (None, heard)

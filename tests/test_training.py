@@ -113,6 +113,40 @@ def test_decoder_output_length_and_exact_resynthesis_of_its_own_recording(whispe
         dec.add_voice("short", Inventory.from_pieces([(units[:20], wav[: 20 * spu])], spu))
 
 
+def _toy_decoder(voices: dict[str, list[int]], **config):
+    """A decoder over units 0..9 whose codeword distances are |a - b| (3 and 7 are near 2 and 8, far from 0 and 9),
+    each voice one recording of the given units; each frame's audio is a constant = its position (to read it back)."""
+    from training.decoder import DecoderConfig, Inventory, UnitSelectionDecoder
+
+    dist = np.abs(np.subtract.outer(np.arange(10), np.arange(10))).astype(np.float32)
+    dec = UnitSelectionDecoder(dist, 4, DecoderConfig(min_inventory_s=0, crossfade_ms=0, **config))
+    for name, units in voices.items():
+        dec.add_voice(name, Inventory.from_pieces([(units, np.repeat(np.arange(len(units)), 4).astype(np.float32))], 4))
+    return dec
+
+
+def test_decoder_context_cost_picks_the_frame_whose_recorded_neighbours_match():
+    # unit 5 was recorded twice: between 0 and 9 (frame 1), and between 2 and 8 (frame 5)
+    voices = {"v": [0, 5, 9, 9, 2, 5, 8, 0]}
+    dec = _toy_decoder(voices, context_weight=0.5, join_cost=0.0)  # no reward for runs: the neighbours alone decide
+    # asked for 3 5 7 (near 2 5 8): the 5 recorded between 2 and 8 fits; for 1 5 9, the one between 0 and 9
+    assert dec.select(np.array([3, 5, 7]), "v")[1] == 5
+    assert dec.select(np.array([1, 5, 9]), "v")[1] == 1
+
+
+def test_decoder_borrows_other_voices_frames_only_when_allowed_and_prefers_its_own():
+    voices = {"own": [0, 1, 2, 3, 4] * 3, "other": [9, 8, 7, 6, 5] * 3}
+    own_only = _toy_decoder(voices)
+    query = np.array([1, 2, 3, 8, 8])  # the voice never recorded an 8
+    assert own_only.own_share(own_only.select(query, "own"), "own") == 1.0
+    lend = _toy_decoder(voices, other_voice_cost=0.5)
+    path = lend.select(query, "own")
+    assert lend.own_share(path, "own") == pytest.approx(3 / 5)  # 1 2 3 its own, the 8s borrowed
+    assert lend.synthesize(query, "own").shape == (5 * 4,)
+    # what the voice has, it says itself even when others have it too
+    assert lend.own_share(lend.select(np.array([0, 1, 2, 3, 4]), "own"), "own") == 1.0
+
+
 # vocabulary and base model ------------------------------------------------------------------------------------------
 def test_trimmed_vocabulary_round_trips_any_text_and_keeps_token_kinds_apart(tiny_lm):
     from transformers import AutoTokenizer
@@ -278,6 +312,7 @@ def test_training_and_eval_assets_materialize_through_pipes_and_go_stale(short_d
     model = RolePlayModel.load(data, "maple-street")
     reply = model.reply(rows[0]["character"], [Turn("Someone", "Where were you?")], seed=1)
     assert len(reply.wav) == len(reply.units) * 1280
+    _context_audio_reaches_a_model_trained_on_it(model, store, rows[0]["character"], monkeypatch)
     _eval_assets(defs, instance, data, replies, tmp_path)
     # the models sensor's planner: the model is current, so what is left is the other characters' replies
     cfg = ModelConfig(**{**TINY_TRAINING["arp_model"], "base": str(tiny_lm)})
@@ -294,6 +329,32 @@ def test_training_and_eval_assets_materialize_through_pipes_and_go_stale(short_d
         assert stages.stale_stages(store, "maple-street", model=cfg) == ["tokenizer", "decoder", "lm"]
     finally:
         stamp.write_text(saved)
+
+
+def _context_audio_reaches_a_model_trained_on_it(model, store, character, monkeypatch):
+    """A model trained without ``context_units`` gets text only; one trained with them gets the turns' units (from
+    ``Turn.audio``, or from the episode for the test set's replies)."""
+    import training.roleplay as roleplay
+    from training import Turn, stages
+
+    seen = []
+    real = roleplay.prompt_ids
+    monkeypatch.setattr(roleplay, "prompt_ids", lambda *a, **k: seen.append((a[4], k)) or real(*a, **k))
+    audio = np.zeros(16000, np.float32)
+    audio[4000:12000] = 0.1 * np.sin(np.arange(8000) / 5)
+    assert model.context_units is False
+    model.reply(character, [Turn("Someone", "Hello.", audio=audio)], seed=1)
+    assert seen[-1][1]["context_units"] is False and seen[-1][0][0].units is None
+    model.context_units = True
+    try:
+        model.reply(character, [Turn("Someone", "Hello.", audio=audio)], seed=1)
+    finally:
+        model.context_units = False
+    assert seen[-1][1]["context_units"] is True and len(seen[-1][0][0].units) == 13  # 1 s at 12.5 Hz
+    d = next(d for d in stages.series_data(store, "maple-street")[2] if d["context"])
+    per_turn = stages._context_units(store, "maple-street")(d["dialogue_id"])
+    assert [len(u) for u in per_turn] == [
+        len(stages.units_for_span(np.zeros(10**5), t["start_s"], t["end_s"], 12.5)) for t in d["context"]]
 
 
 def _plan_models(demo, store, tiny_lm):

@@ -86,7 +86,8 @@ class _ModalityMask:
 
 class RolePlayModel:
     def __init__(self, lm, vocab, decoder, tokenizer, title: str, characters: dict[str, str], unit_rate_hz: float,
-                 units_per_text_token: float = 0.0):
+                 units_per_text_token: float = 0.0, context_units: bool = False):
+        self.context_units = context_units  # the model was trained on the context turns' units: give them
         self.lm, self.vocab, self.decoder, self.tokenizer = lm, vocab, decoder, tokenizer
         self.title, self.characters, self.unit_rate_hz = title, characters, unit_rate_hz
         self.units_per_text_token = units_per_text_token
@@ -107,7 +108,8 @@ class RolePlayModel:
         spec = json.loads((lm_dir / "spec.json").read_text())
         tok = load_tokenizer(stage_dir(store, series_key, "tokenizer"))
         return cls(lm, vocab, decoder_for(store, series_key), tok, spec["extra"]["title"], vocab.characters,
-                   tok.config.unit_rate_hz, speaking_rate(lm_dir / "samples.jsonl", vocab))
+                   tok.config.unit_rate_hz, speaking_rate(lm_dir / "samples.jsonl", vocab),
+                   bool(spec["extra"].get("context_units")))
 
     def character_key(self, name_or_key: str) -> str:
         if name_or_key in self.characters:
@@ -126,11 +128,12 @@ class RolePlayModel:
         from transformers import LogitsProcessorList
 
         key = self.character_key(character)
-        for t in context:
-            if t.units is None and getattr(t, "audio", None) is not None:
-                t.units = self.tokenizer.units(t.audio).tolist()
+        if self.context_units:
+            for t in context:
+                if t.units is None and getattr(t, "audio", None) is not None:
+                    t.units = self.tokenizer.units(t.audio).tolist()
         prompt = prompt_ids(self.vocab, self.title, key, self.characters[key], context,
-                            context_units=False, max_tokens=512)
+                            context_units=self.context_units, max_tokens=512)
         max_units = int(max_speech_s * self.unit_rate_hz)
         torch.manual_seed(seed)
         ids = torch.as_tensor([prompt])

@@ -45,7 +45,7 @@ from training.decoder import DecoderConfig, Inventory, UnitSelectionDecoder, loa
 from training.tokenizer import TokenizerConfig, UnitTokenizer, load_tokenizer, units_for_span
 
 TOKENIZER_VERSION = "1"
-DECODER_VERSION = "2"
+DECODER_VERSION = "3"  # 3: context-aware target cost, candidates chosen per position
 LM_VERSION = "1"
 REPLIES_VERSION = "3"  # 3: a duration prior keeps the speech between 0.8x and 1.5x the length its text needs
 
@@ -275,6 +275,7 @@ def prepare_lm(store: DataStore, series_key: str, title: str, config: ModelConfi
     spec = TrainSpec(out_dir=str(out), base_dir=str(base_dir), samples_path=str(out / "samples.jsonl"),
                      vocab_dir=str(vocab_dir), fresh=fresh, **shared,
                      extra={"series_key": series_key, "title": title, "vocab_size": vocab.size,
+                            "context_units": config.context_units,
                             "fingerprint": fp or lm_fingerprint(store, series_key, config)})
     write_json_atomic(out / "spec.json", asdict(spec))
     return spec, rows, warnings
@@ -422,9 +423,11 @@ def run_replies(store: DataStore, series_key: str, character_key: str, *, seed: 
     model = model or _role_play_model(str(store.root), series_key,
                                       upstream_fingerprint(stage_dir(store, series_key, "lm"), "lm"))
     samples = character_samples(store, series_key, character_key)
+    turn_units = _context_units(store, series_key) if getattr(model, "context_units", False) else None
     out_rows = []
     for i, s in enumerate(samples):
-        context = [Turn(t["speaker"], t["text"] or "") for t in s["context"]]
+        units = turn_units(s["dialogue_id"]) if turn_units else [None] * len(s["context"])
+        context = [Turn(t["speaker"], t["text"] or "", u) for t, u in zip(s["context"], units)]
         reply = model.reply(character_key, context, seed=seed + i, **sampling)
         wav_path = out / "wav" / f"{s['sample_id']}.wav"
         with atomic_path(wav_path) as tmp:
@@ -441,6 +444,19 @@ def run_replies(store: DataStore, series_key: str, character_key: str, *, seed: 
     write_stamp(out, "replies", fp, **facts)
     return StageResult("replies", key, fp, facts, seconds=time.perf_counter() - t0,
                        warnings=[] if out_rows else [f"{key}: no test sample for this character"])
+
+
+def _context_units(store: DataStore, series_key: str):
+    """dialogue id → the units of each of its context turns (for a model trained with ``context_units``)."""
+    dialogues = {d["dialogue_id"]: d for d in series_data(store, series_key)[2]}
+    rate = load_tokenizer(stage_dir(store, series_key, "tokenizer")).config.unit_rate_hz
+
+    def units(dialogue_id: str) -> list[list[int]]:
+        d = dialogues[dialogue_id]
+        ep = episode_units(store, series_key, d["episode_key"])
+        return [units_for_span(ep, t["start_s"], t["end_s"], rate).tolist() for t in d["context"]]
+
+    return units
 
 
 def load_replies(store: DataStore, series_key: str, character_key: str) -> list[dict]:

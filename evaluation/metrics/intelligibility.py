@@ -15,11 +15,16 @@ class Intelligibility:
         self.beam_size = beam_size
 
     def transcribe(self, wav: np.ndarray) -> str:
-        segments, _ = self.model.transcribe(np.asarray(wav, np.float32), beam_size=self.beam_size,
+        # temperature 0 only, so a clip scores the same on every run: Whisper's default fallback decodes by random
+        # sampling when greedy decoding loops, and ctranslate2's seed does not reach it (a system's mean CER moved
+        # by ±0.05 between identical runs)
+        segments, _ = self.model.transcribe(np.asarray(wav, np.float32), beam_size=self.beam_size, temperature=0.0,
                                             condition_on_previous_text=False, vad_filter=False, without_timestamps=True)
         return " ".join(s.text.strip() for s in segments).strip()
 
     def score(self, wav: np.ndarray, text: str) -> tuple[float | None, str]:
-        """(CER or None when the text is empty, transcript)."""
+        """(CER capped at 1, or None when the text is empty; transcript). Capped: without the fallback Whisper
+        may loop on an unintelligible clip, and how long it loops says nothing more than "all wrong"."""
         hyp = self.transcribe(wav)
-        return cer(text, hyp), hyp
+        c = cer(text, hyp)
+        return (None if c is None else min(c, 1.0)), hyp

@@ -26,6 +26,7 @@ class Turn:
     speaker: str
     text: str
     units: list[int] | None = None
+    audio: object = None  # the turn's 16 kHz waveform, where it exists: tokenized into ``units`` by a model that takes them
 
 
 def _turn_ids(vocab: SpeechVocab, turn: Turn, context_units: bool) -> list[int]:
