@@ -228,6 +228,8 @@ def _run_training(defs, instance, store, episodes, report: RunReport, force: boo
     from training import stages
     from audiorole.store import read_stamp
     from training.config import ModelConfig
+    from training.decoder import DecoderConfig
+    from training.tokenizer import TokenizerConfig
 
     quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
     series_config = {**quiet, "ops": {k: {"config": v} for k, v in config.items() if k != "arp_replies"}}
@@ -243,8 +245,9 @@ def _run_training(defs, instance, store, episodes, report: RunReport, force: boo
             continue
         from evaluation.stages import eval_dir
 
-        if force or not stages.lm_current(store, series_key, model_config) \
-                or read_stamp(eval_dir(store, series_key), "test_set") is None:
+        stale = stages.stale_stages(store, series_key, tokenizer=TokenizerConfig(**config.get("speech_tokenizer", {})),
+                                    decoder=DecoderConfig(**config.get("speech_decoder", {})), model=model_config)
+        if force or stale or read_stamp(eval_dir(store, series_key), "test_set") is None:
             if not _execute(training_job, series_key, f"model {series_key}", report, echo, instance=instance,
                             tags=tags, run_config=series_config):
                 continue

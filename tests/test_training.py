@@ -319,6 +319,20 @@ def test_training_and_eval_assets_materialize_through_pipes_and_go_stale(short_d
     plan = _plan_models(demo, store, tiny_lm)
     assert {(s.job, s.partition_key) for s in plan} == {
         ("replies_job", f"maple-street/{r['character_key']}") for r in rows[1:]}
+    # `audiorole run` decides as the planner does: everything current → no training run; a changed decoder setting
+    # (the LM itself still current) → the training job runs again, so the decoder and the replies follow
+    from audiorole.discovery import discover_episodes
+    from audiorole_dagster import cli
+
+    ran = []
+    monkeypatch.setattr(cli, "_execute", lambda job, key, *a, **k: ran.append((job.name, key)) or True)
+    episodes = [e for e in discover_episodes(demo.media_root)[0] if e.series_key == "maple-street"]
+    cli._run_training(defs, instance, store, episodes, cli.RunReport(), False, TINY_TRAINING, lambda m: None)
+    assert ("training_job", "maple-street") not in ran and ("replies_job", key) in ran
+    ran.clear()
+    changed = {**TINY_TRAINING, "speech_decoder": {**TINY_TRAINING["speech_decoder"], "context_weight": 0.0}}
+    cli._run_training(defs, instance, store, episodes, cli.RunReport(), False, changed, lambda m: None)
+    assert ran[0] == ("training_job", "maple-street")
     # the dialogues change upstream: the model is stale, and the planner asks for a training run
     assert stages.lm_current(store, "maple-street", cfg)
     stamp = data / "series" / "maple-street" / "_stamps" / "dialogues.json"

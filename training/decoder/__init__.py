@@ -56,18 +56,17 @@ class Inventory:
     @classmethod
     def from_pieces(cls, pieces: list[tuple[np.ndarray, np.ndarray]], samples_per_unit: int) -> "Inventory":
         """``pieces``: (units, audio) per recording; audio is padded/cut to len(units) * samples_per_unit."""
-        us, auds, conts = [], [], []
+        parts = []
         for units, audio in pieces:
             units = np.asarray(units, np.int32)
             if len(units) == 0:
                 continue
             need = len(units) * samples_per_unit
             a = np.asarray(audio, np.float32)[:need]
-            a = np.pad(a, (0, need - len(a)))
             c = np.ones(len(units), bool)
             c[-1] = False
-            us.append(units), auds.append(a), conts.append(c)
-        return cls.concat([cls(u, a, c) for u, a, c in zip(us, auds, conts)])
+            parts.append(cls(units, np.pad(a, (0, need - len(a))), c))
+        return cls.concat(parts)
 
     @classmethod
     def concat(cls, parts: list["Inventory"]) -> "Inventory":
@@ -97,7 +96,8 @@ class _Pool:
     """The frames a voice may speak with: an inventory, its frames' neighbours, and each frame's extra cost."""
     inv: Inventory
     around: dict[int, np.ndarray]  # offset (±1..±context_frames) → the unit recorded there (-1: none)
-    extra: np.ndarray  # (N,) float32: 0 for the voice's own frames, other_voice_cost for the others'
+    own: slice  # the voice's own frames
+    extra: np.ndarray | float  # 0 for the voice's own frames, other_voice_cost for the others'
 
 
 class UnitSelectionDecoder:
@@ -110,6 +110,7 @@ class UnitSelectionDecoder:
         self.config = config
         self.voices: dict[str, Inventory] = dict(voices or {})
         self._pools: dict[str, _Pool] = {}
+        self._all: tuple | None = None  # (every voice's frames, their neighbours, each voice's slice)
 
     @property
     def n_units(self) -> int:
@@ -121,17 +122,28 @@ class UnitSelectionDecoder:
                              f"at least {self.config.min_inventory_s:.0f} s")
         self.voices[name] = inventory
         self._pools.clear()
+        self._all = None
+
+    def _around(self, inv: Inventory) -> dict[int, np.ndarray]:
+        k = self.config.context_frames
+        return {o: inv.neighbours(o) for o in range(-k, k + 1) if o}
 
     def _pool(self, voice: str) -> _Pool:
         if voice not in self._pools:
-            own = self.voices[voice]
-            others = [] if self.config.other_voice_cost is None else [
-                inv for name, inv in sorted(self.voices.items()) if name != voice]
-            inv = Inventory.concat([own, *others])
-            extra = np.zeros(len(inv.units), np.float32)
-            extra[len(own.units):] = self.config.other_voice_cost or 0.0
-            k = self.config.context_frames
-            self._pools[voice] = _Pool(inv, {o: inv.neighbours(o) for o in range(-k, k + 1) if o}, extra)
+            if self.config.other_voice_cost is None:  # its own inventory, as it is
+                inv = self.voices[voice]
+                self._pools[voice] = _Pool(inv, self._around(inv), slice(0, len(inv.units)), 0.0)
+            else:  # every voice's frames: one inventory, shared by the voices' pools
+                if self._all is None:
+                    names = sorted(self.voices)
+                    inv = Inventory.concat([self.voices[n] for n in names])
+                    ends = np.cumsum([len(self.voices[n].units) for n in names])
+                    self._all = (inv, self._around(inv),
+                                 {n: slice(int(e) - len(self.voices[n].units), int(e)) for n, e in zip(names, ends)})
+                inv, around, owns = self._all
+                extra = np.full(len(inv.units), self.config.other_voice_cost, np.float32)
+                extra[owns[voice]] = 0.0
+                self._pools[voice] = _Pool(inv, around, owns[voice], extra)
         return self._pools[voice]
 
     def target_costs(self, units: np.ndarray, pool: _Pool) -> np.ndarray:
@@ -139,7 +151,7 @@ class UnitSelectionDecoder:
         ``context_weight`` times the distances of its recorded neighbours (up to ``context_frames`` on each side) to
         the wanted neighbours (a missing neighbour costs one median distance), plus the frame's extra cost."""
         d = self.dist
-        cost = d[units][:, pool.inv.units] + pool.extra[None]
+        cost = d[units][:, pool.inv.units] + pool.extra
         w, T = self.config.context_weight, len(units)
         for o, have in pool.around.items() if w else ():
             if abs(o) >= T:
@@ -193,7 +205,8 @@ class UnitSelectionDecoder:
 
     def own_share(self, path: np.ndarray, voice: str) -> float:
         """Share of a selected path's frames recorded by the voice itself."""
-        return float(np.mean(path < len(self.voices[voice].units))) if len(path) else 1.0
+        own = self._pool(voice).own
+        return float(np.mean((path >= own.start) & (path < own.stop))) if len(path) else 1.0
 
     def synthesize(self, units: np.ndarray, voice: str) -> np.ndarray:
         """Waveform (16 kHz float32) of exactly ``len(units) * samples_per_unit`` samples."""
