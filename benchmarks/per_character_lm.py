@@ -14,7 +14,7 @@ import json
 import os
 import tempfile
 import time
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -54,7 +54,7 @@ def main() -> None:
                          "best_step": r["best_step"]})
             print(json.dumps(rows[-1]), flush=True)
     print(f"\nseries model: {series['steps']} steps over {series['n_train_samples']} samples, "
-          f"{series.get('wall_s_this_run')} s; schedule {asdict(series_spec)['max_steps']} steps per model")
+          f"{series.get('wall_s_this_run')} s; schedule {series_spec.max_steps} steps per model")
     print(f"{'character':16} {'train':>5} {'val':>4} {'series model':>12} {'own model':>9} {'own text':>8} "
           f"{'own units':>9} {'own best':>8} {'seconds':>7}")
     for r in rows:

@@ -6,7 +6,7 @@
     reply.text, reply.wav  # 16 kHz float32 in the character's voice
 
 Generation is constrained to the training layout: free text first (text tokens), then ``<|speech|>``, then only
-unit tokens until ``<|end_speech|>``. Context turns may carry audio (``Turn.audio``): with a model trained with
+unit tokens until ``<|end_speech|>``. Context turns may carry audio (``Turn.audio``, 16 kHz): with a model trained with
 ``context_units`` it is tokenized and given to the LM.
 """
 
@@ -130,7 +130,7 @@ class RolePlayModel:
         key = self.character_key(character)
         if self.context_units:
             for t in context:
-                if t.units is None and getattr(t, "audio", None) is not None:
+                if t.units is None and t.audio is not None:
                     t.units = self.tokenizer.units(t.audio).tolist()
         prompt = prompt_ids(self.vocab, self.title, key, self.characters[key], context,
                             context_units=self.context_units, max_tokens=512)
