@@ -124,6 +124,18 @@ def episode_units(store: DataStore, series_key: str, episode_key: str) -> np.nda
     return np.load(path).astype(np.int32)
 
 
+def span_units(store: DataStore, series_key: str, rate_hz: float):
+    """``units(episode_key, start_s, end_s)`` → the units of that span; each episode's units are read once."""
+    cache: dict[str, np.ndarray] = {}
+
+    def units(episode_key: str, start_s: float, end_s: float) -> list[int]:
+        if episode_key not in cache:
+            cache[episode_key] = episode_units(store, series_key, episode_key)
+        return units_for_span(cache[episode_key], start_s, end_s, rate_hz).tolist()
+
+    return units
+
+
 # speech decoder -----------------------------------------------------------------------------------------------------
 def decoder_fingerprint(store: DataStore, series_key: str, config: DecoderConfig) -> str:
     return fingerprint("decoder", DECODER_VERSION, upstream_fingerprint(stage_dir(store, series_key, "tokenizer"),
@@ -211,12 +223,7 @@ def lm_records(store: DataStore, series_key: str, config: ModelConfig) -> tuple[
     trained = {k for k, v in speech.items() if v >= config.min_train_speech_s}
     warnings = [f"{names[k]}: {speech[k]:.1f} s of train-split speech, {config.min_train_speech_s:.0f} s needed to "
                 "train; left out" for k in sorted(set(names) - trained)]
-    units_cache: dict[str, np.ndarray] = {}
-
-    def units(ep: str, a: float, b: float) -> list[int]:
-        if ep not in units_cache:
-            units_cache[ep] = episode_units(store, series_key, ep)
-        return units_for_span(units_cache[ep], a, b, rate).tolist()
+    units = span_units(store, series_key, rate)
 
     records = []
     for d in dialogues:
@@ -392,8 +399,9 @@ def replies_current(store: DataStore, series_key: str, character_key: str, seed:
 
 
 @functools.lru_cache(maxsize=1)
-def _role_play_model(data_dir: str, series_key: str, lm_fingerprint: str):
-    """One loaded model per process and trained model: a run over a series' characters loads it once."""
+def _role_play_model(data_dir: str, series_key: str, lm_fingerprint: str, decoder_fingerprint: str):
+    """One loaded model per process and trained model + decoder: a run over a series' characters loads it once, and a
+    rebuilt decoder is loaded anew (the replies' fingerprint includes it)."""
     from training.roleplay import RolePlayModel
 
     return RolePlayModel.load(data_dir, series_key)
@@ -421,7 +429,8 @@ def run_replies(store: DataStore, series_key: str, character_key: str, *, seed: 
         why = row["why_not"] if row else "the character is not in the series' model"
         raise InputError(str(stage_dir(store, series_key, "lm")), f"{key}: no trained model for this character ({why})")
     model = model or _role_play_model(str(store.root), series_key,
-                                      upstream_fingerprint(stage_dir(store, series_key, "lm"), "lm"))
+                                      upstream_fingerprint(stage_dir(store, series_key, "lm"), "lm"),
+                                      upstream_fingerprint(stage_dir(store, series_key, "decoder"), "decoder"))
     samples = character_samples(store, series_key, character_key)
     turn_units = _context_units(store, series_key) if getattr(model, "context_units", False) else None
     out_rows = []
@@ -449,12 +458,11 @@ def run_replies(store: DataStore, series_key: str, character_key: str, *, seed: 
 def _context_units(store: DataStore, series_key: str):
     """dialogue id → the units of each of its context turns (for a model trained with ``context_units``)."""
     dialogues = {d["dialogue_id"]: d for d in series_data(store, series_key)[2]}
-    rate = load_tokenizer(stage_dir(store, series_key, "tokenizer")).config.unit_rate_hz
+    span = span_units(store, series_key, load_tokenizer(stage_dir(store, series_key, "tokenizer")).config.unit_rate_hz)
 
     def units(dialogue_id: str) -> list[list[int]]:
         d = dialogues[dialogue_id]
-        ep = episode_units(store, series_key, d["episode_key"])
-        return [units_for_span(ep, t["start_s"], t["end_s"], rate).tolist() for t in d["context"]]
+        return [span(d["episode_key"], t["start_s"], t["end_s"]) for t in d["context"]]
 
     return units
 
