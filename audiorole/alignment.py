@@ -233,11 +233,19 @@ def run_diarization(ep: EpisodeSource, store: DataStore, diarizer, *, force: boo
 
 def _turn_summary(turns: list[Turn]) -> dict:
     return {"n_turns": len(turns), "n_speakers": len({t.speaker for t in turns}),
-            "n_overlap_turns": sum(t.overlap for t in turns)}
+            "n_overlap_turns": sum(t.overlap for t in turns), "overlap_s": _overlap_seconds(turns)}
 
 
-def default_diarizer_id(embedder_name: str, config: DiarizationConfig) -> str:
-    return f"default:{embedder_name}:{json.dumps(asdict(config), sort_keys=True)}"
+def _overlap_seconds(turns: list[Turn]) -> float:
+    from audiorole.segments import overlap_regions
+
+    regions = overlap_regions(turns)
+    return round(float((regions[:, 1] - regions[:, 0]).sum()), 2) if len(regions) else 0.0
+
+
+def default_diarizer_id(embedder_name: str, config: DiarizationConfig, overlap_id: str = "overlap:off") -> str:
+    """``overlap_id``: ``audiorole.overlap.detector_id(...)`` of the overlap detector the diarizer uses."""
+    return f"default:{embedder_name}:{json.dumps(asdict(config), sort_keys=True)}:{overlap_id}"
 
 
 def pyannote_diarizer_id(pipeline_dir: str) -> str:
@@ -249,14 +257,21 @@ def asr_model_id(model_dir, config) -> str:
 
 
 class DefaultDiarizer:
-    """The offline default: VAD + speaker-embedding pieces + clustering, subtitle cues as hints."""
+    """The offline default: VAD + speaker-embedding pieces + clustering, subtitle cues as hints, and (with an
+    ``overlap_detector``, ``audiorole.overlap.OverlapDetector``) overlapped speech found in the audio given two
+    speakers."""
 
-    def __init__(self, embedder, config: DiarizationConfig = DiarizationConfig()):
-        self.embedder, self.config = embedder, config
-        self.backend_id = default_diarizer_id(embedder.name, config)
+    def __init__(self, embedder, config: DiarizationConfig = DiarizationConfig(), overlap_detector=None):
+        from audiorole.overlap import detector_id
+
+        self.embedder, self.config, self.overlap_detector = embedder, config, overlap_detector
+        overlap_id = detector_id(overlap_detector.config, overlap_detector.weights) if overlap_detector else "overlap:off"
+        self.backend_id = default_diarizer_id(embedder.name, config, overlap_id)
 
     def __call__(self, wav, speech, cue_spans, cue_tags=None):
-        return diarize(wav, speech, self.embedder, cue_spans=cue_spans, cue_tags=cue_tags, config=self.config)
+        overlap = self.overlap_detector.regions(wav, speech) if self.overlap_detector else None
+        return diarize(wav, speech, self.embedder, cue_spans=cue_spans, cue_tags=cue_tags, overlap=overlap,
+                       config=self.config)
 
 
 class PyannoteBackend:

@@ -42,6 +42,10 @@ class DiarizationConfig:
     min_cluster_share: float = 0.06
     #: an overlap between two subtitle cues shorter than this is edge jitter, not overlapped speech
     min_overlap_s: float = 0.2
+    #: a detected overlap region takes its second speaker from a turn of another speaker at most this far away
+    #: (interruptions and backchannels sit next to the turn they overlap); failing that, from the voice the
+    #: region's embedding is nearest to after the main speaker's
+    overlap_neighbour_s: float = 2.0
 
 
 @dataclass
@@ -81,7 +85,10 @@ def change_points(wav: np.ndarray, start: float, end: float, embedder: SpeakerEm
     ts = np.arange(start + cfg.window_s, end - cfg.window_s + 1e-6, cfg.hop_s)
     region = cut(wav, start, end)
     starts = np.r_[ts - cfg.window_s, ts] - start  # windows just before and just after each point
-    embs = embedder.window_embeddings(region, starts, cfg.window_s)
+    # the window after one point is the window before another when the window is a whole number of hops:
+    # embed each distinct window once (half the windows with the defaults)
+    unique, which = np.unique(np.round(starts, 4), return_inverse=True)
+    embs = embedder.window_embeddings(region, unique, cfg.window_s)[which]
     before, after = embs[: len(ts)], embs[len(ts) :]
     dist = 1.0 - np.sum(before * after, axis=1)
     points = []
@@ -157,6 +164,41 @@ def _mark_overlaps(turns: list[Turn], cue_spans: np.ndarray, min_overlap_s: floa
     return turns
 
 
+def add_overlap_speakers(turns: list[Turn], regions: np.ndarray, cfg: DiarizationConfig,
+                         second_choice=None) -> list[Turn]:
+    """Give each detected overlap region its two speakers. Where turns of two speakers already meet inside the
+    region (an interruption cut at the change point), both are stretched over it; where one speaker's turn covers
+    it, a turn of a second speaker is added: the nearest other speaker within ``overlap_neighbour_s``, else
+    ``second_choice(start, end, main)`` (a speaker label or None). Every turn touching a region is flagged."""
+    turns = sorted(turns, key=lambda t: t.start)
+    added: list[Turn] = []
+    for s, e in np.asarray(regions, dtype=float).reshape(-1, 2):
+        inside = [t for t in turns if t.end > s and t.start < e]
+        if not inside:
+            continue
+        cover: dict[str, float] = {}
+        for t in inside:
+            cover[t.speaker] = cover.get(t.speaker, 0.0) + min(t.end, e) - max(t.start, s)
+        main = max(cover, key=cover.get)
+        if len(cover) >= 2:
+            second = sorted((k for k in cover if k != main), key=cover.get)[-1]
+            for spk in (main, second):
+                mine = [t for t in inside if t.speaker == spk]
+                mine[0].start, mine[-1].end = min(mine[0].start, s), max(mine[-1].end, e)
+                for t in mine:
+                    t.overlap = True
+            continue
+        near = [(max(t.start - e, s - t.end, 0.0), t.speaker) for t in turns
+                if t.speaker != main and t.start < e + cfg.overlap_neighbour_s and t.end > s - cfg.overlap_neighbour_s]
+        second = min(near)[1] if near else (second_choice(s, e, main) if second_choice else None)
+        if second is None:
+            continue
+        for t in inside:
+            t.overlap = True
+        added.append(Turn(float(s), float(e), second, overlap=True, confidence=0.0))
+    return sorted(turns + added, key=lambda t: (t.start, t.end))
+
+
 def _piece_tags(pieces: list[tuple[float, float]], cue_spans: np.ndarray, cue_tags: list[str | None]) -> list:
     """The speaker tag of the cue that covers most of each piece (None when that cue has no tag)."""
     out = []
@@ -181,10 +223,12 @@ def diarize(
     *,
     cue_spans: np.ndarray | None = None,
     cue_tags: list[str | None] | None = None,
+    overlap: np.ndarray | None = None,
     config: DiarizationConfig = DiarizationConfig(),
 ) -> list[Turn]:
     """Speaker turns of one episode. ``speech``: (n, 2) VAD regions; ``cue_spans``: (m, 2) subtitle cues already
-    synchronized to the audio (or None); ``cue_tags``: the speaker tag of each single-speaker cue (or None)."""
+    synchronized to the audio (or None); ``cue_tags``: the speaker tag of each single-speaker cue (or None);
+    ``overlap``: (k, 2) overlapped-speech regions detected in the audio (or None), each given two speakers."""
     cfg = config
     speech = np.asarray(speech, dtype=float).reshape(-1, 2)
     cue_spans = np.zeros((0, 2)) if cue_spans is None else np.asarray(cue_spans, dtype=float).reshape(-1, 2)
@@ -226,7 +270,19 @@ def diarize(
             prev.end = e
         else:
             turns.append(Turn(s, e, spk, confidence=float(sim)))
-    return _mark_overlaps(turns, cue_spans, cfg.min_overlap_s)
+    turns = _mark_overlaps(turns, cue_spans, cfg.min_overlap_s)
+    if overlap is not None and len(overlap):
+        name_of = {order[int(k)]: i for i, k in enumerate(keys)}
+
+        def second_choice(s: float, e: float, main: str) -> str | None:
+            if e - s < 0.3 or len(keys) < 2:
+                return None
+            sim = cmat @ embedder.embed(cut(wav, s, e))
+            sim[name_of[main]] = -np.inf
+            return {i: n for n, i in name_of.items()}[int(np.argmax(sim))]
+
+        turns = add_overlap_speakers(turns, overlap, cfg, second_choice)
+    return turns
 
 
 # pyannote backend ------------------------------------------------------------------------------------------------

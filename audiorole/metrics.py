@@ -65,6 +65,38 @@ def der(reference, turns, *, collar: float = 0.25) -> dict:
     }
 
 
+def _frames(intervals, n: int, step: float = 0.01) -> np.ndarray:
+    mask = np.zeros(n, dtype=bool)
+    for s, e in intervals:
+        mask[max(0, int(round(s / step))): max(0, int(round(e / step)))] = True
+    return mask
+
+
+def speech_detection(reference, speech: np.ndarray) -> dict:
+    """Speech activity against the true turns (10 ms frames, no collar): ``vad_missed`` = true speech not in
+    ``speech``, ``vad_false_alarm`` = detected non-speech, both as shares of the true speech time."""
+    truth = [(seg.start, seg.end) for seg in reference.get_timeline().support()]
+    hyp = [(float(s), float(e)) for s, e in np.asarray(speech, dtype=float).reshape(-1, 2)]
+    n = int(max([e for _, e in truth + hyp], default=0.0) / 0.01) + 2
+    t, h = _frames(truth, n), _frames(hyp, n)
+    total = max(1, int(t.sum()))
+    return {"vad_missed": float((t & ~h).sum() / total), "vad_false_alarm": float((h & ~t).sum() / total)}
+
+
+def overlap_detection(reference, turns) -> dict:
+    """Overlapped speech (two or more speakers at once) found by the turns against the true turns, on 10 ms
+    frames without collar: precision, recall, and the true and found overlap in seconds."""
+    from audiorole.segments import overlap_regions
+
+    truth = [(seg.start, seg.end) for seg in reference.get_overlap()]
+    hyp = [tuple(r) for r in overlap_regions(turns)]
+    n = int(max([e for _, e in truth + hyp], default=0.0) / 0.01) + 2
+    t, h = _frames(truth, n), _frames(hyp, n)
+    tp = float((t & h).sum())
+    return {"overlap_precision": tp / h.sum() if h.sum() else None, "overlap_recall": tp / t.sum() if t.sum() else None,
+            "overlap_true_s": round(float(t.sum()) * 0.01, 2), "overlap_found_s": round(float(h.sum()) * 0.01, 2)}
+
+
 def _overlap(a0, a1, b0, b1) -> float:
     return max(0.0, min(a1, b1) - max(a0, b0))
 

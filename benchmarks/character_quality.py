@@ -8,7 +8,8 @@ then scores each series with ground truth:
   speaker that is not a main character), with the confusions;
 - naming: every main character of the truth is the name of exactly one character of the dataset;
 - split leakage: no episode or scene in two splits, and no test episode in train;
-- scene boundaries: precision/recall of the detected scene starts against the true ones (±1 s).
+- scene boundaries: precision/recall of the detected scene starts against the true ones (±1 s);
+- cross-episode voice clusters: purity and completeness against the true speakers, by kept speech time.
 Prints the figures and writes ``<demo-dir>/character_quality.json``. Targets: attribution ≥ 95%, all main
 characters named, no leakage.
 """
@@ -29,7 +30,7 @@ from _demo import add_demo_args, prepare_demo  # noqa: E402
 def score_series(media: Path, truth: Path, data: Path) -> list[dict]:
     from audiorole import catalog, dataset
     from audiorole.discovery import discover_episodes
-    from audiorole.metrics import character_attribution, load_truth_lines
+    from audiorole.metrics import character_attribution, load_truth_lines, segment_truth
     from audiorole.store import DataStore
 
     store = DataStore(data)
@@ -45,12 +46,17 @@ def score_series(media: Path, truth: Path, data: Path) -> list[dict]:
         main = {c["truth_label"] for c in cast if c["main"]}
         right = n = 0
         confusions: dict = {}
+        pairs: list[tuple[str, str, float]] = []  # (voice, dominant true speaker, seconds) of kept segments
         tp = n_true = n_pred = 0
         for ep in eps:
             lines = load_truth_lines(folder / f"{ep.media_path.stem}.lines.jsonl")
-            kept = catalog.query(data, "SELECT start_s, end_s, character FROM segments WHERE keep AND episode_key = ?",
-                                 [ep.key])
+            kept = catalog.query(data, "SELECT start_s, end_s, character, voice_id FROM segments "
+                                       "WHERE keep AND episode_key = ?", [ep.key])
             m = character_attribution(kept, lines, label_of, main)
+            for seg in kept:
+                cover = segment_truth(seg, lines)
+                if cover and seg["voice_id"] is not None:
+                    pairs.append((seg["voice_id"], max(cover, key=cover.get), seg["end_s"] - seg["start_s"]))
             right += m["accuracy"] * m["n"]
             n += m["n"]
             for k, v in m["confusions"].items():
@@ -72,8 +78,26 @@ def score_series(media: Path, truth: Path, data: Path) -> list[dict]:
             "all_main_named": all(names.count(x) == 1 for x in main_names),
             "wrong_names": [x for x in names if x not in label_of], "split_leaks": leaks,
             "scene_precision": tp / n_pred if n_pred else None, "scene_recall": tp / n_true if n_true else None,
+            **voice_purity(pairs),
         })
     return out
+
+
+def voice_purity(pairs: list[tuple[str, str, float]]) -> dict:
+    """Cross-episode voice clusters against the true speakers, weighted by kept speech time: purity (the time of
+    each voice that belongs to its majority speaker) and completeness (the time of each speaker inside its
+    majority voice)."""
+    from collections import defaultdict
+
+    total = sum(d for *_, d in pairs)
+    if not total:
+        return {"voice_purity": None, "voice_completeness": None, "n_voices": 0}
+    by_voice, by_true = defaultdict(lambda: defaultdict(float)), defaultdict(lambda: defaultdict(float))
+    for v, t, d in pairs:
+        by_voice[v][t] += d
+        by_true[t][v] += d
+    return {"voice_purity": sum(max(c.values()) for c in by_voice.values()) / total,
+            "voice_completeness": sum(max(c.values()) for c in by_true.values()) / total, "n_voices": len(by_voice)}
 
 
 def main() -> int:
@@ -86,7 +110,9 @@ def main() -> int:
         print(f"{r['series_key']}: attribution {100 * r['attribution_accuracy']:.1f}% of {r['n_kept']} kept segments "
               f"(target ≥ 95%); all main characters named: {r['all_main_named']} {r['dataset_characters']}; "
               f"wrong names: {r['wrong_names']}; split leaks: {r['split_leaks'] or 'none'}; "
-              f"scene starts P/R {r['scene_precision']:.2f}/{r['scene_recall']:.2f}")
+              f"scene starts P/R {r['scene_precision'] or 0:.2f}/{r['scene_recall'] or 0:.2f}; "
+              f"voice purity {r['voice_purity'] or 0:.3f}, completeness {r['voice_completeness'] or 0:.3f} "
+              f"({r['n_voices']} voices; target purity ≥ 0.95)")
         if r["confusions"]:
             print("  confusions (dataset <- truth):", r["confusions"])
     (args.demo_dir / "character_quality.json").write_text(json.dumps(results, indent=2))

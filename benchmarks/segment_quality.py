@@ -6,7 +6,8 @@ A demo built with another seed (e.g. ``--demo-dir demo_seed1 --seed 1``) is held
 seed 0, the ``make demo`` series.
 
 Writes the demo series if it is missing, runs the pipeline (``audiorole run``: skips what is current), then scores
-every episode that has ground truth: DER (pyannote.metrics, collar 0.25 s), speaker purity of kept segments,
+every episode that has ground truth: DER (pyannote.metrics, collar 0.25 s), speech activity missed / false alarm,
+overlapped-speech precision / recall (10 ms frames, no collar), speaker purity of kept segments,
 share of true speech kept, kept-segment CER against the true text, and the median subtitle-sync error.
 Prints a table and writes it to ``<demo-dir>/segment_quality.json``.
 
@@ -34,9 +35,9 @@ TARGETS = {"der": 0.10, "purity": 0.95, "kept_speech_share": 0.80, "kept_cer": 0
 def score_data_dir(media_root: Path, truth_root: Path, data_dir: Path) -> list[dict]:
     import pyarrow.parquet as pq
 
-    from audiorole.alignment import read_turns
+    from audiorole.alignment import _intervals, read_turns
     from audiorole.discovery import discover_episodes
-    from audiorole.metrics import score_episode
+    from audiorole.metrics import load_rttm, overlap_detection, score_episode, speech_detection
     from audiorole.store import DataStore
 
     store = DataStore(data_dir)
@@ -53,11 +54,14 @@ def score_data_dir(media_root: Path, truth_root: Path, data_dir: Path) -> list[d
             q = score_episode(ep.key, turns, segments, synced, rttm, lines).to_dict()
             q.update(score_cut_segments(segments, synced, lines))
         else:  # RTTM only (e.g. a recording labelled for diarization): DER alone
-            from audiorole.metrics import der, load_rttm
+            from audiorole.metrics import der
 
             d = der(load_rttm(rttm), turns)
             q = {"episode_key": ep.key, "der": d["der"], "der_missed": d["missed"],
                  "der_false_alarm": d["false_alarm"], "der_confusion": d["confusion"]}
+        ref = load_rttm(rttm)
+        q.update(speech_detection(ref, _intervals(store.path(ep.key, "speech.parquet"))))
+        q.update(overlap_detection(ref, turns))
         results.append(q)
     return results
 
@@ -98,15 +102,18 @@ def main() -> int:
     args = ap.parse_args()
     media, truth, data = prepare_demo(args)
     results = score_data_dir(media, truth, data)
-    cols = ["der", "der_missed", "der_false_alarm", "der_confusion", "purity", "kept_speech_share", "kept_cer",
-            "sync_median_ms", "n_segments", "n_kept", "n_cut", "cut_cer_est"]
-    print(f"{'episode':32s} " + " ".join(f"{c:>16s}" for c in cols))
+    cols = ["der", "der_missed", "der_false_alarm", "der_confusion", "vad_missed", "vad_false_alarm",
+            "overlap_precision", "overlap_recall", "overlap_true_s", "overlap_found_s", "purity", "kept_speech_share",
+            "kept_cer", "sync_median_ms", "n_segments", "n_kept", "n_cut", "cut_cer_est"]
+    w = 9
+    print(f"{'episode':28s} " + " ".join(f"{c[:w]:>{w}s}" for c in cols))
     for r in results:
         cells = []
         for c in cols:
             v = r.get(c)
-            cells.append(f"{'-':>16s}" if v is None else f"{v:16.3f}" if isinstance(v, float) else f"{v:>16}")
-        print(f"{r['episode_key']:32s} " + " ".join(cells))
+            cells.append(f"{'-':>{w}s}" if v is None else f"{v:{w}.3f}" if isinstance(v, float) else f"{v:>{w}}")
+        print(f"{r['episode_key'][:28]:28s} " + " ".join(cells))
+    print("columns:", ", ".join(cols))
     print("targets:", TARGETS)
     (args.demo_dir / "segment_quality.json").write_text(json.dumps(results, indent=2))
     return 0

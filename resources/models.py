@@ -15,17 +15,19 @@ from functools import lru_cache
 import dagster as dg
 
 from audiorole.diarization import DiarizationConfig
+from audiorole.overlap import OverlapConfig
 from audiorole.vad import VadConfig
 
 _VAD = VadConfig()
 _DIAR = DiarizationConfig()
+_OVERLAP = OverlapConfig()
 
 
 @lru_cache(maxsize=4)
-def _vad(threshold: float, min_speech_ms: int, min_silence_ms: int, speech_pad_ms: int):
-    from audiorole.vad import SileroVAD, VadConfig
+def _vad(config: VadConfig):
+    from audiorole.vad import SileroVAD
 
-    return SileroVAD(VadConfig(threshold, min_speech_ms, min_silence_ms, speech_pad_ms))
+    return SileroVAD(config)
 
 
 @lru_cache(maxsize=2)
@@ -51,6 +53,13 @@ def _enhancer(atten_lim_db: float):
 
 
 @lru_cache(maxsize=2)
+def _overlap_detector(threshold: float):
+    from audiorole.overlap import OverlapConfig, OverlapDetector
+
+    return OverlapDetector(config=OverlapConfig(threshold=threshold))
+
+
+@lru_cache(maxsize=2)
 def _pyannote(pipeline_dir: str, device: str):
     from audiorole.alignment import PyannoteBackend
 
@@ -58,18 +67,21 @@ def _pyannote(pipeline_dir: str, device: str):
 
 
 class VadResource(dg.ConfigurableResource):
-    """Silero VAD (ONNX, shipped in the silero-vad wheel)."""
+    """Silero VAD (ONNX, shipped in the silero-vad wheel), on a level-normalized copy of the audio."""
 
     threshold: float = _VAD.threshold
     min_speech_ms: int = _VAD.min_speech_ms
     min_silence_ms: int = _VAD.min_silence_ms
     speech_pad_ms: int = _VAD.speech_pad_ms
+    #: the VAD reads a copy at this level (dBFS), so quiet talkers are found; None: the audio as it is
+    level_target_dbfs: float | None = _VAD.level_target_dbfs
 
     def config(self):
-        return VadConfig(self.threshold, self.min_speech_ms, self.min_silence_ms, self.speech_pad_ms)
+        return VadConfig(self.threshold, self.min_speech_ms, self.min_silence_ms, self.speech_pad_ms,
+                         self.level_target_dbfs)
 
     def get(self):
-        return _vad(self.threshold, self.min_speech_ms, self.min_silence_ms, self.speech_pad_ms)
+        return _vad(self.config())
 
 
 class SpeakerEmbeddingResource(dg.ConfigurableResource):
@@ -125,7 +137,8 @@ class EnhancementResource(dg.ConfigurableResource):
 
 
 class DiarizationResource(dg.ConfigurableResource):
-    """``default``: VAD + speaker embeddings + clustering (offline, uses subtitle cues as hints);
+    """``default``: VAD + speaker embeddings + clustering (offline, uses subtitle cues as hints), overlapped
+    speech found by the packaged overlap detector (``overlap_detection``) and given two speakers;
     ``pyannote``: a pyannote.audio pipeline from ``pipeline_dir``."""
 
     backend: str = "default"
@@ -133,9 +146,16 @@ class DiarizationResource(dg.ConfigurableResource):
     device: str = "cpu"
     cluster_threshold: float = _DIAR.cluster_threshold
     change_threshold: float = _DIAR.change_threshold
+    overlap_detection: bool = True
+    overlap_threshold: float = _OVERLAP.threshold
 
     def config(self):
         return DiarizationConfig(cluster_threshold=self.cluster_threshold, change_threshold=self.change_threshold)
+
+    def overlap_id(self) -> str:
+        from audiorole.overlap import OverlapConfig, detector_id
+
+        return detector_id(OverlapConfig(threshold=self.overlap_threshold)) if self.overlap_detection else "overlap:off"
 
     def backend_id(self, embedder_name: str) -> str:
         from audiorole.alignment import default_diarizer_id, pyannote_diarizer_id
@@ -143,7 +163,7 @@ class DiarizationResource(dg.ConfigurableResource):
         self._check()
         if self.backend == "pyannote":
             return pyannote_diarizer_id(self.pipeline_dir)
-        return default_diarizer_id(embedder_name, self.config())
+        return default_diarizer_id(embedder_name, self.config(), self.overlap_id())
 
     def _check(self) -> None:
         if self.backend not in ("default", "pyannote"):
@@ -157,7 +177,8 @@ class DiarizationResource(dg.ConfigurableResource):
             return _pyannote(self.pipeline_dir, self.device)
         from audiorole.alignment import DefaultDiarizer
 
-        return DefaultDiarizer(embedder, self.config())
+        return DefaultDiarizer(embedder, self.config(),
+                               _overlap_detector(self.overlap_threshold) if self.overlap_detection else None)
 
 
 def stage_params(resources: dict):
