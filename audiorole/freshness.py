@@ -27,7 +27,7 @@ class StageParams:
     enhance_streams: int = 2
     enhance_atten_lim_db: float = 100.0
     sync_min_score: float = 0.6
-    diarizer_id: str = alignment.default_diarizer_id("resemblyzer", DiarizationConfig(), detector_id())
+    diarizer_id: str = alignment.default_diarizer_id("resemblyzer", DiarizationConfig(), f"auto:{detector_id()}")
     asr_id: str = ""
     segments: SegmentConfig = field(default_factory=SegmentConfig)
     embedder_name: str = "resemblyzer"

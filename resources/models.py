@@ -138,7 +138,8 @@ class EnhancementResource(dg.ConfigurableResource):
 
 class DiarizationResource(dg.ConfigurableResource):
     """``default``: VAD + speaker embeddings + clustering (offline, uses subtitle cues as hints), overlapped
-    speech found by the packaged overlap detector (``overlap_detection``) and given two speakers;
+    speech found by the packaged overlap detector (``overlap_detection``: auto = episodes without subtitles) and
+    given two speakers;
     ``pyannote``: a pyannote.audio pipeline from ``pipeline_dir``."""
 
     backend: str = "default"
@@ -146,7 +147,8 @@ class DiarizationResource(dg.ConfigurableResource):
     device: str = "cpu"
     cluster_threshold: float = _DIAR.cluster_threshold
     change_threshold: float = _DIAR.change_threshold
-    overlap_detection: bool = True
+    #: auto: the packaged overlap detector on episodes without subtitles; on: on every episode; off: never
+    overlap_detection: str = "auto"
     overlap_threshold: float = _OVERLAP.threshold
 
     def config(self):
@@ -155,7 +157,9 @@ class DiarizationResource(dg.ConfigurableResource):
     def overlap_id(self) -> str:
         from audiorole.overlap import OverlapConfig, detector_id
 
-        return detector_id(OverlapConfig(threshold=self.overlap_threshold)) if self.overlap_detection else "overlap:off"
+        if self.overlap_detection == "off":
+            return "overlap:off"
+        return f"{self.overlap_detection}:{detector_id(OverlapConfig(threshold=self.overlap_threshold))}"
 
     def backend_id(self, embedder_name: str) -> str:
         from audiorole.alignment import default_diarizer_id, pyannote_diarizer_id
@@ -177,8 +181,8 @@ class DiarizationResource(dg.ConfigurableResource):
             return _pyannote(self.pipeline_dir, self.device)
         from audiorole.alignment import DefaultDiarizer
 
-        return DefaultDiarizer(embedder, self.config(),
-                               _overlap_detector(self.overlap_threshold) if self.overlap_detection else None)
+        detector = _overlap_detector(self.overlap_threshold) if self.overlap_detection != "off" else None
+        return DefaultDiarizer(embedder, self.config(), detector, self.overlap_detection)
 
 
 def stage_params(resources: dict):
