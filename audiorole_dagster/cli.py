@@ -1,6 +1,6 @@
 """``audiorole``: the command line.
 
-    audiorole demo --out DIR                              write the embedded demo series (media + ground truth)
+    audiorole demo --out DIR [--profile hard]             write the embedded demo series (media + ground truth)
     audiorole run --media-root DIR --data-dir DIR [--force] [--only KEY_OR_SERIES ...]
     audiorole summary --data-dir DIR                      what the catalog holds
     audiorole say --data-dir DIR --series S --character NAME --context "WALT: ..." [--out reply.wav]
@@ -428,8 +428,11 @@ def main(argv: list[str] | None = None) -> int:
 
     p_demo = sub.add_parser("demo", help="write the embedded demo series (media root + ground truth)")
     p_demo.add_argument("--out", required=True, type=Path)
-    p_demo.add_argument("--minutes", type=float, default=3.5, help="minutes per episode (default 3.5)")
-    p_demo.add_argument("--episodes", type=int, default=3, help="episodes of the main demo series (default 3)")
+    p_demo.add_argument("--profile", choices=("tv", "hard"), default="tv",
+                        help="tv (default): the subtitled TV series; hard: far-field meeting-like episodes without "
+                             "subtitles (reverberant rooms, quiet talkers, 15-20%% overlapped speech)")
+    p_demo.add_argument("--minutes", type=float, help="minutes per episode (default 3.5; hard: 15)")
+    p_demo.add_argument("--episodes", type=int, help="episodes of the main demo series (default 3; hard: 4)")
     p_demo.add_argument("--seed", type=int, default=0)
 
     p_run = sub.add_parser("run", help="materialize every asset for every episode under the media root")
@@ -467,9 +470,16 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     if args.command == "demo":
-        from audiorole.demo import build_demo
+        if args.profile == "hard":
+            from audiorole.demo.hard import build_hard_demo
 
-        manifest = build_demo(args.out, minutes_per_episode=args.minutes, n_episodes=args.episodes, seed=args.seed)
+            manifest = build_hard_demo(args.out, minutes_per_episode=args.minutes or 15.0,
+                                       n_episodes=args.episodes or 4, seed=args.seed)
+        else:
+            from audiorole.demo import build_demo
+
+            manifest = build_demo(args.out, minutes_per_episode=args.minutes or 3.5, n_episodes=args.episodes or 3,
+                                  seed=args.seed)
         print(f"demo media root: {manifest.media_root}\nground truth:    {manifest.truth_root}")
         return 0
     if args.command == "run":

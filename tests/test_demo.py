@@ -79,3 +79,62 @@ def test_build_is_idempotent(short_demo):
     before = {p: p.stat().st_mtime_ns for p in short_demo.media_root.rglob("*") if p.is_file()}
     again = build_demo(short_demo.media_root.parent, minutes_per_episode=0.6, n_episodes=3, seed=0)
     assert {p: p.stat().st_mtime_ns for p in again.media_root.rglob("*") if p.is_file()} == before
+
+
+@pytest.fixture(scope="module")
+def hard_demo(tmp_path_factory):
+    from audiorole.demo.hard import build_hard_demo
+
+    return build_hard_demo(tmp_path_factory.mktemp("hard"), minutes_per_episode=1.5, n_episodes=1, seed=3)
+
+
+def test_hard_profile_is_far_quiet_overlapped_and_has_no_subtitles(hard_demo):
+    """The hard profile's promises, checked against its own media: 16 kHz mono, no subtitles anywhere, the
+    overlap share it reports is the one in its RTTM, quiet talkers are rendered 15–25 dB below the others, and
+    the room is reverberant."""
+    import soundfile as sf
+
+    from audiorole.demo.hard import overlap_share
+    from audiorole.metrics import load_rttm
+
+    series = hard_demo.media_root / "Far Field"
+    ep = hard_demo.episodes[0]
+    info = sf.info(ep.media_path)
+    assert (info.samplerate, info.channels) == (16000, 1)
+    assert ep.subtitle_path is None and not [p for p in series.iterdir() if p.suffix in (".srt", ".ass", ".vtt")]
+    assert not media.probe(Path(ep.media_path)).subtitle_streams
+    facts = json.loads((Path(ep.truth_rttm).with_suffix("").with_suffix(".hard.json")).read_text())
+    ref = load_rttm(ep.truth_rttm)
+    ov, sp = overlap_share([(s.start, s.end) for s, _ in ref.itertracks()])
+    assert abs(ov / sp - facts["overlap_share"]) < 0.01
+    assert 0.12 <= facts["overlap_share"] <= 0.23  # 15–20% at 15 minutes; a 1.5-minute build gets a margin
+    assert float(ref.get_overlap().duration()) > 0
+    quiet, levels = facts["quiet_talkers"], facts["level_db"]
+    assert quiet and all(levels[q] <= max(v for c, v in levels.items() if c not in quiet) - 15 for q in quiet)
+    assert 0.4 <= facts["room"]["rt60_s"] <= 0.8
+    # the quiet talkers really are quiet in the mix: their lines that overlap nobody, against the others'
+    wav, _ = sf.read(ep.media_path, dtype="float32")
+    lines = [json.loads(x) for x in Path(ep.truth_lines).read_text().splitlines()]
+    alone = [ln for ln in lines if not any(o is not ln and o["start_s"] < ln["end_s"] and ln["start_s"] < o["end_s"]
+                                           for o in lines)]
+
+    def level(rows):
+        return 10 * np.log10(np.mean(np.concatenate([wav[int(r["start_s"] * 16000):int(r["end_s"] * 16000)]
+                                                     for r in rows]) ** 2))
+
+    q = [ln for ln in alone if ln["character"].replace("_", " ") in quiet]
+    n = [ln for ln in alone if ln["character"].replace("_", " ") not in quiet]
+    if q and n:
+        assert level(n) - level(q) > 12  # reverberation and noise fill in a little
+
+
+def test_hard_profile_is_deterministic_and_idempotent(hard_demo, tmp_path):
+    from audiorole.demo.hard import build_hard_demo
+
+    ep = Path(hard_demo.episodes[0].media_path)
+    before = ep.stat().st_mtime_ns
+    build_hard_demo(hard_demo.media_root.parent, minutes_per_episode=1.5, n_episodes=1, seed=3)
+    assert ep.stat().st_mtime_ns == before  # kept as it is
+    again = build_hard_demo(tmp_path, minutes_per_episode=1.5, n_episodes=1, seed=3)
+    assert Path(again.episodes[0].media_path).read_bytes() == ep.read_bytes()
+    assert Path(again.episodes[0].truth_rttm).read_text() == Path(hard_demo.episodes[0].truth_rttm).read_text()

@@ -277,8 +277,8 @@ def build_episode(number: int, style: dict, out: Path, seed: int, minutes: float
     return DemoEpisode(SERIES, stem, str(media_path), str(subtitle_path) if subtitle_path else None, str(rttm), str(lines))
 
 
-def write_series_files(out: Path, tts) -> None:
-    media_dir, truth_dir = out / "media" / SERIES, out / "truth" / SERIES
+def write_series_files(out: Path, tts, series: str = SERIES) -> None:
+    media_dir, truth_dir = out / "media" / series, out / "truth" / series
     chars = []
     for c in script.CHARACTERS:
         entry = {"name": c.name, "aliases": [c.tag]}
@@ -290,7 +290,7 @@ def write_series_files(out: Path, tts) -> None:
     import yaml
 
     write_text_atomic(media_dir / "series.yaml", yaml.safe_dump(
-        {"title": SERIES, "language": "en", "characters": chars}, sort_keys=False, allow_unicode=True))
+        {"title": series, "language": "en", "characters": chars}, sort_keys=False, allow_unicode=True))
     write_json_atomic(truth_dir / "series.json", {"characters": [
         {"name": c.name, "truth_label": c.name.replace(" ", "_"), "tag": c.tag, "voice": c.voice, "main": c.main,
          "catchphrases": list(c.catchphrases)} for c in script.CHARACTERS]})
