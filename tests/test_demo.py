@@ -83,58 +83,152 @@ def test_build_is_idempotent(short_demo):
 
 @pytest.fixture(scope="module")
 def hard_demo(tmp_path_factory):
+    """The hard profile at test size: one ~1.5-minute episode."""
     from audiorole.demo.hard import build_hard_demo
 
     return build_hard_demo(tmp_path_factory.mktemp("hard"), minutes_per_episode=1.5, n_episodes=1, seed=3)
 
 
-def test_hard_profile_is_far_quiet_overlapped_and_has_no_subtitles(hard_demo):
-    """The hard profile's promises, checked against its own media: 16 kHz mono, no subtitles anywhere, the
-    overlap share it reports is the one in its RTTM, quiet talkers are rendered 15–25 dB below the others, and
-    the room is reverberant."""
+def _hard_facts(ep) -> dict:
+    return json.loads(Path(ep.truth_rttm).with_suffix("").with_suffix(".hard.json").read_text())
+
+
+def test_hard_profile_files_have_no_subtitles(hard_demo):
+    """16 kHz mono FLAC that the pipeline discovers, with no subtitles of any kind; the series named like the
+    default one, with enrollment clips and the same truth labels."""
+    import soundfile as sf
+
+    from audiorole.discovery import SUBTITLE_EXTENSIONS, discover_episodes
+
+    series = hard_demo.media_root / "Far Field"
+    (ep,) = hard_demo.episodes
+    info = sf.info(ep.media_path)
+    assert (info.samplerate, info.channels, info.format) == (16000, 1, "FLAC")
+    assert ep.subtitle_path is None and not [p for p in series.rglob("*") if p.suffix in SUBTITLE_EXTENSIONS]
+    assert not media.probe(Path(ep.media_path)).subtitle_streams
+    found, problems = discover_episodes(hard_demo.media_root)
+    assert not problems and [(e.media_path.name, e.subtitle_paths) for e in found] == [("S01E01.flac", ())]
+    assert (series / "series.yaml").exists() and list((series / "enrollment").glob("*.wav"))
+    truth = hard_demo.truth_root / "Far Field"
+    labels = {c["truth_label"] for c in json.loads((truth / "series.json").read_text())["characters"]}
+    assert labels == {c.name.replace(" ", "_") for c in script.CHARACTERS}
+    assert not list(truth.glob("*.subtitle_timing.json"))
+
+
+def test_hard_profile_truth_matches_its_audio(hard_demo):
+    """The RTTM holds the placed lines (same rows as lines.jsonl, same keys as the default profile), overlap flags
+    and the recorded overlap share agree with the intervals, and the audio has speech where the truth says and only
+    room noise well after every line."""
     import soundfile as sf
 
     from audiorole.demo.hard import overlap_share
     from audiorole.metrics import load_rttm
 
-    series = hard_demo.media_root / "Far Field"
-    ep = hard_demo.episodes[0]
-    info = sf.info(ep.media_path)
-    assert (info.samplerate, info.channels) == (16000, 1)
-    assert ep.subtitle_path is None and not [p for p in series.iterdir() if p.suffix in (".srt", ".ass", ".vtt")]
-    assert not media.probe(Path(ep.media_path)).subtitle_streams
-    facts = json.loads((Path(ep.truth_rttm).with_suffix("").with_suffix(".hard.json")).read_text())
+    (ep,) = hard_demo.episodes
+    facts = _hard_facts(ep)
+    rttm = [ln.split() for ln in Path(ep.truth_rttm).read_text().splitlines()]
+    lines = [json.loads(x) for x in Path(ep.truth_lines).read_text().splitlines()]
+    assert len(rttm) == len(lines) > 20
+    assert set(lines[0]) == {"line_id", "scene", "character", "text", "start_s", "end_s", "subtitle_cue_index",
+                             "in_dash_cue", "speaker_tagged", "overlaps_previous", "is_backchannel"}
+    until = 0.0
+    for r, ln in zip(rttm, lines):
+        assert (r[7], float(r[3]), float(r[4])) == (ln["character"], ln["start_s"],
+                                                     pytest.approx(ln["end_s"] - ln["start_s"], abs=2e-3))
+        assert (ln["subtitle_cue_index"], ln["in_dash_cue"], ln["speaker_tagged"]) == (None, False, False)
+        assert ln["overlaps_previous"] == (ln["start_s"] < until - 1e-3), ln
+        until = max(until, ln["end_s"])
+    assert any(ln["overlaps_previous"] and ln["is_backchannel"] for ln in lines)
+    assert any(ln["overlaps_previous"] and not ln["is_backchannel"] for ln in lines)
     ref = load_rttm(ep.truth_rttm)
     ov, sp = overlap_share([(s.start, s.end) for s, _ in ref.itertracks()])
-    assert abs(ov / sp - facts["overlap_share"]) < 0.01
+    assert ov / sp == pytest.approx(facts["overlap_share"], abs=0.005)
+    assert sp == pytest.approx(facts["speech_s"], abs=0.1)
     assert 0.12 <= facts["overlap_share"] <= 0.23  # 15–20% at 15 minutes; a 1.5-minute build gets a margin
-    assert float(ref.get_overlap().duration()) > 0
-    quiet, levels = facts["quiet_talkers"], facts["level_db"]
-    assert quiet and all(levels[q] <= max(v for c, v in levels.items() if c not in quiet) - 15 for q in quiet)
-    assert 0.4 <= facts["room"]["rt60_s"] <= 0.8
-    # the quiet talkers really are quiet in the mix: their lines that overlap nobody, against the others'
-    wav, _ = sf.read(ep.media_path, dtype="float32")
+    wav, sr = sf.read(ep.media_path, dtype="float32")
+    assert len(wav) / sr == pytest.approx(facts["duration_s"], abs=0.01) and ln["end_s"] < len(wav) / sr
+    assert float(np.max(np.abs(wav))) == pytest.approx(10 ** (-3 / 20), abs=0.01)  # peak at -3 dBFS
+
+    def dbfs(x: np.ndarray) -> float:
+        return 10 * float(np.log10(np.mean(x.astype(np.float64) ** 2)))
+
+    busy = np.zeros(len(wav), dtype=bool)
+    for ln in lines:  # a line and its reverberant tail
+        busy[int(ln["start_s"] * sr):int((ln["end_s"] + 0.8) * sr)] = True
+    assert (~busy).sum() > 0.5 * sr and dbfs(wav[~busy]) == pytest.approx(facts["noise_dbfs"], abs=1.0)
+    loud = [ln for ln in lines if ln["character"].replace("_", " ") not in facts["quiet_talkers"]]
+    speech = np.concatenate([wav[int(ln["start_s"] * sr):int(ln["end_s"] * sr)] for ln in loud])
+    assert dbfs(speech) - facts["noise_dbfs"] > 20
+
+
+def test_hard_profile_quiet_talkers_are_quiet_in_the_mix(hard_demo):
+    """The recorded room and gains are the ones in the mix (each line re-rendered from them fits its stretch of the
+    recording with gain ~1), and the re-rendered quiet talkers are 15–25 dB below the quietest normal talker in
+    a far-field room."""
+    import soundfile as sf
+    from scipy.signal import oaconvolve
+
+    from audiorole.demo import voices
+    from audiorole.demo.hard import room_impulse_responses, to_16k
+
+    (ep,) = hard_demo.episodes
+    facts = _hard_facts(ep)
+    room, talkers, quiet = facts["room"], facts["talkers"], facts["quiet_talkers"]
+    assert 1 <= len(quiet) <= 2 and 0.36 <= room["rt60_measured_s"] <= 0.88
+    assert all(1.5 <= s["distance_m"] <= 4.5 for s in room["sources"].values())
+    assert all(25 <= talkers[c]["snr_db"] <= 35 for c in talkers if c not in quiet)
+    assert all(5 <= talkers[c]["snr_db"] <= 15 for c in quiet)
+    wav, sr = sf.read(ep.media_path, dtype="float32")
     lines = [json.loads(x) for x in Path(ep.truth_lines).read_text().splitlines()]
-    alone = [ln for ln in lines if not any(o is not ln and o["start_s"] < ln["end_s"] and ln["start_s"] < o["end_s"]
-                                           for o in lines)]
+    alone = [ln for ln in lines if not any(o is not ln and o["start_s"] < ln["end_s"] + 0.3
+                                           and ln["start_s"] < o["end_s"] + 0.3 for o in lines)]
+    rirs = room_impulse_responses(room)
+    voice_of = {c.name: c.voice for c in script.CHARACTERS}
+    level: dict[str, list[float]] = {}
+    for ln in alone:
+        who = ln["character"].replace("_", " ")
+        if len(level.get(who, [])) >= 2:
+            continue
+        dry = to_16k(voices.synthesize(voice_of[who], ln["text"]))
+        wet = 10 ** (talkers[who]["render_gain_db"] / 20) * oaconvolve(dry, rirs[who])
+        a = int(round(ln["start_s"] * sr))
+        seg = wav[a:a + len(wet)]
+        assert float(seg @ wet[:len(seg)] / (wet[:len(seg)] @ wet[:len(seg)])) == pytest.approx(1.0, abs=0.1), ln
+        level.setdefault(who, []).append(10 * float(np.log10(np.mean(wet[:len(dry)] ** 2))))
+    mean = {c: float(np.mean(v)) for c, v in level.items()}
+    heard = [c for c in quiet if c in mean]
+    normal = [c for c in mean if c not in quiet]
+    assert heard and normal, "the episode has lines said alone by a quiet and by a normal talker"
+    for c in heard:
+        assert 14 <= min(mean[n] for n in normal) - mean[c] <= 26 + 2 * 3.0  # ±1 dB per line around the talker
+        assert mean[c] == pytest.approx(talkers[c]["level_dbfs"], abs=2.0)
 
-    def level(rows):
-        return 10 * np.log10(np.mean(np.concatenate([wav[int(r["start_s"] * 16000):int(r["end_s"] * 16000)]
-                                                     for r in rows]) ** 2))
 
-    q = [ln for ln in alone if ln["character"].replace("_", " ") in quiet]
-    n = [ln for ln in alone if ln["character"].replace("_", " ") not in quiet]
-    if q and n:
-        assert level(n) - level(q) > 12  # reverberation and noise fill in a little
-
-
-def test_hard_profile_is_deterministic_and_idempotent(hard_demo, tmp_path):
+def test_hard_profile_is_deterministic_and_idempotent(hard_demo, tmp_path, monkeypatch):
+    """Same seed, same bytes; an existing build is kept (also through the CLI); --profile hard defaults to
+    4 x 15 minutes and the default profile keeps its 3 x 3.5 minutes."""
+    import audiorole.demo
+    import audiorole.demo.hard
     from audiorole.demo.hard import build_hard_demo
+    from audiorole_dagster.cli import main
 
-    ep = Path(hard_demo.episodes[0].media_path)
-    before = ep.stat().st_mtime_ns
-    build_hard_demo(hard_demo.media_root.parent, minutes_per_episode=1.5, n_episodes=1, seed=3)
-    assert ep.stat().st_mtime_ns == before  # kept as it is
+    (ep,) = hard_demo.episodes
+    out = hard_demo.media_root.parent
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    build_hard_demo(out, minutes_per_episode=1.5, n_episodes=1, seed=3)
+    assert main(["demo", "--out", str(out), "--profile", "hard", "--minutes", "1.5", "--episodes", "1",
+                 "--seed", "3"]) == 0
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == before  # kept as it is
+    assert json.loads((out / "demo.json").read_text())["params"]["profile"] == "hard"
     again = build_hard_demo(tmp_path, minutes_per_episode=1.5, n_episodes=1, seed=3)
-    assert Path(again.episodes[0].media_path).read_bytes() == ep.read_bytes()
-    assert Path(again.episodes[0].truth_rttm).read_text() == Path(hard_demo.episodes[0].truth_rttm).read_text()
+    for a, b in ((again.episodes[0].media_path, ep.media_path), (again.episodes[0].truth_rttm, ep.truth_rttm),
+                 (again.episodes[0].truth_lines, ep.truth_lines)):
+        assert Path(a).read_bytes() == Path(b).read_bytes()
+    assert _hard_facts(again.episodes[0]) == _hard_facts(ep)
+    calls = []
+    monkeypatch.setattr(audiorole.demo.hard, "build_hard_demo", lambda out, **kw: calls.append(kw) or hard_demo)
+    monkeypatch.setattr(audiorole.demo, "build_demo", lambda out, **kw: calls.append(kw) or hard_demo)
+    assert main(["demo", "--out", str(tmp_path), "--profile", "hard"]) == 0
+    assert main(["demo", "--out", str(tmp_path)]) == 0
+    assert calls == [{"minutes_per_episode": 15.0, "n_episodes": 4, "seed": 0},
+                     {"minutes_per_episode": 3.5, "n_episodes": 3, "seed": 0}]

@@ -231,7 +231,8 @@ def _encode(path: Path, audio: np.ndarray, srt_text: str | None, work: Path) -> 
             _ffmpeg("-i", str(wav), "-c:a", "aac", "-b:a", "96k", *exact, str(tmp))
 
 
-def _truth_files(truth_dir: Path, stem: str, placed: list[PlacedLine], timing: dict) -> tuple[Path, Path]:
+def _truth_files(truth_dir: Path, stem: str, placed: list[PlacedLine], timing: dict | None) -> tuple[Path, Path]:
+    """The RTTM and lines.jsonl of an episode, and its subtitle timing (None: an episode without subtitles)."""
     rttm = truth_dir / f"{stem}.rttm"
     lines = truth_dir / f"{stem}.lines.jsonl"
     write_text_atomic(rttm, "".join(
@@ -243,7 +244,8 @@ def _truth_files(truth_dir: Path, stem: str, placed: list[PlacedLine], timing: d
         "subtitle_cue_index": p.cue_index, "in_dash_cue": p.in_dash_cue, "speaker_tagged": p.speaker_tagged,
         "overlaps_previous": p.line.overlaps_previous, "is_backchannel": p.line.is_backchannel,
     }) + "\n" for p in placed))
-    write_json_atomic(truth_dir / f"{stem}.subtitle_timing.json", timing)
+    if timing is not None:
+        write_json_atomic(truth_dir / f"{stem}.subtitle_timing.json", timing)
     return rttm, lines
 
 
