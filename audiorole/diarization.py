@@ -232,7 +232,10 @@ def diarize(
     cfg = config
     speech = np.asarray(speech, dtype=float).reshape(-1, 2)
     cue_spans = np.zeros((0, 2)) if cue_spans is None else np.asarray(cue_spans, dtype=float).reshape(-1, 2)
-    pieces = split_at(speech, cue_spans[:, 0], cfg.min_piece_s)
+    cuts = cue_spans[:, 0]
+    if overlap is not None and len(overlap):  # overlapped stretches become pieces of their own
+        cuts = np.r_[cuts, np.asarray(overlap, dtype=float).reshape(-1, 2).ravel()]
+    pieces = split_at(speech, cuts, cfg.min_piece_s)
     refined = []
     for s, e in pieces:
         refined += split_at(np.array([[s, e]]), np.array(change_points(wav, s, e, embedder, cfg)), cfg.min_piece_s)
@@ -242,6 +245,12 @@ def diarize(
     embs = embedder.embed_many([cut(wav, s, e) for s, e in pieces])
     durations = np.array([e - s for s, e in pieces])
     reliable = durations >= cfg.min_cluster_piece_s
+    if overlap is not None and len(overlap):
+        # a piece that is mostly overlapped speech has a mixed embedding: it joins a cluster, never builds one
+        ov = np.asarray(overlap, dtype=float).reshape(-1, 2)
+        mixed = np.array([np.clip(np.minimum(ov[:, 1], e) - np.maximum(ov[:, 0], s), 0, None).sum() for s, e in pieces])
+        if (reliable & (mixed < 0.5 * durations)).any():
+            reliable &= mixed < 0.5 * durations
     if not reliable.any():
         reliable = durations >= np.median(durations)
     tags = _piece_tags(pieces, cue_spans, cue_tags) if cue_tags is not None else None
