@@ -206,3 +206,15 @@ def test_shipped_overlap_detector_on_real_speech(pyannote_sample):
     for seg in ref.get_timeline().support():
         speech[int(seg.start * 100):int(seg.end * 100)] = True
     assert roc_auc_score(truth[speech], probs[speech]) > 0.8
+
+
+def test_eigengap_counts_separated_voices():
+    """Five voices whose pieces spread widely (median cosine distance 0.34 between two pieces of one voice, past
+    the 0.3 merge threshold, which leaves 63 clusters): the affinity spectrum still shows five blocks."""
+    rng = np.random.default_rng(0)
+    centres = l2_normalize(rng.standard_normal((5, 64)))
+    embs = l2_normalize(np.repeat(centres, 30, axis=0) + 0.09 * rng.standard_normal((150, 64)))
+    assert len(set(D.cluster_embeddings(embs, 0.3))) > 20
+    assert D.eigengap_count(embs) == 5
+    labels = D.cluster_embeddings(embs, 0.3, n_clusters="eigengap")
+    assert len(set(labels)) == 5 and all(len(set(labels[i * 30:(i + 1) * 30])) == 1 for i in range(5))
