@@ -29,8 +29,10 @@ WEIGHTS = Path(__file__).with_name("detector.pt")
 
 @dataclass(frozen=True)
 class OverlapConfig:
-    #: frames whose overlap probability is at least this are overlapped speech
-    threshold: float = 0.5
+    #: frames whose overlap probability is at least this are overlapped speech. Measured on the hard demo profile
+    #: (4 × 15 min, 18% overlap), as overlapped speech in the diarization's turns: 0.5 → precision 0.66, recall
+    #: 0.69, mean DER 0.40; 0.65 → 0.71 / 0.63 / 0.34; 0.8 → 0.77 / 0.54 / 0.28
+    threshold: float = 0.65
     #: overlap regions shorter than this are dropped; gaps shorter than ``merge_gap_s`` are bridged
     min_overlap_s: float = 0.2
     merge_gap_s: float = 0.1
