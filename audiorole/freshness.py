@@ -13,7 +13,6 @@ from typing import Callable
 from audiorole import alignment, ingest
 from audiorole.diarization import DiarizationConfig
 from audiorole.discovery import EpisodeSource
-from audiorole.overlap import detector_id
 from audiorole.segments import SegmentConfig
 from audiorole.store import DataStore, file_identity, fingerprint
 from audiorole.vad import VadConfig
@@ -27,7 +26,7 @@ class StageParams:
     enhance_streams: int = 2
     enhance_atten_lim_db: float = 100.0
     sync_min_score: float = 0.6
-    diarizer_id: str = alignment.default_diarizer_id("resemblyzer", DiarizationConfig(), f"auto:{detector_id()}")
+    diarizer_id: str = alignment.default_diarizer_id("resemblyzer", DiarizationConfig())
     asr_id: str = ""
     segments: SegmentConfig = field(default_factory=SegmentConfig)
     embedder_name: str = "resemblyzer"

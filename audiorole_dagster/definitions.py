@@ -62,6 +62,7 @@ def build_definitions(media_root: str | None = None, data_dir: str | None = None
             "diarization": DiarizationResource(
                 backend="pyannote" if os.environ.get("AUDIOROLE_PYANNOTE_DIR") else "default",
                 pipeline_dir=os.environ.get("AUDIOROLE_PYANNOTE_DIR") or None,
+                overlap_detection=os.environ.get("AUDIOROLE_OVERLAP_DETECTION", "off"),
             ),
         },
     )
