@@ -217,3 +217,34 @@ def test_eigengap_counts_separated_voices():
     assert D.eigengap_count(embs) == 5
     labels = D.cluster_embeddings(embs, 0.3, n_clusters="eigengap")
     assert len(set(labels)) == 5 and all(len(set(labels[i * 30:(i + 1) * 30])) == 1 for i in range(5))
+
+
+def test_default_diarizer_runs_the_overlap_detector_as_its_mode_says(tmp_path):
+    """auto: only an episode without subtitle cues is searched for overlap; on: every episode; off: none. The mode
+    and the detector's weights are part of the backend id, so changing either re-runs diarization."""
+    from audiorole.alignment import DefaultDiarizer
+    from audiorole.overlap import OverlapConfig
+
+    class Detector:  # records the calls; its one region lies where A and B meet
+        config, weights, calls = OverlapConfig(), tmp_path / "w.pt", []
+
+        def regions(self, wav, speech):
+            self.calls.append(len(wav))
+            return np.array([[1.8, 2.2]])
+
+    Detector.weights.write_bytes(b"weights")
+    wav = _tones([(2.0, 440), (2.0, 1500)])
+    speech, cues = np.array([[0.0, 4.0]]), np.array([[0.0, 2.0], [2.0, 4.0]])
+    ids = set()
+    for mode, with_cues, searched in (("auto", True, False), ("auto", False, True), ("on", True, True),
+                                      ("off", False, False)):
+        det = Detector()
+        det.calls = []
+        diarizer = DefaultDiarizer(ToneEmbedder(), D.DiarizationConfig(min_cluster_s=0.0), det, mode)
+        turns = diarizer(wav, speech, cues if with_cues else np.zeros((0, 2)))
+        assert bool(det.calls) == searched, (mode, with_cues)
+        assert any(t.overlap for t in turns) == searched
+        ids.add(diarizer.backend_id)
+    assert len(ids) == 3  # auto, on, off
+    with pytest.raises(ValueError, match="auto, on or off"):
+        DefaultDiarizer(ToneEmbedder(), overlap_detector=Detector(), overlap_mode="sometimes")
