@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -55,6 +57,20 @@ def test_diarize_finds_speakers_changes_and_cue_hints():
         (0.0, 2.0, "SPK_00"), (2.0, 4.0, "SPK_01"), (4.5, 6.0, "SPK_00")]
 
 
+def test_short_uncued_pieces_join_voices_but_do_not_build_them():
+    """Without subtitles a 1.2 s piece (below min_cluster_piece_uncued_s) cannot found a voice of its own; with a
+    subtitle cue around it, the same piece can (1.2 s >= min_cluster_piece_s)."""
+    wav = _tones([(3.0, 440), (0.5, 0), (1.2, 3000), (0.5, 0), (3.0, 1500)])
+    speech = np.array([[0.0, 3.0], [3.5, 4.7], [5.2, 8.2]])
+    cfg = D.DiarizationConfig(min_cluster_s=0.0, change_threshold=2.0)
+    cued = D.diarize(wav, speech, ToneEmbedder(), cue_spans=speech, config=cfg)
+    uncued = D.diarize(wav, speech, ToneEmbedder(), config=cfg)
+    assert len({t.speaker for t in cued}) == 3
+    assert len({t.speaker for t in uncued}) == 2
+    old = D.diarize(wav, speech, ToneEmbedder(), config=replace(cfg, min_cluster_piece_uncued_s=1.0))
+    assert len({t.speaker for t in old}) == 3  # the rule, not the tones, is what keeps it out
+
+
 def test_diarize_without_speech_gives_no_turns():
     assert D.diarize(np.zeros(16000, np.float32), np.zeros((0, 2)), ToneEmbedder()) == []
 
@@ -91,7 +107,7 @@ def test_default_backend_on_the_real_two_speaker_recording(pyannote_sample):
     turns = D.diarize(wav, speech, ResemblyzerEmbedder())
     result = der(load_rttm(pyannote_sample / "sample.rttm"), turns)
     assert 2 <= len({t.speaker for t in turns}) <= 4
-    assert result["der"] < 0.35, result
+    assert result["der"] < 0.25, result  # 0.176 measured (0.202 before uncued pieces needed 1.5 s to build a voice)
 
 
 def test_vad_fast_path_gives_the_packages_own_timestamps(pyannote_sample):
