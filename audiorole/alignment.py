@@ -93,21 +93,22 @@ def run_speech_activity(ep: EpisodeSource, store: DataStore, vad, *, force: bool
 # enhancement -----------------------------------------------------------------------------------------------------
 def enhance_fingerprint(ep: EpisodeSource, store: DataStore, mode: str, below_snr_db: float, streams: int = 2,
                         atten_lim_db: float = 100.0) -> str:
+    from audiorole.enhance import BACKGROUND_SNR_CEILING_DB
+
     return fingerprint("enhance", ENHANCE_VERSION, _stamp_fp(store, ep.key, "speech"), mode, below_snr_db, streams,
-                       atten_lim_db)
+                       atten_lim_db, BACKGROUND_SNR_CEILING_DB)
 
 
 def run_enhancement(ep: EpisodeSource, store: DataStore, enhancer_factory, *, mode: str = "auto",
                     below_snr_db: float = 8.0, streams: int = 2, atten_lim_db: float = 100.0,
                     force: bool = False) -> StageResult:
     """DeepFilterNet3 where it pays. ``mode``: "off" (never), "on" (every speech region) or "auto" (the speech
-    regions whose blind WADA-SNR is below ``below_snr_db``). The chosen spans are shared among ``streams``
-    model states that run concurrently (see ``enhance_regions``). ``atten_lim_db`` is the enhancer's (the
-    factory's) attenuation cap, recorded so that changing it re-runs the stage. The choice and what it did are
-    recorded. The enhanced audio feeds diarization and speaker embeddings; ASR and segment measures read the
-    standardized audio."""
-    from audiorole import quality
-
+    regions whose blind WADA-SNR is below ``below_snr_db`` and whose SNR against the episode's background is below
+    ``enhance.BACKGROUND_SNR_CEILING_DB``: reverberant but clean speech reads low on WADA alone, see
+    ``enhance.choose_regions``). The chosen spans are shared among ``streams`` model states that run
+    concurrently (see ``enhance_regions``). ``atten_lim_db`` is the enhancer's (the factory's) attenuation cap,
+    recorded so that changing it re-runs the stage. The choice and what it did are recorded. The enhanced audio
+    feeds diarization and speaker embeddings; ASR and segment measures read the standardized audio."""
     fp = enhance_fingerprint(ep, store, mode, below_snr_db, streams, atten_lim_db)
     if not force and store.is_current(ep.key, "enhance", fp, ENHANCE_OUTPUTS):
         return StageResult("enhance", ep.key, fp, json.loads(store.path(ep.key, "enhancement.json").read_text()), True)
@@ -124,10 +125,10 @@ def run_enhancement(ep: EpisodeSource, store: DataStore, enhancer_factory, *, mo
         if mode == "on":
             chosen = regions
         else:
-            from audiorole.audio import cut
+            from audiorole.enhance import choose_regions
 
-            snrs = [quality.wada_snr_db(cut(wav, s, e)) for s, e in regions]
-            chosen = regions[np.array([np.isfinite(x) and x < below_snr_db for x in snrs], dtype=bool)]
+            mask, snrs, _ = choose_regions(wav, 16000, regions, below_snr_db)
+            chosen = regions[mask]
         if len(chosen):
             from audiorole.enhance import enhance_regions
             from audiorole.io import atomic_path

@@ -36,13 +36,48 @@ class Word:
 class AsrConfig:
     beam_size: int = 1  # greedy decoding: tiny.en is ~3x faster than with beam 5, CER barely moves
     compute_type: str = "int8"
-    #: speech regions closer than this are transcribed as one clip (Whisper needs context)
+    #: speech regions closer than this are transcribed with the audio between them (Whisper needs context); farther
+    #: ones share a window after ``spacer_s`` of silence
     merge_gap_s: float = 1.0
-    #: clips are cut to at most this long (Whisper's window is 30 s)
+    #: a speech region longer than this is cut (Whisper's window is 30 s)
     max_clip_s: float = 28.0
     #: speech regions at least this long that the first pass left without a word are transcribed again on their
     #: own: Whisper sometimes jumps over the first seconds of a clip (on the demo, 16 s and six lines of one)
     retry_wordless_s: float = 0.3
+    #: the speech regions are packed, in episode order, into windows of at most this many seconds. Whisper encodes a
+    #: full 30 s window whatever it is given: one window per clip took 82-129 encoder passes on the 15-minute
+    #: meeting-like demo episodes (~10 min of speech each), packed windows take 31-33
+    window_s: float = 28.0
+    #: silence between two regions packed into one window
+    spacer_s: float = 0.3
+    #: audio kept on each side of a speech region (never past the middle of the gap to the next one): the VAD's
+    #: edges clip word onsets. 0.1 s measured best of 0 / 0.1 / 0.2 over the 12 TV-like and 4 meeting-like demo
+    #: episodes and the real pyannote recording (word and character error rate, kept speech downstream)
+    pad_s: float = 0.1
+    #: windows decoded together (faster-whisper's BatchedInferencePipeline); a window Whisper is unsure of
+    #: (compression ratio or mean log-probability past its fallback thresholds) is decoded again one by one with
+    #: the temperature fallback and the no-speech check. 0: every window one by one
+    batch_size: int = 8
+    #: a word Whisper stretched over more than this many seconds marks speech it jumped over (on the meeting-like
+    #: demo, two words over 16 s and seven lines): the word is dropped, so that speech is transcribed again
+    max_word_s: float = 3.0
+
+
+#: faster-whisper's defaults for the temperature fallback (transcribe's compression_ratio_threshold and
+#: log_prob_threshold): a batched window past either is decoded again with the fallback
+COMPRESSION_RATIO_THRESHOLD = 2.4
+LOG_PROB_THRESHOLD = -1.0
+#: packed windows start on a mel frame (10 ms), so faster-whisper's frame-rounded clip bounds are exact
+_FRAME = SAMPLE_RATE // 100
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A stretch of episode audio [start, end) placed at [packed_start, packed_end) of the packed audio."""
+    packed_start: float
+    packed_end: float
+    start: float
+    end: float
 
 
 class WhisperASR:
@@ -50,7 +85,7 @@ class WhisperASR:
 
     def __init__(self, model_dir: str | Path | None = None, *, device: str = "cpu", cpu_threads: int = 0,
                  config: AsrConfig = AsrConfig()):
-        from faster_whisper import WhisperModel
+        from faster_whisper import BatchedInferencePipeline, WhisperModel
 
         self.model_dir = Path(model_dir) if model_dir else packaged_model_dir()
         if not (self.model_dir / "model.bin").is_file():
@@ -58,6 +93,7 @@ class WhisperASR:
         self.config = config
         self.model = WhisperModel(str(self.model_dir), device=device, compute_type=config.compute_type,
                                   cpu_threads=cpu_threads)
+        self.batched = BatchedInferencePipeline(self.model)
 
     @property
     def multilingual(self) -> bool:
@@ -65,26 +101,56 @@ class WhisperASR:
 
     def transcribe(self, wav: np.ndarray, speech: np.ndarray, *, language: str | None = "en") -> list[Word]:
         """Words with times (episode seconds) for the speech regions of ``wav``. Regions the first pass left
-        without a word are transcribed once more, merged among themselves only."""
-        words = self._transcribe_clips(wav, speech, language)
+        without a word (a word longer than ``max_word_s`` does not count, and is dropped) are transcribed once
+        more, packed among themselves only."""
+        words = self._plausible(self._transcribe_clips(wav, speech, language))
         missed = wordless_regions(speech, words, self.config.retry_wordless_s)
         if len(missed):
-            words = sorted(words + self._transcribe_clips(wav, missed, language), key=lambda w: w.start)
+            words = sorted(words + self._plausible(self._transcribe_clips(wav, missed, language, share=False)),
+                           key=lambda w: w.start)
         return words
 
-    def _transcribe_clips(self, wav: np.ndarray, speech: np.ndarray, language: str | None) -> list[Word]:
-        clips = merge_regions(speech, self.config.merge_gap_s, self.config.max_clip_s)
-        if len(clips) == 0:
+    def _plausible(self, words: list[Word]) -> list[Word]:
+        return [w for w in words if w.end - w.start <= self.config.max_word_s]
+
+    def _transcribe_clips(self, wav: np.ndarray, speech: np.ndarray, language: str | None, *,
+                          share: bool = True) -> list[Word]:
+        """``share``: stretches farther apart than ``merge_gap_s`` share windows (the first pass); False: each
+        has a window of its own (the retry of wordless regions, where a short interjection packed behind others
+        is skipped again: on the demo's S01E03, two "What?" lines)."""
+        c = self.config
+        windows = pack_regions(speech, len(wav) / SAMPLE_RATE, window_s=c.window_s, spacer_s=c.spacer_s,
+                               pad_s=c.pad_s, merge_gap_s=c.merge_gap_s, max_clip_s=c.max_clip_s, share=share)
+        if not windows:
             return []
-        stamps = [float(x) for s, e in clips for x in (s, e)]
-        segments, _ = self.model.transcribe(  # an English-only model takes no language argument
-            wav, beam_size=self.config.beam_size, word_timestamps=True, clip_timestamps=stamps,
-            language=language if self.multilingual else None, condition_on_previous_text=False, vad_filter=False,
+        lang = language if self.multilingual else None  # an English-only model takes no language argument
+        if c.batch_size <= 0:
+            return self._decode_one_by_one(wav, windows, lang)
+        audio, bounds, pieces = packed_audio(wav, windows, c.spacer_s)
+        segments, _ = self.batched.transcribe(
+            audio, language=lang, beam_size=c.beam_size, word_timestamps=True, without_timestamps=False,
+            clip_timestamps=[{"start": a, "end": b} for a, b in bounds], batch_size=c.batch_size, vad_filter=False)
+        by_window: dict[int, list] = {}
+        starts = np.array([a for a, _ in bounds]) * self.model.frames_per_second
+        for seg in segments:  # a segment's seek is its window's first frame
+            by_window.setdefault(int(np.argmin(np.abs(starts - seg.seek))), []).append(seg)
+        unsure = sorted(i for i, segs in by_window.items() if _unsure(segs))
+        words = unpack_words([w for i, segs in sorted(by_window.items()) if i not in unsure
+                              for seg in segs for w in (seg.words or [])], pieces)
+        if unsure:
+            words += self._decode_one_by_one(wav, [windows[i] for i in unsure], lang)
+        return sorted(words, key=lambda w: w.start)
+
+    def _decode_one_by_one(self, wav: np.ndarray, windows: list, language: str | None) -> list[Word]:
+        """faster-whisper's sequential decoding of the packed windows, with its temperature fallback and no-speech
+        check."""
+        audio, bounds, pieces = packed_audio(wav, windows, self.config.spacer_s)
+        segments, _ = self.model.transcribe(
+            audio, beam_size=self.config.beam_size, word_timestamps=True,
+            clip_timestamps=[float(x) for ab in bounds for x in ab], language=language,
+            condition_on_previous_text=False, vad_filter=False,
         )
-        return [
-            Word(float(w.start), float(w.end), w.word.strip(), float(w.probability))
-            for seg in segments for w in (seg.words or []) if w.word.strip()
-        ]
+        return unpack_words([w for seg in segments for w in (seg.words or [])], pieces)
 
     def detect_language(self, wav: np.ndarray) -> tuple[str, float]:
         """Spoken language of a clip; ("und", 0) with an English-only model."""
@@ -92,6 +158,96 @@ class WhisperASR:
             return "und", 0.0
         lang, prob, _ = self.model.detect_language(wav)
         return lang, float(prob)
+
+
+def _unsure(segments) -> bool:
+    """Whether Whisper's own fallback would have decoded this window again (its text repeats itself, or its mean
+    token log-probability is low)."""
+    from faster_whisper.transcribe import get_compression_ratio
+
+    text = "".join(s.text for s in segments)
+    return bool(text.strip()) and (get_compression_ratio(text) > COMPRESSION_RATIO_THRESHOLD
+                                   or min(s.avg_logprob for s in segments) < LOG_PROB_THRESHOLD)
+
+
+def pack_regions(regions: np.ndarray, duration_s: float, *, window_s: float, spacer_s: float, pad_s: float,
+                 merge_gap_s: float, max_clip_s: float, share: bool = True) -> list[list[list[float]]]:
+    """Speech regions grouped, in order, into Whisper windows of at most ``window_s`` seconds: a list of windows,
+    each a list of [start, end] stretches of episode audio. A region longer than ``max_clip_s`` (or the window) is
+    cut; each is widened by ``pad_s`` (never past the middle of the gap to its neighbour nor the audio's ends);
+    regions less than ``merge_gap_s`` apart are one stretch (the audio between them kept), farther ones follow
+    each other after ``spacer_s`` of silence (``share``; otherwise each stretch has a window of its own). A region
+    is never split between windows."""
+    units = merge_regions(regions, 0.0, min(max_clip_s, window_s - 2 * pad_s)).tolist()
+    windows: list[list[list[float]]] = []
+    used = 0.0
+    for i, (s, e) in enumerate(units):
+        lo = (units[i - 1][1] + s) / 2 if i else 0.0
+        hi = (e + units[i + 1][0]) / 2 if i + 1 < len(units) else duration_s
+        a, b = float(max(s - pad_s, lo, 0.0)), float(min(e + pad_s, hi, duration_s))
+        if b <= a:
+            continue
+        if windows:
+            last = windows[-1][-1]
+            if s - units[i - 1][1] < merge_gap_s and used + (b - last[1]) <= window_s:
+                used += b - last[1]
+                last[1] = b
+                continue
+            if share and used + spacer_s + (b - a) <= window_s:
+                windows[-1].append([a, b])
+                used += spacer_s + (b - a)
+                continue
+        windows.append([[a, b]])
+        used = b - a
+    return windows
+
+
+def packed_audio(wav: np.ndarray, windows: list, spacer_s: float,
+                 sr: int = SAMPLE_RATE) -> tuple[np.ndarray, list[tuple[float, float]], list[Piece]]:
+    """The windows' stretches of ``wav`` one after the other (``spacer_s`` of silence between two stretches of a
+    window, each window starting on a 10 ms frame): the packed audio, each window's [start, end) in it (seconds),
+    and where each stretch went."""
+    chunks: list[np.ndarray] = []
+    bounds: list[tuple[float, float]] = []
+    pieces: list[Piece] = []
+    spacer = np.zeros(int(round(spacer_s * sr)), dtype=np.float32)
+    pos = 0
+    for window in windows:
+        if pos % _FRAME:
+            chunks.append(np.zeros(_FRAME - pos % _FRAME, dtype=np.float32))
+            pos += len(chunks[-1])
+        first = pos
+        for j, (s, e) in enumerate(window):
+            if j:
+                chunks.append(spacer)
+                pos += len(spacer)
+            a, b = max(0, int(round(s * sr))), min(len(wav), int(round(e * sr)))
+            chunks.append(np.asarray(wav[a:b], dtype=np.float32))
+            pieces.append(Piece(pos / sr, (pos + b - a) / sr, a / sr, b / sr))
+            pos += b - a
+        bounds.append((first / sr, pos / sr))
+    audio = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+    return audio, bounds, pieces
+
+
+def unpack_words(words, pieces: list[Piece]) -> list[Word]:
+    """faster-whisper words (packed-audio times) as :class:`Word` in episode time: each goes to the stretch its
+    midpoint is in (or nearest to, in a spacer), kept inside that stretch."""
+    if not pieces:
+        return []
+    ps = np.array([p.packed_start for p in pieces])
+    pe = np.array([p.packed_end for p in pieces])
+    out = []
+    for w in words:
+        text = w.word.strip()
+        if not text:
+            continue
+        mid = (w.start + w.end) / 2
+        p = pieces[int(np.argmin(np.maximum(ps - mid, 0) + np.maximum(mid - pe, 0)))]
+        start = min(max(float(w.start), p.packed_start), p.packed_end) - p.packed_start + p.start
+        end = min(max(float(w.end), p.packed_start), p.packed_end) - p.packed_start + p.start
+        out.append(Word(round(start, 3), round(max(start, end), 3), text, float(w.probability)))
+    return out
 
 
 def merge_regions(regions: np.ndarray, gap_s: float, max_len_s: float) -> np.ndarray:

