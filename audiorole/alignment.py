@@ -31,7 +31,7 @@ ENHANCE_VERSION = "6"
 SYNC_VERSION = "2"
 DIARIZATION_VERSION = "1"
 TRANSCRIPT_VERSION = "1"
-SEGMENTS_VERSION = "5"
+SEGMENTS_VERSION = "6"  # 6: a one-letter ASR slip still anchors the cut of a talked-over line
 
 SPEECH_OUTPUTS = ["speech.parquet"]
 ENHANCE_OUTPUTS = ["enhancement.json"]
@@ -238,9 +238,10 @@ def _turn_summary(turns: list[Turn]) -> dict:
 
 
 def _overlap_seconds(turns: list[Turn]) -> float:
-    from audiorole.segments import overlap_regions
+    """Seconds where two or more speakers talk (a stretch three people talk in counts once)."""
+    from audiorole.segments import _union, overlap_regions
 
-    regions = overlap_regions(turns)
+    regions = _union(overlap_regions(turns))
     return round(float((regions[:, 1] - regions[:, 0]).sum()), 2) if len(regions) else 0.0
 
 

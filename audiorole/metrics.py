@@ -72,13 +72,18 @@ def _frames(intervals, n: int, step: float = 0.01) -> np.ndarray:
     return mask
 
 
+def _frame_masks(truth: list, hyp: list) -> tuple[np.ndarray, np.ndarray]:
+    """Both interval lists as boolean masks of 10 ms frames over a common length."""
+    n = int(max([e for _, e in truth + hyp], default=0.0) / 0.01) + 2
+    return _frames(truth, n), _frames(hyp, n)
+
+
 def speech_detection(reference, speech: np.ndarray) -> dict:
     """Speech activity against the true turns (10 ms frames, no collar): ``vad_missed`` = true speech not in
     ``speech``, ``vad_false_alarm`` = detected non-speech, both as shares of the true speech time."""
     truth = [(seg.start, seg.end) for seg in reference.get_timeline().support()]
     hyp = [(float(s), float(e)) for s, e in np.asarray(speech, dtype=float).reshape(-1, 2)]
-    n = int(max([e for _, e in truth + hyp], default=0.0) / 0.01) + 2
-    t, h = _frames(truth, n), _frames(hyp, n)
+    t, h = _frame_masks(truth, hyp)
     total = max(1, int(t.sum()))
     return {"vad_missed": float((t & ~h).sum() / total), "vad_false_alarm": float((h & ~t).sum() / total)}
 
@@ -89,9 +94,7 @@ def overlap_detection(reference, turns) -> dict:
     from audiorole.segments import overlap_regions
 
     truth = [(seg.start, seg.end) for seg in reference.get_overlap()]
-    hyp = [tuple(r) for r in overlap_regions(turns)]
-    n = int(max([e for _, e in truth + hyp], default=0.0) / 0.01) + 2
-    t, h = _frames(truth, n), _frames(hyp, n)
+    t, h = _frame_masks(truth, [tuple(r) for r in overlap_regions(turns)])
     tp = float((t & h).sum())
     return {"overlap_precision": tp / h.sum() if h.sum() else None, "overlap_recall": tp / t.sum() if t.sum() else None,
             "overlap_true_s": round(float(t.sum()) * 0.01, 2), "overlap_found_s": round(float(h.sum()) * 0.01, 2)}

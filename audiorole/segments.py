@@ -198,11 +198,22 @@ def clean_pieces(c: Candidate, turns: list[Turn]) -> list[tuple[float, float]]:
 
 def anchored_words(text: str, words: list[Word]) -> list[tuple[int, Word]]:
     """(index of the token in ``text``, ASR word) for the tokens the ASR heard within a run of two or more
-    matching words: a single matching word ("the", "I") is too often chance to cut a text at."""
+    matching words: a single matching word ("the", "I") is too often chance to cut a text at. A heard word counts
+    as the text's word when it is one slip away (``_near_token``): tiny.en hearing "ban" for "band" left a
+    talked-over demo line uncut, and so rejected whole."""
     tokens = [normalize_text(t) for t in text.split()]
-    heard = [normalize_text(w.text) for w in words]
+    heard = [_near_token(normalize_text(w.text), tokens) for w in words]
     blocks = SequenceMatcher(None, tokens, heard, autojunk=False).get_matching_blocks()
     return [(m.a + k, words[m.b + k]) for m in blocks if m.size >= 2 for k in range(m.size)]
+
+
+def _near_token(word: str, tokens: list[str], min_ratio: float = 0.8) -> str:
+    """``word``, or the token of ``tokens`` it is a slip of: both at least 3 characters and a character similarity
+    (difflib ratio) of at least ``min_ratio`` ("ban"/"band" 0.86, "boats"/"books" 0.6, "say"/"sail" 0.57)."""
+    if word in tokens or len(word) < 3:
+        return word
+    best = max((t for t in tokens if len(t) >= 3), key=lambda t: SequenceMatcher(None, word, t).ratio(), default=None)
+    return best if best is not None and SequenceMatcher(None, word, best).ratio() >= min_ratio else word
 
 
 def trim_talked_over(c: Candidate, turns: list[Turn], words: list[Word], overlaps: np.ndarray,

@@ -157,6 +157,14 @@ def test_a_cut_needs_two_matching_words_in_a_row():
     assert S.trim_talked_over(c, turns, words, S.overlap_regions(turns), S.SegmentConfig()) is c
 
 
+def test_a_one_letter_asr_slip_still_anchors_a_cut():
+    """"ban" heard for "band" (tiny.en on the demo) still matches the text; "books" for "boats" does not."""
+    words = [Word(0.2, 0.6, "the", 0.9), Word(0.6, 1.0, "ban", 0.9), Word(1.0, 1.4, "played", 0.9)]
+    assert [i for i, _ in S.anchored_words("The band played on.", words)] == [0, 1, 2]
+    words[1] = Word(0.6, 1.0, "books", 0.9)
+    assert S.anchored_words("The boats played on.", words) == []
+
+
 def test_speech_the_first_asr_pass_left_without_words_is_transcribed_again():
     from audiorole import asr
 
@@ -164,7 +172,7 @@ def test_speech_the_first_asr_pass_left_without_words_is_transcribed_again():
         def __init__(self):
             self.config, self.asked = asr.AsrConfig(), []
 
-        def _transcribe_clips(self, wav, speech, language):
+        def _transcribe_clips(self, wav, speech, language, *, share=True):
             self.asked.append(np.asarray(speech).tolist())
             return [Word(6.2, 6.6, "later", 0.9)] if len(self.asked) == 1 else [Word(1.1, 1.5, "first", 0.9)]
 
