@@ -38,7 +38,7 @@ def speech_activity(context: dg.AssetExecutionContext, media_root: MediaRootReso
     return for_each_partition(context, stage)
 
 
-@dg.asset(**_EPISODE, deps=[speech_activity], code_version=alignment.ENHANCE_VERSION, kinds={"deepfilternet"},
+@dg.asset(**_EPISODE, deps=[speech_activity, parsed_subtitles], code_version=alignment.ENHANCE_VERSION, kinds={"deepfilternet"},
           pool=ENHANCEMENT_POOL, op_tags=GPU_STEP,
           description="DeepFilterNet3 enhancement where it pays (by default: speech regions with a low SNR).")
 def enhanced_audio(context: dg.AssetExecutionContext, media_root: MediaRootResource,

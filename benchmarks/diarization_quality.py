@@ -1,7 +1,8 @@
 """Diarization settings side by side, on episodes the pipeline has already processed: DER per episode and mean.
 
     .venv/bin/python benchmarks/diarization_quality.py --demo-dir /work/hard_eval \
-        [--variant base --variant min_cluster_piece_uncued_s=1.0 ...] [--no-subtitles] [--overlap auto|on|off]
+        [--variant base --variant min_cluster_piece_uncued_s=1.0 ...] [--no-subtitles] [--overlap auto|on|off] \
+        [--audio analysis|standardized]
 
 Reads each episode's analysis audio (enhanced where the pipeline enhanced it), speech regions and synchronized
 subtitle cues from ``DIR/data`` and its true turns from ``DIR/truth``, then runs the default diarization once per
@@ -10,6 +11,8 @@ variant. A variant is ``base`` (the defaults) or ``K=V[,K=V]`` overrides of ``Di
 cuts, no speaker tags): how the default backend does on subtitle-less speech where the truth is known.
 ``--overlap``: when the packaged overlap detector's regions are given to diarization (``auto``: episodes without
 subtitles, as ``AUDIOROLE_OVERLAP_DETECTION=auto``; the default here is ``off``, as in the pipeline).
+``--audio``: the embeddings read the analysis audio (enhanced where the pipeline enhanced it; the default, as in
+the pipeline) or the standardized audio; the overlap detector always reads the standardized audio.
 Prints DER (collar 0.25 s) with missed / false alarm / confusion and the number of voices found.
 """
 
@@ -46,6 +49,7 @@ def main() -> int:
     ap.add_argument("--variant", action="append", default=[])
     ap.add_argument("--no-subtitles", action="store_true")
     ap.add_argument("--overlap", choices=("auto", "on", "off"), default="off")
+    ap.add_argument("--audio", choices=("analysis", "standardized"), default="analysis")
     args = ap.parse_args()
     import numpy as np
     import pyarrow as pa
@@ -68,8 +72,9 @@ def main() -> int:
     results: dict[str, list[float]] = {name: [] for name, _ in variants}
     for d in args.demo_dir:
         store = DataStore(d / "data")
-        for key, _, rttm in episodes_with_truth(d):
-            wav, ref = load_audio(analysis_audio_path(store, key)), load_rttm(rttm)
+        for key, standardized, rttm in episodes_with_truth(d):
+            raw, ref = load_audio(standardized), load_rttm(rttm)
+            wav = raw if args.audio == "standardized" else load_audio(analysis_audio_path(store, key))
             speech = _intervals(store.path(key, "speech.parquet"))
             cue_spans, tags = np.zeros((0, 2)), None
             synced_path = store.path(key, "synced_cues.parquet")
@@ -84,7 +89,7 @@ def main() -> int:
             probs = None
             if use_overlap:
                 det = det or OverlapDetector()
-                probs = det.probabilities(wav)
+                probs = det.probabilities(raw)
             for name, kw in variants:
                 kw = dict(kw)
                 threshold = kw.pop("overlap_threshold", OverlapConfig().threshold)

@@ -262,5 +262,12 @@ def test_default_diarizer_runs_the_overlap_detector_as_its_mode_says(tmp_path):
         assert any(t.overlap for t in turns) == searched
         ids.add(diarizer.backend_id)
     assert len(ids) == 3  # auto, on, off
+    # the detector reads the standardized audio when the diarizer is given it (the embeddings read the enhanced)
+    det = Detector()
+    det.calls = []
+    raw = np.zeros(len(wav) + 160, dtype=np.float32)
+    DefaultDiarizer(ToneEmbedder(), D.DiarizationConfig(min_cluster_s=0.0), det, "on")(
+        wav, speech, np.zeros((0, 2)), raw=lambda: raw)
+    assert det.calls == [len(raw)]
     with pytest.raises(ValueError, match="auto, on or off"):
         DefaultDiarizer(ToneEmbedder(), overlap_detector=Detector(), overlap_mode="sometimes")

@@ -262,3 +262,53 @@ def test_auto_choice_needs_both_a_low_blind_snr_and_a_low_snr_against_the_backgr
     noisy_line = x[int(g * SR) : int((g + n) * SR)]
     m, w, b = E.choose_regions(noisy_line, SR, np.array([[0.0, len(noisy_line) / SR]]), 8.0)
     assert m.tolist() == [True] and np.isnan(b[0])
+
+
+def test_auto_enhancement_leaves_an_episode_without_subtitles_as_it_is(tmp_path):
+    """auto: the same noisy speech is enhanced in an episode with subtitle cues and left alone in one without
+    (diarization without subtitles never gained from enhancement, and lost on far-field speech); the cues are part
+    of the stage's fingerprint, so subtitles arriving later re-run it."""
+    import pyarrow as pa
+    import soundfile as sf
+
+    from audiorole import alignment
+    from audiorole.discovery import EpisodeSource, SeriesSpec
+    from audiorole.io import write_parquet_atomic
+    from audiorole.schema import CUE_SCHEMA
+    from audiorole.store import DataStore
+
+    rng = np.random.default_rng(0)
+    t = np.arange(16000 * 6) / 16000
+    wav = (0.05 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 3 * t)) + 0.05 * rng.normal(size=t.size))
+    store = DataStore(tmp_path / "data")
+    calls = []
+
+    class Recorder:  # stands in for DeepFilterNet: records the spans it is given
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def enhance_many(self, clips, sr, **kw):
+            calls.extend(len(c) for c in clips)
+            return list(clips)
+
+    fps = {}
+    for name, n_cues in (("with", 1), ("without", 0)):
+        ep = EpisodeSource(f"s/{name}", SeriesSpec("s", tmp_path, "S"), name, tmp_path / f"{name}.mkv")
+        store.path(ep.key, "audio.flac").parent.mkdir(parents=True, exist_ok=True)
+        sf.write(str(store.path(ep.key, "audio.flac")), wav.astype(np.float32), 16000)
+        alignment._write_intervals(store.path(ep.key, "speech.parquet"), np.array([[1.0, 5.0]]))
+        cues = pa.table({"episode_key": [ep.key] * n_cues, "cue_index": [0] * n_cues, "part": [0] * n_cues,
+                         "n_parts": [1] * n_cues, "start_s": [1.0] * n_cues, "end_s": [5.0] * n_cues,
+                         "text": ["Hi."] * n_cues, "raw_text": ["Hi."] * n_cues, "speaker_tag": [None] * n_cues},
+                        schema=CUE_SCHEMA)
+        write_parquet_atomic(store.path(ep.key, "cues.parquet"), cues)
+        store.write_stamp(ep.key, "speech", "speech-fp")
+        store.write_stamp(ep.key, "subtitles", f"subtitles-{n_cues}")
+        calls.clear()
+        r = alignment.run_enhancement(ep, store, Recorder, mode="auto", below_snr_db=60.0)
+        assert (r.row["enhanced_regions"] > 0) == bool(n_cues) == bool(calls), name
+        fps[name] = r.fingerprint
+    assert fps["with"] != fps["without"]
