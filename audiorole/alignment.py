@@ -222,6 +222,17 @@ def read_turns(path: Path) -> list[Turn]:
             for r in pq.read_table(path).to_pylist()]
 
 
+def cue_hints(store: DataStore, key: str) -> tuple[np.ndarray, list[str | None]]:
+    """The synchronized cues as diarization hints: (m, 2) spans of the cues' first parts, and the speaker tag of
+    each single-speaker cue, normalized ("MAGGIE" and "Maggie" are the same person), else None."""
+    synced = pq.read_table(store.path(key, "synced_cues.parquet"))
+    first = synced.filter(pa.compute.equal(synced.column("part"), 0))
+    cue_spans = np.stack([first.column("start_s").to_numpy(), first.column("end_s").to_numpy()], axis=1).reshape(-1, 2)
+    tags = [t.strip().upper() if t and n == 1 else None
+            for t, n in zip(first.column("speaker_tag").to_pylist(), first.column("n_parts").to_pylist())]
+    return cue_spans, tags
+
+
 def run_diarization(ep: EpisodeSource, store: DataStore, diarizer, *, force: bool = False) -> StageResult:
     """``diarizer``: an object with ``backend_id`` and ``__call__(wav, speech, cue_spans, cue_tags) -> list[Turn]``."""
     fp = diarization_fingerprint(ep, store, diarizer.backend_id)
@@ -234,12 +245,7 @@ def run_diarization(ep: EpisodeSource, store: DataStore, diarizer, *, force: boo
     standardized = store.path(ep.key, "audio.flac")
     raw = wav if analysis == standardized else lambda: load_audio(standardized)
     speech = _intervals(store.path(ep.key, "speech.parquet"))
-    synced = pq.read_table(store.path(ep.key, "synced_cues.parquet"))
-    first = synced.filter(pa.compute.equal(synced.column("part"), 0))
-    cue_spans = np.stack([first.column("start_s").to_numpy(), first.column("end_s").to_numpy()], axis=1).reshape(-1, 2)
-    # speaker tags of single-speaker cues, normalized: "MAGGIE" and "Maggie" are the same person
-    tags = [t.strip().upper() if t and n == 1 else None
-            for t, n in zip(first.column("speaker_tag").to_pylist(), first.column("n_parts").to_pylist())]
+    cue_spans, tags = cue_hints(store, ep.key)
     turns = diarizer(wav, speech, cue_spans, tags, raw=raw)
     rows = [{"episode_key": ep.key, "start_s": t.start, "end_s": t.end, "speaker": t.speaker, "overlap": t.overlap,
              "confidence": t.confidence} for t in turns]

@@ -52,10 +52,8 @@ def main() -> int:
     ap.add_argument("--audio", choices=("analysis", "standardized"), default="analysis")
     args = ap.parse_args()
     import numpy as np
-    import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    from audiorole.alignment import _intervals, analysis_audio_path
+    from audiorole.alignment import _intervals, analysis_audio_path, cue_hints
     from audiorole.audio import load_audio
     from audiorole.diarization import DiarizationConfig, diarize
     from audiorole.embeddings import ResemblyzerEmbedder
@@ -77,14 +75,8 @@ def main() -> int:
             wav = raw if args.audio == "standardized" else load_audio(analysis_audio_path(store, key))
             speech = _intervals(store.path(key, "speech.parquet"))
             cue_spans, tags = np.zeros((0, 2)), None
-            synced_path = store.path(key, "synced_cues.parquet")
-            if not args.no_subtitles and synced_path.exists():
-                synced = pq.read_table(synced_path)
-                first = synced.filter(pa.compute.equal(synced.column("part"), 0))
-                cue_spans = np.stack([first.column("start_s").to_numpy(), first.column("end_s").to_numpy()],
-                                     axis=1).reshape(-1, 2)
-                tags = [t.strip().upper() if t and n == 1 else None
-                        for t, n in zip(first.column("speaker_tag").to_pylist(), first.column("n_parts").to_pylist())]
+            if not args.no_subtitles and store.path(key, "synced_cues.parquet").exists():
+                cue_spans, tags = cue_hints(store, key)
             use_overlap = args.overlap == "on" or (args.overlap == "auto" and not len(cue_spans))
             probs = None
             if use_overlap:
