@@ -106,16 +106,18 @@ def run_enhancement(ep: EpisodeSource, store: DataStore, enhancer_factory, *, mo
     """DeepFilterNet3 where it pays. ``mode``: "off" (never), "on" (every speech region) or "auto" (the speech
     regions whose blind WADA-SNR is below ``below_snr_db`` and whose SNR against the episode's background is below
     ``enhance.BACKGROUND_SNR_CEILING_DB``: reverberant but clean speech reads low on WADA alone, see
-    ``enhance.choose_regions``; episodes without subtitles are left as they are, see below). The chosen spans are shared among ``streams`` model states that run
-    concurrently (see ``enhance_regions``). ``atten_lim_db`` is the enhancer's (the factory's) attenuation cap,
-    recorded so that changing it re-runs the stage. The choice and what it did are recorded. The enhanced audio
-    feeds diarization and speaker embeddings; ASR and segment measures read the standardized audio.
+    ``enhance.choose_regions``; episodes without subtitles are left as they are, see below). The chosen spans are
+    shared among ``streams`` model states that run concurrently (see ``enhance_regions``). ``atten_lim_db`` is
+    the enhancer's (the factory's) attenuation cap, recorded so that changing it re-runs the stage. The choice and
+    what it did are recorded. The enhanced audio feeds diarization and speaker embeddings; ASR and segment measures
+    read the standardized audio.
 
     Why ``auto`` skips episodes without subtitles: there, enhancement never helped diarization, and on far-field
     speech it hurt. DER with the enhanced audio against the standardized audio (``benchmarks/diarization_quality.py
     --audio``): TV demo diarized without its subtitles 0.103/0.117/0.075 against 0.103/0.115/0.075, the real pyannote
     recording 0.176 both (nothing chosen); hard profile, where its quiet talkers (5-10 dB over the room noise) are
-    chosen, S01E03 0.377 against 0.251 and S01E04 0.292 against 0.208. With subtitles it helps: TV S01E02 0.037
+    chosen, S01E03 0.377 against 0.251 and S01E04 0.292 against 0.208 (enhanced by enhancement v6, which chose the
+    same regions in subtitle-less episodes as v7 does in subtitled ones). With subtitles it helps: TV S01E02 0.037
     against 0.138."""
     fp = enhance_fingerprint(ep, store, mode, below_snr_db, streams, atten_lim_db)
     if not force and store.is_current(ep.key, "enhance", fp, ENHANCE_OUTPUTS):

@@ -14,7 +14,7 @@ when that part is too short or the cut cannot be placed in the text, it stays wh
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from difflib import SequenceMatcher
+from difflib import SequenceMatcher, get_close_matches
 
 import numpy as np
 import pyarrow as pa
@@ -212,8 +212,8 @@ def _near_token(word: str, tokens: list[str], min_ratio: float = 0.8) -> str:
     (difflib ratio) of at least ``min_ratio`` ("ban"/"band" 0.86, "boats"/"books" 0.6, "say"/"sail" 0.57)."""
     if word in tokens or len(word) < 3:
         return word
-    best = max((t for t in tokens if len(t) >= 3), key=lambda t: SequenceMatcher(None, word, t).ratio(), default=None)
-    return best if best is not None and SequenceMatcher(None, word, best).ratio() >= min_ratio else word
+    near = get_close_matches(word, [t for t in tokens if len(t) >= 3], n=1, cutoff=min_ratio)
+    return near[0] if near else word
 
 
 def trim_talked_over(c: Candidate, turns: list[Turn], words: list[Word], overlaps: np.ndarray,
