@@ -41,9 +41,15 @@ class AsrConfig:
     merge_gap_s: float = 1.0
     #: a speech region longer than this is cut (Whisper's window is 30 s)
     max_clip_s: float = 28.0
-    #: speech regions at least this long that the first pass left without a word are transcribed again on their
-    #: own: Whisper sometimes jumps over the first seconds of a clip (on the demo, 16 s and six lines of one)
+    #: speech regions at least this long that the first pass left without a word are transcribed again: Whisper
+    #: sometimes jumps over the first seconds of a clip (on the demo, 16 s and six lines of one)
     retry_wordless_s: float = 0.3
+    #: silence between two regions packed into one window of that retry. Longer than ``spacer_s``: packed 0.3 s
+    #: apart, a short interjection behind others was skipped again (two "What?" lines of the demo's S01E03). A window
+    #: per region instead spent 30-37 s per reverberant 15-minute episode on 32-43 near-empty windows (13 of them
+    #: decoded again with the temperature fallback); packed 1 s apart, 3-4 s, with the same words on the demo and
+    #: word error rate within +-0.005 on the hard profile (benchmarks/pipeline_speed.py)
+    retry_spacer_s: float = 1.0
     #: the speech regions are packed, in episode order, into windows of at most this many seconds. Whisper encodes a
     #: full 30 s window whatever it is given: one window per clip took 82-129 encoder passes on the 15-minute
     #: meeting-like demo episodes (~10 min of speech each), packed windows take 31-33
@@ -106,7 +112,7 @@ class WhisperASR:
         words = self._plausible(self._transcribe_clips(wav, speech, language))
         missed = wordless_regions(speech, words, self.config.retry_wordless_s)
         if len(missed):
-            words = sorted(words + self._plausible(self._transcribe_clips(wav, missed, language, share=False)),
+            words = sorted(words + self._plausible(self._transcribe_clips(wav, missed, language, retry=True)),
                            key=lambda w: w.start)
         return words
 
@@ -114,19 +120,18 @@ class WhisperASR:
         return [w for w in words if w.end - w.start <= self.config.max_word_s]
 
     def _transcribe_clips(self, wav: np.ndarray, speech: np.ndarray, language: str | None, *,
-                          share: bool = True) -> list[Word]:
-        """``share``: stretches farther apart than ``merge_gap_s`` share windows (the first pass); False: each
-        has a window of its own (the retry of wordless regions, where a short interjection packed behind others
-        is skipped again: on the demo's S01E03, two "What?" lines)."""
+                          retry: bool = False) -> list[Word]:
+        """``retry``: the regions the first pass left without words, packed ``retry_spacer_s`` apart."""
         c = self.config
-        windows = pack_regions(speech, len(wav) / SAMPLE_RATE, window_s=c.window_s, spacer_s=c.spacer_s,
-                               pad_s=c.pad_s, merge_gap_s=c.merge_gap_s, max_clip_s=c.max_clip_s, share=share)
+        spacer_s = c.retry_spacer_s if retry else c.spacer_s
+        windows = pack_regions(speech, len(wav) / SAMPLE_RATE, window_s=c.window_s, spacer_s=spacer_s,
+                               pad_s=c.pad_s, merge_gap_s=c.merge_gap_s, max_clip_s=c.max_clip_s)
         if not windows:
             return []
         lang = language if self.multilingual else None  # an English-only model takes no language argument
         if c.batch_size <= 0:
-            return self._decode_one_by_one(wav, windows, lang)
-        audio, bounds, pieces = packed_audio(wav, windows, c.spacer_s)
+            return self._decode_one_by_one(wav, windows, lang, spacer_s)
+        audio, bounds, pieces = packed_audio(wav, windows, spacer_s)
         segments, _ = self.batched.transcribe(
             audio, language=lang, beam_size=c.beam_size, word_timestamps=True, without_timestamps=False,
             clip_timestamps=[{"start": a, "end": b} for a, b in bounds], batch_size=c.batch_size, vad_filter=False)
@@ -138,13 +143,14 @@ class WhisperASR:
         words = unpack_words([w for i, segs in sorted(by_window.items()) if i not in unsure
                               for seg in segs for w in (seg.words or [])], pieces)
         if unsure:
-            words += self._decode_one_by_one(wav, [windows[i] for i in unsure], lang)
+            words += self._decode_one_by_one(wav, [windows[i] for i in unsure], lang, spacer_s)
         return sorted(words, key=lambda w: w.start)
 
-    def _decode_one_by_one(self, wav: np.ndarray, windows: list, language: str | None) -> list[Word]:
+    def _decode_one_by_one(self, wav: np.ndarray, windows: list, language: str | None,
+                           spacer_s: float) -> list[Word]:
         """faster-whisper's sequential decoding of the packed windows, with its temperature fallback and no-speech
         check."""
-        audio, bounds, pieces = packed_audio(wav, windows, self.config.spacer_s)
+        audio, bounds, pieces = packed_audio(wav, windows, spacer_s)
         segments, _ = self.model.transcribe(
             audio, beam_size=self.config.beam_size, word_timestamps=True,
             clip_timestamps=[float(x) for ab in bounds for x in ab], language=language,
@@ -171,12 +177,12 @@ def _unsure(segments) -> bool:
 
 
 def pack_regions(regions: np.ndarray, duration_s: float, *, window_s: float, spacer_s: float, pad_s: float,
-                 merge_gap_s: float, max_clip_s: float, share: bool = True) -> list[list[list[float]]]:
+                 merge_gap_s: float, max_clip_s: float) -> list[list[list[float]]]:
     """Speech regions grouped, in order, into Whisper windows of at most ``window_s`` seconds: a list of windows,
     each a list of [start, end] stretches of episode audio. A region longer than ``max_clip_s`` (or the window) is
     cut; each is widened by ``pad_s`` (never past the middle of the gap to its neighbour nor the audio's ends);
     regions less than ``merge_gap_s`` apart are one stretch (the audio between them kept), farther ones follow
-    each other after ``spacer_s`` of silence (``share``; otherwise each stretch has a window of its own). A region
+    each other after ``spacer_s`` of silence. A region
     is never split between windows."""
     units = merge_regions(regions, 0.0, min(max_clip_s, window_s - 2 * pad_s)).tolist()
     windows: list[list[list[float]]] = []
@@ -193,7 +199,7 @@ def pack_regions(regions: np.ndarray, duration_s: float, *, window_s: float, spa
                 used += b - last[1]
                 last[1] = b
                 continue
-            if share and used + spacer_s + (b - a) <= window_s:
+            if used + spacer_s + (b - a) <= window_s:
                 windows[-1].append([a, b])
                 used += spacer_s + (b - a)
                 continue

@@ -80,9 +80,9 @@ def test_pack_regions_fills_windows_in_order_without_splitting_a_region():
         assert sum(e - s for s, e in got) + 0.3 * (len(got) - 1) <= 10.0 + 1e-9
     assert asr.pack_regions(np.zeros((0, 2)), 60.0, window_s=28, spacer_s=0.3, pad_s=0.2, merge_gap_s=1,
                             max_clip_s=28) == []
-    own = asr.pack_regions(regions, 60.0, window_s=10.0, spacer_s=0.3, pad_s=0.2, merge_gap_s=1.0, max_clip_s=28.0,
-                           share=False)  # the retry pass: close regions still one stretch, no window shared
-    assert [len(w) for w in own] == [1] * 6 and np.allclose(own[0], [[0.8, 5.2]]) and np.allclose(own[1], [[9.8, 12.05]])
+    wide = asr.pack_regions(regions[:3], 60.0, window_s=7.0, spacer_s=1.0, pad_s=0.2, merge_gap_s=1.0,
+                            max_clip_s=28.0)  # the retry's wider spacer: 4.4 + 1.0 + 2.25 > 7 s, a window each
+    assert [len(w) for w in wide] == [1, 1] and np.allclose(wide[0], [[0.8, 5.2]])
     edge = asr.pack_regions(np.array([[0.1, 2.0], [58.0, 59.95]]), 60.0, window_s=28.0, spacer_s=0.3, pad_s=0.2,
                             merge_gap_s=1.0, max_clip_s=28.0)
     assert np.allclose(edge, [[[0.0, 2.2], [57.8, 60.0]]])
@@ -112,11 +112,11 @@ def test_speech_under_an_overlong_word_is_transcribed_again():
 
     class Scripted(asr.WhisperASR):  # no model: the clips asked for and the words given back
         def __init__(self):
-            self.config, self.asked, self.shared = asr.AsrConfig(max_word_s=3.0), [], []
+            self.config, self.asked, self.retried = asr.AsrConfig(max_word_s=3.0), [], []
 
-        def _transcribe_clips(self, wav, speech, language, *, share=True):
+        def _transcribe_clips(self, wav, speech, language, *, retry=False):
             self.asked.append(np.asarray(speech).tolist())
-            self.shared.append(share)
+            self.retried.append(retry)
             if len(self.asked) == 1:
                 return [asr.Word(1.0, 1.4, "Hi.", 0.9), asr.Word(1.4, 9.6, "cannot", 0.2),
                         asr.Word(12.2, 12.6, "Bye.", 0.9)]
@@ -124,7 +124,7 @@ def test_speech_under_an_overlong_word_is_transcribed_again():
 
     model = Scripted()
     words = model.transcribe(np.zeros(16000 * 14, dtype=np.float32), np.array([[0.9, 1.5], [2.0, 9.5], [12.0, 13.0]]))
-    assert model.asked[1] == [[2.0, 9.5]] and model.shared == [True, False], "the retry: a window of its own"
+    assert model.asked[1] == [[2.0, 9.5]] and model.retried == [False, True]
     assert [w.text for w in words] == ["Hi.", "I", "can.", "Bye."]
 
 
