@@ -30,7 +30,7 @@ class DiarizationConfig:
     #: On the hard demo profile (reverberant rooms) the threshold found 9–11 voices for 7 talkers; eigengap found
     #: 5–6, DER per episode 0.39/0.34/0.44/0.41 → 0.23/0.34/0.49/0.41: not a clear win, so not the default
     n_clusters: str = "threshold"
-    #: pieces at least this long build the clusters; shorter ones are assigned to the nearest cluster
+    #: pieces at least this long build the clusters; shorter ones are assigned to a cluster (``assign``)
     min_cluster_piece_s: float = 1.0
     #: the same without subtitles, where pieces are cut only at speaker changes and detected overlap: on the hard
     #: demo profile, uncued pieces of 1-1.5 s hold 2x the overlapped speech of longer ones (20-25% of their frames
@@ -39,6 +39,20 @@ class DiarizationConfig:
     #: pyannote recording without subtitles 0.202 -> 0.176. It is not a smooth optimum: at 1.25 / 1.75 s the hard
     #: profile reads 0.208 / 0.210, and from 2 s on too few pieces remain to build every voice (the TV demo loses one)
     min_cluster_piece_uncued_s: float = 1.5
+    #: how a piece that did not build a cluster is given one: "centroid" (the nearest cluster centroid, cosine),
+    #: "logistic" (a logistic regression fitted on the episode's own clustered pieces, their duration as weight,
+    #: inverse regularization ``assign_c``: it weighs the directions that tell this episode's voices apart, where
+    #: a short piece's embedding, noisier and drawn towards the episode's mean voice, is nearest the cluster that
+    #: sits nearest that mean) or "auto" (logistic where the pieces left to assign outnumber those that built the
+    #: clusters, so the assignment decides most labels; centroid otherwise). Measured with
+    #: ``benchmarks/diarization_quality.py --variant assign=centroid --variant assign=logistic``, DER per episode:
+    #: hard profile (no subtitles, 2-2.6 pieces to assign per clustered one) centroid 0.134/0.178/0.251/0.208,
+    #: logistic 0.127/0.167/0.222/0.188; where fewer are left to assign logistic was no better: TV demo with
+    #: subtitles 0.083/0.037/0.061 against 0.087/0.036/0.065, without 0.103/0.117/0.075 against
+    #: 0.103/0.129/0.076, 15-minute TV episodes 0.054/0.042 against 0.054/0.047, the real pyannote recording
+    #: (10 clustered pieces) 0.145 against 0.190
+    assign: str = "auto"
+    assign_c: float = 10.0
     #: sliding windows for change detection inside long pieces
     window_s: float = 1.5
     hop_s: float = 0.25
@@ -171,6 +185,31 @@ def _centroids(embs: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> dic
     }
 
 
+def assign_to_clusters(embs: np.ndarray, labels: np.ndarray, reliable: np.ndarray, durations: np.ndarray,
+                        cfg: DiarizationConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each piece that did not build a cluster (``~reliable``) is given one as ``cfg.assign`` says (``labels`` is
+    filled in place). Returns the cluster keys, their centroids and every piece's cosine similarity to each."""
+    if cfg.assign not in ("auto", "centroid", "logistic"):
+        raise ValueError(f"DiarizationConfig.assign: {cfg.assign!r} is not 'auto', 'centroid' or 'logistic'")
+    cents = _centroids(embs[reliable], labels[reliable], durations[reliable])
+    keys = np.array(sorted(cents))
+    cmat = np.stack([cents[k] for k in keys])
+    sims = embs @ cmat.T
+    rest = ~reliable
+    if not rest.any():
+        return keys, cmat, sims
+    logistic = cfg.assign == "logistic" or (cfg.assign == "auto" and rest.sum() > reliable.sum())
+    if logistic and len(keys) > 1:
+        from sklearn.linear_model import LogisticRegression
+
+        model = LogisticRegression(C=cfg.assign_c, max_iter=3000)
+        model.fit(embs[reliable], labels[reliable], sample_weight=durations[reliable])
+        labels[rest] = model.predict(embs[rest])
+    else:
+        labels[rest] = keys[np.argmax(sims[rest], axis=1)]
+    return keys, cmat, sims
+
+
 def _fold_small_clusters(embs: np.ndarray, labels: np.ndarray, durations: np.ndarray, min_s: float) -> np.ndarray:
     """Fold clusters with less than ``min_s`` of speech into the nearest cluster that has enough."""
     labels = labels.copy()
@@ -300,11 +339,7 @@ def diarize(
     min_s = min(cfg.min_cluster_s, cfg.min_cluster_share * float(durations.sum()))
     if min_s > 0:
         labels[reliable] = _fold_small_clusters(embs[reliable], labels[reliable], durations[reliable], min_s)
-    cents = _centroids(embs[reliable], labels[reliable], durations[reliable])
-    keys = np.array(sorted(cents))
-    cmat = np.stack([cents[k] for k in keys])
-    sims = embs @ cmat.T
-    labels[~reliable] = keys[np.argmax(sims[~reliable], axis=1)]
+    keys, cmat, sims = assign_to_clusters(embs, labels, reliable, durations, cfg)
     # name speakers by order of first appearance: SPK_00, SPK_01, ...
     order = {}
     for lab in labels[np.argsort([s for s, _ in pieces])]:

@@ -71,6 +71,44 @@ def test_short_uncued_pieces_join_voices_but_do_not_build_them():
     assert len({t.speaker for t in old}) == 3  # the rule, not the tones, is what keeps it out
 
 
+def _pieces_with_a_shared_nuisance(n_short: int, seed: int = 0):
+    """Two voices whose centroids differ along a direction that a nuisance shared by both (the room; larger on
+    short pieces) also moves along: 120 clustered pieces, ``n_short`` short ones per voice left to assign."""
+    rng = np.random.default_rng(seed)
+    dim = 32
+    base = l2_normalize(rng.normal(size=dim))
+    a, b = np.linalg.qr(rng.normal(size=(dim, 2)))[0].T
+    nuisance = l2_normalize(a + 0.6 * b)
+    centres = base + 0.2 * np.array([np.zeros(dim), a])
+    truth = np.r_[np.repeat([0, 1], 60), np.repeat([0, 1], n_short)]
+    clustered = np.arange(len(truth)) < 120
+    spread = np.where(clustered, 0.15, 0.25)
+    embs = centres[truth] + (spread * rng.normal(size=len(truth)))[:, None] * nuisance \
+        + 0.01 * rng.normal(size=(len(truth), dim))
+    return l2_normalize(embs), truth, clustered
+
+
+@pytest.mark.parametrize("n_short, auto_is", [(100, "logistic"), (20, "centroid")])
+def test_short_pieces_are_assigned_by_a_classifier_fitted_on_the_episode_where_most_are_short(n_short, auto_is):
+    """The nearest centroid follows the shared nuisance; a logistic regression fitted on the clustered pieces
+    weighs it out. "auto" uses it only where the pieces to assign outnumber the clustered ones."""
+    embs, truth, clustered = _pieces_with_a_shared_nuisance(n_short)
+    durations = np.where(clustered, 2.0, 0.7)
+    accuracy = {}
+    for mode in ("centroid", "logistic", "auto"):
+        labels = np.where(clustered, truth, -1)
+        keys, cmat, sims = D.assign_to_clusters(embs, labels, clustered, durations,
+                                                replace(D.DiarizationConfig(), assign=mode))
+        assert list(keys) == [0, 1] and sims.shape == (len(truth), 2)
+        assert np.array_equal(labels[clustered], truth[clustered]), "the clustered pieces keep their labels"
+        accuracy[mode] = float(np.mean(labels[~clustered] == truth[~clustered]))
+    assert accuracy["logistic"] >= 0.8 and accuracy["centroid"] <= accuracy["logistic"] - 0.1
+    assert accuracy["auto"] == accuracy[auto_is]
+    with pytest.raises(ValueError, match="assign"):
+        D.assign_to_clusters(embs, np.where(clustered, truth, -1), clustered, durations,
+                             replace(D.DiarizationConfig(), assign="nearest"))
+
+
 def test_diarize_without_speech_gives_no_turns():
     assert D.diarize(np.zeros(16000, np.float32), np.zeros((0, 2)), ToneEmbedder()) == []
 
