@@ -172,7 +172,7 @@ def test_speech_the_first_asr_pass_left_without_words_is_transcribed_again():
         def __init__(self):
             self.config, self.asked = asr.AsrConfig(), []
 
-        def _transcribe_clips(self, wav, speech, language, *, share=True):
+        def _transcribe_clips(self, wav, speech, language, *, retry=False):
             self.asked.append(np.asarray(speech).tolist())
             return [Word(6.2, 6.6, "later", 0.9)] if len(self.asked) == 1 else [Word(1.1, 1.5, "first", 0.9)]
 
