@@ -60,7 +60,7 @@ demo: setup
 	$(BIN)/audiorole summary --data-dir $(DATA_DIR)
 
 test: setup test-deps
-	$(BIN)/python -m pytest -q --durations=15
+	$(BIN)/python -m pytest -q --durations=15 -n 2 --dist loadgroup
 
 ui: setup
 	@test -d $(MEDIA_ROOT) || $(BIN)/audiorole demo --out $(DEMO_DIR)

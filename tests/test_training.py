@@ -21,9 +21,19 @@ REAL = Path(__import__("pyannote.audio").audio.__file__).parent / "sample" / "sa
 
 @pytest.fixture(scope="session")
 def tiny_lm(tmp_path_factory) -> Path:
+    from tests.conftest import built_once_per_run
     from tests.model_dirs import build_tiny_causal_lm
 
-    return build_tiny_causal_lm(tmp_path_factory.mktemp("tiny-lm") / "model")
+    return built_once_per_run(tmp_path_factory, "tiny-lm", lambda folder: build_tiny_causal_lm(folder / "model"))
+
+
+@pytest.fixture(autouse=True)
+def _rendezvous_env_does_not_leak(monkeypatch):
+    """``train()`` in this process sets the rendezvous variables (MASTER_PORT, ...) in ``os.environ``; they are
+    undone after each test, so a trainer started later from here (``{**os.environ}``) picks a free port of its own
+    whatever ran before it in this process."""
+    for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture(scope="session")
