@@ -48,7 +48,7 @@ class AsrConfig:
     #: apart, a short interjection behind others was skipped again (two "What?" lines of the demo's S01E03). A window
     #: per region instead spent 30-37 s per reverberant 15-minute episode on 32-43 near-empty windows (13 of them
     #: decoded again with the temperature fallback); packed 1 s apart, 3-4 s, with the same words on the demo and
-    #: word error rate within +-0.005 on the hard profile (benchmarks/pipeline_speed.py)
+    #: word error rate within +-0.011 on the hard profile (benchmarks/pipeline_speed.py prints it per episode)
     retry_spacer_s: float = 1.0
     #: the speech regions are packed, in episode order, into windows of at most this many seconds. Whisper encodes a
     #: full 30 s window whatever it is given: one window per clip took 82-129 encoder passes on the 15-minute
@@ -182,8 +182,7 @@ def pack_regions(regions: np.ndarray, duration_s: float, *, window_s: float, spa
     each a list of [start, end] stretches of episode audio. A region longer than ``max_clip_s`` (or the window) is
     cut; each is widened by ``pad_s`` (never past the middle of the gap to its neighbour nor the audio's ends);
     regions less than ``merge_gap_s`` apart are one stretch (the audio between them kept), farther ones follow
-    each other after ``spacer_s`` of silence. A region
-    is never split between windows."""
+    each other after ``spacer_s`` of silence. A region is never split between windows."""
     units = merge_regions(regions, 0.0, min(max_clip_s, window_s - 2 * pad_s)).tolist()
     windows: list[list[list[float]]] = []
     used = 0.0
