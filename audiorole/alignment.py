@@ -29,7 +29,9 @@ from audiorole.store import DataStore, fingerprint
 SPEECH_VERSION = "1"
 ENHANCE_VERSION = "7"  # 7: auto leaves episodes without subtitles as they are
 SYNC_VERSION = "2"
-DIARIZATION_VERSION = "2"  # 2: the overlap detector reads the standardized audio, not the enhanced
+# 2: the overlap detector reads the standardized audio, not the enhanced; 3: a brief voice the subtitles name is not
+# folded into another named one
+DIARIZATION_VERSION = "3"
 TRANSCRIPT_VERSION = "1"
 SEGMENTS_VERSION = "6"  # 6: a one-letter ASR slip still anchors the cut of a talked-over line
 

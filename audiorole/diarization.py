@@ -63,7 +63,10 @@ class DiarizationConfig:
     #: turns of the same speaker closer than this are merged
     merge_gap_s: float = 0.3
     #: a cluster with less speech than min(min_cluster_s, min_cluster_share × the episode's speech) is folded
-    #: into the nearest larger cluster: a voice heard for a few seconds is more often a split than a speaker
+    #: into the nearest larger cluster: a voice heard for a few seconds is more often a split than a speaker —
+    #: unless its subtitle cues name someone the larger cluster's cues do not (``_fold_small_clusters``). TV demo
+    #: S01E01, whose mailman is heard for 3.3 s under one "MAILMAN:" cue: DER 0.083 -> 0.056 (his lines had
+    #: gone to Walt; ``benchmarks/diarization_quality.py --demo-dir D``)
     min_cluster_s: float = 10.0
     min_cluster_share: float = 0.06
     #: an overlap between two subtitle cues shorter than this is edge jitter, not overlapped speech
@@ -210,17 +213,37 @@ def assign_to_clusters(embs: np.ndarray, labels: np.ndarray, reliable: np.ndarra
     return keys, cmat, sims
 
 
-def _fold_small_clusters(embs: np.ndarray, labels: np.ndarray, durations: np.ndarray, min_s: float) -> np.ndarray:
-    """Fold clusters with less than ``min_s`` of speech into the nearest cluster that has enough."""
+def _fold_small_clusters(embs: np.ndarray, labels: np.ndarray, durations: np.ndarray, min_s: float,
+                         tags: list[str | None] | None = None) -> np.ndarray:
+    """Fold clusters with less than ``min_s`` of speech into the nearest cluster that has enough. With ``tags``
+    (subtitle speaker tags, one per piece), a small cluster whose pieces carry a tag is folded only into a cluster
+    that carries no other tag, and stays a voice of its own when there is none: the subtitles named a speaker
+    the episode hears for a few seconds (a mailman at the door), not a split of another one."""
     labels = labels.copy()
     totals = {int(k): float(durations[labels == k].sum()) for k in np.unique(labels)}
     big = [k for k, v in totals.items() if v >= min_s]
     if not big:
         return labels
+    named = {int(k): set() for k in totals}
+    for lab, tag in zip(labels, tags if tags is not None else [None] * len(labels)):
+        if tag:
+            named[int(lab)].add(tag)
     cents = _centroids(embs, labels, durations)
-    for k, v in totals.items():
-        if v < min_s:
-            labels[labels == k] = max(big, key=lambda b: float(cents[k] @ cents[b]))
+    small = {k for k, v in totals.items() if v < min_s}
+    while small:  # the surest fold first: a tag it brings can rule out a later one
+        best = None
+        for k in small:
+            for b in big:
+                if not named[k] or not named[b] or named[b] <= named[k]:
+                    sim = float(cents[k] @ cents[b])
+                    if best is None or sim > best[0]:
+                        best = (sim, k, b)
+        if best is None:  # each small cluster left carries a name no large one shares: a voice of its own
+            break
+        _, k, b = best
+        labels[labels == k] = b
+        named[b] |= named[k]
+        small.discard(k)
     return labels
 
 
@@ -338,7 +361,8 @@ def diarize(
                                           n_clusters=cfg.n_clusters if not len(cue_spans) else "threshold")
     min_s = min(cfg.min_cluster_s, cfg.min_cluster_share * float(durations.sum()))
     if min_s > 0:
-        labels[reliable] = _fold_small_clusters(embs[reliable], labels[reliable], durations[reliable], min_s)
+        labels[reliable] = _fold_small_clusters(embs[reliable], labels[reliable], durations[reliable], min_s,
+                                                [tags[i] for i in np.flatnonzero(reliable)] if tags else None)
     keys, cmat, sims = assign_to_clusters(embs, labels, reliable, durations, cfg)
     # name speakers by order of first appearance: SPK_00, SPK_01, ...
     order = {}

@@ -71,6 +71,40 @@ def test_short_uncued_pieces_join_voices_but_do_not_build_them():
     assert len({t.speaker for t in old}) == 3  # the rule, not the tones, is what keeps it out
 
 
+def _voices_with_a_brief_one(brief_tag: str | None, near_tag: str | None = "BEN"):
+    """Anna (440 Hz, 6 s), Ben (1500 Hz, 6 s) and a voice heard for 2 s whose spectrum is nearest Ben's but
+    too far to cluster with it, each under a subtitle cue; the brief voice's cue carries ``brief_tag``."""
+    brief = np.arange(32000) / 16000
+    wav = np.concatenate([_tones([(6.0, 440), (0.5, 0), (6.0, 1500), (0.5, 0)]),
+                          (0.15 * np.sin(2 * np.pi * 1500 * brief) + 0.3 * np.sin(2 * np.pi * 3000 * brief))])
+    cues = np.array([[0.0, 6.0], [6.5, 12.5], [13.0, 15.0]])
+    cfg = D.DiarizationConfig(min_cluster_s=4.0, min_cluster_share=1.0, change_threshold=2.0)
+    turns = D.diarize(wav.astype(np.float32), cues, ToneEmbedder(), cue_spans=cues,
+                      cue_tags=["ANNA", near_tag, brief_tag], config=cfg)
+    return [t.speaker for t in turns]
+
+
+def test_a_brief_voice_the_subtitles_name_is_not_folded_into_another_named_voice():
+    """A voice with less than min_cluster_s of speech is folded into the nearest larger one (more often a split
+    than a speaker), unless its cue names someone that voice's cues do not: the mailman at the door."""
+    assert _voices_with_a_brief_one(None) == ["SPK_00", "SPK_01", "SPK_01"]  # unnamed: folded into Ben
+    assert _voices_with_a_brief_one("BEN") == ["SPK_00", "SPK_01", "SPK_01"]  # named Ben: folded into Ben
+    assert _voices_with_a_brief_one("MAILMAN") == ["SPK_00", "SPK_01", "SPK_02"]  # another name: its own voice
+    assert _voices_with_a_brief_one("MAILMAN", near_tag=None) == ["SPK_00", "SPK_01", "SPK_01"]  # Ben unnamed
+
+
+def test_folding_brief_voices_goes_surest_first_and_carries_their_names():
+    """Two brief named voices, both nearest one large unnamed voice: the nearer folds into it and brings its
+    name, which then keeps the other (another name) apart."""
+    rng = np.random.default_rng(1)
+    big, rosa, mailman = l2_normalize(rng.normal(size=(3, 16)))
+    embs = l2_normalize(np.stack([big, big, 0.9 * big + 0.45 * rosa, 0.8 * big + 0.6 * mailman]))
+    labels, durations = np.array([0, 0, 1, 2]), np.array([5.0, 5.0, 2.0, 2.0])
+    folded = D._fold_small_clusters(embs, labels, durations, 4.0, [None, None, "ROSA", "MAILMAN"])
+    assert list(folded) == [0, 0, 0, 2]
+    assert list(D._fold_small_clusters(embs, labels, durations, 4.0)) == [0, 0, 0, 0]
+
+
 def _pieces_with_a_shared_nuisance(n_short: int, seed: int = 0):
     """Two voices whose centroids differ along a direction that a nuisance shared by both (the room; larger on
     short pieces) also moves along: 120 clustered pieces, ``n_short`` short ones per voice left to assign."""
