@@ -75,9 +75,13 @@ class ResemblyzerEmbedder(SpeakerEmbedder):
 
     def __init__(self, device: str = "cpu", threads: int = 1):
         from resemblyzer import VoiceEncoder
+        from resemblyzer.audio import wav_to_mel_spectrogram
 
         self.encoder = VoiceEncoder(device, verbose=False)
         self.threads = threads
+        # the mel frontend is part of the model: its first call imports librosa's feature modules lazily
+        # (1.6-2.5 s), which belongs to loading, not to the first episode's diarization
+        wav_to_mel_spectrogram(np.zeros(int(0.2 * SAMPLE_RATE), dtype=np.float32))
 
     def embed(self, wav: np.ndarray) -> np.ndarray:
         return self.embed_many([wav])[0]
