@@ -80,11 +80,12 @@ def level_normalize(wav: np.ndarray, target_dbfs: float, span_s: float = 1.0, ma
 class SileroVAD:
     """Loads the ONNX model once; ``speech_regions`` returns (n, 2) [start, end] seconds."""
 
-    def __init__(self, config: VadConfig = VadConfig()):
+    def __init__(self, config: VadConfig = VadConfig(), threads: int = 2):
         from silero_vad import load_silero_vad
 
         self.config = config
-        self.model = load_silero_vad(onnx=True)
+        self.model = load_silero_vad(onnx=True, sequence=True)  # SileroVADSequence, see ``speech_probs``
+        self.threads = threads
 
     def speech_regions(self, wav: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
         from silero_vad.utils_vad import get_speech_timestamps_from_probs
@@ -113,28 +114,30 @@ class SileroVAD:
         return np.asarray([(s["start"] / sr, s["end"] / sr) for s in stamps], dtype=float).reshape(-1, 2)
 
     def speech_probs(self, wav: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
-        """Speech probability of each 512-sample window (16 kHz), as ``silero_vad.get_speech_timestamps``
-        computes them, but with the ONNX session (the model is always loaded as ONNX) driven directly from numpy:
-        the same inputs (64 samples of context + the window, the recurrent state carried over) without the
-        wrapper's per-window torch conversions."""
+        """Speech probability of each 512-sample window (16 kHz), bit for bit what ``silero_vad.get_speech_timestamps``
+        computes window by window (``tests/test_diarization.py``), from the package's sequence model
+        (``silero_vad_16k_sequence.onnx``): one ONNX call per 512 windows, the recurrent state carried between
+        calls, instead of one call per window. On a 15-minute episode, raw and level-normalized streams: 6.3 s
+        batched window by window, 3.7 s one stream after the other, 2.1 s on two threads."""
         return self.speech_probs_batch([wav], sr)[0]
 
     def speech_probs_batch(self, wavs: list[np.ndarray], sr: int = SAMPLE_RATE) -> np.ndarray:
-        """``speech_probs`` of several equally long signals at once, one batch row each: (len(wavs), windows)."""
+        """``speech_probs`` of several equally long signals, on ``threads`` threads (ONNX Runtime releases the GIL
+        inside the model): (len(wavs), windows)."""
         if sr != 16000:
             raise ValueError(f"Silero VAD runs on 16 kHz audio here, not {sr} Hz")
         if len({len(w) for w in wavs}) != 1:
             raise ValueError("speech_probs_batch needs signals of one length")
-        win, ctx = WINDOW, 64
-        n = -(-len(wavs[0]) // win)
-        x = np.zeros((len(wavs), ctx + n * win), dtype=np.float32)
-        for row, w in enumerate(wavs):
-            x[row, ctx : ctx + len(w)] = w
-        state = np.zeros((2, len(wavs), 128), dtype=np.float32)
-        rate = np.array(sr, dtype=np.int64)
-        probs = np.empty((len(wavs), n), dtype=np.float32)
-        run = self.model.session.run
-        for i in range(n):
-            out, state = run(None, {"input": x[:, i * win : i * win + win + ctx], "state": state, "sr": rate})
-            probs[:, i] = out[:, 0]
-        return probs
+        n = -(-len(wavs[0]) // WINDOW)
+        if n == 0:
+            return np.zeros((len(wavs), 0), dtype=np.float32)
+
+        def one(w: np.ndarray) -> np.ndarray:
+            return self.model.audio_forward(np.ascontiguousarray(w, dtype=np.float32), sr)
+
+        if self.threads > 1 and len(wavs) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(min(self.threads, len(wavs))) as pool:
+                return np.stack(list(pool.map(one, wavs)))
+        return np.stack([one(w) for w in wavs])

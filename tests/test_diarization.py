@@ -183,10 +183,11 @@ def test_default_backend_on_the_real_two_speaker_recording(pyannote_sample):
 
 
 def test_vad_fast_path_gives_the_packages_own_timestamps(pyannote_sample):
-    """``SileroVAD`` drives the ONNX session itself; on the real recording the regions must be exactly those of
-    ``silero_vad.get_speech_timestamps`` with the same settings."""
+    """``SileroVAD`` runs the package's sequence model (one ONNX call per 512 windows, on threads); on the real
+    recording the regions must be exactly those of ``silero_vad.get_speech_timestamps`` with the same settings,
+    which runs the streaming model one window at a time."""
     import torch
-    from silero_vad import get_speech_timestamps
+    from silero_vad import get_speech_timestamps, load_silero_vad
 
     from audiorole.audio import load_audio
     from audiorole.vad import SileroVAD, VadConfig
@@ -194,12 +195,15 @@ def test_vad_fast_path_gives_the_packages_own_timestamps(pyannote_sample):
     vad = SileroVAD(VadConfig(level_target_dbfs=None))  # the package reads the audio as it is
     wav = load_audio(pyannote_sample / "sample.wav")[: 16000 * 12 + 100]  # not a whole number of windows
     c = vad.config
-    ref = get_speech_timestamps(torch.from_numpy(wav.astype("float32")), vad.model, threshold=c.threshold,
+    streaming = load_silero_vad(onnx=True)
+    ref = get_speech_timestamps(torch.from_numpy(wav.astype("float32")), streaming, threshold=c.threshold,
                                 min_speech_duration_ms=c.min_speech_ms, min_silence_duration_ms=c.min_silence_ms,
                                 speech_pad_ms=c.speech_pad_ms)
     got = vad.speech_regions(wav)
     assert len(ref) >= 2
     assert got.tolist() == [[r["start"] / 16000, r["end"] / 16000] for r in ref]
+    two = [wav, 0.1 * wav]  # the raw and level-normalized streams run on two threads, each as it would alone
+    assert np.array_equal(vad.speech_probs_batch(two), SileroVAD(threads=1).speech_probs_batch(two))
     with pytest.raises(ValueError, match="16 kHz"):
         vad.speech_probs(wav, 8000)
 
