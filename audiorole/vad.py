@@ -7,7 +7,8 @@ the peak limit binds where loud talkers are. So the VAD also reads a level-norma
 window is brought to ``level_target_dbfs`` by a slow gain (the loudest window within ``level_span_s`` sets it,
 so the gain does not pump inside words), at most ``level_max_gain_db``. Where the audio is quiet — below
 ``level_gate_dbfs``, or ``level_gate_relative_db`` below the episode's loud speech — a window's speech
-probability is the larger of the two streams' (one batched ONNX run for both); elsewhere it is the audio's own.
+probability is the larger of the two streams' (run at once, see ``SileroVAD.speech_probs``); elsewhere it is the
+audio's own.
 
 Measured (``benchmarks/vad_quality.py``, missed / false alarm as shares of the true speech):
 - the real recording 40 dB down at 20 dB SNR: 48% missed on the audio as it is, 4.4% with both streams (0.6% at
