@@ -118,8 +118,9 @@ class SileroVAD:
         """Speech probability of each 512-sample window (16 kHz), bit for bit what ``silero_vad.get_speech_timestamps``
         computes window by window (``tests/test_diarization.py``), from the package's sequence model
         (``silero_vad_16k_sequence.onnx``): one ONNX call per 512 windows, the recurrent state carried between
-        calls, instead of one call per window. On a 15-minute episode, raw and level-normalized streams: 6.3 s
-        batched window by window, 3.7 s one stream after the other, 2.1 s on two threads."""
+        calls, instead of one call per window; the raw and level-normalized streams run on two threads. The
+        ``vad`` stage of ``benchmarks/pipeline_speed.py``, both streams batched window by window before: hard
+        profile (59.8 min) 29.7 s -> 14.2 s, TV demo (10.9 min) 5.5 s -> 2.3 s."""
         return self.speech_probs_batch([wav], sr)[0]
 
     def speech_probs_batch(self, wavs: list[np.ndarray], sr: int = SAMPLE_RATE) -> np.ndarray:
