@@ -225,7 +225,7 @@ def _fold_small_clusters(embs: np.ndarray, labels: np.ndarray, durations: np.nda
     if not big:
         return labels
     named = {int(k): set() for k in totals}
-    for lab, tag in zip(labels, tags if tags is not None else [None] * len(labels)):
+    for lab, tag in zip(labels, tags or []):
         if tag:
             named[int(lab)].add(tag)
     cents = _centroids(embs, labels, durations)
