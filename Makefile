@@ -2,7 +2,7 @@
 #   make demo   set everything up, write the embedded demo series, run the whole mission on it (dataset, ARP-Model
 #               training with DeepSpeed, replies for the test set, ARP-Eval against the baselines), print a summary
 #               ending with the per-character ARP-Eval table
-#   make test   set everything up, run the test suite
+#   make test   set everything up, check the import contracts (lint-imports, pyproject.toml), run the test suite
 #   make ui     start the Dagster UI (dagster dev, sensors on) on the demo data
 
 SHELL := /bin/bash
@@ -60,6 +60,7 @@ demo: setup
 	$(BIN)/audiorole summary --data-dir $(DATA_DIR)
 
 test: setup test-deps
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q --durations=15 -n 2 --dist loadgroup
 
 ui: setup
@@ -70,4 +71,4 @@ bench: setup
 	@for b in benchmarks/[!_]*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(DEMO_DIR) .pytest_cache
+	rm -rf $(DEMO_DIR) .pytest_cache .import_linter_cache

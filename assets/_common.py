@@ -1,4 +1,4 @@
-"""What every episode asset does around its stage function: force flag, errors, metadata, catalog refresh."""
+"""What every asset does around its stage: the lineage from the stage's declaration, force flag, errors, metadata."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import dagster as dg
 import pydantic
 
 from audiorole.errors import InputError
-from audiorole.ingest import StageResult
+from audiorole.stage import STAGES, Stage, StageResult
 
 #: Run tag that makes every asset of the run recompute even when current (``audiorole run --force``).
 FORCE_TAG = "audiorole/force"
@@ -21,6 +21,19 @@ DATASET = "dataset"
 SEGMENTS = "segments"
 TRAINING = "training"
 EVALUATION = "evaluation"
+
+#: Dagster pool of the steps that load the trained model (training, replies); its limit is set in the instance's
+#: dagster.yaml: one at a time.
+TRAINING_POOL = "training"
+
+
+def stage_asset(stage: Stage, **kwargs):
+    """``dg.asset`` for a declared stage: its name, ``code_version`` and ``deps`` come from the declaration (an
+    upstream in another partitioning through the all-partitions mapping), so the lineage the UI shows is the one
+    the stage's fingerprint reads."""
+    deps = [dg.AssetKey(u) if STAGES[u].scope == stage.scope else
+            dg.AssetDep(u, partition_mapping=dg.AllPartitionMapping()) for u in stage.upstream]
+    return dg.asset(name=stage.name, code_version=stage.version, deps=deps, **kwargs)
 
 
 def config_class(name: str, settings) -> type[dg.Config]:

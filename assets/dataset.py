@@ -9,15 +9,14 @@ import dagster as dg
 
 from assets._common import (
     DATASET, check_result, config_class, for_each_partition, is_forced, materialize_result, png_metadata, run_keys,
-    run_stage,
+    run_stage, stage_asset,
 )
-from assets.segments import aligned_segments
-from audiorole import dataset
-from audiorole.card import PLOTS
-from audiorole.characters import CharacterConfig, character_summary
-from audiorole.dialogues import DialogueConfig
-from audiorole.shards import ShardConfig
-from audiorole_dagster.partitions import character_partitions, series_partitions
+from audiorole.dataset import stages as dataset
+from audiorole.dataset.card import PLOTS
+from audiorole.dataset.characters import CharacterConfig, character_summary
+from audiorole.dataset.dialogues import DialogueConfig
+from audiorole.dataset.shards import ShardConfig
+from assets.partitions import add_partitions, character_partitions, series_partitions
 from resources import DataStoreResource, MediaRootResource
 from resources.models import SpeakerEmbeddingResource
 
@@ -45,8 +44,7 @@ def _table_md(rows: list[dict], cols: list[str]) -> dg.MetadataValue:
     return dg.MetadataValue.md("\n".join(lines))
 
 
-@dg.asset(**_SERIES, code_version=dataset.CHARACTERS_VERSION, kinds={"sklearn"},
-          deps=[dg.AssetDep(aligned_segments, partition_mapping=dg.AllPartitionMapping())],
+@stage_asset(dataset.CHARACTERS, **_SERIES, kinds={"sklearn"},
           description=("Recurring voices of the series, clustered across all its episodes and named (curator mapping "
                        "characters.yaml > enrollment clips > subtitle tags); minor voices grouped as 'other'. "
                        "Registers one `characters` partition per main character."))
@@ -59,9 +57,7 @@ def characters(context: dg.AssetExecutionContext, config: CharactersConfig, medi
         embedder_name=speaker_embedding.backend, force=is_forced(context)))
     keys = dataset.character_keys(store, spec.key)
     instance = context.instance
-    new = [k for k in keys if not instance.has_dynamic_partition(character_partitions.name, k)]
-    if new:
-        instance.add_dynamic_partitions(character_partitions.name, new)
+    add_partitions(instance, character_partitions, keys)
     retired = dataset.retire_characters(store, spec.key, keys)
     for k in retired:
         if instance.has_dynamic_partition(character_partitions.name, k):
@@ -78,7 +74,7 @@ def characters(context: dg.AssetExecutionContext, config: CharactersConfig, medi
     )
 
 
-@dg.asset(**_SERIES, deps=[characters], code_version=dataset.DIALOGUES_VERSION,
+@stage_asset(dataset.DIALOGUES, **_SERIES,
           description=("Context → reply dialogues: every kept utterance of a main character with the preceding turns "
                        "of its scene (single- and multi-turn records); scenes; train/validation/test split by episode."))
 def dialogues(context: dg.AssetExecutionContext, config: DialoguesConfig, media_root: MediaRootResource,
@@ -91,14 +87,14 @@ def dialogues(context: dg.AssetExecutionContext, config: DialoguesConfig, media_
                               kinds=dg.MetadataValue.json(r.row["kinds"]), splits=dg.MetadataValue.json(r.row["splits"]))
 
 
-@dg.asset(**_SERIES, deps=[dialogues], code_version=dataset.CARD_VERSION, kinds={"html"},
+@stage_asset(dataset.DATASET_CARD, **_SERIES, kinds={"html"},
           description="Dataset card: hours, segments, dialogues, durations and rejections per character (Markdown, HTML, PNG).")
 def dataset_card(context: dg.AssetExecutionContext, media_root: MediaRootResource,
                  data_store: DataStoreResource) -> dg.MaterializeResult:
     spec, _ = _series(context, media_root)
     store = data_store.store
     r = run_stage(context, lambda: dataset.run_card(spec, store, force=is_forced(context)))
-    card = dataset.series_dir(store, spec.key) / "card"
+    card = store.series_dir(spec.key) / "card"
     readme = (card / "README.md").read_text()
     plots = {f"plot_{name.removesuffix('.png')}": png_metadata(card / name, name.removesuffix(".png").replace("_", " "))
              for name in PLOTS}
@@ -106,9 +102,8 @@ def dataset_card(context: dg.AssetExecutionContext, media_root: MediaRootResourc
                               preview=dg.MetadataValue.md(readme.split("---", 2)[-1]), **plots)
 
 
-@dg.asset(partitions_def=character_partitions, group_name=DATASET, code_version=dataset.SHARDS_VERSION,
-          kinds={"parquet"}, backfill_policy=dg.BackfillPolicy.single_run(),
-          deps=[dg.AssetDep(dialogues, partition_mapping=dg.AllPartitionMapping())],
+@stage_asset(dataset.CHARACTER_SHARDS, partitions_def=character_partitions, group_name=DATASET, kinds={"parquet"},
+             backfill_policy=dg.BackfillPolicy.single_run(),
           description=("One character's utterances with audio (FLAC bytes), text, context and metadata in size-bounded "
                        "parquet shards per split, a manifest with checksums, and a lhotse CutSet."))
 def character_shards(context: dg.AssetExecutionContext, config: ShardsConfig,
@@ -118,7 +113,7 @@ def character_shards(context: dg.AssetExecutionContext, config: ShardsConfig,
         r = run_stage(context, lambda: dataset.run_shards(
             series_key, character_key, data_store.store, config=ShardConfig(**config.model_dump()),
             force=is_forced(context)))
-        out = dataset.shard_dir(data_store.store, series_key, character_key)
+        out = data_store.store.shard_dir(key)
         return r, dict(character=r.row["character"], n_rows=r.row["n_rows"], hours=r.row["hours"],
                        n_files=r.row["n_files"], bytes=r.row["bytes"], splits=dg.MetadataValue.json(r.row["splits"]),
                        manifest=dg.MetadataValue.path(str(out / "manifest.json")))
@@ -131,7 +126,7 @@ def character_shards(context: dg.AssetExecutionContext, config: ShardsConfig,
 @dg.asset_check(asset=characters, partitions_def=series_partitions,
                 description="Most kept segments are attributed with confidence (margin over the runner-up voice ≥ 0.05 for ≥ 90%).")
 def attribution_confidence(context: dg.AssetCheckExecutionContext, data_store: DataStoreResource) -> dg.AssetCheckResult:
-    stamp = dataset.read_stamp(dataset.series_dir(data_store.store, context.partition_key), "characters") or {}
+    stamp = dataset.CHARACTERS.read_stamp(data_store.store, context.partition_key) or {}
     share = stamp.get("confident_share") or 0.0
     return dg.AssetCheckResult(passed=share >= 0.9, severity=dg.AssetCheckSeverity.WARN,
                                metadata={"confident_share": share, "missing_episodes": len(stamp.get("missing_episodes", []))})

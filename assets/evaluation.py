@@ -1,13 +1,15 @@
-"""ARP-Eval assets, per series: the fixed test set (before any model answers it) → the anchor and baseline
-systems → the scores of every system → the report. Asset checks turn red when the ARP-Model does not beat the
+"""ARP-Eval assets: the fixed test set of a series (before any model answers it) → the anchor and baseline systems,
+and each character's ARP-Model replies (per character) → the scores of every system → the report. Asset checks turn red when the ARP-Model does not beat the
 Base on AP or CP for a character, and when a metric cannot tell the real characters apart."""
 
 import dagster as dg
 
-from assets._common import EVALUATION, GPU_STEP, config_class, is_forced, materialize_result, png_metadata, run_stage
-from assets.dataset import _series, dialogues
-from audiorole_dagster.partitions import series_partitions
-from evaluation import stages
+from assets._common import (
+    EVALUATION, GPU_STEP, TRAINING_POOL, config_class, is_forced, materialize_result, png_metadata, run_stage, stage_asset,
+)
+from assets.dataset import _series
+from assets.partitions import character_partitions, series_partitions
+from evaluation import replies, stages, testset
 from evaluation.config import BaselineConfig, MetricConfig, TestSetConfig
 from evaluation.score import table
 from resources import DataStoreResource, MediaRootResource
@@ -30,14 +32,14 @@ _SERIES = dict(partitions_def=series_partitions, group_name=EVALUATION,
                backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1))
 
 
-@dg.asset(**_SERIES, deps=[dialogues], code_version=stages.TEST_SET_VERSION, kinds={"parquet"},
+@stage_asset(testset.ARP_TEST_SET, **_SERIES, kinds={"parquet"},
           description=("ARP-Eval test set: per main character, single- and multi-turn samples from the test split only "
                        "(context → the real reply and its audio), capped, each with its anchor (another character's "
                        "real reply). Every system answers exactly these samples."))
 def arp_test_set(context: dg.AssetExecutionContext, config: TestSetRunConfig, media_root: MediaRootResource,
                  data_store: DataStoreResource) -> dg.MaterializeResult:
     spec, _ = _series(context, media_root)
-    r = run_stage(context, lambda: stages.run_test_set(data_store.store, context.partition_key, spec.title,
+    r = run_stage(context, lambda: testset.run_test_set(data_store.store, context.partition_key, spec.title,
                                                        config=TestSetConfig(**config.model_dump()),
                                                        force=is_forced(context)))
     data_store.refresh_catalog()
@@ -47,8 +49,7 @@ def arp_test_set(context: dg.AssetExecutionContext, config: TestSetRunConfig, me
                               characters_without_samples=dg.MetadataValue.json(r.row["characters_without_samples"]))
 
 
-@dg.asset(**_SERIES, deps=[arp_test_set, dg.AssetKey("speech_tokenizer"), dg.AssetKey("speech_decoder")],
-          code_version=stages.BASELINES_VERSION, kinds={"pytorch", "wav"}, pool=EVALUATION_POOL, op_tags=GPU_STEP,
+@stage_asset(stages.ARP_BASELINES, **_SERIES, kinds={"pytorch", "wav"}, pool=EVALUATION_POOL, op_tags=GPU_STEP,
           description=("The systems ARP-Model is judged against, on the test set: the anchors (the real reply, another "
                        "character's real reply), Base (the untrained base LM, default voice) and One-shot (profile + one "
                        "example in the prompt, the voice of one reference clip)."))
@@ -67,6 +68,38 @@ def arp_baselines(context: dg.AssetExecutionContext, config: BaselinesRunConfig,
                               profiles=dg.MetadataValue.json(r.row["profiles"]))
 
 
+class RepliesConfig(dg.Config):
+    seed: int = 0  # sampling seed of the first sample (sample i uses seed + i)
+    temperature: float = replies.DEFAULT_SAMPLING["temperature"]
+    top_p: float = replies.DEFAULT_SAMPLING["top_p"]
+
+
+def _replies_md(rows: list[dict], n: int = 6) -> dg.MetadataValue:
+    lines = ["| context (last turn) | reply | real reply |", "|---|---|---|"]
+    for r in rows[:n]:
+        last = r["context"].splitlines()[-1] if r["context"] else ""
+        lines.append("| " + " | ".join(x.replace("|", "/") for x in (last, r["reply_text"], r["reference_text"])) + " |")
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+@stage_asset(replies.ARP_REPLIES, partitions_def=character_partitions, group_name=EVALUATION, kinds={"pytorch", "wav"},
+             pool=TRAINING_POOL, op_tags=GPU_STEP, backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1),
+          description="The character's ARP-Model replies (text + speech in their voice) to their samples of the test set.")
+def arp_replies(context: dg.AssetExecutionContext, config: RepliesConfig,
+                data_store: DataStoreResource) -> dg.MaterializeResult:
+    series_key, character_key = context.partition_key.split("/", 1)
+    store = data_store.store
+    r = run_stage(context, lambda: replies.run_replies(store, series_key, character_key, seed=config.seed,
+                                                      temperature=config.temperature, top_p=config.top_p,
+                                                      force=is_forced(context)))
+    data_store.refresh_catalog()
+    rows = replies.load_replies(store, context.partition_key)
+    extra = {"first_reply_audio": dg.MetadataValue.path(rows[0]["audio_path"])} if rows else {}
+    return materialize_result(r, character=r.row["character"], n_replies=r.row["n_replies"],
+                              mean_duration_s=r.row["mean_duration_s"], val_loss=r.row["val_loss"],
+                              replies=_replies_md(rows), **extra)
+
+
 def _table(results: list[dict]) -> dg.TableMetadataValue:
     rows = table(results)
     cols = ["character", "system", "AP", "CP", "relevance", "CER", "n", "failed"]
@@ -76,8 +109,7 @@ def _table(results: list[dict]) -> dg.TableMetadataValue:
         schema=dg.TableSchema(columns=[dg.TableColumn(c, "int" if c in ("n", "failed") else "string") for c in cols]))
 
 
-@dg.asset(**_SERIES, deps=[arp_baselines, dg.AssetDep("arp_replies", partition_mapping=dg.AllPartitionMapping())],
-          code_version=stages.EVAL_VERSION, kinds={"pytorch"}, pool=EVALUATION_POOL, op_tags=GPU_STEP,
+@stage_asset(stages.ARP_EVAL, **_SERIES, kinds={"pytorch"}, pool=EVALUATION_POOL, op_tags=GPU_STEP,
           check_specs=[dg.AssetCheckSpec("arp_model_beats_base_ap", asset="arp_eval",
                                          description="ARP-Model's AP beats Base's for every character (paired 95% interval above 0)."),
                        dg.AssetCheckSpec("arp_model_beats_base_cp", asset="arp_eval",
@@ -109,7 +141,7 @@ def arp_eval(context: dg.AssetExecutionContext, config: ArpEvalConfig, data_stor
                               metadata={f"auc_{m}": aucs.get(m) for m in MIN_AUC})
 
 
-@dg.asset(**_SERIES, deps=[arp_eval], code_version=stages.REPORT_VERSION, kinds={"html"},
+@stage_asset(stages.ARP_EVAL_REPORT, **_SERIES, kinds={"html"},
           description="The ARP-Eval report: tables, AP/CP plots with intervals, AP×CP scatter, audio players per character.")
 def arp_eval_report(context: dg.AssetExecutionContext, data_store: DataStoreResource) -> dg.MaterializeResult:
     r = run_stage(context, lambda: stages.run_report(data_store.store, context.partition_key, force=is_forced(context)))
@@ -119,4 +151,5 @@ def arp_eval_report(context: dg.AssetExecutionContext, data_store: DataStoreReso
 
 
 test_set_assets = [arp_test_set]
+reply_assets = [arp_replies]
 evaluation_assets = [arp_baselines, arp_eval, arp_eval_report]

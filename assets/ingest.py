@@ -3,14 +3,17 @@
 
 import dagster as dg
 
-from assets._common import EPISODE_BACKFILL_POLICY, check_result, INGEST, for_each_partition, is_forced, run_keys, run_stage
-from audiorole import ingest
-from audiorole_dagster.partitions import episode_partitions
+from assets._common import (
+    EPISODE_BACKFILL_POLICY, INGEST, check_result, for_each_partition, is_forced, run_keys, run_stage, stage_asset,
+)
+from audiorole.ingest import stages as ingest
+from assets.partitions import episode_partitions
 from resources import DataStoreResource, MediaRootResource
 
 
-@dg.asset(
-    partitions_def=episode_partitions, group_name=INGEST, backfill_policy=EPISODE_BACKFILL_POLICY, code_version=ingest.PROBE_VERSION, kinds={"ffmpeg"},
+@stage_asset(
+    ingest.PROBE, partitions_def=episode_partitions, group_name=INGEST, backfill_policy=EPISODE_BACKFILL_POLICY,
+    kinds={"ffmpeg"},
     description="The episode's media file as found: container, duration, streams, codecs, sha256 checksum.",
 )
 def probed_media(
@@ -30,9 +33,9 @@ def probed_media(
     return out
 
 
-@dg.asset(
-    partitions_def=episode_partitions, group_name=INGEST, backfill_policy=EPISODE_BACKFILL_POLICY, code_version=ingest.AUDIO_VERSION, kinds={"ffmpeg"},
-    deps=[probed_media],
+@stage_asset(
+    ingest.STANDARDIZED_AUDIO, partitions_def=episode_partitions, group_name=INGEST,
+    backfill_policy=EPISODE_BACKFILL_POLICY, kinds={"ffmpeg"},
     description="16 kHz mono FLAC, loudness-normalized to -23 LUFS: the audio every later stage reads.",
 )
 def standardized_audio(
@@ -53,9 +56,9 @@ def standardized_audio(
     return out
 
 
-@dg.asset(
-    partitions_def=episode_partitions, group_name=INGEST, backfill_policy=EPISODE_BACKFILL_POLICY, code_version=ingest.SUBTITLES_VERSION, kinds={"pysubs2"},
-    deps=[probed_media],
+@stage_asset(
+    ingest.PARSED_SUBTITLES, partitions_def=episode_partitions, group_name=INGEST,
+    backfill_policy=EPISODE_BACKFILL_POLICY, kinds={"pysubs2"},
     description=(
         "Subtitle cues from a sidecar (.srt/.ass/.vtt) or an embedded text stream: encoding detected, markup and "
         "SDH cues stripped, speaker tags and two-speaker dash cues kept as structure. Missing or unreadable "

@@ -1,16 +1,16 @@
-"""Per-episode alignment: speech activity → enhanced audio → synced subtitles → speaker turns → transcript →
+"""Per-episode segments: speech activity → enhanced audio → synced subtitles → speaker turns → transcript →
 aligned segments (one row per utterance, kept or rejected with a reason)."""
 
 
 import dagster as dg
 
 from assets._common import (
-    EPISODE_BACKFILL_POLICY, GPU_STEP, SEGMENTS, check_result, config_class, for_each_partition, is_forced, run_keys, run_stage,
+    EPISODE_BACKFILL_POLICY, GPU_STEP, SEGMENTS, check_result, config_class, for_each_partition, is_forced, run_keys,
+    run_stage, stage_asset,
 )
-from assets.ingest import parsed_subtitles, standardized_audio
-from audiorole import alignment
-from audiorole.segments import SegmentConfig
-from audiorole_dagster.partitions import episode_partitions
+from audiorole.segments import stages as segments
+from audiorole.segments.build import SegmentConfig
+from assets.partitions import episode_partitions
 from resources import DataStoreResource, MediaRootResource
 from resources.models import (
     AsrResource, DiarizationResource, EnhancementResource, SpeakerEmbeddingResource, VadResource,
@@ -26,25 +26,25 @@ _EPISODE = dict(partitions_def=episode_partitions, group_name=SEGMENTS, backfill
 ENHANCEMENT_POOL, DIARIZATION_POOL, ASR_POOL = "enhancement", "diarization", "asr"
 
 
-@dg.asset(**_EPISODE, deps=[standardized_audio], code_version=alignment.SPEECH_VERSION, kinds={"silero"},
+@stage_asset(segments.SPEECH_ACTIVITY, **_EPISODE, kinds={"silero"},
           description="Speech regions (Silero VAD) of the standardized audio.")
 def speech_activity(context: dg.AssetExecutionContext, media_root: MediaRootResource,
                     data_store: DataStoreResource, vad: VadResource) -> dg.MaterializeResult:
     def stage(key):
-        r = run_stage(context, lambda: alignment.run_speech_activity(
+        r = run_stage(context, lambda: segments.run_speech_activity(
             media_root.resolve(key), data_store.store, vad.get(), force=is_forced(context)))
         return r, dict(r.row)
 
     return for_each_partition(context, stage)
 
 
-@dg.asset(**_EPISODE, deps=[speech_activity, parsed_subtitles], code_version=alignment.ENHANCE_VERSION, kinds={"deepfilternet"},
+@stage_asset(segments.ENHANCED_AUDIO, **_EPISODE, kinds={"deepfilternet"},
           pool=ENHANCEMENT_POOL, op_tags=GPU_STEP,
           description="DeepFilterNet3 enhancement where it pays (by default: speech regions with a low SNR).")
 def enhanced_audio(context: dg.AssetExecutionContext, media_root: MediaRootResource,
                    data_store: DataStoreResource, enhancement: EnhancementResource) -> dg.MaterializeResult:
     def stage(key):
-        r = run_stage(context, lambda: alignment.run_enhancement(
+        r = run_stage(context, lambda: segments.run_enhancement(
             media_root.resolve(key), data_store.store, enhancement.enhancer, mode=enhancement.mode,
             below_snr_db=enhancement.below_snr_db, streams=enhancement.streams, atten_lim_db=enhancement.atten_lim_db,
             force=is_forced(context)))
@@ -53,13 +53,13 @@ def enhanced_audio(context: dg.AssetExecutionContext, media_root: MediaRootResou
     return for_each_partition(context, stage)
 
 
-@dg.asset(**_EPISODE, deps=[speech_activity, parsed_subtitles], code_version=alignment.SYNC_VERSION,
+@stage_asset(segments.SYNCED_SUBTITLES, **_EPISODE,
           description=("Subtitle cues moved onto the audio: global offset and linear drift estimated against speech "
                        "activity, then cue edges refined. Subtitles that do not match the audio fail loudly."))
 def synced_subtitles(context: dg.AssetExecutionContext, media_root: MediaRootResource,
                      data_store: DataStoreResource) -> dg.MaterializeResult:
     def stage(key):
-        r = run_stage(context, lambda: alignment.run_sync(media_root.resolve(key), data_store.store,
+        r = run_stage(context, lambda: segments.run_sync(media_root.resolve(key), data_store.store,
                                                           force=is_forced(context)))
         return r, {k: v for k, v in r.row.items() if isinstance(v, (int, float, str))}
 
@@ -68,14 +68,13 @@ def synced_subtitles(context: dg.AssetExecutionContext, media_root: MediaRootRes
     return out
 
 
-@dg.asset(**_EPISODE, deps=[enhanced_audio, synced_subtitles], code_version=alignment.DIARIZATION_VERSION,
-          kinds={"pyannote"}, pool=DIARIZATION_POOL, op_tags=GPU_STEP, description="Episode-local speaker turns (who speaks when), overlaps marked; RTTM.")
+@stage_asset(segments.SPEAKER_TURNS, **_EPISODE, kinds={"pyannote"}, pool=DIARIZATION_POOL, op_tags=GPU_STEP, description="Episode-local speaker turns (who speaks when), overlaps marked; RTTM.")
 def speaker_turns(context: dg.AssetExecutionContext, media_root: MediaRootResource, data_store: DataStoreResource,
                   diarization: DiarizationResource, speaker_embedding: SpeakerEmbeddingResource) -> dg.MaterializeResult:
     store = data_store.store
 
     def stage(key):
-        r = run_stage(context, lambda: alignment.run_diarization(
+        r = run_stage(context, lambda: segments.run_diarization(
             media_root.resolve(key), store, diarization.get(speaker_embedding.get()), force=is_forced(context)))
         return r, dict(rttm=dg.MetadataValue.path(str(store.path(key, "turns.rttm"))), **r.row)
 
@@ -84,20 +83,20 @@ def speaker_turns(context: dg.AssetExecutionContext, media_root: MediaRootResour
     return out
 
 
-@dg.asset(**_EPISODE, deps=[speech_activity], code_version=alignment.TRANSCRIPT_VERSION, kinds={"whisper"},
+@stage_asset(segments.TRANSCRIPT, **_EPISODE, kinds={"whisper"},
           pool=ASR_POOL, op_tags=GPU_STEP,
           description="Word-timestamped ASR (faster-whisper) of the speech regions of the standardized audio.")
 def transcript(context: dg.AssetExecutionContext, media_root: MediaRootResource, data_store: DataStoreResource,
                asr: AsrResource) -> dg.MaterializeResult:
     def stage(key):
-        r = run_stage(context, lambda: alignment.run_transcript(
+        r = run_stage(context, lambda: segments.run_transcript(
             media_root.resolve(key), data_store.store, asr.get(), force=is_forced(context)))
         return r, dict(r.row)
 
     return for_each_partition(context, stage)
 
 
-@dg.asset(**_EPISODE, deps=[speaker_turns, transcript, enhanced_audio], code_version=alignment.SEGMENTS_VERSION,
+@stage_asset(segments.ALIGNED_SEGMENTS, **_EPISODE,
           description=("One row per utterance: times, speaker, subtitle text, ASR text and CER, language, SNR, "
                        "clipping, overlap, and keep / reject_reason; speaker embeddings of the kept ones."))
 def aligned_segments(context: dg.AssetExecutionContext, config: SegmentFilterConfig, media_root: MediaRootResource,
@@ -106,7 +105,7 @@ def aligned_segments(context: dg.AssetExecutionContext, config: SegmentFilterCon
     model = asr.get()
 
     def stage(key):
-        r = run_stage(context, lambda: alignment.run_segments(
+        r = run_stage(context, lambda: segments.run_segments(
             media_root.resolve(key), data_store.store, speaker_embedding.get(),
             config=SegmentConfig(**config.model_dump()),
             audio_language=model.detect_language if model.multilingual else None, force=is_forced(context)))
@@ -138,7 +137,7 @@ def sync_residual_small(context: dg.AssetCheckExecutionContext, data_store: Data
 def speech_kept_share(context: dg.AssetCheckExecutionContext, data_store: DataStoreResource) -> dg.AssetCheckResult:
     rows = {}
     for key in run_keys(context):
-        stamp = data_store.store.read_stamp(key, "segments") or {}
+        stamp = segments.ALIGNED_SEGMENTS.read_stamp(data_store.store, key) or {}
         share = stamp.get("kept_speech_share", 0.0)
         rows[key] = {"kept_speech_share": share, "n_kept": stamp.get("n_kept", 0),
                      "n_segments": stamp.get("n_segments", 0), "passed": share >= 0.5}

@@ -1,5 +1,4 @@
-"""ARP-Model assets, downstream of the dataset: speech tokenizer → speech decoder and speech LM (per series) →
-each character's replies on the test split (per character).
+"""ARP-Model assets, per series, downstream of the dataset: speech tokenizer → speech decoder and speech LM.
 
 ``arp_model`` trains out of the Dagster process: Dagster Pipes launches ``python -m training train`` under
 ``torchrun`` (``PipesSubprocessClient``), the trainer reports its logs and the materialization back; it takes a
@@ -11,10 +10,9 @@ from dataclasses import asdict
 
 import dagster as dg
 
-from assets._common import GPU_STEP, TRAINING, config_class, is_forced, materialize_result, run_stage
-from assets.dataset import _series, character_shards, dialogues
-from assets.evaluation import arp_test_set
-from audiorole_dagster.partitions import character_partitions, series_partitions
+from assets._common import GPU_STEP, TRAINING, TRAINING_POOL, config_class, is_forced, materialize_result, run_stage, stage_asset
+from assets.dataset import _series
+from assets.partitions import series_partitions
 from resources import DataStoreResource, MediaRootResource
 from resources.training import TrainingResource
 from training import stages
@@ -22,25 +20,17 @@ from training.config import ModelConfig
 from training.decoder import DecoderConfig
 from training.tokenizer import TokenizerConfig
 
-#: Dagster pool of heavy training steps (its limit is set in the instance's dagster.yaml: one at a time).
-TRAINING_POOL = "training"
 
 SpeechTokenizerConfig = config_class("SpeechTokenizerConfig", TokenizerConfig)
 SpeechDecoderConfig = config_class("SpeechDecoderConfig", DecoderConfig)
 ArpModelConfig = config_class("ArpModelConfig", ModelConfig)
 
 
-class RepliesConfig(dg.Config):
-    seed: int = 0  # sampling seed of the first sample (sample i uses seed + i)
-    temperature: float = 0.8
-    top_p: float = 0.9
-
-
 _SERIES = dict(partitions_def=series_partitions, group_name=TRAINING,
                backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1))
 
 
-@dg.asset(**_SERIES, deps=[dialogues], code_version=stages.TOKENIZER_VERSION, kinds={"whisper"}, op_tags=GPU_STEP,
+@stage_asset(stages.SPEECH_TOKENIZER, **_SERIES, kinds={"whisper"}, op_tags=GPU_STEP,
           description=("Speech tokenizer: Whisper encoder states pooled to 12.5 Hz, quantized by a codebook learned "
                        "on the train split; the units of every episode."))
 def speech_tokenizer(context: dg.AssetExecutionContext, config: SpeechTokenizerConfig,
@@ -52,7 +42,7 @@ def speech_tokenizer(context: dg.AssetExecutionContext, config: SpeechTokenizerC
                               unit_rate_hz=r.row["unit_rate_hz"], train_seconds=r.row["train_seconds"])
 
 
-@dg.asset(**_SERIES, deps=[speech_tokenizer], code_version=stages.DECODER_VERSION, kinds={"numpy"},
+@stage_asset(stages.SPEECH_DECODER, **_SERIES, kinds={"numpy"},
           description="Speech decoder: one unit inventory per main character from their train-split speech (unit selection).")
 def speech_decoder(context: dg.AssetExecutionContext, config: SpeechDecoderConfig,
                    data_store: DataStoreResource) -> dg.MaterializeResult:
@@ -74,8 +64,7 @@ def _pipes_metadata(meta: dict) -> dict:
     return out
 
 
-@dg.asset(**_SERIES, deps=[speech_tokenizer, dg.AssetDep(character_shards, partition_mapping=dg.AllPartitionMapping())],
-          code_version=stages.LM_VERSION, pool=TRAINING_POOL, kinds={"deepspeed", "pytorch"}, op_tags=GPU_STEP,
+@stage_asset(stages.ARP_MODEL, **_SERIES, pool=TRAINING_POOL, kinds={"deepspeed", "pytorch"}, op_tags=GPU_STEP,
           description=("ARP-Model speech LM of the series, conditioned on the character: the base causal LM with unit, "
                        "character and marker tokens, fine-tuned with DeepSpeed on context → reply (text, then units). "
                        "Trained out of process through Dagster Pipes; resumes from its last checkpoint."))
@@ -85,7 +74,7 @@ def arp_model(context: dg.AssetExecutionContext, config: ArpModelConfig, media_r
     spec, _ = _series(context, media_root)
     cfg = training.with_base(ModelConfig(**config.model_dump()))
     store = data_store.store
-    stamp = None if is_forced(context) else stages.lm_current(store, spec.key, cfg)
+    stamp = None if is_forced(context) else stages.ARP_MODEL.current(store, spec.key, stages.lm_inputs(cfg))
     if stamp:
         context.log.info(f"the ARP-Model of {spec.key} is current (fingerprint {stamp['fingerprint']}); skipped")
         meta = _pipes_metadata(stages.lm_metadata(stamp))
@@ -100,34 +89,4 @@ def arp_model(context: dg.AssetExecutionContext, config: ArpModelConfig, media_r
     return invocation.get_materialize_result()
 
 
-def _replies_md(rows: list[dict], n: int = 6) -> dg.MetadataValue:
-    lines = ["| context (last turn) | reply | real reply |", "|---|---|---|"]
-    for r in rows[:n]:
-        last = r["context"].splitlines()[-1] if r["context"] else ""
-        lines.append("| " + " | ".join(x.replace("|", "/") for x in (last, r["reply_text"], r["reference_text"])) + " |")
-    return dg.MetadataValue.md("\n".join(lines))
-
-
-@dg.asset(partitions_def=character_partitions, group_name=TRAINING, code_version=stages.REPLIES_VERSION,
-          deps=[dg.AssetDep(arp_model, partition_mapping=dg.AllPartitionMapping()),
-                dg.AssetDep(speech_decoder, partition_mapping=dg.AllPartitionMapping()),
-                dg.AssetDep(arp_test_set, partition_mapping=dg.AllPartitionMapping())],
-          kinds={"pytorch", "wav"}, pool=TRAINING_POOL, op_tags=GPU_STEP, backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1),
-          description="The character's ARP-Model replies (text + speech in their voice) to their samples of the test set.")
-def arp_replies(context: dg.AssetExecutionContext, config: RepliesConfig,
-                data_store: DataStoreResource) -> dg.MaterializeResult:
-    series_key, character_key = context.partition_key.split("/", 1)
-    store = data_store.store
-    r = run_stage(context, lambda: stages.run_replies(store, series_key, character_key, seed=config.seed,
-                                                      temperature=config.temperature, top_p=config.top_p,
-                                                      force=is_forced(context)))
-    data_store.refresh_catalog()
-    rows = stages.load_replies(store, series_key, character_key)
-    extra = {"first_reply_audio": dg.MetadataValue.path(rows[0]["audio_path"])} if rows else {}
-    return materialize_result(r, character=r.row["character"], n_replies=r.row["n_replies"],
-                              mean_duration_s=r.row["mean_duration_s"], val_loss=r.row["val_loss"],
-                              replies=_replies_md(rows), **extra)
-
-
 series_training_assets = [speech_tokenizer, speech_decoder, arp_model]
-character_training_assets = [arp_replies]

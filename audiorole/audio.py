@@ -27,15 +27,3 @@ def cut(wav: np.ndarray, start_s: float, end_s: float, sr: int = SAMPLE_RATE) ->
     a = max(0, int(round(start_s * sr)))
     b = min(len(wav), int(round(end_s * sr)))
     return wav[a:b]
-
-
-def intervals_complement(intervals: np.ndarray, duration_s: float) -> np.ndarray:
-    """The gaps between sorted, non-overlapping intervals within [0, duration]."""
-    gaps, t = [], 0.0
-    for s, e in np.asarray(intervals, dtype=float).reshape(-1, 2):
-        if s > t:
-            gaps.append((t, min(s, duration_s)))
-        t = max(t, e)
-    if t < duration_s:
-        gaps.append((t, duration_s))
-    return np.asarray(gaps, dtype=float).reshape(-1, 2)

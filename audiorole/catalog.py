@@ -14,15 +14,17 @@ import duckdb
 import pyarrow as pa
 from filelock import FileLock
 
-from audiorole import ingest
-from audiorole.characters import SEGMENT_CHARACTER_SCHEMA, VOICE_SCHEMA
-from audiorole.dataset import SHARD_FILE_SCHEMA, SPLIT_SCHEMA
-from audiorole.dialogues import DIALOGUE_SCHEMA, SCENE_SCHEMA
-from audiorole.schema import CUE_SCHEMA, SEGMENT_SCHEMA, TURN_SCHEMA
-from evaluation.schema import EVAL_RESULT_SCHEMA, SAMPLE_SCORE_SCHEMA, TEST_SAMPLE_SCHEMA
-from training.schema import CHARACTER_MODEL_SCHEMA, REPLY_SCHEMA
+from audiorole.store import DataStore
 
-#: Parquet sources: name -> (glob relative to the data dir, schema used when no file exists yet).
+from audiorole.ingest import stages as ingest
+from audiorole.dataset.characters import SEGMENT_CHARACTER_SCHEMA, VOICE_SCHEMA
+from audiorole.dataset.stages import SHARD_FILE_SCHEMA, SPLIT_SCHEMA
+from audiorole.dataset.dialogues import DIALOGUE_SCHEMA, SCENE_SCHEMA
+from audiorole.schema import CUE_SCHEMA, SEGMENT_SCHEMA, TURN_SCHEMA
+
+#: Parquet sources: name -> (glob relative to the data dir, schema used when no file exists yet). These are the
+#: domain library's own tables; the layers above register theirs (``training.schema.CATALOG_SOURCES``,
+#: ``evaluation.schema.CATALOG_SOURCES``) and ``resources.storage.refresh_catalog`` merges them all.
 SOURCES: dict[str, tuple[str, pa.Schema]] = {
     "probe": ("episodes/*/*/probe.parquet", ingest.PROBE_SCHEMA),
     "audio": ("episodes/*/*/audio.parquet", ingest.AUDIO_SCHEMA),
@@ -37,17 +39,12 @@ SOURCES: dict[str, tuple[str, pa.Schema]] = {
     "scenes": ("series/*/scenes.parquet", SCENE_SCHEMA),
     "splits": ("series/*/splits.parquet", SPLIT_SCHEMA),
     "shard_files": ("shards/*/*/files.parquet", SHARD_FILE_SCHEMA),
-    "character_models": ("models/*/lm/characters.parquet", CHARACTER_MODEL_SCHEMA),
-    "replies": ("models/*/replies/*/replies.parquet", REPLY_SCHEMA),
-    "test_sets": ("eval/*/test_set.parquet", TEST_SAMPLE_SCHEMA),
-    "eval_samples": ("eval/*/samples.parquet", SAMPLE_SCORE_SCHEMA),
-    "eval_results": ("eval/*/results.parquet", EVAL_RESULT_SCHEMA),
 }
 
 #: Columns every segment-level view carries to name its episode.
 _EPISODE_COLS = "p.series_key, p.series, p.episode"
 
-#: Views built on the sources. ``{name}`` refers to the source relation of that name.
+#: Views built on the sources. ``{name}`` refers to the source relation of that name (of any layer's sources).
 VIEWS: dict[str, str] = {
     "cues": "SELECT * FROM {cues}",
     "synced_cues": "SELECT * FROM {synced_cues}",
@@ -73,11 +70,6 @@ VIEWS: dict[str, str] = {
     "scenes": "SELECT * FROM {scenes}",
     "shards": "SELECT * FROM {shard_files}",
     "splits": "SELECT * FROM {splits}",
-    "models": "SELECT * FROM {character_models}",
-    "replies": "SELECT * FROM {replies}",
-    "test_set": "SELECT * FROM {test_sets}",
-    "eval_scores": "SELECT * FROM {eval_samples}",
-    "eval_results": "SELECT * FROM {eval_results}",
     "episodes": """
         SELECT p.series_key, p.series, p.episode, p.episode_key, p.source_path, p.container,
                p.duration_s, p.has_video, p.audio_codec, p.sha256,
@@ -110,7 +102,7 @@ def _source_relation(root: Path, pattern: str, schema: pa.Schema) -> str:
 
 def connect(data_dir: str | Path, read_only: bool = False, retries: int = 50) -> duckdb.DuckDBPyConnection:
     """Open the catalog, waiting while another process holds DuckDB's write lock."""
-    path = Path(data_dir) / "catalog.duckdb"
+    path = DataStore(data_dir).catalog_path
     for attempt in range(retries):
         try:
             return duckdb.connect(str(path), read_only=read_only)
@@ -122,7 +114,8 @@ def connect(data_dir: str | Path, read_only: bool = False, retries: int = 50) ->
 
 
 def refresh_catalog(data_dir: str | Path, extra_sources: dict | None = None, extra_views: dict | None = None) -> list[str]:
-    """(Re)create every catalog view. Returns the view names."""
+    """(Re)create every catalog view: the domain library's, plus ``extra_sources`` / ``extra_views`` (the tables
+    of the layers above; ``resources.storage.refresh_catalog`` passes them all). Returns the view names."""
     root = Path(data_dir).resolve()
     root.mkdir(parents=True, exist_ok=True)
     sources = {**SOURCES, **(extra_sources or {})}

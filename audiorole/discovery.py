@@ -6,7 +6,7 @@ Input contract (what a curator drops in)::
       <Series Name>/                 one folder per series (any name: spaces, accents, CJK are fine)
         series.yaml                  optional: title, language, characters (name, aliases, enrollment clips),
                                      splits (episode names pinned to train/validation/test)
-        characters.yaml              optional: the curator's voice → character mapping (see audiorole.characters)
+        characters.yaml              optional: the curator's voice → character mapping (see audiorole.dataset.characters)
         S01E01.mkv                   episodes: any container ffmpeg reads, directly in the series folder
         S01E02.mp4  S01E02.srt       same-stem sidecar subtitles: .srt .ass .ssa .vtt (also S01E02.en.srt)
         enrollment/maggie.wav        sub-folders are never scanned for episodes
@@ -150,16 +150,6 @@ def _unique_keys(names: list[str]) -> dict[str, str]:
         for n in group:
             keys[n] = s if len(group) == 1 else f"{s}-{hashlib.sha1(n.encode('utf-8')).hexdigest()[:6]}"
     return keys
-
-
-def discover_series(media_root: str | Path) -> list[SeriesSpec]:
-    """Every series folder under the media root, with its spec. Hidden folders are ignored."""
-    root = Path(media_root)
-    if not root.is_dir():
-        raise InputError(root, "media root is not a folder")
-    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    keys = _unique_keys([f.name for f in folders])
-    return [load_series_spec(f, keys[f.name]) for f in folders]
 
 
 def discover_episodes(media_root: str | Path) -> tuple[list[EpisodeSource], list[InputError]]:

@@ -1,21 +1,20 @@
-"""Where every artifact lives under the data dir, and the fingerprint stamps that make re-runs idempotent.
+"""The one map of the data dir: where every artifact lives, and the stamps that make re-runs idempotent.
 
 Layout::
 
     <data dir>/
-      catalog.duckdb                       DuckDB views over the parquet artifacts below
-      dagster_home/                        the Dagster instance (runs, materializations, lineage)
-      episodes/<series key>/<episode>/     one folder per episode partition
-        probe.parquet                      probed media (one row)
-        audio.flac  audio.parquet          standardized audio + one row describing it
-        cues.parquet  subtitles.parquet    parsed subtitle cues + one row describing the source
-        _stamps/<stage>.json               written LAST: the fingerprint of the inputs the stage saw
-      series/ shards/ models/              series, character and model stages keep the same ``_stamps/`` protocol
+      catalog.duckdb                          DuckDB views over the parquet artifacts below
+      dagster_home/                           the Dagster instance (runs, materializations, lineage)
+      episodes/<series key>/<episode>/        one folder per episode partition (ingest and segments stages)
+      series/<series key>/                    the series' characters, dialogues and card
+      shards/<series key>/<character key>/    one character's shards
+      models/<series key>/<stage>/            speech tokenizer, speech decoder, the ARP-Model (lm)
+      models/<series key>/replies/<character key>/   the ARP-Model's replies to the test set
+      models/_base/                           the base LM, dequantized once
+      eval/<series key>/                      ARP-Eval: test set, systems, scores, report
+    and in every such folder ``_stamps/<stage>.json``, written LAST: the fingerprint of the inputs the stage saw.
 
-
-A stage is *current* when its stamp exists and holds the fingerprint of its present inputs (upstream
-artifacts, source files, config, code version). Stamps are written after the outputs, atomically, so a stage
-interrupted midway is never taken for current.
+``audiorole.stage`` runs the stages over this layout; nothing else spells a folder name.
 """
 
 from __future__ import annotations
@@ -41,7 +40,7 @@ def file_identity(path: str | Path) -> list:
     return [str(path), st.st_size, st.st_mtime_ns]
 
 
-# stage stamps in any artifact folder (episode, series, shard, model): the one staleness protocol ----------------
+# stamps -----------------------------------------------------------------------------------------------------------
 def stamp_path(folder: str | Path, stage: str) -> Path:
     return Path(folder) / "_stamps" / f"{stage}.json"
 
@@ -57,22 +56,6 @@ def read_stamp(folder: str | Path, stage: str) -> dict | None:
 def write_stamp(folder: str | Path, stage: str, fp: str, **facts: Any) -> None:
     """Written LAST by a stage, atomically: a stage interrupted midway is never taken for current."""
     write_json_atomic(stamp_path(folder, stage), {"fingerprint": fp, **facts})
-
-
-def current_stamp(folder: str | Path, stage: str, fp: str, outputs=()) -> dict | None:
-    """The stage's stamp if it holds fingerprint ``fp`` and every output (relative to ``folder``) exists."""
-    stamp = read_stamp(folder, stage)
-    if stamp and stamp.get("fingerprint") == fp and all((Path(folder) / o).exists() for o in outputs):
-        return stamp
-    return None
-
-
-def upstream_fingerprint(folder: str | Path, stage: str) -> str:
-    """The fingerprint of an upstream stage; RuntimeError naming it when it has not been materialized."""
-    stamp = read_stamp(folder, stage)
-    if stamp is None:
-        raise RuntimeError(f"{Path(folder).name}: upstream stage '{stage}' has not been materialized yet")
-    return stamp["fingerprint"]
 
 
 class DataStore:
@@ -100,35 +83,59 @@ class DataStore:
     def path(self, key: str, name: str) -> Path:
         return self.episode_dir(key) / name
 
-    # stamps ---------------------------------------------------------------------------------------------------
-    def stamp_path(self, key: str, stage: str) -> Path:
-        return stamp_path(self.episode_dir(key), stage)
+    # the layout ---------------------------------------------------------------------------------------------
+    def series_dir(self, series_key: str) -> Path:
+        return self.root / "series" / series_key
+
+    def shard_dir(self, key: str) -> Path:
+        """``key``: ``<series>/<character key>``."""
+        return self.root / "shards" / key
+
+    @property
+    def shards_root(self) -> Path:
+        return self.root / "shards"
+
+    def model_dir(self, series_key: str, stage: str | None = None) -> Path:
+        root = self.root / "models" / series_key
+        return root / stage if stage else root
+
+    @property
+    def base_model_cache(self) -> Path:
+        return self.root / "models" / "_base"
+
+    def replies_dir(self, key: str) -> Path:
+        """``key``: ``<series>/<character key>``."""
+        series_key, character_key = key.split("/", 1)
+        return self.root / "models" / series_key / "replies" / character_key
+
+    @property
+    def eval_root(self) -> Path:
+        return self.root / "eval"
+
+    def eval_dir(self, series_key: str) -> Path:
+        return self.eval_root / series_key
+
+    def folder(self, kind: str, key: str) -> Path:
+        """The folder of a stage's partition: ``kind`` is a ``Stage.folder`` (episode, series, shards, eval,
+        replies, or ``models/<stage>``)."""
+        if kind == "episode":
+            return self.episode_dir(key)
+        if kind == "series":
+            return self.series_dir(key)
+        if kind == "shards":
+            return self.shard_dir(key)
+        if kind == "replies":
+            return self.replies_dir(key)
+        if kind == "eval":
+            return self.eval_dir(key)
+        if kind.startswith("models/"):
+            return self.model_dir(key, kind.split("/", 1)[1])
+        raise ValueError(f"unknown artifact folder kind {kind!r}")
 
     def read_stamp(self, key: str, stage: str) -> dict | None:
+        """An episode stage's stamp."""
         return read_stamp(self.episode_dir(key), stage)
-
-    def write_stamp(self, key: str, stage: str, fp: str, **facts: Any) -> None:
-        write_stamp(self.episode_dir(key), stage, fp, **facts)
-
-    def clear_stamp(self, key: str, stage: str) -> None:
-        self.stamp_path(key, stage).unlink(missing_ok=True)
-
-    def is_current(self, key: str, stage: str, fp: str, outputs: list[str] = ()) -> bool:
-        return current_stamp(self.episode_dir(key), stage, fp, outputs) is not None
 
     def clean_partial_writes(self, key: str) -> int:
         """Remove temp files a killed process left behind in this episode's folder."""
         return remove_stale_temp_files(self.episode_dir(key))
-
-
-def stale_from(checks, errors: tuple = (RuntimeError, OSError, KeyError, ValueError)) -> list[str]:
-    """``checks``: (stage name, ``current() -> stamp or None``) in DAG order. The names from the first stage that is
-    not current (or whose check raises one of ``errors``: an upstream not built yet) to the end."""
-    for i, (_, current) in enumerate(checks):
-        try:
-            ok = current() is not None
-        except errors:
-            ok = False
-        if not ok:
-            return [name for name, _ in checks[i:]]
-    return []

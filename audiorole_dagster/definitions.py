@@ -16,10 +16,10 @@ warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 warnings.filterwarnings("ignore", category=dg.BetaWarning)  # backfill_policy on assets
 
 from assets.dataset import series_assets, series_checks, shard_assets, shard_checks
-from assets.evaluation import evaluation_assets, test_set_assets
+from assets.evaluation import evaluation_assets, reply_assets, test_set_assets
 from assets.ingest import ingest_assets, ingest_checks
 from assets.segments import segment_assets, segment_checks
-from assets.training import character_training_assets, series_training_assets
+from assets.training import series_training_assets
 from audiorole_dagster.deploy import executor
 from audiorole_dagster.jobs import eval_job, episode_job, replies_job, series_job, shards_job, training_job
 from audiorole_dagster.schedules import schedules
@@ -39,7 +39,7 @@ def build_definitions(media_root: str | None = None, data_dir: str | None = None
     data_dir = data_dir or os.environ.get("AUDIOROLE_DATA_DIR", DEFAULT_DATA_DIR)
     return dg.Definitions(
         assets=[*ingest_assets, *segment_assets, *series_assets, *shard_assets, *series_training_assets,
-                *character_training_assets, *test_set_assets, *evaluation_assets],
+                *reply_assets, *test_set_assets, *evaluation_assets],
         asset_checks=[*ingest_checks, *segment_checks, *series_checks, *shard_checks],
         jobs=[episode_job, series_job, shards_job, training_job, replies_job, eval_job],
         sensors=[media_root_sensor, dataset_sensor, models_sensor],

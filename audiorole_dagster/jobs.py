@@ -6,10 +6,10 @@ import dagster as dg
 
 from assets._common import INGEST, SEGMENTS
 from assets.dataset import series_assets, shard_assets
-from assets.evaluation import evaluation_assets, test_set_assets
-from assets.training import character_training_assets, series_training_assets
+from assets.evaluation import evaluation_assets, reply_assets, test_set_assets
+from assets.training import series_training_assets
 from audiorole_dagster.deploy import parallel_executor
-from audiorole_dagster.partitions import character_partitions, episode_partitions, series_partitions
+from assets.partitions import character_partitions, episode_partitions, series_partitions
 
 EPISODE_GROUPS = [INGEST, SEGMENTS]
 
@@ -49,7 +49,7 @@ training_job = dg.define_asset_job(
 
 replies_job = dg.define_asset_job(
     "replies_job",
-    selection=dg.AssetSelection.assets(*character_training_assets),
+    selection=dg.AssetSelection.assets(*reply_assets),
     partitions_def=character_partitions,
     description="Per character: the trained ARP-Model's replies (text + speech) to the test set's contexts.",
 )

@@ -7,14 +7,13 @@ stamps decide as for the sensors, so a schedule never re-runs current work.
 
 import dagster as dg
 
-from audiorole.freshness import source_fingerprint, stale_stages
-from audiorole.store import fingerprint
+from audiorole_dagster import automation
 from audiorole_dagster.jobs import eval_job, episode_job, replies_job, series_job, shards_job, training_job
-from audiorole_dagster.partitions import episode_partitions
+from assets.partitions import episode_partitions
 from audiorole_dagster.sensors import dataset_requests, model_requests
 from resources import AutomationConfigResource, DataStoreResource, MediaRootResource
 from resources.models import (
-    AsrResource, DiarizationResource, EnhancementResource, SpeakerEmbeddingResource, VadResource, stage_params,
+    AsrResource, DiarizationResource, EnhancementResource, SpeakerEmbeddingResource, VadResource, episode_params,
 )
 from resources.training import TrainingResource
 
@@ -28,16 +27,13 @@ def stale_episodes_schedule(
     """Request a run for each known episode partition with a stale stage (changed source, config or code)."""
     episodes, _ = media_root.discover()
     known = set(context.instance.get_dynamic_partitions(episode_partitions.name))
-    params = stage_params({"vad": vad, "enhancement": enhancement, "asr": asr,
-                           "speaker_embedding": speaker_embedding, "diarization": diarization})
-    store = data_store.store
-    requests = []
-    for ep in episodes:
-        stale = stale_stages(ep, store, params) if ep.key in known else []
-        if stale:
-            # the same stale state is requested once: the run key names the sources and what is stale
-            run_key = f"{ep.key}@{fingerprint(source_fingerprint(ep), stale)}"
-            requests.append(dg.RunRequest(run_key=run_key, partition_key=ep.key, tags={"stale_stages": ",".join(stale)}))
+    params = episode_params({"vad": vad, "enhancement": enhancement, "asr": asr,
+                             "speaker_embedding": speaker_embedding, "diarization": diarization})
+    steps = automation.plan_episodes([ep for ep in episodes if ep.key in known], data_store.store,
+                                     automation.Settings.of(episode=params, embedder_name=speaker_embedding.backend))
+    # the same stale state is requested once: the run key names the sources and what is stale
+    requests = [dg.RunRequest(run_key=s.run_key, partition_key=s.partition_key, tags={"stale_stages": s.why})
+                for s in steps]
     return requests or dg.SkipReason("every episode is current")
 
 

@@ -8,7 +8,7 @@
   dataset is settled, its ARP-Model (``training_job``), its characters' replies (``replies_job``), then ARP-Eval
   (``eval_job``).
 
-What is stale is decided by the store's stamps (``audiorole.freshness``, ``audiorole_dagster.automation``).
+What to request is the one planner's answer (``audiorole_dagster.automation``), the same ``audiorole run`` follows.
 """
 
 from __future__ import annotations
@@ -18,14 +18,15 @@ import os
 
 import dagster as dg
 
-from audiorole.freshness import source_fingerprint, stale_stages
+from audiorole.pipeline import source_fingerprint
+from audiorole.segments.stages import ALIGNED_SEGMENTS
 from audiorole.store import fingerprint
 from audiorole_dagster import automation
 from audiorole_dagster.jobs import eval_job, episode_job, replies_job, series_job, shards_job, training_job
-from audiorole_dagster.partitions import episode_partitions, series_partitions
+from assets.partitions import episode_partitions, series_partitions
 from resources import AutomationConfigResource, DataStoreResource, MediaRootResource
 from resources.models import (
-    AsrResource, DiarizationResource, EnhancementResource, SpeakerEmbeddingResource, VadResource, stage_params,
+    AsrResource, DiarizationResource, EnhancementResource, SpeakerEmbeddingResource, VadResource, episode_params,
 )
 from resources.training import TrainingResource
 
@@ -79,7 +80,7 @@ def media_root_sensor(context: dg.SensorEvaluationContext, media_root: MediaRoot
 
     The cursor holds one digest per series (of its episodes' file identities), so a tick over 10k unchanged
     episodes is one directory scan and a comparison; only a series whose digest changed is looked at episode by
-    episode. Each run key is the episode key plus its source fingerprint: the same files are never requested twice.
+    episode. Each run key names the episode's sources and what is stale: the same state is never requested twice.
     """
     episodes, problems = media_root.discover()
     for err in problems:
@@ -93,17 +94,12 @@ def media_root_sensor(context: dg.SensorEvaluationContext, media_root: MediaRoot
 
     known_eps = set(context.instance.get_dynamic_partitions(episode_partitions.name))
     known_series = set(context.instance.get_dynamic_partitions(series_partitions.name))
-    params = stage_params({"vad": vad, "enhancement": enhancement, "asr": asr,
-                           "speaker_embedding": speaker_embedding, "diarization": diarization})
-    store = data_store.store
-    requests, current = [], 0
-    for ep in episodes:
-        if ep.series_key not in changed:
-            continue
-        if stale_stages(ep, store, params):
-            requests.append(dg.RunRequest(run_key=f"{ep.key}@{sources[ep.key]}", partition_key=ep.key))
-        else:
-            current += 1
+    params = episode_params({"vad": vad, "enhancement": enhancement, "asr": asr,
+                             "speaker_embedding": speaker_embedding, "diarization": diarization})
+    mine = [ep for ep in episodes if ep.series_key in changed]
+    steps = automation.plan_episodes(mine, data_store.store, automation.Settings.of(
+        episode=params, embedder_name=speaker_embedding.backend))
+    requests, current = _requests(steps), len(mine) - len(steps)
     new_eps = sorted(k for k in sources if k not in known_eps)
     new_series = sorted(set(digests) - known_series)
     context.log.info(f"{len(episodes)} episodes; changed series: {len(changed)}; new: {len(new_eps)} episodes, "
@@ -138,7 +134,7 @@ def dataset_requests(context, media_root: MediaRootResource, data_store: DataSto
         for ep in episodes:
             # an episode the media-root sensor will request (or has queued) holds its series back; one whose last
             # run failed does not: the series goes on without it (its characters stamp names it missing)
-            if ep.key not in known_eps or (store.read_stamp(ep.key, "segments") is None
+            if ep.key not in known_eps or (ALIGNED_SEGMENTS.read_stamp(store, ep.key) is None
                                            and not last_run_failed(instance, "episode_job", ep.key)):
                 pending.add(ep.key)
     steps, waiting = automation.plan_dataset(series, store, in_flight(instance), pending,

@@ -24,7 +24,7 @@ def prepare_demo(args) -> tuple[Path, Path, Path]:
 
         build_demo(args.demo_dir, minutes_per_episode=args.minutes, n_episodes=args.episodes, seed=args.seed)
     if not args.no_run:
-        from audiorole_dagster.cli import run_pipeline
+        from audiorole_dagster.runner import run_pipeline
 
         report = run_pipeline(media, data, echo=lambda *_: None)
         if not report.ok:

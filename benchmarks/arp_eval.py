@@ -25,8 +25,8 @@ def main() -> None:
     args = ap.parse_args()
 
     from audiorole.store import DataStore
-    from audiorole_dagster.cli import print_eval
-    from evaluation import stages
+    from audiorole_dagster.summary import print_eval
+    from evaluation import stages, testset
 
     store, force = DataStore(args.data_dir), not args.keep
     timings = {}
@@ -37,7 +37,7 @@ def main() -> None:
         t0 = time.perf_counter()
         r = fn()
         timings[name] = (time.perf_counter() - t0, r.skipped)
-    n = len(stages.load_test_set(store, args.series))
+    n = len(testset.load_test_set(store, args.series))
     print(f"{args.series}: {n} test samples")
     for name, (sec, skipped) in timings.items():
         print(f"  {name:10s} {sec:7.1f} s" + (" (current, skipped)" if skipped else ""))

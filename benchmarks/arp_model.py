@@ -48,7 +48,7 @@ def main() -> None:
 
     from resemblyzer import VoiceEncoder, preprocess_wav
 
-    from audiorole.alignment import analysis_audio_path
+    from audiorole.segments.stages import analysis_audio_path
     from evaluation.metrics.intelligibility import Intelligibility
     from audiorole.audio import SAMPLE_RATE, cut, load_audio
     from audiorole.store import DataStore
@@ -57,7 +57,7 @@ def main() -> None:
     from training.tokenizer import load_tokenizer, units_for_span
 
     store = DataStore(args.data_dir)
-    tok = load_tokenizer(stages.stage_dir(store, args.series, "tokenizer"))
+    tok = load_tokenizer(store.model_dir(args.series, "tokenizer"))
     saved = stages.decoder_for(store, args.series)
     variants = {"saved": saved}
     for text in args.decoder:
@@ -108,7 +108,7 @@ def main() -> None:
         allv = {k: [x for d in per_char.values() for x in d[k]] for k in ("cer", "real_cer", "sim", "own")}
         print(f"{'all':16} {len(allv['sim']):3d} {np.mean(allv['cer']):10.3f} {np.mean(allv['real_cer']):9.3f} "
               f"{np.mean(allv['sim']):10.3f} {np.mean(allv['own']):10.3f}")
-    result = stages.stage_dir(store, args.series, "lm") / "result.json"
+    result = store.model_dir(args.series, "lm") / "result.json"
     if result.exists():
         r = json.loads(result.read_text())
         print(f"\nspeech LM: {r['n_parameters'] / 1e6:.1f}M parameters, vocab {r['vocab_size']}, {r['steps']} steps, "

@@ -28,9 +28,10 @@ from _demo import add_demo_args, prepare_demo  # noqa: E402
 
 
 def score_series(media: Path, truth: Path, data: Path) -> list[dict]:
-    from audiorole import catalog, dataset
+    from audiorole import catalog
+    from audiorole.dataset import stages as dataset
     from audiorole.discovery import discover_episodes
-    from audiorole.metrics import character_attribution, load_truth_lines, segment_truth
+    from audiorole.scoring import character_attribution, load_truth_lines, segment_truth
     from audiorole.store import DataStore
 
     store = DataStore(data)

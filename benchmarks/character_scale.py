@@ -42,7 +42,7 @@ def peak_rss_gb() -> float:
 
 
 def synthetic_embeddings(n: int, voices: int, dim: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    from audiorole.characters import normalize
+    from audiorole.dataset.characters import normalize
 
     rng = np.random.default_rng(seed)
     common = normalize(rng.normal(size=dim))
@@ -62,7 +62,7 @@ def synthetic_embeddings(n: int, voices: int, dim: int, seed: int = 0) -> tuple[
 
 
 def clustering(n: int, voices: int, dim: int) -> dict:
-    from audiorole.characters import CharacterConfig, cluster_voices
+    from audiorole.dataset.characters import CharacterConfig, cluster_voices
 
     x, truth = synthetic_embeddings(n, voices, dim)
     base = rss_gb()
@@ -83,7 +83,7 @@ def clustering(n: int, voices: int, dim: int) -> dict:
 
 
 def _centroids(x, labels):
-    from audiorole.characters import normalize
+    from audiorole.dataset.characters import normalize
 
     c = np.zeros((labels.max() + 1, x.shape[1]), np.float64)
     np.add.at(c, labels, x)
@@ -106,8 +106,10 @@ def catalog_query(rows: int, episodes: int = 200) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from audiorole import catalog, ingest
-    from audiorole.characters import SEGMENT_CHARACTER_SCHEMA
+    from audiorole import catalog
+
+    from audiorole.ingest import stages as ingest
+    from audiorole.dataset.characters import SEGMENT_CHARACTER_SCHEMA
     from audiorole.schema import SEGMENT_SCHEMA
 
     rng = np.random.default_rng(1)

@@ -139,7 +139,7 @@ def bench_backfill(series: Path, work: Path, per_run: int) -> dict:
     import dagster as dg
 
     from audiorole.discovery import discover_episodes
-    from audiorole_dagster.cli import prepare_dagster_home
+    from audiorole_dagster.runner import prepare_dagster_home
 
     media, data = work / "media", work / "data"
     shutil.copytree(series, media / series.name)

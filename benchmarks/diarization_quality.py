@@ -17,6 +17,60 @@ Prints DER (collar 0.25 s) with missed / false alarm / confusion, the number of 
 speech of the turns against the truth (precision / recall, 10 ms frames, no collar), per episode and pooled per
 variant. Overlap detector thresholds side by side:
 ``--overlap auto --variant overlap_threshold=0.5 --variant overlap_threshold=0.65``.
+
+Measured (2026-12-03, DER per episode; each figure with the commit whose code it measured). Data, built with
+``audiorole demo`` and run through the pipeline as in the README: ``demo_data`` = the default demo (the TV series,
+S01E01-S01E03 with subtitles, and the real pyannote recording); ``/tmp/hard`` = ``--profile hard`` (four 15-minute
+far-field episodes, no subtitles, run with ``AUDIOROLE_OVERLAP_DETECTION=auto``); ``DIR15`` = two 15-minute TV
+episodes (``audiorole demo --out DIR15 --minutes 15 --episodes 2``). Commands: ``.venv/bin/python
+benchmarks/diarization_quality.py`` with the arguments shown; a figure measured before a later change of the code
+or the pipeline will not come back exactly today.
+
+- min_cluster_piece_uncued_s (5b7b73b), mean DER 1.0 s -> 1.5 s: hard profile 0.332 -> 0.193, TV demo without its
+  subtitles 0.135 -> 0.118, real pyannote recording without subtitles 0.202 -> 0.176; at 1.25 / 1.75 s the hard
+  profile reads 0.208 / 0.210, and from 2 s on too few pieces remain to build every voice (the TV demo loses one).
+  On the hard profile uncued pieces of 1-1.5 s hold 20-25% overlapped frames against ~10% for longer ones.
+  ``--demo-dir /tmp/hard --overlap auto --variant assign=centroid,min_cluster_piece_uncued_s=1.0
+  --variant assign=centroid --variant assign=centroid,min_cluster_piece_uncued_s=1.25
+  --variant assign=centroid,min_cluster_piece_uncued_s=1.75`` (centroid: measured before ``assign`` existed);
+  ``--demo-dir demo_data --no-subtitles --variant min_cluster_piece_uncued_s=1.0 --variant base``.
+- n_clusters (ed3f712, before this script and the change above): on the hard profile the threshold found 9-11
+  voices for 7 talkers, eigengap 5-6; DER 0.39/0.34/0.44/0.41 -> 0.23/0.34/0.49/0.41, not a clear win. Today:
+  ``--demo-dir /tmp/hard --overlap auto --variant base --variant n_clusters=eigengap``.
+- assign (00f398f): ``--variant assign=centroid --variant assign=logistic`` with ``--demo-dir /tmp/hard --overlap
+  auto``; ``--demo-dir demo_data`` (TV demo and the real recording), again with ``--no-subtitles``;
+  ``--demo-dir DIR15``. Where fewer pieces are left to assign than built the clusters, logistic was no better:
+
+    data                                                centroid                   logistic
+    hard profile (2-2.6 to assign per clustered piece)  0.134/0.178/0.251/0.208    0.127/0.167/0.222/0.188
+    TV demo with subtitles                              0.083/0.037/0.061          0.087/0.036/0.065
+    TV demo without subtitles                           0.103/0.117/0.075          0.103/0.129/0.076
+    15-minute TV episodes                               0.054/0.042                0.054/0.047
+    real pyannote recording (10 clustered pieces)       0.145                      0.190
+
+  The hard profile's centroid row was the pipeline's before 00f398f (b5a19ab: overlap pooled P 0.711 R 0.630).
+- min_cluster_s with subtitle names (7b8e21a): TV demo S01E01, whose mailman is heard for 3.3 s under one
+  "MAILMAN:" cue, DER 0.083 -> 0.056 (confusion 0.029 -> 0.004, 7/7 voices; his lines had gone to Walt);
+  S01E02/S01E03, the 15-minute TV episodes, the real recording and the hard profile (no tags) unchanged.
+  ``--demo-dir demo_data`` gives the after; no setting turns the rule off.
+- overlap_mode (b4bd462, ``DefaultDiarizer``; before this script): on the subtitled TV demo overlap is 1-2% of the
+  speech; the detector on every episode had frame precision 5-18% at AUC 0.92-0.98 (its own frames; not printed
+  here) and raised DER from 6-8% to 19-27%. Today: ``--demo-dir demo_data --overlap off`` against ``--overlap on``.
+- raw (ab04825, ``DefaultDiarizer(raw=)``): with the hard profile's quiet talkers enhanced (enhancement v6), the
+  detector reading the enhanced audio against the standardized: overlap precision 0.64-0.69 -> 0.43-0.45, DER
+  +0.12 (S01E03 0.377 -> 0.499, S01E04 0.292 -> 0.418). Measured with this script as of c2b0b7d, whose detector
+  read the analysis audio; today its detector always reads the standardized audio and enhancement auto leaves
+  subtitle-less episodes as they are, so this comparison has no command any more.
+- overlap_detection default off (1170912, ``DiarizationResource.overlap_detection``): on the real pyannote recording
+  without subtitles the detector found 7.2 s of overlap for 1.9 s true (precision 0.17) and raised DER from 20% to
+  51%; on the far-field hard profile it lowers DER 0.40 -> 0.34 at precision 0.71 (before the changes above).
+  ``--demo-dir demo_data --no-subtitles --overlap off`` against ``--overlap on``.
+- enhancement auto leaves subtitle-less episodes as they are (ab04825, ``segments.stages.run_enhancement``): DER with
+  the enhanced audio against the standardized (``--audio analysis`` against ``--audio standardized``): TV demo
+  diarized without its subtitles 0.103/0.117/0.075 against 0.103/0.115/0.075, the real pyannote recording 0.176
+  both; hard profile S01E03 0.377 against 0.251, S01E04 0.292 against 0.208 (enhancement v6, which chose the same
+  regions in subtitle-less episodes as v7 does in subtitled ones); with subtitles it helps: TV S01E02 0.037 against
+  0.138.
 """
 
 from __future__ import annotations
@@ -56,12 +110,13 @@ def main() -> int:
     args = ap.parse_args()
     import numpy as np
 
-    from audiorole.alignment import _intervals, analysis_audio_path, cue_hints
+    from audiorole.intervals import read_intervals
+    from audiorole.segments.stages import analysis_audio_path, cue_hints
     from audiorole.audio import load_audio
-    from audiorole.diarization import DiarizationConfig, diarize
+    from audiorole.segments.diarization import DiarizationConfig, diarize
     from audiorole.embeddings import ResemblyzerEmbedder
-    from audiorole.metrics import der, load_rttm, overlap_detection
-    from audiorole.overlap import OverlapConfig, OverlapDetector, probabilities_to_regions
+    from audiorole.scoring import der, load_rttm, overlap_detection
+    from audiorole.segments.overlap import OverlapConfig, OverlapDetector, probabilities_to_regions
     from audiorole.store import DataStore
 
     known = {f.name for f in fields(DiarizationConfig)} | {"overlap_threshold"}
@@ -77,7 +132,7 @@ def main() -> int:
         for key, standardized, rttm in episodes_with_truth(d):
             raw, ref = load_audio(standardized), load_rttm(rttm)
             wav = raw if args.audio == "standardized" else load_audio(analysis_audio_path(store, key))
-            speech = _intervals(store.path(key, "speech.parquet"))
+            speech = read_intervals(store.path(key, "speech.parquet"))
             cue_spans, tags = np.zeros((0, 2)), None
             if not args.no_subtitles and store.path(key, "synced_cues.parquet").exists():
                 cue_spans, tags = cue_hints(store, key)

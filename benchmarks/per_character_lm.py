@@ -29,11 +29,10 @@ def main() -> None:
     args = ap.parse_args()
 
     from audiorole.store import DataStore
-    from training import stages
     from training.lm.train import TrainSpec, load_samples, train
 
     store = DataStore(args.data_dir)
-    lm_dir = stages.stage_dir(store, args.series, "lm")
+    lm_dir = store.model_dir(args.series, "lm")
     series_spec = TrainSpec.load(lm_dir / "spec.json")
     series = json.loads((lm_dir / "result.json").read_text())
     samples = load_samples(series_spec.samples_path)

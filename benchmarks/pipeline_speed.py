@@ -27,6 +27,28 @@ both see the same load on a shared machine. Reported:
 
 ``--enhancement`` and ``--overlap-detection`` default to ``AUDIOROLE_ENHANCEMENT`` / ``AUDIOROLE_OVERLAP_DETECTION``
 (else ``auto`` / ``off``), as ``audiorole run`` reads them.
+
+Measured (seconds depend on the host: compare figures from one run; ``/tmp/hard`` = ``audiorole demo --profile
+hard``, the default demo = ``demo_data``, as in the README):
+
+- vad, 2026-12-03 (187d2c1): silero-vad's sequence model, one ONNX call per 512 windows, the raw and
+  level-normalized streams on two threads, against both streams batched window by window before: hard profile
+  (59.8 min, ``--demo-dir /tmp/hard --overlap-detection auto``) 29.7 s -> 14.2 s, TV demo (10.9 min, no
+  arguments) 5.5 s -> 2.3 s.
+- enhance, two DeepFilterNet states on two threads against one (``--enhance-streams 2`` against
+  ``--enhance-streams 1``), 2026-12-01 (9f513dd, a slow host): the demo's low-SNR spans 17.5 s -> 10.5 s, ~60% of
+  the time. One libDF state on one of 2 shared cores: 2.7-3.0 s per audio minute of 16 kHz input (2026-11-25,
+  4c81e13, a fast host), 9-10 s on a slow one (2026-12-01), resampling included, plus about 0.45 s per
+  ``enhance`` call (fresh state, warm-up); compare the ``enhance`` stage's seconds with the ``enh s`` column.
+- BACKGROUND_SNR_CEILING_DB (``audiorole.segments.enhance``), 2026-12-03 (99674dd; the ``enh s`` column; the
+  per-region SNRs are ``enhance.choose_regions``' second and third returns, no script prints them): on the hard
+  profile (RT60 0.46-0.72 s, normal talkers 25-35 dB over the room noise) 77-262 of 279-343 regions per 15-minute
+  episode read below 8 dB WADA-SNR, 192-513 s of speech (83 s of DeepFilterNet on one episode), while their SNR
+  against the background read 21-32 dB (10th-90th percentile of the normal talkers' regions). With both conditions
+  every region chosen on the hard profile is a quiet talker's (5.8-10.4 dB over the noise) but 5 s of one episode's,
+  and on the default demo (music + noise beds at 10-20 dB) the chosen regions are exactly those WADA-SNR alone chose
+  (background SNR 5.9-14.6 dB). Since ab04825, enhancement ``auto`` leaves subtitle-less episodes as they are, so
+  the hard profile's choice is now empty.
 """
 
 from __future__ import annotations
@@ -55,8 +77,8 @@ def asr_wer(words, truth_path: Path) -> tuple[float, float] | None:
     """WER and CER of the ASR words (time order) against the true lines (time order) of an episode."""
     import jiwer
 
-    from audiorole.asr import normalize_text
-    from audiorole.metrics import load_truth_lines
+    from audiorole.segments.asr import normalize_text
+    from audiorole.scoring import load_truth_lines
 
     if not truth_path.is_file():
         return None
@@ -85,7 +107,8 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    from audiorole import alignment, ingest
+    from audiorole.segments import stages as segments
+    from audiorole.ingest import stages as ingest
     from audiorole.audio import load_audio
     from audiorole.discovery import discover_episodes
     from audiorole.store import DataStore
@@ -118,14 +141,14 @@ def main() -> int:
         ("probe", lambda ep: ingest.run_probe(ep, store, force=True)),
         ("standardize", lambda ep: ingest.run_standardize_audio(ep, store, force=True)),
         ("subtitles", lambda ep: ingest.run_parse_subtitles(ep, store, force=True)),
-        ("vad", lambda ep: alignment.run_speech_activity(ep, store, vad, force=True)),
-        ("enhance", lambda ep: alignment.run_enhancement(ep, store, enh.enhancer, mode=enh.mode,
+        ("vad", lambda ep: segments.run_speech_activity(ep, store, vad, force=True)),
+        ("enhance", lambda ep: segments.run_enhancement(ep, store, enh.enhancer, mode=enh.mode,
                                                          below_snr_db=enh.below_snr_db, streams=enh.streams,
                                                          atten_lim_db=enh.atten_lim_db, force=True)),
-        ("sync", lambda ep: alignment.run_sync(ep, store, force=True)),
-        ("diarization", lambda ep: alignment.run_diarization(ep, store, diarizer, force=True)),
-        ("asr", lambda ep: alignment.run_transcript(ep, store, asr, force=True)),
-        ("segments+embeddings", lambda ep: alignment.run_segments(ep, store, emb, force=True)),
+        ("sync", lambda ep: segments.run_sync(ep, store, force=True)),
+        ("diarization", lambda ep: segments.run_diarization(ep, store, diarizer, force=True)),
+        ("asr", lambda ep: segments.run_transcript(ep, store, asr, force=True)),
+        ("segments+embeddings", lambda ep: segments.run_segments(ep, store, emb, force=True)),
     ]
     names = [name for name, _ in stages]
     per_ep: list[dict] = []
@@ -147,7 +170,7 @@ def main() -> int:
         segs, _ = asr.model.transcribe(wav, beam_size=1)
         list(segs)
         row["whisper_s"] = time.perf_counter() - t
-        row["wer"] = asr_wer(alignment.read_words(store.path(ep.key, "words.parquet")),
+        row["wer"] = asr_wer(segments.read_words(store.path(ep.key, "words.parquet")),
                              args.demo_dir / "truth" / ep.series.folder.name / f"{ep.episode}.lines.jsonl")
         per_ep.append(row)
         print(f"  {ep.key}: {row['audio_s'] / 60:.1f} min, chain {sum(row['stage_s'].values()):.1f} s, "
@@ -155,7 +178,7 @@ def main() -> int:
 
     series_s: dict[str, float] = defaultdict(float)
     if not args.no_series:
-        from audiorole import dataset
+        from audiorole.dataset import stages as dataset
 
         by_series: dict[str, list] = defaultdict(list)
         for ep in episodes:

@@ -35,9 +35,10 @@ TARGETS = {"der": 0.10, "purity": 0.95, "kept_speech_share": 0.80, "kept_cer": 0
 def score_data_dir(media_root: Path, truth_root: Path, data_dir: Path) -> list[dict]:
     import pyarrow.parquet as pq
 
-    from audiorole.alignment import _intervals, read_turns
+    from audiorole.intervals import read_intervals
+    from audiorole.segments.stages import read_turns
     from audiorole.discovery import discover_episodes
-    from audiorole.metrics import load_rttm, overlap_detection, score_episode, speech_detection
+    from audiorole.scoring import load_rttm, overlap_detection, score_episode, speech_detection
     from audiorole.store import DataStore
 
     store = DataStore(data_dir)
@@ -54,13 +55,13 @@ def score_data_dir(media_root: Path, truth_root: Path, data_dir: Path) -> list[d
             q = score_episode(ep.key, turns, segments, synced, rttm, lines).to_dict()
             q.update(score_cut_segments(segments, synced, lines))
         else:  # RTTM only (e.g. a recording labelled for diarization): DER alone
-            from audiorole.metrics import der
+            from audiorole.scoring import der
 
             d = der(load_rttm(rttm), turns)
             q = {"episode_key": ep.key, "der": d["der"], "der_missed": d["missed"],
                  "der_false_alarm": d["false_alarm"], "der_confusion": d["confusion"]}
         ref = load_rttm(rttm)
-        q.update(speech_detection(ref, _intervals(store.path(ep.key, "speech.parquet"))))
+        q.update(speech_detection(ref, read_intervals(store.path(ep.key, "speech.parquet"))))
         q.update(overlap_detection(ref, turns))
         results.append(q)
     return results
@@ -71,8 +72,8 @@ def score_cut_segments(segments: list[dict], synced_cues: list[dict], lines: Pat
     the true words estimated to be said inside them."""
     import jiwer
 
-    from audiorole.asr import normalize_text
-    from audiorole.metrics import load_truth_lines
+    from audiorole.segments.asr import normalize_text
+    from audiorole.scoring import load_truth_lines
 
     cue_text = {(c["cue_index"], c["part"]): normalize_text(c["text"]) for c in synced_cues}
     cut = [s for s in segments if s["keep"] and s["text_source"] == "subtitle"
@@ -87,7 +88,7 @@ def score_cut_segments(segments: list[dict], synced_cues: list[dict], lines: Pat
 def _timed_words(line) -> list[tuple[str, float]]:
     """The normalized words of a true line, each with the time of its middle character, the line's characters
     spread evenly over its time."""
-    from audiorole.asr import normalize_text
+    from audiorole.segments.asr import normalize_text
 
     text, out, pos = normalize_text(line.text), [], 0
     for w in text.split():

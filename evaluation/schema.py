@@ -1,4 +1,8 @@
-"""Tables of ARP-Eval (pyarrow), read by the DuckDB catalog."""
+"""Tables of ARP-Eval (pyarrow), read by the DuckDB catalog.
+
+``CATALOG_SOURCES`` / ``CATALOG_VIEWS`` are this layer's catalog tables (as ``audiorole.catalog.SOURCES`` /
+``VIEWS``); ``resources.storage.refresh_catalog`` registers them with every layer's.
+"""
 
 import pyarrow as pa
 
@@ -33,3 +37,16 @@ EVAL_RESULT_SCHEMA = pa.schema([
     ("value", pa.float64()), ("ci_low", pa.float64()), ("ci_high", pa.float64()), ("n", pa.int64()),
     ("raw", pa.float64()), ("n_failed", pa.int64()), ("n_missing", pa.int64()),
 ])
+
+#: Parquet sources of the catalog: name -> (glob relative to the data dir, schema used when no file exists yet).
+CATALOG_SOURCES: dict[str, tuple[str, pa.Schema]] = {
+    "test_sets": ("eval/*/test_set.parquet", TEST_SAMPLE_SCHEMA),
+    "eval_samples": ("eval/*/samples.parquet", SAMPLE_SCORE_SCHEMA),
+    "eval_results": ("eval/*/results.parquet", EVAL_RESULT_SCHEMA),
+}
+#: Catalog views on them. ``{name}`` refers to the source relation of that name.
+CATALOG_VIEWS: dict[str, str] = {
+    "test_set": "SELECT * FROM {test_sets}",
+    "eval_scores": "SELECT * FROM {eval_samples}",
+    "eval_results": "SELECT * FROM {eval_results}",
+}

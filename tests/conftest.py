@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
+
+#: the xdist scheduling (the short demo's tests on one worker, the long tests first): see tests/xdist_groups.py
+pytest_plugins = ["tests.xdist_groups"]
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -63,74 +64,6 @@ def make_zero_length_wav(path: Path) -> Path:
 
     sf.write(str(path), np.zeros(0, dtype="float32"), 16000)
     return path
-
-
-# xdist (`make test` runs `-n 2 --dist loadgroup`) -----------------------------------------------------------------
-#: session fixtures that build the short demo and run the pipeline over it: every test using one is kept on one worker
-#: (one xdist group) so they are built once, as in a serial run
-SHORT_DEMO_FIXTURES = {"short_demo", "short_demo_run"}
-#: the long tests outside that group, scheduled first (in this order; a scheduling hint only) so the many short ones
-#: fill in at the end and both workers finish together: the DeepSpeed kill-and-resume test (it builds ``tiny_lm``
-#: early, before the group's training test needs it), the browser test (it mostly waits on the Dagster daemon),
-#: then the modules with the other long ones
-LONG_FIRST = ("tests/test_training.py::test_deepspeed_training_is_killed", "tests/test_ui_browser.py::",
-              "tests/test_training.py::", "tests/test_orchestration.py::", "tests/test_enhance.py::")
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the xdist_group marks
-def pytest_collection_modifyitems(config, items):
-    grouped = set()
-    for item in items:
-        if SHORT_DEMO_FIXTURES & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.xdist_group("short_demo"))
-            grouped.add(item.nodeid)
-
-    def rank(item) -> int:  # the group's tests keep their order: later ones read what earlier ones left in the demo
-        return next((i for i, prefix in enumerate(LONG_FIRST) if item.nodeid.startswith(prefix)
-                     and item.nodeid not in grouped), len(LONG_FIRST))
-
-    items.sort(key=rank)  # stable: otherwise collection order
-    groups_dir = getattr(config, "workerinput", {}).get("xdist_groups_dir")
-    if groups_dir:  # an xdist worker: tell the controller's scheduler (below) which group each test is in
-        groups = {}
-        for item in items:
-            names = {str(m.args[0] if m.args else m.kwargs.get("name", "default"))
-                     for m in item.iter_markers("xdist_group")}
-            if names:
-                groups[item.nodeid] = "_".join(sorted(names))
-        (Path(groups_dir) / f"{config.workerinput['workerid']}.json").write_text(json.dumps(groups))
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_configure_node(node):
-    """xdist controller, per worker: where the worker writes its tests' groups."""
-    config = node.config
-    if not hasattr(config, "_xdist_groups_dir"):
-        config._xdist_groups_dir = tempfile.mkdtemp(prefix="pytest-xdist-groups-")
-        config.add_cleanup(lambda: shutil.rmtree(config._xdist_groups_dir, ignore_errors=True))
-    node.workerinput["xdist_groups_dir"] = config._xdist_groups_dir
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_xdist_make_scheduler(config, log):
-    """``--dist loadgroup`` with the groups the workers collected. xdist 3.8 passes a test's group to the controller
-    as a suffix of its node id (``item._nodeid``), which pytest 9.2 no longer reads (node ids live in ``item._id``):
-    every test would be its own group, and the short demo would be built once per worker."""
-    if config.getvalue("dist") != "loadgroup" or not hasattr(config, "_xdist_groups_dir"):
-        return None
-    from xdist.scheduler import LoadGroupScheduling
-
-    class CollectedGroupScheduling(LoadGroupScheduling):
-        groups: dict[str, str] | None = None
-
-        def _split_scope(self, nodeid: str) -> str:
-            if self.groups is None:  # first called once every worker has collected (and written its file)
-                self.groups = {}
-                for f in sorted(Path(config._xdist_groups_dir).glob("*.json")):
-                    self.groups.update(json.loads(f.read_text()))
-            return self.groups.get(nodeid) or super()._split_scope(nodeid)
-
-    return CollectedGroupScheduling(config, log)
 
 
 def built_once_per_run(tmp_path_factory, name: str, build) -> Path:
@@ -191,11 +124,25 @@ def short_demo(tmp_path_factory):
 def short_demo_run(short_demo, tmp_path_factory):
     """The full pipeline run once over the short demo: (manifest, data dir, report). The demo's characters speak
     ~10 s each at this size, so the minor-voice threshold is lowered accordingly."""
-    from audiorole_dagster.cli import run_pipeline
+    from audiorole_dagster.runner import run_pipeline
 
     data = tmp_path_factory.mktemp("demo-data")
     return short_demo, data, run_pipeline(short_demo.media_root, data, echo=lambda *_: None,
                                           dataset_config=SHORT_DEMO_DATASET_CONFIG, train=False)
+
+
+@pytest.fixture
+def short_demo_run_copy(short_demo_run, tmp_path):
+    """``short_demo_run`` with a data dir of the test's own: a copy of the run's. The session's data dir is shared by
+    every test of the short demo, which only read it; a test that writes to the data dir (materializes more, tampers
+    with a stamp) uses this instead, so no test sees what another left and any order works."""
+    from resources.storage import refresh_catalog
+
+    demo, data, report = short_demo_run
+    copy = tmp_path / "demo-data"
+    shutil.copytree(data, copy)
+    refresh_catalog(copy)  # the catalog's views name their parquet files by absolute path: the copy's own
+    return demo, copy, report
 
 
 SHORT_DEMO_DATASET_CONFIG = {"characters": {"min_character_s": 4.0, "min_character_share": 0.02}}

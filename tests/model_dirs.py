@@ -1,7 +1,7 @@
 """Local model directories for tests, laid out like the published models, with randomly initialized weights.
 
 No pretrained pyannote or SpeechBrain weights can be downloaded in the test environment, yet the loading code
-in :mod:`audiorole.diarization` and :mod:`audiorole.embeddings` must be exercised end to end. These helpers
+in :mod:`audiorole.segments.diarization` and :mod:`audiorole.embeddings` must be exercised end to end. These helpers
 build directories with the same file layout and the same configuration files as the published models, using
 the libraries' own architectures (seeded random weights) and the libraries' own checkpoint formats, so the
 real loaders read them exactly as they would read a downloaded copy.

@@ -10,7 +10,7 @@ import pytest
 
 from audiorole import media
 from audiorole.demo import script
-from audiorole.subtitles import parse_subtitle_file
+from audiorole.ingest.subtitles import parse_subtitle_file
 
 
 def test_script_is_deterministic_per_seed_and_casts_everyone():
@@ -122,7 +122,7 @@ def test_hard_profile_truth_matches_its_audio(hard_demo):
     import soundfile as sf
 
     from audiorole.demo.hard import overlap_share
-    from audiorole.metrics import load_rttm
+    from audiorole.scoring import load_rttm
 
     (ep,) = hard_demo.episodes
     facts = _hard_facts(ep)

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from audiorole import catalog, media
-from audiorole.metrics import load_rttm, load_truth_lines, speaker_purity
+from audiorole.scoring import load_rttm, load_truth_lines, speaker_purity
 from audiorole.store import DataStore
-from audiorole_dagster.cli import run_pipeline
+from audiorole_dagster.runner import run_pipeline
 
 
 def test_every_demo_episode_goes_through(short_demo_run):

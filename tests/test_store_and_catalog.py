@@ -1,4 +1,4 @@
-"""Atomic writes, fingerprint stamps, and the DuckDB catalog views."""
+"""Atomic writes, temp-file cleanup, and the DuckDB catalog views."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import pyarrow as pa
 import pytest
 
 from audiorole import catalog, io
-from audiorole.store import DataStore, fingerprint
+from audiorole.store import DataStore
+from resources.storage import refresh_catalog
 
 
 def test_atomic_write_leaves_nothing_on_failure(tmp_path):
@@ -27,20 +28,6 @@ def test_atomic_write_replaces_whole_file(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
 
 
-def test_stamps_decide_what_is_current(tmp_path):
-    store = DataStore(tmp_path)
-    key = "show/e1"
-    fp = fingerprint("probe", "1", ["/m/e1.wav", 10, 123])
-    assert not store.is_current(key, "probe", fp)
-    store.path(key, "probe.parquet").parent.mkdir(parents=True)
-    store.path(key, "probe.parquet").write_bytes(b"x")
-    store.write_stamp(key, "probe", fp, sha256="abc")
-    assert store.is_current(key, "probe", fp, ["probe.parquet"])
-    assert not store.is_current(key, "probe", fingerprint("probe", "2", ["/m/e1.wav", 10, 123]))
-    store.path(key, "probe.parquet").unlink()
-    assert not store.is_current(key, "probe", fp, ["probe.parquet"]), "a missing output is never current"
-
-
 def test_stale_temp_files_are_cleaned(tmp_path):
     store = DataStore(tmp_path)
     d = store.episode_dir("show/e1")
@@ -52,7 +39,7 @@ def test_stale_temp_files_are_cleaned(tmp_path):
 
 
 def test_catalog_views_exist_and_are_typed_before_any_data(tmp_path):
-    views = catalog.refresh_catalog(tmp_path)
+    views = refresh_catalog(tmp_path)
     assert {"episodes", "cues"} <= set(views)
     assert catalog.query(tmp_path, "SELECT count(*) AS n FROM episodes") == [{"n": 0}]
     cols = {r["column_name"]: r["column_type"] for r in catalog.query(tmp_path, "DESCRIBE episodes")}
@@ -60,13 +47,13 @@ def test_catalog_views_exist_and_are_typed_before_any_data(tmp_path):
 
 
 def test_catalog_sees_new_artifacts_without_copying(tmp_path):
-    from audiorole import ingest
+    from audiorole.ingest import stages as ingest
 
     store = DataStore(tmp_path)
-    catalog.refresh_catalog(tmp_path)
+    refresh_catalog(tmp_path)
     row = {f.name: None for f in ingest.PROBE_SCHEMA}
     row.update(episode_key="show/e1", series="Show", episode="E1", duration_s=12.5)
     io.write_parquet_atomic(store.path("show/e1", "probe.parquet"), pa.Table.from_pylist([row], ingest.PROBE_SCHEMA))
-    catalog.refresh_catalog(tmp_path)
+    refresh_catalog(tmp_path)
     rows = catalog.query(tmp_path, "SELECT series, episode, duration_s, n_subtitle_cues FROM episodes")
     assert rows == [{"series": "Show", "episode": "E1", "duration_s": 12.5, "n_subtitle_cues": 0}]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audiorole.store import DataStore, read_stamp
+from audiorole.store import DataStore
 from training.lm.format import Turn, prompt_ids
 
 
@@ -95,18 +95,17 @@ class RolePlayModel:
     @classmethod
     def load(cls, data_dir: str | Path, series_key: str) -> "RolePlayModel":
         from training.lm.model import load_speech_lm
-        from training.stages import decoder_for, stage_dir
+        from training.stages import ARP_MODEL, decoder_for
         from training.tokenizer import load_tokenizer
 
         store = DataStore(data_dir)
-        lm_dir = stage_dir(store, series_key, "lm")
-        stamp = read_stamp(lm_dir, "lm")
-        if stamp is None or not (lm_dir / "model").exists():
+        lm_dir = ARP_MODEL.dir(store, series_key)
+        if ARP_MODEL.read_stamp(store, series_key) is None or not (lm_dir / "model").exists():
             raise FileNotFoundError(f"{lm_dir}: series {series_key!r} has no trained ARP-Model (run the training_job "
                                     "or `audiorole run`)")
         lm, vocab = load_speech_lm(lm_dir / "model")
         spec = json.loads((lm_dir / "spec.json").read_text())
-        tok = load_tokenizer(stage_dir(store, series_key, "tokenizer"))
+        tok = load_tokenizer(store.model_dir(series_key, "tokenizer"))
         return cls(lm, vocab, decoder_for(store, series_key), tok, spec["extra"]["title"], vocab.characters,
                    tok.config.unit_rate_hz, speaking_rate(lm_dir / "samples.jsonl", vocab),
                    bool(spec["extra"].get("context_units")))

@@ -1,15 +1,7 @@
-"""The ARP-Model stages of a series, downstream of its dialogues and shards: speech tokenizer → speech decoder and
-speech LM → each character's replies on the test split. Same protocol as the data half (``audiorole.store``):
-``run_<stage>`` writes artifacts atomically, then a fingerprint stamp; a current stage is skipped.
-
-Layout under the data dir::
-
-    models/<series key>/
-      tokenizer/   tokenizer.json codebook.npz units/<episode>.npy (units of the whole episode audio)
-      decoder/     decoder.json unit_distances.npy voiceNNN.npz (one unit inventory per character)
-      lm/          samples.jsonl vocab/ checkpoints/ best/ model/ metrics.jsonl loss.png characters.json spec.json
-      replies/<character key>/   replies.parquet wav/<sample>.wav
-      (each with _stamps/<stage>.json)
+"""The ARP-Model stages of a series, downstream of its dialogues: speech tokenizer → speech decoder and speech LM;
+each declared once (``audiorole.stage.Stage``) and run by ``run_<stage>``. Where they write: ``audiorole.store``
+(``models/<series key>/<stage>/``). The replies to ARP-Eval's test set are evaluation's (``evaluation.replies``):
+it drives the trained model through this package's public API (``training.RolePlayModel``).
 
 One speech LM per series, conditioned on the character (a character token + name in the prompt): the six demo
 characters have ~20 s of train speech each, too little for six separate models, and one DeepSpeed run amortizes the
@@ -18,52 +10,44 @@ base model's load; each character still gets its own row (validation loss, train
 
 from __future__ import annotations
 
-import functools
 import json
 import time
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from audiorole import dataset
-from audiorole.alignment import analysis_audio_path
-from audiorole.audio import SAMPLE_RATE, load_audio
-from audiorole.characters import OTHER
-from audiorole.dialogues import speaker_name
-from audiorole.errors import InputError
-from audiorole.ingest import StageResult
+from audiorole.audio import load_audio
+from audiorole.dataset import stages as dataset
+from audiorole.dataset.characters import OTHER
+from audiorole.dataset.dialogues import speaker_name
 from audiorole.io import atomic_path, replace_dir, write_json_atomic, write_parquet_atomic
-from audiorole.store import (
-    DataStore, current_stamp, fingerprint, read_stamp, stale_from, upstream_fingerprint, write_stamp,
-)
+from audiorole.segments.stages import analysis_audio_path
+from audiorole.stage import Stage, StageResult, stale
+from audiorole.store import DataStore
 from training.config import ModelConfig
-from training.schema import CHARACTER_MODEL_SCHEMA, REPLY_SCHEMA
 from training.decoder import DecoderConfig, Inventory, UnitSelectionDecoder, load_decoder
+from training.lm.base import resolve_base_dir
+from training.lm.format import Turn, training_sample
+from training.lm.model import BASE_TOKENIZER_DIR
+from training.lm.train import TrainSpec, read_history, train
+from training.lm.vocab import SpeechVocab
+from training.schema import CHARACTER_MODEL_SCHEMA
 from training.tokenizer import TokenizerConfig, UnitTokenizer, load_tokenizer, units_for_span
 
-TOKENIZER_VERSION = "1"
-DECODER_VERSION = "3"  # 3: context-aware target cost, candidates chosen per position
-LM_VERSION = "1"
-REPLIES_VERSION = "3"  # 3: a duration prior keeps the speech between 0.8x and 1.5x the length its text needs
-
-TOKENIZER_OUTPUTS = ["tokenizer.json", "codebook.npz"]
-DECODER_OUTPUTS = ["decoder.json", "unit_distances.npy"]
-LM_OUTPUTS = ["model/config.json", "model/vocab.json", "characters.json"]
-REPLY_OUTPUTS = ["replies.parquet"]
-
-def model_root(store: DataStore, series_key: str) -> Path:
-    return store.root / "models" / series_key
-
-
-def stage_dir(store: DataStore, series_key: str, stage: str) -> Path:
-    return model_root(store, series_key) / stage
-
-
-def replies_dir(store: DataStore, series_key: str, character_key: str) -> Path:
-    return model_root(store, series_key) / "replies" / character_key
+_SERIES = dict(scope="series")
+SPEECH_TOKENIZER = Stage("speech_tokenizer", stamp="tokenizer", version="1", **_SERIES, folder="models/tokenizer",
+                         outputs=("tokenizer.json", "codebook.npz"), upstream=("dialogues",))
+# 3: context-aware target cost, candidates chosen per position
+SPEECH_DECODER = Stage("speech_decoder", stamp="decoder", version="3", **_SERIES, folder="models/decoder",
+                       outputs=("decoder.json", "unit_distances.npy"), upstream=("speech_tokenizer",))
+#: The ARP-Model reads the tokenizer's units and the dialogues (context → reply); not the shards, which are the
+#: dataset's export for other trainers.
+ARP_MODEL = Stage("arp_model", stamp="lm", version="1", **_SERIES, folder="models/lm",
+                  outputs=("model/config.json", "model/vocab.json", "characters.json"),
+                  upstream=("speech_tokenizer", "dialogues"))
 
 
 def _episode_file(key: str) -> str:
@@ -73,10 +57,11 @@ def _episode_file(key: str) -> str:
 # the series' data ---------------------------------------------------------------------------------------------------
 def series_data(store: DataStore, series_key: str) -> tuple[dict[str, str], list[dict], list[dict]]:
     """(episode → split, kept main-character segments with times, dialogue records) of a built series."""
-    folder = dataset.series_dir(store, series_key)
-    upstream_fingerprint(folder, "dialogues")
+    if dataset.DIALOGUES.read_stamp(store, series_key) is None:
+        raise RuntimeError(f"{series_key}: the series' dialogues have not been materialized yet")
+    folder = store.series_dir(series_key)
     splits = {r["episode_key"]: r["split"] for r in pq.read_table(folder / "splits.parquet").to_pylist()}
-    keys = read_stamp(folder, "characters")["episodes"]
+    keys = dataset.CHARACTERS.read_stamp(store, series_key)["episodes"]
     segs = [r for r in dataset.segments_with_characters(store, series_key, keys)
             if r["keep"] and r["character"] and r["character"] != OTHER]
     dialogues = pq.read_table(folder / "dialogues.parquet").to_pylist()
@@ -84,21 +69,19 @@ def series_data(store: DataStore, series_key: str) -> tuple[dict[str, str], list
 
 
 # speech tokenizer ---------------------------------------------------------------------------------------------------
-def tokenizer_fingerprint(store: DataStore, series_key: str, config: TokenizerConfig) -> str:
-    return fingerprint("tokenizer", TOKENIZER_VERSION,
-                       upstream_fingerprint(dataset.series_dir(store, series_key), "dialogues"), asdict(config))
+def tokenizer_inputs(config: TokenizerConfig) -> list:
+    return [asdict(config)]
 
 
 def run_speech_tokenizer(store: DataStore, series_key: str, *, config: TokenizerConfig = TokenizerConfig(),
                          encoder=None, force: bool = False) -> StageResult:
     """Encode every episode of the series, learn the codebook on the train split's kept speech, write the units of
     every episode (so any utterance's units are a slice)."""
-    out = stage_dir(store, series_key, "tokenizer")
-    fp = tokenizer_fingerprint(store, series_key, config)
-    stamp = None if force else current_stamp(out, "tokenizer", fp, TOKENIZER_OUTPUTS)
-    if stamp:
-        return StageResult("tokenizer", series_key, fp, stamp, skipped=True)
-    t0 = time.perf_counter()
+    return SPEECH_TOKENIZER.run(store, series_key, tokenizer_inputs(config),
+                                lambda out: _tokenizer(store, series_key, config, encoder, out), force=force)
+
+
+def _tokenizer(store: DataStore, series_key: str, config: TokenizerConfig, encoder, out: Path) -> dict:
     splits, segs, _ = series_data(store, series_key)
     tok = UnitTokenizer(config, encoder)
     rate = config.unit_rate_hz
@@ -113,14 +96,12 @@ def run_speech_tokenizer(store: DataStore, series_key: str, *, config: Tokenizer
     for ep, f in feats.items():
         with atomic_path(out / "units" / _episode_file(ep)) as tmp, open(tmp, "wb") as fh:
             np.save(fh, tok.quantize(f).astype(np.int16))
-    row = {**fit, "unit_rate_hz": rate, "episodes": sorted(feats), "train_seconds": round(sum(map(len, train)) / rate, 1),
-           "encoder": config.encoder}
-    write_stamp(out, "tokenizer", fp, **row)
-    return StageResult("tokenizer", series_key, fp, row, seconds=time.perf_counter() - t0)
+    return {**fit, "unit_rate_hz": rate, "episodes": sorted(feats),
+            "train_seconds": round(sum(map(len, train)) / rate, 1), "encoder": config.encoder}
 
 
 def episode_units(store: DataStore, series_key: str, episode_key: str) -> np.ndarray:
-    path = stage_dir(store, series_key, "tokenizer") / "units" / _episode_file(episode_key)
+    path = store.model_dir(series_key, "tokenizer") / "units" / _episode_file(episode_key)
     return np.load(path).astype(np.int32)
 
 
@@ -137,21 +118,19 @@ def span_units(store: DataStore, series_key: str, rate_hz: float):
 
 
 # speech decoder -----------------------------------------------------------------------------------------------------
-def decoder_fingerprint(store: DataStore, series_key: str, config: DecoderConfig) -> str:
-    return fingerprint("decoder", DECODER_VERSION, upstream_fingerprint(stage_dir(store, series_key, "tokenizer"),
-                                                                         "tokenizer"), asdict(config))
+def decoder_inputs(config: DecoderConfig) -> list:
+    return [asdict(config)]
 
 
 def run_speech_decoder(store: DataStore, series_key: str, *, config: DecoderConfig = DecoderConfig(),
                        force: bool = False) -> StageResult:
     """One unit inventory per main character, from their kept train-split utterances."""
-    out = stage_dir(store, series_key, "decoder")
-    fp = decoder_fingerprint(store, series_key, config)
-    stamp = None if force else current_stamp(out, "decoder", fp, DECODER_OUTPUTS)
-    if stamp:
-        return StageResult("decoder", series_key, fp, stamp, skipped=True)
-    t0 = time.perf_counter()
-    tok = load_tokenizer(stage_dir(store, series_key, "tokenizer"))
+    return SPEECH_DECODER.run(store, series_key, decoder_inputs(config),
+                              lambda out: _decoder(store, series_key, config, out), force=force)
+
+
+def _decoder(store: DataStore, series_key: str, config: DecoderConfig, out: Path) -> tuple[dict, list[str]]:
+    tok = load_tokenizer(store.model_dir(series_key, "tokenizer"))
     rate, spu = tok.config.unit_rate_hz, tok.config.samples_per_unit
     splits, segs, _ = series_data(store, series_key)
     dec = UnitSelectionDecoder(tok.unit_distances(), spu, config)
@@ -175,46 +154,20 @@ def run_speech_decoder(store: DataStore, series_key: str, *, config: DecoderConf
     if not dec.voices:
         raise RuntimeError(f"{series_key}: no character has enough train speech for the decoder; " + "; ".join(warnings))
     dec.save(out)
-    row = {"voices": voices, "skipped": warnings, "samples_per_unit": spu}
-    write_stamp(out, "decoder", fp, **row)
-    return StageResult("decoder", series_key, fp, row, seconds=time.perf_counter() - t0, warnings=warnings)
+    return {"voices": voices, "skipped": warnings, "samples_per_unit": spu}, warnings
 
 
 # speech LM ----------------------------------------------------------------------------------------------------------
-def lm_fingerprint(store: DataStore, series_key: str, config: ModelConfig) -> str:
-    return fingerprint("lm", LM_VERSION, upstream_fingerprint(stage_dir(store, series_key, "tokenizer"), "tokenizer"),
-                       upstream_fingerprint(dataset.series_dir(store, series_key), "dialogues"), asdict(config))
-
-
-def lm_current(store: DataStore, series_key: str, config: ModelConfig) -> dict | None:
-    try:
-        fp = lm_fingerprint(store, series_key, config)
-    except RuntimeError:
-        return None
-    return current_stamp(stage_dir(store, series_key, "lm"), "lm", fp, LM_OUTPUTS)
-
-
-def stale_stages(store: DataStore, series_key: str, *, tokenizer: TokenizerConfig = TokenizerConfig(),
-                 decoder: DecoderConfig = DecoderConfig(), model: ModelConfig = ModelConfig()) -> list[str]:
-    """The series' model stages that would recompute, in DAG order (a stage after a stale one counts as stale),
-    known from the stamps alone; for the automation sensor and ``audiorole run``."""
-    checks = [
-        ("tokenizer", lambda: current_stamp(stage_dir(store, series_key, "tokenizer"), "tokenizer",
-                                            tokenizer_fingerprint(store, series_key, tokenizer), TOKENIZER_OUTPUTS)),
-        ("decoder", lambda: current_stamp(stage_dir(store, series_key, "decoder"), "decoder",
-                                          decoder_fingerprint(store, series_key, decoder), DECODER_OUTPUTS)),
-        ("lm", lambda: lm_current(store, series_key, model)),
-    ]
-    return stale_from(checks)
+def lm_inputs(config: ModelConfig) -> list:
+    return [asdict(config)]
 
 
 def lm_records(store: DataStore, series_key: str, config: ModelConfig) -> tuple[list[dict], list[dict], list[str]]:
     """(samples as plain records, one row per main character, warnings). A character with less train speech than
     ``min_train_speech_s`` is left out of training, with a warning naming it and the amount."""
-    from training.lm.format import Turn
 
     splits, segs, dialogues = series_data(store, series_key)
-    rate = load_tokenizer(stage_dir(store, series_key, "tokenizer")).config.unit_rate_hz
+    rate = load_tokenizer(store.model_dir(series_key, "tokenizer")).config.unit_rate_hz
     names = {s["character_key"]: s["character"] for s in segs}
     speech = {k: 0.0 for k in names}
     for s in segs:
@@ -250,20 +203,15 @@ def prepare_lm(store: DataStore, series_key: str, title: str, config: ModelConfi
     """Resolve the base model, build the vocabulary and the tokenized samples; returns (TrainSpec, rows, warnings)."""
     from transformers import AutoTokenizer
 
-    from training.lm.base import resolve_base_dir
-    from training.lm.format import training_sample
-    from training.lm.model import BASE_TOKENIZER_DIR
-    from training.lm.train import TrainSpec
-    from training.lm.vocab import SpeechVocab
 
-    out = stage_dir(store, series_key, "lm")
-    base_dir = resolve_base_dir(config.base, cache_dir or store.root / "models" / "_base")
+    out = store.model_dir(series_key, "lm")
+    base_dir = resolve_base_dir(config.base, cache_dir or store.base_model_cache)
     records, rows, warnings = lm_records(store, series_key, config)
     if not any(r["split"] == "train" for r in records):
         raise RuntimeError(f"{series_key}: no character has enough train-split speech to train a model ("
                            + "; ".join(warnings) + ")")
     tok = AutoTokenizer.from_pretrained(str(base_dir), local_files_only=True)
-    n_units = load_tokenizer(stage_dir(store, series_key, "tokenizer")).config.codebook_size
+    n_units = load_tokenizer(store.model_dir(series_key, "tokenizer")).config.codebook_size
     chars = {r["character_key"]: r["character"] for r in rows if r["trained"]}
     texts = [title] + [r["reply_text"] for r in records] + [t.text for r in records for t in r["context"]] \
         + [t.speaker for r in records for t in r["context"]]
@@ -283,7 +231,7 @@ def prepare_lm(store: DataStore, series_key: str, title: str, config: ModelConfi
                      vocab_dir=str(vocab_dir), fresh=fresh, **shared,
                      extra={"series_key": series_key, "title": title, "vocab_size": vocab.size,
                             "context_units": config.context_units,
-                            "fingerprint": fp or lm_fingerprint(store, series_key, config)})
+                            "fingerprint": fp or ARP_MODEL.fingerprint(store, series_key, lm_inputs(config))})
     write_json_atomic(out / "spec.json", asdict(spec))
     return spec, rows, warnings
 
@@ -306,11 +254,10 @@ def plot_losses(history: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def finish_lm(store: DataStore, series_key: str, fp: str, result: dict, rows: list[dict], warnings: list[str]) -> dict:
-    """Publish the best checkpoint as ``lm/model`` (a rename), the loss plot and the per-character rows; stamp."""
-    from training.lm.train import read_history
+def finish_lm(store: DataStore, series_key: str, result: dict, rows: list[dict], warnings: list[str]) -> dict:
+    """Publish the best checkpoint as ``lm/model`` (a rename), the loss plot and the per-character rows."""
 
-    out = stage_dir(store, series_key, "lm")
+    out = store.model_dir(series_key, "lm")
     target = replace_dir(out / "best", out / "model")
     history = read_history(out)
     plot_losses(history, out / "loss.png")
@@ -325,7 +272,6 @@ def finish_lm(store: DataStore, series_key: str, fp: str, result: dict, rows: li
     facts.update(model_dir=str(target), loss_plot=str(out / "loss.png"), warnings=warnings,
                  characters=[r["character"] for r in rows if r["trained"]])
     write_json_atomic(out / "result.json", facts)
-    write_stamp(out, "lm", fp, **facts)
     return facts
 
 
@@ -333,17 +279,17 @@ def run_lm(store: DataStore, series_key: str, title: str, config: ModelConfig, *
            cache_dir=None) -> StageResult:
     """Prepare, train (DeepSpeed, resuming from a checkpoint if one exists), publish. Runs where it is called: in
     the Pipes subprocess under Dagster, or standalone (``python -m training train``)."""
-    from training.lm.train import train
 
-    fp = lm_fingerprint(store, series_key, config)
-    t0 = time.perf_counter()
-    spec, rows, warnings = prepare_lm(store, series_key, title, config, cache_dir=cache_dir, fresh=fresh, fp=fp)
-    for w in warnings:
-        (reporter.log if reporter else print)(f"warning: {w}")
-    result = train(spec, reporter)
-    facts = finish_lm(store, series_key, fp, result, rows, warnings)
-    facts["wall_s"] = round(time.perf_counter() - t0, 1)
-    return StageResult("lm", series_key, fp, facts, seconds=time.perf_counter() - t0, warnings=warnings)
+    def compute(out: Path) -> tuple[dict, list[str]]:
+        t0 = time.perf_counter()
+        spec, rows, warnings = prepare_lm(store, series_key, title, config, cache_dir=cache_dir, fresh=fresh)
+        for w in warnings:
+            (reporter.log if reporter else print)(f"warning: {w}")
+        facts = finish_lm(store, series_key, train(spec, reporter), rows, warnings)
+        facts["wall_s"] = round(time.perf_counter() - t0, 1)
+        return facts, warnings
+
+    return ARP_MODEL.run(store, series_key, lm_inputs(config), compute, force=fresh)
 
 
 def lm_metadata(facts: dict) -> dict:
@@ -373,103 +319,27 @@ def lm_metadata(facts: dict) -> dict:
 
 
 def character_models(store: DataStore, series_key: str) -> list[dict]:
-    path = stage_dir(store, series_key, "lm") / "characters.json"
+    path = store.model_dir(series_key, "lm") / "characters.json"
     return json.loads(path.read_text()) if path.exists() else []
 
 
-# replies ------------------------------------------------------------------------------------------------------------
-def replies_fingerprint(store: DataStore, series_key: str, character_key: str, seed: int,
-                        sampling: dict | None = None) -> str:
-    from evaluation.stages import eval_dir
-
-    return fingerprint("replies", REPLIES_VERSION, upstream_fingerprint(stage_dir(store, series_key, "lm"), "lm"),
-                       upstream_fingerprint(stage_dir(store, series_key, "decoder"), "decoder"),
-                       upstream_fingerprint(eval_dir(store, series_key), "test_set"), character_key, seed,
-                       sampling or {})
-
-
-def replies_current(store: DataStore, series_key: str, character_key: str, seed: int = 0,
-                    sampling: dict | None = None) -> bool:
-    try:
-        fp = replies_fingerprint(store, series_key, character_key, seed,
-                                 sampling or {"temperature": 0.8, "top_p": 0.9})
-    except (RuntimeError, OSError):
-        return False
-    return current_stamp(replies_dir(store, series_key, character_key), "replies", fp, REPLY_OUTPUTS) is not None
-
-
-@functools.lru_cache(maxsize=1)
-def _role_play_model(data_dir: str, series_key: str, lm_fingerprint: str, decoder_fingerprint: str):
-    """One loaded model per process and trained model + decoder: a run over a series' characters loads it once, and a
-    rebuilt decoder is loaded anew (the replies' fingerprint includes it)."""
-    from training.roleplay import RolePlayModel
-
-    return RolePlayModel.load(data_dir, series_key)
-
-
-def run_replies(store: DataStore, series_key: str, character_key: str, *, seed: int = 0, temperature: float = 0.8,
-                top_p: float = 0.9, model=None, force: bool = False) -> StageResult:
-    """The trained model's replies (text + speech) to the character's samples of the series' test set (ARP-Eval's
-    ``arp_test_set``: single- and multi-turn contexts from the test split)."""
-    import soundfile as sf
-
-    from evaluation.stages import character_samples
-    from training.lm.format import Turn
-
-    key = f"{series_key}/{character_key}"
-    out = replies_dir(store, series_key, character_key)
-    sampling = {"temperature": temperature, "top_p": top_p}
-    fp = replies_fingerprint(store, series_key, character_key, seed, sampling)
-    stamp = None if force else current_stamp(out, "replies", fp, REPLY_OUTPUTS)
-    if stamp:
-        return StageResult("replies", key, fp, stamp, skipped=True)
-    t0 = time.perf_counter()
-    row = next((r for r in character_models(store, series_key) if r["character_key"] == character_key), None)
-    if row is None or not row["trained"]:
-        why = row["why_not"] if row else "the character is not in the series' model"
-        raise InputError(str(stage_dir(store, series_key, "lm")), f"{key}: no trained model for this character ({why})")
-    model = model or _role_play_model(str(store.root), series_key,
-                                      upstream_fingerprint(stage_dir(store, series_key, "lm"), "lm"),
-                                      upstream_fingerprint(stage_dir(store, series_key, "decoder"), "decoder"))
-    samples = character_samples(store, series_key, character_key)
-    turn_units = _context_units(store, series_key) if getattr(model, "context_units", False) else None
-    out_rows = []
-    for i, s in enumerate(samples):
-        units = turn_units(s["dialogue_id"]) if turn_units else [None] * len(s["context"])
-        context = [Turn(t["speaker"], t["text"] or "", u) for t, u in zip(s["context"], units)]
-        reply = model.reply(character_key, context, seed=seed + i, **sampling)
-        wav_path = out / "wav" / f"{s['sample_id']}.wav"
-        with atomic_path(wav_path) as tmp:
-            sf.write(str(tmp), reply.wav, SAMPLE_RATE, format="WAV")
-        out_rows.append({"sample_id": s["sample_id"], "series_key": series_key, "character": s["character"],
-                         "character_key": character_key, "dialogue_id": s["dialogue_id"],
-                         "context": "\n".join(f"{t.speaker}: {t.text}" for t in context), "reply_text": reply.text,
-                         "reference_text": s["reply_text"], "n_units": len(reply.units),
-                         "duration_s": len(reply.wav) / SAMPLE_RATE, "audio_path": str(wav_path)})
-    write_parquet_atomic(out / "replies.parquet", pa.Table.from_pylist(out_rows, schema=REPLY_SCHEMA))
-    facts = {"character": row["character"], "n_replies": len(out_rows),
-             "mean_duration_s": round(float(np.mean([r["duration_s"] for r in out_rows])), 2) if out_rows else 0.0,
-             "val_loss": row["val_loss"]}
-    write_stamp(out, "replies", fp, **facts)
-    return StageResult("replies", key, fp, facts, seconds=time.perf_counter() - t0,
-                       warnings=[] if out_rows else [f"{key}: no test sample for this character"])
-
-
-def _context_units(store: DataStore, series_key: str):
-    """dialogue id → the units of each of its context turns (for a model trained with ``context_units``)."""
-    dialogues = {d["dialogue_id"]: d for d in series_data(store, series_key)[2]}
-    span = span_units(store, series_key, load_tokenizer(stage_dir(store, series_key, "tokenizer")).config.unit_rate_hz)
-
-    def units(dialogue_id: str) -> list[list[int]]:
-        d = dialogues[dialogue_id]
-        return [span(d["episode_key"], t["start_s"], t["end_s"]) for t in d["context"]]
-
-    return units
-
-
-def load_replies(store: DataStore, series_key: str, character_key: str) -> list[dict]:
-    return pq.read_table(replies_dir(store, series_key, character_key) / "replies.parquet").to_pylist()
-
-
 def decoder_for(store: DataStore, series_key: str):
-    return load_decoder(stage_dir(store, series_key, "decoder"))
+    return load_decoder(store.model_dir(series_key, "decoder"))
+
+
+# what would run -------------------------------------------------------------------------------------------------------
+MODEL_STAGES = (SPEECH_TOKENIZER, SPEECH_DECODER, ARP_MODEL)
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+
+
+def stale_model(store: DataStore, series_key: str, params: ModelParams = ModelParams()) -> list[str]:
+    """The series' model stages that would run, in DAG order."""
+    return stale(store, [(SPEECH_TOKENIZER, series_key, lambda: tokenizer_inputs(params.tokenizer)),
+                         (SPEECH_DECODER, series_key, lambda: decoder_inputs(params.decoder)),
+                         (ARP_MODEL, series_key, lambda: lm_inputs(params.model))])

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from audiorole.asr import cer
+from audiorole.segments.asr import cer
 
 
 class Intelligibility:
     def __init__(self, model_dir: str | None = None, beam_size: int = 5):
-        from audiorole.asr import WhisperASR
+        from audiorole.segments.asr import WhisperASR
 
         self.model = WhisperASR(model_dir or None).model
         self.beam_size = beam_size

@@ -17,7 +17,6 @@ wav as *failed* — both counted and named in the report, never silently dropped
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,13 +66,6 @@ def write_reply(folder: str | Path, sid: str, text: str, wav: np.ndarray | None,
 
 def write_system_info(folder: str | Path, name: str, description: str, **facts) -> None:
     write_json_atomic(Path(folder) / SYSTEM_FILE, {"name": name, "description": description, **facts})
-
-
-def system_info(folder: str | Path) -> dict:
-    try:
-        return json.loads((Path(folder) / SYSTEM_FILE).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {"name": Path(folder).name, "description": "a system dropped in by a user"}
 
 
 def read_reply(folder: str | Path, sid: str) -> SystemReply:

@@ -1,4 +1,4 @@
-"""The ARP-Model as a system folder: its replies (``training.stages.run_replies``) copied into the shared format."""
+"""The ARP-Model as a system folder: its replies (``evaluation.replies.run_replies``) copied into the shared format."""
 
 from __future__ import annotations
 

@@ -18,8 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from audiorole.audio import SAMPLE_RATE
+from audiorole.demo.voices import SR, synthesize
+from audiorole.io import replace_dir
 from evaluation.systems import BASE, ONE_SHOT, write_reply, write_system_info
 from evaluation.testset import context_text
+from training.decoder import Inventory, UnitSelectionDecoder
+from training.lm.base import load_base
 
 
 def base_prompt(title: str, character: str, context: list[dict]) -> str:
@@ -45,7 +49,6 @@ class BaseLM:
     def __init__(self, model_dir: str | Path, threads: int | None = None):
         import torch
 
-        from training.lm.base import load_base
 
         if threads:
             torch.set_num_threads(threads)
@@ -74,7 +77,6 @@ def speak(text: str, voice: str) -> np.ndarray | None:
     """The default voice (a packaged TTS: ``flite:…``, ``espeak:…``, ``piper:joe``) at 16 kHz; None for no text."""
     import soxr
 
-    from audiorole.demo.voices import SR, synthesize
 
     if not text.strip():
         return None
@@ -83,7 +85,6 @@ def speak(text: str, voice: str) -> np.ndarray | None:
 
 def one_clip_decoder(decoder, units: np.ndarray, audio: np.ndarray, voice: str = "reference"):
     """A copy of the series' decoder whose only voice is one reference clip (however short)."""
-    from training.decoder import Inventory, UnitSelectionDecoder
 
     dec = UnitSelectionDecoder(decoder.unit_distances, decoder.samples_per_unit,
                                replace(decoder.config, min_inventory_s=0.0))
@@ -96,7 +97,6 @@ def write_baselines(samples: list[dict], systems_dir: Path, *, title: str, lm: B
                     examples: dict[str, dict], max_new_tokens: int, batch_size: int, facts: dict) -> dict[str, Path]:
     """Both baseline folders (finished under a temp name, then renamed). ``references``: character key → (units,
     audio) of its reference clip; ``profiles`` / ``examples``: the One-shot prompt's profile and example exchange."""
-    from audiorole.io import replace_dir
 
     base_texts = lm.complete([base_prompt(title, s["character"], s["context"]) for s in samples],
                              max_new_tokens, batch_size)

@@ -60,7 +60,7 @@ class WhisperFeatureEncoder:
     hop_s = 20.0
 
     def __init__(self, model_dir: str | None = None, cpu_threads: int = 0):
-        from audiorole.asr import WhisperASR
+        from audiorole.segments.asr import WhisperASR
 
         self.model = WhisperASR(model_dir, cpu_threads=cpu_threads).model  # same loading and checks as the ASR stage
 

@@ -1,0 +1,1 @@
+"""Ingest: an episode's media probed, its audio standardized, its subtitles parsed."""

@@ -1,0 +1,184 @@
+"""Voices across episodes and their names: clustering, naming evidence, curator mapping, stable ids."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from audiorole.dataset.characters import (
+    CharacterConfig, CuratorMapping, assign_characters, check_mapping, cluster_voices, load_mapping, match_enrollment,
+    normalize,
+)
+from audiorole.discovery import CharacterSpec, SeriesSpec
+from audiorole.errors import InputError
+
+
+def voices(n_voices=5, dim=64, inter_cos=0.6, seed=0):
+    """Unit-norm voice centroids with a given mean pairwise cosine (embeddings share a common direction)."""
+    rng = np.random.default_rng(seed)
+    common = rng.normal(size=dim)
+    common /= np.linalg.norm(common)
+    spread = np.sqrt((1 - inter_cos) / inter_cos)
+    return normalize(common + spread * normalize(rng.normal(size=(n_voices, dim))))
+
+
+def sample(centroids, counts, within_cos=0.85, seed=1):
+    rng = np.random.default_rng(seed)
+    dim = centroids.shape[1]
+    noise = np.sqrt((1 - within_cos**2) / within_cos**2)
+    labels = np.repeat(np.arange(len(counts)), counts)
+    x = normalize(centroids[labels] + noise * normalize(rng.normal(size=(len(labels), dim))))
+    return x, labels
+
+
+def purity(pred, truth):
+    return sum(np.bincount(truth[pred == c]).max() for c in np.unique(pred)) / len(truth)
+
+
+def test_clustering_recovers_imbalanced_voices_from_micro_clusters():
+    c = voices(6, inter_cos=0.6)
+    x, truth = sample(c, [3000, 1500, 800, 400, 200, 100])
+    res = cluster_voices(x, None, CharacterConfig(cluster_threshold=0.25, max_units=120))
+    assert len(res.centroids) == 6
+    assert purity(res.labels, truth) > 0.98 and purity(truth, res.labels) > 0.98
+
+
+def test_clustering_from_episode_units_and_a_single_voice():
+    c = voices(3, inter_cos=0.6)
+    x, truth = sample(c, [120, 100, 80])
+    units = truth * 10 + np.arange(len(truth)) % 4  # each voice seen in 4 "episodes"
+    res = cluster_voices(x, units, CharacterConfig(cluster_threshold=0.12))
+    assert len(res.centroids) == 3 and purity(res.labels, truth) > 0.98
+    one = cluster_voices(x[truth == 0], units[truth == 0], CharacterConfig(cluster_threshold=0.12))
+    assert len(one.centroids) == 1 and np.all(one.margin == 1.0)
+
+
+# assign_characters on crafted segments -------------------------------------------------------------------
+SPEC = SeriesSpec(key="show", folder=Path("/nowhere"), title="Show", characters=(
+    CharacterSpec("Maggie Chen", aliases=("MAGGIE",)), CharacterSpec("Theo Park", aliases=("THEO",))))
+
+
+def segments(x, truth, tags, episodes=3, dur=3.0):
+    """SEGMENT_SCHEMA-like dicts: voice v speaks in every episode as local speaker SPK_v."""
+    rows = []
+    for i, (e, v) in enumerate(zip(x, truth)):
+        ep = f"show/e{i % episodes}"
+        rows.append({"episode_key": ep, "segment_id": f"{ep}#{i:04d}", "start_s": i * 5.0, "end_s": i * 5.0 + dur,
+                     "speaker": f"SPK_{v}", "speaker_tag": tags.get(int(v)) if i % 3 == 0 else None, "keep": True,
+                     "embedding": e.tolist()})
+    return rows
+
+
+@pytest.fixture
+def series():
+    c = voices(4, inter_cos=0.6, seed=3)
+    x, truth = sample(c, [60, 50, 40, 4], seed=4)  # voice 3: 4 segments x 3 s = 12 s -> minor
+    return c, x, truth
+
+
+def test_names_from_tags_minor_voice_grouped_as_other(series):
+    _, x, truth = series
+    res = assign_characters(segments(x, truth, {0: "MAGGIE", 1: "THEO"}), SPEC)
+    by_voice = {v["suggested_name"]: v for v in res.voices}
+    assert by_voice["Maggie Chen"]["name_source"] == "subtitle_tags" and by_voice["Maggie Chen"]["role"] == "main"
+    assert by_voice["Theo Park"]["character"] == "Theo Park"
+    unnamed = [v for v in res.voices if v["suggested_name"] is None]
+    main = [v for v in unnamed if v["role"] == "main"]
+    assert len(main) == 1 and main[0]["character"] == f"unnamed {main[0]['voice_id']}" and main[0]["n_segments"] == 40
+    assert all(v["character"] == "other" for v in unnamed if v["role"] == "minor")  # the 12 s voice, maybe split
+    seg_char = {s["segment_id"]: s["character"] for s in res.segments}
+    rows = segments(x, truth, {})
+    assert all(seg_char[r["segment_id"]] == "other" for r, t in zip(rows, truth) if t == 3)
+    assert any("without a name" in w for w in res.warnings)
+
+
+def test_a_small_voice_the_series_names_is_a_character_an_unnamed_one_is_other():
+    c = voices(4, inter_cos=0.6, seed=3)
+    x, truth = sample(c, [60, 50, 40, 5], within_cos=0.95, seed=4)  # voice 3: 5 x 3 s = 15 s, one voice
+    spec = SeriesSpec(key="show", folder=Path("/nowhere"), title="Show", characters=SPEC.characters + (
+        CharacterSpec("The Mailman", aliases=("MAILMAN",)),))
+    rows = segments(x, truth, {0: "MAGGIE", 1: "THEO"})
+    for r, t in zip(rows, truth):  # voice 3 carries its declared tag on every line
+        if t == 3:
+            r["speaker_tag"] = "MAILMAN"
+    res = assign_characters(rows, spec)
+    mailman = [v for v in res.voices if v["suggested_name"] == "The Mailman"]
+    assert len(mailman) == 1 and mailman[0]["role"] == "main" and mailman[0]["speech_s"] < 30
+    seg_char = {s["segment_id"]: s["character"] for s in res.segments}
+    assert all(seg_char[r["segment_id"]] == "The Mailman" for r, t in zip(rows, truth) if t == 3)
+    # below the named floor it is "other", name or not; and untagged it is "other" under the 30 s floor
+    small = assign_characters(rows, spec, config=CharacterConfig(min_named_character_s=20.0))
+    assert [v["character"] for v in small.voices if v["suggested_name"] == "The Mailman"] == ["other"]
+    untagged = assign_characters(segments(x, truth, {0: "MAGGIE", 1: "THEO"}), spec)
+    assert [v["role"] for v in untagged.voices if v["speech_s"] < 30] == ["minor"]
+
+
+def test_curator_mapping_renames_merges_and_sticks(series, tmp_path):
+    _, x, truth = series
+    rows = segments(x, truth, {0: "MAGGIE", 1: "THEO"})
+    first = assign_characters(rows, SPEC)
+    vid = {v["suggested_name"]: v["voice_id"] for v in first.voices}
+    unnamed = next(v["voice_id"] for v in first.voices if v["suggested_name"] is None and v["role"] == "main")
+    path = tmp_path / "characters.yaml"
+    path.write_text(f"names:\n  {unnamed}: Theo Park\n  {vid['Maggie Chen']}: Margaret\n")
+    mapping = load_mapping(path)
+    previous = {v["voice_id"]: np.asarray(v["centroid"]) for v in first.voices}
+    # re-materialized with one more episode: ids carry over, the curator's names stick, same name = merged
+    more_x, more_t = sample(voices(4, inter_cos=0.6, seed=3), [10, 10, 10, 0], seed=9)
+    rows2 = rows + [dict(r, episode_key="show/e9", segment_id=f"show/e9#{i:04d}")
+                    for i, r in enumerate(segments(more_x, more_t, {}))]
+    second = assign_characters(rows2, SPEC, mapping=mapping, previous=previous)
+    assert {v["voice_id"] for v in second.voices} == set(vid.values()) | {unnamed} | {
+        v["voice_id"] for v in first.voices}
+    chars = {v["voice_id"]: (v["character"], v["name_source"]) for v in second.voices}
+    assert chars[vid["Maggie Chen"]] == ("Margaret", "curator")
+    assert chars[unnamed] == ("Theo Park", "curator") and chars[vid["Theo Park"]][0] == "Theo Park"
+    assert any("merged" in w for w in second.warnings)
+
+
+def test_unknown_voice_in_mapping_is_a_clear_error(series, tmp_path):
+    _, x, truth = series
+    path = tmp_path / "characters.yaml"
+    path.write_text("names:\n  vdeadbe: Somebody\n")
+    with pytest.raises(InputError) as err:
+        assign_characters(segments(x, truth, {}), SPEC, mapping=load_mapping(path))
+    assert str(path) in str(err.value) and "unknown voice id 'vdeadbe'" in str(err.value)
+    path.write_text("names: [a, b]\n")
+    with pytest.raises(InputError, match="must map voice ids"):
+        load_mapping(path)
+    check_mapping(CuratorMapping(), [])  # an empty mapping is always valid
+
+
+def test_enrollment_names_voices_one_to_one(series):
+    c, x, truth = series
+    named = match_enrollment({"A": c[1], "B": c[0], "far": -c[2]}, normalize(c[:3]), 0.75)
+    assert named == {1: "A", 0: "B"}
+    res = assign_characters(segments(x, truth, {1: "MAGGIE"}), SPEC, enrolled={"Theo Park": c[1]})
+    theo = next(v for v in res.voices if v["character"] == "Theo Park")
+    assert theo["name_source"] == "enrollment"
+    assert any("enrollment says Theo Park, subtitle tags say Maggie Chen" in w for w in res.warnings)
+
+
+def test_single_voice_series(series):
+    _, x, truth = series
+    only = truth == 0
+    res = assign_characters(segments(x[only], truth[only], {0: "MAGGIE"}), SPEC)
+    assert [(v["character"], v["role"]) for v in res.voices] == [("Maggie Chen", "main")]
+    assert all(s["character_margin"] == 1.0 for s in res.segments)
+
+
+def test_rejected_segments_inherit_their_episode_speakers_voice(series):
+    _, x, truth = series
+    rows = segments(x, truth, {0: "MAGGIE"})
+    rows.append({"episode_key": "show/e0", "segment_id": "show/e0#9999", "start_s": 0.0, "end_s": 1.0,
+                 "speaker": "SPK_0", "speaker_tag": None, "keep": False, "embedding": None})
+    res = assign_characters(rows, SPEC)
+    rejected = next(s for s in res.segments if s["segment_id"] == "show/e0#9999")
+    assert rejected["character"] == "Maggie Chen" and rejected["attribution"] == "diarization"
+
+
+def test_series_without_kept_speech_has_no_voices():
+    rows = [{"episode_key": "show/e0", "segment_id": "show/e0#0000", "start_s": 0.0, "end_s": 1.0, "speaker": None,
+             "speaker_tag": None, "keep": False, "embedding": None}]
+    res = assign_characters(rows, SPEC)
+    assert res.voices == [] and res.segments[0]["character"] is None and "no voices" in res.warnings[0]

@@ -1,0 +1,513 @@
+"""ARP-Model: speech tokenizer, decoder, vocabulary, base-model checks, the DeepSpeed loop (kill + resume), and the
+training assets materialized through Dagster Pipes on the short demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from audiorole.audio import SAMPLE_RATE, load_audio
+
+REAL = Path(__import__("pyannote.audio").audio.__file__).parent / "sample" / "sample.wav"
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(tmp_path_factory) -> Path:
+    from tests.conftest import built_once_per_run
+    from tests.model_dirs import build_tiny_causal_lm
+
+    return built_once_per_run(tmp_path_factory, "tiny-lm", lambda folder: build_tiny_causal_lm(folder / "model"))
+
+
+@pytest.fixture(autouse=True)
+def _rendezvous_env_does_not_leak(monkeypatch):
+    """``train()`` in this process sets the rendezvous variables (MASTER_PORT, ...) in ``os.environ``; they are
+    undone after each test, so a trainer started later from here (``{**os.environ}``) picks a free port of its own
+    whatever ran before it in this process."""
+    for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def whisper_tokenizer():
+    """A unit tokenizer (packaged tiny.en encoder, 32 units) fitted on the real two-speaker recording."""
+    from training.tokenizer import TokenizerConfig, UnitTokenizer
+
+    tok = UnitTokenizer(TokenizerConfig(codebook_size=32))
+    wav = load_audio(REAL)
+    tok.fit([tok.features(wav)])
+    return tok, wav
+
+
+# speech tokenizer ---------------------------------------------------------------------------------------------------
+def test_tokenizer_units_have_the_unit_rate_and_round_trip_through_disk(whisper_tokenizer, tmp_path):
+    from training.tokenizer import load_tokenizer, units_for_span
+
+    tok, wav = whisper_tokenizer
+    units = tok.units(wav)
+    assert len(units) == int(np.ceil(np.ceil(len(wav) / 320) / 4))  # 12.5 Hz: one unit per 1280 samples
+    assert units.min() >= 0 and units.max() < 32
+    assert len(np.unique(units)) > 16  # speech uses many units, not one
+    tok.save(tmp_path / "tok")
+    again = load_tokenizer(tmp_path / "tok", encoder=tok.encoder)
+    assert np.array_equal(again.units(wav), units)
+    # a span's units are a slice of the whole recording's: 2 s → 25 units
+    assert len(units_for_span(units, 4.0, 6.0, tok.config.unit_rate_hz)) == 25
+    # a 30 s window boundary does not disturb frames: a long recording encodes frame-aligned with its parts
+    long = np.concatenate([wav, wav])
+    assert len(tok.encoder.encode(long)) == int(np.ceil(len(long) / 320))
+
+
+def test_corrupt_or_missing_tokenizer_is_a_clear_error(tmp_path):
+    from training.tokenizer import load_tokenizer
+
+    with pytest.raises(FileNotFoundError, match="not a trained speech tokenizer"):
+        load_tokenizer(tmp_path)
+    (tmp_path / "tokenizer.json").write_text(json.dumps({"codebook_size": 8}))
+    (tmp_path / "codebook.npz").write_bytes(b"not numpy")
+    with pytest.raises(ValueError, match="corrupt speech tokenizer"):
+        load_tokenizer(tmp_path)
+
+
+def test_hf_speech_encoder_loads_from_a_local_directory(tmp_path):
+    from transformers import HubertConfig, HubertModel, Wav2Vec2FeatureExtractor
+
+    from training.tokenizer import HFFeatureEncoder, TokenizerConfig, build_encoder
+
+    cfg = HubertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                       conv_dim=(32,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)
+    HubertModel(cfg).save_pretrained(tmp_path / "hubert")
+    Wav2Vec2FeatureExtractor(sampling_rate=16000).save_pretrained(tmp_path / "hubert")
+    enc = build_encoder(TokenizerConfig(encoder="hf", model_dir=str(tmp_path / "hubert"), layer=1))
+    wav = load_audio(REAL)[: 3 * SAMPLE_RATE]
+    assert enc.encode(wav).shape == (150, 32)
+    (tmp_path / "bert").mkdir()
+    (tmp_path / "bert" / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    with pytest.raises(ValueError, match="not a speech encoder"):
+        HFFeatureEncoder(str(tmp_path / "bert"))
+
+
+# speech decoder -----------------------------------------------------------------------------------------------------
+def test_decoder_output_length_and_exact_resynthesis_of_its_own_recording(whisper_tokenizer, tmp_path):
+    from training.decoder import DecoderConfig, Inventory, UnitSelectionDecoder, load_decoder
+
+    tok, wav = whisper_tokenizer
+    spu = tok.config.samples_per_unit
+    units = tok.units(wav)
+    dec = UnitSelectionDecoder(tok.unit_distances(), spu, DecoderConfig())
+    dec.add_voice("speaker", Inventory.from_pieces([(units, wav)], spu))
+    # the units of a stretch of the recording select that very stretch: consecutive frames, no join paid
+    piece = units[40:90]
+    path = dec.select(piece, "speaker")
+    assert np.array_equal(path, np.arange(40, 90))
+    out = dec.synthesize(piece, "speaker")
+    assert len(out) == len(piece) * spu
+    assert np.allclose(out, wav[40 * spu:90 * spu], atol=1e-4)
+    # an arbitrary unit sequence still gives audio of the right length
+    rnd = np.random.default_rng(0).integers(0, 32, 37)
+    assert len(dec.synthesize(rnd, "speaker")) == 37 * spu
+    dec.save(tmp_path / "dec")
+    again = load_decoder(tmp_path / "dec")
+    assert np.allclose(again.synthesize(piece, "speaker"), out, atol=1e-3)
+    with pytest.raises(KeyError, match="no voice 'nobody'"):
+        dec.synthesize(piece, "nobody")
+    with pytest.raises(ValueError, match="at least 5 s"):
+        dec.add_voice("short", Inventory.from_pieces([(units[:20], wav[: 20 * spu])], spu))
+
+
+def _toy_decoder(voices: dict[str, list[int]], **config):
+    """A decoder over units 0..9 whose codeword distances are |a - b| (3 and 7 are near 2 and 8, far from 0 and 9),
+    each voice one recording of the given units; each frame's audio is a constant = its position (to read it back)."""
+    from training.decoder import DecoderConfig, Inventory, UnitSelectionDecoder
+
+    dist = np.abs(np.subtract.outer(np.arange(10), np.arange(10))).astype(np.float32)
+    dec = UnitSelectionDecoder(dist, 4, DecoderConfig(min_inventory_s=0, crossfade_ms=0, **config))
+    for name, units in voices.items():
+        dec.add_voice(name, Inventory.from_pieces([(units, np.repeat(np.arange(len(units)), 4).astype(np.float32))], 4))
+    return dec
+
+
+def test_decoder_context_cost_picks_the_frame_whose_recorded_neighbours_match():
+    # unit 5 was recorded twice: between 0 and 9 (frame 1), and between 2 and 8 (frame 5)
+    voices = {"v": [0, 5, 9, 9, 2, 5, 8, 0]}
+    dec = _toy_decoder(voices, context_weight=0.5, join_cost=0.0)  # no reward for runs: the neighbours alone decide
+    # asked for 3 5 7 (near 2 5 8): the 5 recorded between 2 and 8 fits; for 1 5 9, the one between 0 and 9
+    assert dec.select(np.array([3, 5, 7]), "v")[1] == 5
+    assert dec.select(np.array([1, 5, 9]), "v")[1] == 1
+
+
+def test_decoder_borrows_other_voices_frames_only_when_allowed_and_prefers_its_own():
+    voices = {"own": [0, 1, 2, 3, 4] * 3, "other": [9, 8, 7, 6, 5] * 3}
+    own_only = _toy_decoder(voices)
+    query = np.array([1, 2, 3, 8, 8])  # the voice never recorded an 8
+    assert own_only.own_share(own_only.select(query, "own"), "own") == 1.0
+    lend = _toy_decoder(voices, other_voice_cost=0.5)
+    path = lend.select(query, "own")
+    assert lend.own_share(path, "own") == pytest.approx(3 / 5)  # 1 2 3 its own, the 8s borrowed
+    assert lend.synthesize(query, "own").shape == (5 * 4,)
+    # what the voice has, it says itself even when others have it too
+    assert lend.own_share(lend.select(np.array([0, 1, 2, 3, 4]), "own"), "own") == 1.0
+
+
+# vocabulary and base model ------------------------------------------------------------------------------------------
+def test_trimmed_vocabulary_round_trips_any_text_and_keeps_token_kinds_apart(tiny_lm):
+    from transformers import AutoTokenizer
+
+    from training.lm.vocab import SpeechVocab
+
+    tok = AutoTokenizer.from_pretrained(str(tiny_lm), local_files_only=True)
+    vocab = SpeechVocab.build(tok, ["Where were you last night?", "Not on my watch!"], 64, {"maggie-chen": "Maggie Chen"})
+    assert vocab.size < 2000 < len(tok)  # trimmed from 262k
+    for text in ["Where were you last night?", "Zyxwv quokka café 老友记 🙂"]:  # the second is out of vocabulary
+        assert vocab.decode_text(vocab.encode_text(text)) == text
+    ids = vocab.encode_text("Not on my watch!") + [vocab.unit(0), vocab.unit(63), vocab.character("maggie-chen")]
+    assert len(set(ids[-3:])) == 3 and vocab.units_of(ids) == [0, 63]
+    assert vocab.decode_text(ids) == "Not on my watch!"
+    with pytest.raises(KeyError, match="not in this model"):
+        vocab.character("walt")
+
+
+def test_base_model_directory_must_be_a_causal_lm(tmp_path, tiny_lm):
+    from training.lm.base import resolve_base_dir
+
+    assert resolve_base_dir(str(tiny_lm), tmp_path) == tiny_lm
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        resolve_base_dir(str(tmp_path / "nope"), tmp_path)
+    bert = tmp_path / "bert"
+    bert.mkdir()
+    (bert / "config.json").write_text(json.dumps({"architectures": ["BertForMaskedLM"]}))
+    with pytest.raises(ValueError, match="not a causal LM"):
+        resolve_base_dir(str(bert), tmp_path)
+
+
+# the DeepSpeed loop -------------------------------------------------------------------------------------------------
+def _spec(tmp_path: Path, tiny_lm: Path, max_steps: int = 8):
+    from transformers import AutoTokenizer
+
+    from training.lm.format import Turn, training_sample
+    from training.lm.model import BASE_TOKENIZER_DIR
+    from training.lm.train import TrainSpec
+    from training.lm.vocab import SpeechVocab
+
+    tok = AutoTokenizer.from_pretrained(str(tiny_lm), local_files_only=True)
+    lines = ["Back in my day we walked everywhere.", "Not on my watch!", "Mark my words.", "Where is the coffee?"]
+    vocab = SpeechVocab.build(tok, lines, 16, {"a": "Ann", "b": "Bob"})
+    vocab_dir = tmp_path / "vocab"
+    tok.save_pretrained(str(vocab_dir / BASE_TOKENIZER_DIR))
+    vocab.save(vocab_dir)
+    rng = np.random.default_rng(0)
+    with open(tmp_path / "samples.jsonl", "w") as f:
+        for i in range(24):
+            key = "ab"[i % 2]
+            s = training_sample(vocab, "Test Show", key, {"a": "Ann", "b": "Bob"}[key],
+                                [Turn("Someone", lines[(i + 1) % 4])], lines[i % 4], rng.integers(0, 16, 12).tolist())
+            f.write(json.dumps({"split": "validation" if i >= 20 else "train", "character_key": key, **s}) + "\n")
+    spec = TrainSpec(out_dir=str(tmp_path / "lm"), base_dir=str(tiny_lm), samples_path=str(tmp_path / "samples.jsonl"),
+                     vocab_dir=str(vocab_dir), max_steps=max_steps, micro_batch=2, lr=3e-3, warmup_steps=1,
+                     eval_every=2, save_every=2, threads=1)
+    (tmp_path / "spec.json").write_text(json.dumps(spec.__dict__))
+    return spec
+
+
+_RUNNER = "import sys; from training.lm.train import TrainSpec, train; train(TrainSpec.load(sys.argv[1]))"
+
+
+def test_deepspeed_training_is_killed_and_resumes_to_the_same_step(tmp_path, tiny_lm):
+    from training.lm.train import read_history
+
+    _spec(tmp_path, tiny_lm, max_steps=8)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", _RUNNER, str(tmp_path / "spec.json")], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    latest = tmp_path / "lm" / "checkpoints" / "latest"
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:  # kill it once a checkpoint exists (step 2 or later)
+        if latest.exists() and latest.read_text().strip() >= "step000004":
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "training ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = int(latest.read_text().strip()[4:])
+    assert killed_at < 8
+    done = subprocess.run([sys.executable, "-c", _RUNNER, str(tmp_path / "spec.json")], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"resumed from {tmp_path / 'lm' / 'checkpoints'}" in done.stdout
+    history = read_history(tmp_path / "lm")
+    assert [h["step"] for h in history] == list(range(1, 9))  # every step once, ending at 8
+    assert latest.read_text().strip() == "step000008"
+    assert history[-1]["train_loss"] < history[0]["train_loss"]  # it learned something
+    best = json.loads((tmp_path / "lm" / "best" / "best.json").read_text())
+    assert best["step"] in {h["step"] for h in history if "val_loss" in h}
+    assert set(best["val"]["by_character"]) == {"a", "b"}
+
+
+def test_corrupt_checkpoint_is_a_clear_error(tmp_path, tiny_lm):
+    from training.lm.train import train
+
+    spec = _spec(tmp_path, tiny_lm, max_steps=2)
+    ckpt = tmp_path / "lm" / "checkpoints"
+    (ckpt / "step000002").mkdir(parents=True)
+    (ckpt / "step000002" / "mp_rank_00_model_states.pt").write_bytes(b"garbage")
+    (ckpt / "latest").write_text("step000002")
+    (ckpt / "fingerprint").write_text(str(spec.extra.get("fingerprint")))  # this training's own checkpoint
+    with pytest.raises(RuntimeError, match="checkpoint cannot be loaded.*--fresh"):
+        train(spec)
+    assert not (tmp_path / "lm" / "best").exists()
+
+
+# the assets, through Dagster Pipes ----------------------------------------------------------------------------------
+TINY_TRAINING = {
+    "speech_tokenizer": {"codebook_size": 32},
+    "speech_decoder": {"min_inventory_s": 1.0},
+    "arp_model": {"max_steps": 4, "eval_every": 2, "save_every": 2, "micro_batch": 2, "min_train_speech_s": 1.0,
+                  "threads": 1, "lr": 0.003},
+    "arp_test_set": {"max_single_turn": 2, "max_multi_turn": 1},
+}
+
+
+def test_training_and_eval_assets_materialize_through_pipes_and_go_stale(short_demo_run_copy, tiny_lm, monkeypatch,
+                                                                        tmp_path):
+    import dagster as dg
+
+    from audiorole import catalog
+    from audiorole.store import DataStore
+    from audiorole_dagster.definitions import build_definitions
+    from evaluation.replies import load_replies
+    from training import RolePlayModel, Turn, stages
+    from training.config import ModelConfig
+
+    demo, data, _ = short_demo_run_copy
+    monkeypatch.setenv("AUDIOROLE_BASE_LM_DIR", str(tiny_lm))
+    monkeypatch.setenv("AUDIOROLE_TRAIN_LAUNCHER", "python")
+    defs = build_definitions(str(demo.media_root), str(data))
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("series", ["maple-street"])
+    run_config = {"ops": {k: {"config": v} for k, v in TINY_TRAINING.items()}}
+    result = defs.resolve_job_def("training_job").execute_in_process(
+        partition_key="maple-street", instance=instance, run_config=run_config)
+    assert result.success
+    mats = {m.asset_key.path[-1]: m for m in result.asset_materializations_for_node("arp_model")}
+    meta = mats["arp_model"].metadata
+    assert meta["steps"].value == 4 and meta["tokens"].value > 0  # reported by the trainer through Pipes
+    assert "data:image/png;base64" in meta["loss_curve"].value
+    store = DataStore(data)
+    rows = stages.character_models(store, "maple-street")
+    assert rows and all(r["trained"] and r["val_loss"] is not None for r in rows)
+    # the same config again: current, skipped without launching a trainer
+    again = defs.resolve_job_def("training_job").execute_in_process(
+        partition_key="maple-street", instance=instance, run_config=run_config)
+    meta2 = again.asset_materializations_for_node("arp_model")[0].metadata
+    assert meta2["skipped_current"].value is True and meta2["steps"].value == 4
+    # replies for one character: text + speech of the decoder's length
+    key = f"maple-street/{rows[0]['character_key']}"
+    instance.add_dynamic_partitions("characters", [key])
+    rep = defs.resolve_job_def("replies_job").execute_in_process(partition_key=key, instance=instance)
+    assert rep.success
+    replies = load_replies(store, key)
+    assert 1 <= len(replies) <= 3  # its samples of the test set (≤ 2 single-turn + 1 multi-turn)
+    for r in replies:
+        assert Path(r["audio_path"]).exists() and r["n_units"] >= 3
+        assert abs(len(load_audio(r["audio_path"])) - r["n_units"] * 1280) == 0
+    views = {r["character_key"] for r in catalog.query(data, "SELECT character_key FROM models WHERE trained")}
+    assert views == {r["character_key"] for r in rows}
+    model = RolePlayModel.load(data, "maple-street")
+    reply = model.reply(rows[0]["character"], [Turn("Someone", "Where were you?")], seed=1)
+    assert len(reply.wav) == len(reply.units) * 1280
+    _context_audio_reaches_a_model_trained_on_it(model, store, rows[0]["character"], monkeypatch)
+    _eval_assets(defs, instance, data, replies, tmp_path)
+    # the models sensor's planner: the model is current, so what is left is the other characters' replies
+    cfg = ModelConfig(**{**TINY_TRAINING["arp_model"], "base": str(tiny_lm)})
+    plan = _plan_models(demo, store, tiny_lm)
+    assert {(s.job, s.partition_key) for s in plan} == {
+        ("replies_job", f"maple-street/{r['character_key']}") for r in rows[1:]}
+    # `audiorole run` executes the planner's steps (one runner loop): everything current → no training run; a changed
+    # decoder setting (the LM itself still current) → the training job runs again, so the decoder and the replies follow
+    from audiorole_dagster import runner
+    from tests.conftest import SHORT_DEMO_DATASET_CONFIG
+
+    ran = []
+    monkeypatch.setattr(runner.Runner, "execute", lambda self, step, prefix="": ran.append(
+        (step.job, step.partition_key)) or self.finished.__setitem__(step.run_key, True) or True)
+    monkeypatch.setenv("AUDIOROLE_RUN_CONFIG", "")
+    config = {**SHORT_DEMO_DATASET_CONFIG, **TINY_TRAINING}
+    runner.run_pipeline(demo.media_root, data, only=["maple-street"], train=True, dataset_config=config,
+                        echo=lambda *_: None)
+    assert ("training_job", "maple-street") not in ran and ("replies_job", key) not in ran
+    assert {("replies_job", f"maple-street/{r['character_key']}") for r in rows[1:]} <= set(ran)
+    assert not any(job == "episode_job" for job, _ in ran), "current episodes start no run"
+    ran.clear()
+    changed = {**config, "speech_decoder": {**TINY_TRAINING["speech_decoder"], "context_weight": 0.0}}
+    runner.run_pipeline(demo.media_root, data, only=["maple-street"], train=True, dataset_config=changed,
+                        echo=lambda *_: None)
+    assert ran[0] == ("training_job", "maple-street")
+    # the dialogues change upstream: the model is stale, and the planner asks for a training run
+    assert stages.ARP_MODEL.current(store, "maple-street", stages.lm_inputs(cfg))
+    stamp = data / "series" / "maple-street" / "_stamps" / "dialogues.json"
+    saved = stamp.read_text()
+    try:
+        stamp.write_text(json.dumps({**json.loads(saved), "fingerprint": "changed"}))
+        assert stages.ARP_MODEL.current(store, "maple-street", stages.lm_inputs(cfg)) is None
+        assert stages.stale_model(store, "maple-street", stages.ModelParams(model=cfg)) == [
+            "speech_tokenizer", "speech_decoder", "arp_model"]
+    finally:
+        stamp.write_text(saved)
+
+
+def _context_audio_reaches_a_model_trained_on_it(model, store, character, monkeypatch):
+    """A model trained without ``context_units`` gets text only; one trained with them gets the turns' units (from
+    ``Turn.audio``, or from the episode for the test set's replies)."""
+    import training.roleplay as roleplay
+    from training import Turn, stages
+
+    seen = []
+    real = roleplay.prompt_ids
+    monkeypatch.setattr(roleplay, "prompt_ids", lambda *a, **k: seen.append((a[4], k)) or real(*a, **k))
+    audio = np.zeros(16000, np.float32)
+    audio[4000:12000] = 0.1 * np.sin(np.arange(8000) / 5)
+    assert model.context_units is False
+    model.reply(character, [Turn("Someone", "Hello.", audio=audio)], seed=1)
+    assert seen[-1][1]["context_units"] is False and seen[-1][0][0].units is None
+    model.context_units = True
+    try:
+        model.reply(character, [Turn("Someone", "Hello.", audio=audio)], seed=1)
+    finally:
+        model.context_units = False
+    assert seen[-1][1]["context_units"] is True and len(seen[-1][0][0].units) == 13  # 1 s at 12.5 Hz
+    d = next(d for d in stages.series_data(store, "maple-street")[2] if d["context"])
+    from evaluation.replies import _context_units
+
+    per_turn = _context_units(store, "maple-street", model)(d["dialogue_id"])
+    assert [len(u) for u in per_turn] == [
+        len(stages.units_for_span(np.zeros(10**5), t["start_s"], t["end_s"], 12.5)) for t in d["context"]]
+
+
+def _plan_models(demo, store, tiny_lm):
+    from audiorole.discovery import discover_episodes
+    from audiorole_dagster.automation import InFlight, group_by_series, plan_models
+    from tests.conftest import SHORT_DEMO_DATASET_CONFIG
+
+    series = group_by_series(discover_episodes(demo.media_root)[0])
+    kwargs = dict(config={**SHORT_DEMO_DATASET_CONFIG, **TINY_TRAINING}, base_model=str(tiny_lm))
+    waiting = plan_models(series, store, InFlight({"maple-street": {"training_job"}}), **kwargs)
+    assert waiting[1] == ["maple-street: a model run is in flight"], "one model run at a time per series"
+    assert [(s.job, s.partition_key) for s in waiting[0]] == [("training_job", "pyannote-sample")], "never trained"
+    steps, _ = plan_models(series, store, InFlight(), **kwargs)
+    return [s for s in steps if s.partition_key.startswith("maple-street")]
+
+
+def test_a_character_with_too_little_speech_is_named_and_left_out(short_demo_run_copy, tiny_lm):
+    from audiorole.store import DataStore
+    from training import stages
+    from training.config import ModelConfig
+    from training.tokenizer import TokenizerConfig
+
+    _, data, _ = short_demo_run_copy
+    store = DataStore(data)
+    stages.run_speech_tokenizer(store, "maple-street", config=TokenizerConfig(codebook_size=32))  # on its own copy
+    records, rows, warnings = stages.lm_records(store, "maple-street", ModelConfig(min_train_speech_s=1e6))
+    assert records == [] and rows and not any(r["trained"] for r in rows)
+    assert all("s of train-split speech" in w for w in warnings) and len(warnings) == len(rows)
+    assert any(rows[0]["character"] in w for w in warnings)
+    with pytest.raises(RuntimeError, match="no character has enough train-split speech"):
+        stages.prepare_lm(store, "maple-street", "Maple Street", ModelConfig(base=str(tiny_lm), min_train_speech_s=1e6))
+
+
+def test_checkpoints_of_another_training_are_not_resumed(tmp_path, tiny_lm):
+    from training.lm.train import TrainSpec, read_history, train
+
+    spec = _spec(tmp_path, tiny_lm, max_steps=4)
+    spec.extra["fingerprint"] = "config-a"
+    train(spec)
+    assert (tmp_path / "lm" / "checkpoints" / "latest").read_text().strip() == "step000004"
+    other = TrainSpec(**{**spec.__dict__, "max_steps": 2, "extra": {"fingerprint": "config-b"}})
+    result = train(other)  # a changed config trains from scratch instead of resuming a longer run
+    assert result["steps"] == 2 and result["resumed_from"] == []
+    assert [h["step"] for h in read_history(tmp_path / "lm")] == [1, 2]
+
+
+def _eval_assets(defs, instance, data, replies, tmp_path):
+    """ARP-Eval over the tiny model: anchors, Base and One-shot (on the tiny base), the ARP-Model's replies (one
+    character answered: the others' samples are missing) and a dropped-in system with a silent and a corrupt reply."""
+    from audiorole import catalog
+    from audiorole.store import DataStore
+    from evaluation import stages as ev
+    from evaluation.systems import write_reply
+
+    store = DataStore(data)
+    samples = ev.load_test_set(store, "maple-street")
+    assert len(samples) >= 3
+    drop = tmp_path / "dropped"
+    write_reply(drop, samples[0]["sample_id"], "I have nothing to say", np.zeros(16000, np.float32))
+    (drop / f"{samples[1]['sample_id']}.txt").write_text("broken audio")
+    (drop / f"{samples[1]['sample_id']}.wav").write_bytes(b"RIFF junk")
+    run_config = {"ops": {"arp_eval": {"config": {"extra_systems": {"dropped": str(drop)}, "n_bootstrap": 200}}}}
+    result = defs.resolve_job_def("eval_job").execute_in_process(partition_key="maple-street", instance=instance,
+                                                                 run_config=run_config)
+    assert result.success
+    checks = {e.check_name for e in result.get_asset_check_evaluations()}
+    assert checks == {"arp_model_beats_base_ap", "arp_model_beats_base_cp", "metrics_separate_characters"}
+    meta = result.asset_materializations_for_node("arp_eval")[0].metadata
+    assert meta["scores"].value.records  # the per-character table, shown in the UI
+    scores = ev.load_sample_scores(store, "maple-street")
+    systems = {r["system"] for r in scores}
+    assert systems == {"real-reply", "other-character", "arp-model", "base", "one-shot", "dropped"}
+    assert len(scores) == len(systems) * len(samples) * 4  # every system × sample × metric: nothing dropped
+    arp = [r for r in scores if r["system"] == "arp-model" and r["metric"] == "CP"]
+    assert sum(r["status"] == "missing" for r in arp) == len(samples) - len(replies)
+    dropped = {r["sample_id"]: r for r in scores if r["system"] == "dropped" and r["metric"] == "AP"}
+    assert dropped[samples[0]["sample_id"]]["status"] == "failed" and "silent" in dropped[samples[0]["sample_id"]]["problem"]
+    assert "corrupt audio" in dropped[samples[1]["sample_id"]]["problem"]
+    assert all(dropped[s["sample_id"]]["status"] == "missing" for s in samples[2:])
+    real = [r for r in scores if r["system"] == "real-reply" and r["metric"] == "AP"]
+    assert all(r["status"] == "ok" for r in real)
+    # the report: plots and audio players
+    html = (data / "eval" / "maple-street" / "report" / "index.html").read_text()
+    assert "<audio" in html and "ap_cp.png" in html and "corrupt audio" in html
+    assert (data / "eval" / "maple-street" / "report" / "ap_cp.png").stat().st_size > 1000
+    rows = catalog.query(data, "SELECT DISTINCT system FROM eval_results WHERE kind = 'score'")
+    assert {r["system"] for r in rows} == systems
+    # idempotent: nothing changed, nothing recomputed
+    again = defs.resolve_job_def("eval_job").execute_in_process(partition_key="maple-street", instance=instance,
+                                                                run_config=run_config)
+    assert again.asset_materializations_for_node("arp_eval")[0].metadata["skipped_current"].value is True
+    assert again.asset_materializations_for_node("arp_baselines")[0].metadata["skipped_current"].value is True
+
+
+def test_the_duration_prior_holds_speech_to_the_length_of_its_text():
+    """Generation's logits processor: with 2 units per text token and 4 text tokens, the speech may end after 6
+    units (0.8 × 2 × 4) and must end at 12 (1.5 × 2 × 4)."""
+    import torch
+
+    from training.roleplay import _ModalityMask
+
+    class Vocab:
+        size, n_text, bos, pad, first_unit, n_units = 20, 8, 0, 1, 12, 8
+        _markers = {"<|speech|>": 8, "<|end_speech|>": 9, "<|end|>": 10}
+
+        def marker(self, m):
+            return self._markers[m]
+
+    mask = _ModalityMask(Vocab(), prompt_len=0, max_units=50, max_text=16, units_per_text_token=2.0)
+
+    def allowed(gen):
+        scores = mask(torch.tensor([gen]), torch.zeros(1, 20))
+        return {i for i in range(20) if scores[0, i] > -float("inf")}
+
+    text = [3, 4, 5, 6, 8]  # four text tokens, then <|speech|>
+    assert 9 not in allowed(text + [12] * 5)  # 5 units: too short to end
+    assert 9 in allowed(text + [12] * 6) and 13 in allowed(text + [12] * 6)
+    assert allowed(text + [12] * 12) == {9}  # 12 units: it ends now
+    assert allowed(text + [12] * 6 + [9]) == {10}
+    # no speaking rate known: the old bounds (3 units .. max_units)
+    free = _ModalityMask(Vocab(), prompt_len=0, max_units=50, max_text=16)
+    assert 9 in {i for i in range(20) if free(torch.tensor([text + [12] * 3]), torch.zeros(1, 20))[0, i] > -1e9}
