@@ -65,14 +65,32 @@ def run_stage(context: dg.AssetExecutionContext, fn: Callable[[], StageResult]) 
     return result
 
 
+#: Facts that name a file: shown as paths in the UI.
+PATH_FACTS = {"source_path", "audio_path", "subtitle_path", "card", "report", "markdown", "model_dir", "loss_plot"}
+
+
+def fact_value(name: str, value):
+    """A stage fact as Dagster metadata: numbers and text as they are, files as paths, the rest as JSON."""
+    if isinstance(value, dg.MetadataValue):
+        return value
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, (dict, list, tuple)):
+        return dg.MetadataValue.json(value)
+    return dg.MetadataValue.path(value) if name in PATH_FACTS and value else value
+
+
 def stage_metadata(result: StageResult, **extra) -> dict:
+    """What the UI shows of a materialization: current or ran, seconds, fingerprint, warnings, then the stage's
+    facts (its stamp) and ``extra``."""
     meta = {
         "skipped_current": result.skipped,
         "stage_seconds": round(result.seconds, 3),
         "fingerprint": result.fingerprint,
         "warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in result.warnings) or "none"),
     }
-    meta.update({k: v.item() if hasattr(v, "item") else v for k, v in extra.items() if v is not None})
+    facts = {k: v for k, v in result.row.items() if k != "warnings"}
+    meta.update({k: fact_value(k, v) for k, v in {**facts, **extra}.items() if v is not None})
     return meta
 
 
@@ -91,16 +109,27 @@ def run_keys(context) -> list[str]:
     return list(context.partition_keys) if context.has_partition_key_range else [context.partition_key]
 
 
-def for_each_partition(context: dg.AssetExecutionContext,
-                       stage: Callable[[str], tuple[StageResult, dict]]) -> dg.MaterializeResult:
-    """Run ``stage(partition_key) -> (result, extra metadata)`` for the run's partition, or for every partition of a
-    ranged run, so one run pays the model loads once for many episodes.
+def for_each_partition(context: dg.AssetExecutionContext, stage: Callable[[str, bool], StageResult], *,
+                       extra: Callable[[str], dict] = lambda key: {}, catalog=None) -> dg.MaterializeResult:
+    """Run ``stage(partition_key, force) -> result`` (``run_stage``: bad input named) for the run's partition, or for
+    every partition of a ranged run, so one run pays the model loads once for many episodes; ``extra(key)``: more
+    metadata; ``catalog``: the data store resource whose catalog is refreshed after.
 
     A ranged run records one materialization per partition; its metadata is the run's table (one row per
     partition: current or ran, seconds, fingerprint, warnings). A bad partition does not stop the others: they are
     all tried, the good ones are recorded with their own metadata, then the step fails naming each bad one (file and
     problem), so the backfill shows exactly which partitions failed.
     """
+    def one(key: str) -> tuple[StageResult, dict]:
+        return run_stage(context, lambda: stage(key, is_forced(context))), extra(key)
+
+    out = _each(context, one)
+    if catalog is not None:
+        catalog.refresh_catalog()
+    return out
+
+
+def _each(context: dg.AssetExecutionContext, stage: Callable[[str], tuple[StageResult, dict]]) -> dg.MaterializeResult:
     if not context.has_partition_key_range:
         result, extra = stage(context.partition_key)
         return materialize_result(result, **extra)

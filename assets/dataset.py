@@ -66,12 +66,9 @@ def characters(context: dg.AssetExecutionContext, config: CharactersConfig, medi
     summary = character_summary(dataset.read_voices(store, spec.key))
     for s in summary:
         s["minutes"] = round(s.pop("speech_s") / 60, 2)
-    row = {k: v for k, v in r.row.items() if isinstance(v, (int, float, str))}
     return materialize_result(
-        r, **row, characters=_table_md(summary, ["character", "role", "minutes", "n_segments", "name_source", "voices"]),
-        missing_episodes=dg.MetadataValue.json(r.row.get("missing_episodes", [])),
-        character_partitions=dg.MetadataValue.json(keys), retired_partitions=dg.MetadataValue.json(retired),
-    )
+        r, characters=_table_md(summary, ["character", "role", "minutes", "n_segments", "name_source", "voices"]),
+        character_partitions=keys, retired_partitions=retired)
 
 
 @stage_asset(dataset.DIALOGUES, **_SERIES,
@@ -83,8 +80,7 @@ def dialogues(context: dg.AssetExecutionContext, config: DialoguesConfig, media_
     r = run_stage(context, lambda: dataset.run_dialogues(
         spec, data_store.store, config=DialogueConfig(**config.model_dump()), force=is_forced(context)))
     data_store.refresh_catalog()
-    return materialize_result(r, n_dialogues=r.row["n_dialogues"], n_scenes=r.row["n_scenes"],
-                              kinds=dg.MetadataValue.json(r.row["kinds"]), splits=dg.MetadataValue.json(r.row["splits"]))
+    return materialize_result(r)
 
 
 @stage_asset(dataset.DATASET_CARD, **_SERIES, kinds={"html"},
@@ -98,8 +94,7 @@ def dataset_card(context: dg.AssetExecutionContext, media_root: MediaRootResourc
     readme = (card / "README.md").read_text()
     plots = {f"plot_{name.removesuffix('.png')}": png_metadata(card / name, name.removesuffix(".png").replace("_", " "))
              for name in PLOTS}
-    return materialize_result(r, card=dg.MetadataValue.path(r.row["card"]), kept_hours=r.row["kept_hours"],
-                              preview=dg.MetadataValue.md(readme.split("---", 2)[-1]), **plots)
+    return materialize_result(r, preview=dg.MetadataValue.md(readme.split("---", 2)[-1]), **plots)
 
 
 @stage_asset(dataset.CHARACTER_SHARDS, partitions_def=character_partitions, group_name=DATASET, kinds={"parquet"},
@@ -108,19 +103,11 @@ def dataset_card(context: dg.AssetExecutionContext, media_root: MediaRootResourc
                        "parquet shards per split, a manifest with checksums, and a lhotse CutSet."))
 def character_shards(context: dg.AssetExecutionContext, config: ShardsConfig,
                      data_store: DataStoreResource) -> dg.MaterializeResult:
-    def stage(key):
-        series_key, character_key = key.split("/", 1)
-        r = run_stage(context, lambda: dataset.run_shards(
-            series_key, character_key, data_store.store, config=ShardConfig(**config.model_dump()),
-            force=is_forced(context)))
-        out = data_store.store.shard_dir(key)
-        return r, dict(character=r.row["character"], n_rows=r.row["n_rows"], hours=r.row["hours"],
-                       n_files=r.row["n_files"], bytes=r.row["bytes"], splits=dg.MetadataValue.json(r.row["splits"]),
-                       manifest=dg.MetadataValue.path(str(out / "manifest.json")))
-
-    result = for_each_partition(context, stage)
-    data_store.refresh_catalog()
-    return result
+    store = data_store.store
+    return for_each_partition(context, lambda key, force: dataset.run_shards(
+        *key.split("/", 1), store, config=ShardConfig(**config.model_dump()), force=force),
+        extra=lambda key: {"manifest": dg.MetadataValue.path(str(store.shard_dir(key) / "manifest.json"))},
+        catalog=data_store)
 
 
 @dg.asset_check(asset=characters, partitions_def=series_partitions,

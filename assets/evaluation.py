@@ -43,10 +43,7 @@ def arp_test_set(context: dg.AssetExecutionContext, config: TestSetRunConfig, me
                                                        config=TestSetConfig(**config.model_dump()),
                                                        force=is_forced(context)))
     data_store.refresh_catalog()
-    return materialize_result(r, n_samples=r.row["n_samples"], n_single_turn=r.row["n_single_turn"],
-                              n_multi_turn=r.row["n_multi_turn"],
-                              per_character=dg.MetadataValue.json(r.row["per_character"]),
-                              characters_without_samples=dg.MetadataValue.json(r.row["characters_without_samples"]))
+    return materialize_result(r)
 
 
 @stage_asset(stages.ARP_BASELINES, **_SERIES, kinds={"pytorch", "wav"}, pool=EVALUATION_POOL, op_tags=GPU_STEP,
@@ -61,11 +58,7 @@ def arp_baselines(context: dg.AssetExecutionContext, config: BaselinesRunConfig,
         cfg = BaselineConfig(**{**config.model_dump(), "base": training.base_model})
     anchors = run_stage(context, lambda: stages.run_anchors(store, key, force=is_forced(context)))
     r = run_stage(context, lambda: stages.run_baselines(store, key, config=cfg, force=is_forced(context)))
-    return materialize_result(r, anchors_skipped=anchors.skipped, n_samples=r.row["n_samples"],
-                              base_model=dg.MetadataValue.path(r.row["base_model"]),
-                              default_voice=r.row["default_voice"],
-                              reference_clips=dg.MetadataValue.json(r.row["reference_clips"]),
-                              profiles=dg.MetadataValue.json(r.row["profiles"]))
+    return materialize_result(r, anchors_skipped=anchors.skipped)
 
 
 class RepliesConfig(dg.Config):
@@ -95,9 +88,7 @@ def arp_replies(context: dg.AssetExecutionContext, config: RepliesConfig,
     data_store.refresh_catalog()
     rows = replies.load_replies(store, context.partition_key)
     extra = {"first_reply_audio": dg.MetadataValue.path(rows[0]["audio_path"])} if rows else {}
-    return materialize_result(r, character=r.row["character"], n_replies=r.row["n_replies"],
-                              mean_duration_s=r.row["mean_duration_s"], val_loss=r.row["val_loss"],
-                              replies=_replies_md(rows), **extra)
+    return materialize_result(r, replies=_replies_md(rows), **extra)
 
 
 def _table(results: list[dict]) -> dg.TableMetadataValue:
@@ -126,9 +117,7 @@ def arp_eval(context: dg.AssetExecutionContext, config: ArpEvalConfig, data_stor
                                                    force=is_forced(context)))
     data_store.refresh_catalog()
     results = stages.load_results(store, key)
-    yield materialize_result(r, scores=_table(results), auc=dg.MetadataValue.json(r.row["auc"]),
-                             n_samples=r.row["n_samples"], n_problems=r.row["n_problems"],
-                             systems=dg.MetadataValue.json(sorted(r.row["systems"])))
+    yield materialize_result(r, scores=_table(results), problems=None, systems=sorted(r.row["systems"]))
     for metric in ("AP", "CP"):
         won = stages.beats(results, "base", metric)
         yield dg.AssetCheckResult(
@@ -145,9 +134,7 @@ def arp_eval(context: dg.AssetExecutionContext, config: ArpEvalConfig, data_stor
           description="The ARP-Eval report: tables, AP/CP plots with intervals, AP×CP scatter, audio players per character.")
 def arp_eval_report(context: dg.AssetExecutionContext, data_store: DataStoreResource) -> dg.MaterializeResult:
     r = run_stage(context, lambda: stages.run_report(data_store.store, context.partition_key, force=is_forced(context)))
-    return materialize_result(r, report=dg.MetadataValue.path(r.row["report"]),
-                              markdown=dg.MetadataValue.path(r.row["markdown"]),
-                              plot=png_metadata(r.row["plots"][0], "AP and CP"))
+    return materialize_result(r, plot=png_metadata(r.row["plots"][0], "AP and CP"))
 
 
 test_set_assets = [arp_test_set]

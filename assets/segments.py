@@ -1,16 +1,14 @@
 """Per-episode segments: speech activity → enhanced audio → synced subtitles → speaker turns → transcript →
 aligned segments (one row per utterance, kept or rejected with a reason)."""
 
-
 import dagster as dg
 
 from assets._common import (
-    EPISODE_BACKFILL_POLICY, GPU_STEP, SEGMENTS, check_result, config_class, for_each_partition, is_forced, run_keys,
-    run_stage, stage_asset,
+    EPISODE_BACKFILL_POLICY, GPU_STEP, SEGMENTS, check_result, config_class, for_each_partition, run_keys, stage_asset,
 )
+from assets.partitions import episode_partitions
 from audiorole.segments import stages as segments
 from audiorole.segments.build import SegmentConfig
-from assets.partitions import episode_partitions
 from resources import DataStoreResource, MediaRootResource
 from resources.models import (
     AsrResource, DiarizationResource, EnhancementResource, SpeakerEmbeddingResource, VadResource,
@@ -27,95 +25,61 @@ ENHANCEMENT_POOL, DIARIZATION_POOL, ASR_POOL = "enhancement", "diarization", "as
 
 
 @stage_asset(segments.SPEECH_ACTIVITY, **_EPISODE, kinds={"silero"},
-          description="Speech regions (Silero VAD) of the standardized audio.")
+             description="Speech regions (Silero VAD) of the standardized audio.")
 def speech_activity(context: dg.AssetExecutionContext, media_root: MediaRootResource,
                     data_store: DataStoreResource, vad: VadResource) -> dg.MaterializeResult:
-    def stage(key):
-        r = run_stage(context, lambda: segments.run_speech_activity(
-            media_root.resolve(key), data_store.store, vad.get(), force=is_forced(context)))
-        return r, dict(r.row)
-
-    return for_each_partition(context, stage)
+    return for_each_partition(context, lambda key, force: segments.run_speech_activity(
+        media_root.resolve(key), data_store.store, vad.get(), force=force))
 
 
-@stage_asset(segments.ENHANCED_AUDIO, **_EPISODE, kinds={"deepfilternet"},
-          pool=ENHANCEMENT_POOL, op_tags=GPU_STEP,
-          description="DeepFilterNet3 enhancement where it pays (by default: speech regions with a low SNR).")
+@stage_asset(segments.ENHANCED_AUDIO, **_EPISODE, kinds={"deepfilternet"}, pool=ENHANCEMENT_POOL, op_tags=GPU_STEP,
+             description="DeepFilterNet3 enhancement where it pays (by default: speech regions with a low SNR).")
 def enhanced_audio(context: dg.AssetExecutionContext, media_root: MediaRootResource,
                    data_store: DataStoreResource, enhancement: EnhancementResource) -> dg.MaterializeResult:
-    def stage(key):
-        r = run_stage(context, lambda: segments.run_enhancement(
-            media_root.resolve(key), data_store.store, enhancement.enhancer, mode=enhancement.mode,
-            below_snr_db=enhancement.below_snr_db, streams=enhancement.streams, atten_lim_db=enhancement.atten_lim_db,
-            force=is_forced(context)))
-        return r, {k: v for k, v in r.row.items() if k != "seconds"}
-
-    return for_each_partition(context, stage)
+    e = enhancement
+    return for_each_partition(context, lambda key, force: segments.run_enhancement(
+        media_root.resolve(key), data_store.store, e.enhancer, mode=e.mode, below_snr_db=e.below_snr_db,
+        streams=e.streams, atten_lim_db=e.atten_lim_db, force=force))
 
 
-@stage_asset(segments.SYNCED_SUBTITLES, **_EPISODE,
-          description=("Subtitle cues moved onto the audio: global offset and linear drift estimated against speech "
-                       "activity, then cue edges refined. Subtitles that do not match the audio fail loudly."))
+@stage_asset(segments.SYNCED_SUBTITLES, **_EPISODE, description=(
+    "Subtitle cues moved onto the audio: global offset and linear drift estimated against speech activity, then cue "
+    "edges refined. Subtitles that do not match the audio fail loudly."))
 def synced_subtitles(context: dg.AssetExecutionContext, media_root: MediaRootResource,
                      data_store: DataStoreResource) -> dg.MaterializeResult:
-    def stage(key):
-        r = run_stage(context, lambda: segments.run_sync(media_root.resolve(key), data_store.store,
-                                                          force=is_forced(context)))
-        return r, {k: v for k, v in r.row.items() if isinstance(v, (int, float, str))}
-
-    out = for_each_partition(context, stage)
-    data_store.refresh_catalog()
-    return out
+    return for_each_partition(context, lambda key, force: segments.run_sync(
+        media_root.resolve(key), data_store.store, force=force), catalog=data_store)
 
 
-@stage_asset(segments.SPEAKER_TURNS, **_EPISODE, kinds={"pyannote"}, pool=DIARIZATION_POOL, op_tags=GPU_STEP, description="Episode-local speaker turns (who speaks when), overlaps marked; RTTM.")
+@stage_asset(segments.SPEAKER_TURNS, **_EPISODE, kinds={"pyannote"}, pool=DIARIZATION_POOL, op_tags=GPU_STEP,
+             description="Episode-local speaker turns (who speaks when), overlaps marked; RTTM.")
 def speaker_turns(context: dg.AssetExecutionContext, media_root: MediaRootResource, data_store: DataStoreResource,
                   diarization: DiarizationResource, speaker_embedding: SpeakerEmbeddingResource) -> dg.MaterializeResult:
     store = data_store.store
-
-    def stage(key):
-        r = run_stage(context, lambda: segments.run_diarization(
-            media_root.resolve(key), store, diarization.get(speaker_embedding.get()), force=is_forced(context)))
-        return r, dict(rttm=dg.MetadataValue.path(str(store.path(key, "turns.rttm"))), **r.row)
-
-    out = for_each_partition(context, stage)
-    data_store.refresh_catalog()
-    return out
+    return for_each_partition(context, lambda key, force: segments.run_diarization(
+        media_root.resolve(key), store, diarization.get(speaker_embedding.get()), force=force),
+        extra=lambda key: {"rttm": dg.MetadataValue.path(str(store.path(key, "turns.rttm")))}, catalog=data_store)
 
 
-@stage_asset(segments.TRANSCRIPT, **_EPISODE, kinds={"whisper"},
-          pool=ASR_POOL, op_tags=GPU_STEP,
-          description="Word-timestamped ASR (faster-whisper) of the speech regions of the standardized audio.")
+@stage_asset(segments.TRANSCRIPT, **_EPISODE, kinds={"whisper"}, pool=ASR_POOL, op_tags=GPU_STEP,
+             description="Word-timestamped ASR (faster-whisper) of the speech regions of the standardized audio.")
 def transcript(context: dg.AssetExecutionContext, media_root: MediaRootResource, data_store: DataStoreResource,
                asr: AsrResource) -> dg.MaterializeResult:
-    def stage(key):
-        r = run_stage(context, lambda: segments.run_transcript(
-            media_root.resolve(key), data_store.store, asr.get(), force=is_forced(context)))
-        return r, dict(r.row)
-
-    return for_each_partition(context, stage)
+    return for_each_partition(context, lambda key, force: segments.run_transcript(
+        media_root.resolve(key), data_store.store, asr.get(), force=force))
 
 
-@stage_asset(segments.ALIGNED_SEGMENTS, **_EPISODE,
-          description=("One row per utterance: times, speaker, subtitle text, ASR text and CER, language, SNR, "
-                       "clipping, overlap, and keep / reject_reason; speaker embeddings of the kept ones."))
+@stage_asset(segments.ALIGNED_SEGMENTS, **_EPISODE, description=(
+    "One row per utterance: times, speaker, subtitle text, ASR text and CER, language, SNR, clipping, overlap, and "
+    "keep / reject_reason; speaker embeddings of the kept ones."))
 def aligned_segments(context: dg.AssetExecutionContext, config: SegmentFilterConfig, media_root: MediaRootResource,
                      data_store: DataStoreResource, asr: AsrResource,
                      speaker_embedding: SpeakerEmbeddingResource) -> dg.MaterializeResult:
     model = asr.get()
-
-    def stage(key):
-        r = run_stage(context, lambda: segments.run_segments(
-            media_root.resolve(key), data_store.store, speaker_embedding.get(),
-            config=SegmentConfig(**config.model_dump()),
-            audio_language=model.detect_language if model.multilingual else None, force=is_forced(context)))
-        row = dict(r.row)
-        reasons = row.pop("reject_reasons", {}) or {}
-        return r, dict(row, reject_reasons=dg.MetadataValue.json(reasons))
-
-    out = for_each_partition(context, stage)
-    data_store.refresh_catalog()
-    return out
+    language = model.detect_language if model.multilingual else None
+    return for_each_partition(context, lambda key, force: segments.run_segments(
+        media_root.resolve(key), data_store.store, speaker_embedding.get(),
+        config=SegmentConfig(**config.model_dump()), audio_language=language, force=force), catalog=data_store)
 
 
 @dg.asset_check(asset=synced_subtitles, partitions_def=episode_partitions,

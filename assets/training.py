@@ -38,8 +38,7 @@ def speech_tokenizer(context: dg.AssetExecutionContext, config: SpeechTokenizerC
     r = run_stage(context, lambda: stages.run_speech_tokenizer(
         data_store.store, context.partition_key, config=TokenizerConfig(**config.model_dump()),
         force=is_forced(context)))
-    return materialize_result(r, codebook_size=r.row["codebook_size"], used_units=r.row["used_units"],
-                              unit_rate_hz=r.row["unit_rate_hz"], train_seconds=r.row["train_seconds"])
+    return materialize_result(r, episodes=None)
 
 
 @stage_asset(stages.SPEECH_DECODER, **_SERIES, kinds={"numpy"},
@@ -48,7 +47,7 @@ def speech_decoder(context: dg.AssetExecutionContext, config: SpeechDecoderConfi
                    data_store: DataStoreResource) -> dg.MaterializeResult:
     r = run_stage(context, lambda: stages.run_speech_decoder(
         data_store.store, context.partition_key, config=DecoderConfig(**config.model_dump()), force=is_forced(context)))
-    return materialize_result(r, voices_seconds=dg.MetadataValue.json(r.row["voices"]))
+    return materialize_result(r)
 
 
 def _pipes_metadata(meta: dict) -> dict:

@@ -10,6 +10,7 @@ import numpy as np
 
 from audiorole.audio import SAMPLE_RATE
 
+
 def l2_normalize(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     norm = np.linalg.norm(x, axis=-1, keepdims=True)

@@ -25,7 +25,6 @@ CUE_SCHEMA = pa.schema(
 )
 
 
-
 #: Speaker turns from diarization (episode-local speaker labels), also written as RTTM.
 TURN_SCHEMA = pa.schema(
     [

@@ -51,7 +51,8 @@ class Stage:
     """One node of the DAG. ``folder``: the ``DataStore.folder`` kind its outputs live in; ``upstream``: asset names
     of the stages it reads, in fingerprint order; ``fan_in``: those among them it reads across partitions (their
     state is part of its inputs); ``legacy``: the fingerprint an older release wrote for the same state, given the
-    canonical parts — a stamp holding it is rewritten once to the canonical fingerprint."""
+    canonical parts — a stamp holding it is current as it is (rewriting it would make everything downstream stale;
+    the stage's next run writes the canonical one)."""
 
     name: str
     stamp: str
@@ -61,7 +62,6 @@ class Stage:
     outputs: tuple[str, ...]
     upstream: tuple[str, ...] = ()
     fan_in: tuple[str, ...] = ()
-    description: str = ""
     legacy: Callable[[list, list], str] | None = None
 
     def __post_init__(self):
@@ -106,9 +106,7 @@ class Stage:
         if stamp.get("fingerprint") == fp:
             return stamp
         if self.legacy and stamp.get("fingerprint") == self.legacy(self.upstream_fingerprints(store, key), inputs):
-            stamp["fingerprint"] = fp  # migrated once: the same state under the canonical fingerprint
-            write_stamp(folder, self.stamp, fp, **{k: v for k, v in stamp.items() if k != "fingerprint"})
-            return stamp
+            return stamp  # the same state, stamped by an older release: kept, so its downstream stays current too
         return None
 
     # running --------------------------------------------------------------------------------------------------
@@ -119,20 +117,21 @@ class Stage:
         inputs = list(inputs)
         fp = self.fingerprint(store, key, inputs)
         if not force and (stamp := self.current(store, key, inputs, fp)):
-            return self._skipped(key, fp, stamp)
+            return self._skipped(key, stamp)
         folder = self.dir(store, key)
         (folder / "_stamps").mkdir(parents=True, exist_ok=True)
         with FileLock(str(folder / "_stamps" / f"{self.stamp}.lock")):
             if not force and (stamp := self.current(store, key, inputs, fp)):  # another process built it meanwhile
-                return self._skipped(key, fp, stamp)
+                return self._skipped(key, stamp)
             t0 = time.perf_counter()
             out = compute(folder)
             facts, warnings = out if isinstance(out, tuple) else (out, [])
             write_stamp(folder, self.stamp, fp, **facts)
         return StageResult(self.name, key, fp, facts, seconds=time.perf_counter() - t0, warnings=list(warnings))
 
-    def _skipped(self, key: str, fp: str, stamp: dict) -> StageResult:
-        return StageResult(self.name, key, fp, {k: v for k, v in stamp.items() if k != "fingerprint"}, skipped=True)
+    def _skipped(self, key: str, stamp: dict) -> StageResult:
+        return StageResult(self.name, key, stamp["fingerprint"], {k: v for k, v in stamp.items() if k != "fingerprint"},
+                           skipped=True)
 
 
 #: Every declared stage by name (the asset's name): the DAG, as the fingerprints read it.

@@ -20,9 +20,8 @@ from audiorole.io import atomic_path, write_parquet_atomic
 from audiorole.stage import Stage, StageResult
 from audiorole.store import DataStore
 from evaluation.testset import character_samples
-from training import RolePlayModel, Turn
-from training.schema import REPLY_SCHEMA
-from training.stages import ARP_MODEL, SPEECH_DECODER, character_models, series_data, span_units
+from evaluation.schema import REPLY_SCHEMA
+from training import ARP_MODEL, SPEECH_DECODER, RolePlayModel, Turn, character_models, series_data, span_units
 
 #: The sampling the replies are made with unless a run says otherwise (``RepliesConfig`` of the asset).
 DEFAULT_SAMPLING = {"temperature": 0.8, "top_p": 0.9}

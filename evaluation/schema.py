@@ -38,15 +38,25 @@ EVAL_RESULT_SCHEMA = pa.schema([
     ("raw", pa.float64()), ("n_failed", pa.int64()), ("n_missing", pa.int64()),
 ])
 
+#: The ARP-Model's replies to the test set (``evaluation.replies``; written beside the model).
+REPLY_SCHEMA = pa.schema([
+    ("sample_id", pa.string()), ("series_key", pa.string()), ("character", pa.string()),
+    ("character_key", pa.string()), ("dialogue_id", pa.string()), ("context", pa.string()),
+    ("reply_text", pa.string()), ("reference_text", pa.string()), ("n_units", pa.int32()),
+    ("duration_s", pa.float64()), ("audio_path", pa.string()),
+])
+
 #: Parquet sources of the catalog: name -> (glob relative to the data dir, schema used when no file exists yet).
 CATALOG_SOURCES: dict[str, tuple[str, pa.Schema]] = {
     "test_sets": ("eval/*/test_set.parquet", TEST_SAMPLE_SCHEMA),
     "eval_samples": ("eval/*/samples.parquet", SAMPLE_SCORE_SCHEMA),
     "eval_results": ("eval/*/results.parquet", EVAL_RESULT_SCHEMA),
+    "replies": ("models/*/replies/*/replies.parquet", REPLY_SCHEMA),
 }
 #: Catalog views on them. ``{name}`` refers to the source relation of that name.
 CATALOG_VIEWS: dict[str, str] = {
     "test_set": "SELECT * FROM {test_sets}",
     "eval_scores": "SELECT * FROM {eval_samples}",
     "eval_results": "SELECT * FROM {eval_results}",
+    "replies": "SELECT * FROM {replies}",
 }

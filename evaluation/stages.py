@@ -53,9 +53,7 @@ from evaluation.systems.anchors import cut, write_anchors
 from evaluation.systems.arp_model import write_arp_model
 from evaluation.systems.baselines import BaseLM, write_baselines
 from evaluation.testset import ARP_TEST_SET, load_test_set, n_words, series_title, test_set_inputs
-from training.lm.base import resolve_base_dir
-from training.stages import decoder_for, episode_units, series_data
-from training.tokenizer import load_tokenizer, units_for_span
+from training import decoder_for, episode_units, load_tokenizer, resolve_base_dir, series_data, units_for_span
 
 _SERIES = dict(scope="series", folder="eval")
 

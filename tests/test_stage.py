@@ -80,16 +80,21 @@ def test_upstream_fingerprints_chain_and_stale_names_what_would_run(tmp_path):
     assert T_SERIES.upstream_fingerprints(store, "show") == []
 
 
-def test_a_legacy_stamp_is_current_once_and_rewritten_to_the_canonical_fingerprint(tmp_path):
+def test_a_legacy_stamp_stays_current_and_so_does_its_downstream(tmp_path):
+    """A stamp an older release wrote for the same state (another fingerprint formula) is current as it is: rewriting
+    it would change the fingerprint its downstream stages hashed, and they would all re-run."""
     store = DataStore(tmp_path)
     T_SOURCE.run(store, KEY, [], _write("a.txt", "x"))
     up = T_SOURCE.read_stamp(store, KEY)["fingerprint"]
     folder = store.episode_dir(KEY)
-    write_stamp(folder, "t_legacy", fingerprint("old", "cfg", up), n=3)
+    legacy_fp = fingerprint("old", "cfg", up)
+    write_stamp(folder, "t_legacy", legacy_fp, n=3)
     assert T_LEGACY.current(store, KEY, ["other"]) is None, "another input is not the legacy state"
-    stamp = T_LEGACY.current(store, KEY, ["cfg"])
-    assert stamp and stamp["n"] == 3
-    assert read_stamp(folder, "t_legacy")["fingerprint"] == T_LEGACY.fingerprint(store, KEY, ["cfg"])
+    assert T_LEGACY.current(store, KEY, ["cfg"])["n"] == 3
+    skipped = T_LEGACY.run(store, KEY, ["cfg"], lambda folder: {"n": 4})
+    assert skipped.skipped and skipped.fingerprint == legacy_fp == read_stamp(folder, "t_legacy")["fingerprint"]
+    assert T_LEGACY.run(store, KEY, ["cfg"], lambda folder: {"n": 4}, force=True).fingerprint == \
+        T_LEGACY.fingerprint(store, KEY, ["cfg"]) != legacy_fp, "a run writes the canonical fingerprint"
 
 
 def test_a_stage_is_declared_once():

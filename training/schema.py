@@ -1,4 +1,4 @@
-"""Tables of the model half (pyarrow), read by the DuckDB catalog: one row per character model, one per reply.
+"""Tables of the model half (pyarrow), read by the DuckDB catalog: one row per character model.
 
 ``CATALOG_SOURCES`` / ``CATALOG_VIEWS`` are this layer's catalog tables (as ``audiorole.catalog.SOURCES`` /
 ``VIEWS``); ``resources.storage.refresh_catalog`` registers them with every layer's.
@@ -12,21 +12,12 @@ CHARACTER_MODEL_SCHEMA = pa.schema([
     ("n_train_samples", pa.int64()), ("n_val_samples", pa.int64()), ("val_loss", pa.float64()),
     ("steps", pa.int64()), ("model_dir", pa.string()),
 ])
-REPLY_SCHEMA = pa.schema([
-    ("sample_id", pa.string()), ("series_key", pa.string()), ("character", pa.string()),
-    ("character_key", pa.string()), ("dialogue_id", pa.string()), ("context", pa.string()),
-    ("reply_text", pa.string()), ("reference_text", pa.string()), ("n_units", pa.int32()),
-    ("duration_s", pa.float64()), ("audio_path", pa.string()),
-])
 
 #: Parquet sources of the catalog: name -> (glob relative to the data dir, schema used when no file exists yet).
 CATALOG_SOURCES: dict[str, tuple[str, pa.Schema]] = {
     "character_models": ("models/*/lm/characters.parquet", CHARACTER_MODEL_SCHEMA),
-    # written by the replies stage under the model's folder (its schema may move to evaluation; the path stays)
-    "replies": ("models/*/replies/*/replies.parquet", REPLY_SCHEMA),
 }
 #: Catalog views on them. ``{name}`` refers to the source relation of that name.
 CATALOG_VIEWS: dict[str, str] = {
     "models": "SELECT * FROM {character_models}",
-    "replies": "SELECT * FROM {replies}",
 }

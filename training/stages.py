@@ -203,7 +203,6 @@ def prepare_lm(store: DataStore, series_key: str, title: str, config: ModelConfi
     """Resolve the base model, build the vocabulary and the tokenized samples; returns (TrainSpec, rows, warnings)."""
     from transformers import AutoTokenizer
 
-
     out = store.model_dir(series_key, "lm")
     base_dir = resolve_base_dir(config.base, cache_dir or store.base_model_cache)
     records, rows, warnings = lm_records(store, series_key, config)

@@ -308,60 +308,85 @@ def assign_characters(
     config: CharacterConfig = CharacterConfig(),
 ) -> CharacterResult:
     """Voices and characters of one series from its segments (SEGMENT_SCHEMA dicts, all episodes)."""
-    cfg = config
-    warnings: list[str] = []
+    kept = kept_segments(segments, spec.key)
+    if not kept:
+        return CharacterResult([], [blank_segment_row(spec.key, s) for s in segments],
+                               [f"{spec.key}: no kept segment with a speaker embedding: no voices"])
+    clus = cluster_voices(np.array([s["embedding"] for s in kept], np.float32), episode_speaker_units(kept), config)
+    members = [np.flatnonzero(clus.labels == v) for v in range(len(clus.centroids))]
+    anchors = [min(kept[i]["segment_id"] for i in m) for m in members]
+    ids = voice_ids_for(clus.centroids, anchors, previous or {}, config.carry_over_similarity)
+    check_mapping(mapping, ids)
+    votes = tag_votes(kept, members)
+    names, sources, name_warnings = name_voices(ids, votes, clus.centroids, spec, mapping, enrolled or {}, config)
+    dur = np.array([s["end_s"] - s["start_s"] for s in kept], dtype=float)
+    speech = np.array([dur[m].sum() for m in members])
+    characters, roles, role_warnings = decide_roles(ids, names, sources, speech, config)
+    voices = voice_rows(spec.key, kept, clus, members, ids, names, sources, characters, roles, speech, votes)
+    seg_rows = segment_rows(spec.key, segments, kept, clus, dur, ids, characters)
+    return CharacterResult(voices, seg_rows, name_warnings + role_warnings + unnamed_main_warnings(voices))
+
+
+def kept_segments(segments: list[dict], series_key: str) -> list[dict]:
+    """Kept segments with an embedding, all of one dimension: mixed embedders' vectors are not comparable."""
     kept = [s for s in segments if s["keep"] and s.get("embedding") is not None]
     dims = {len(s["embedding"]) for s in kept}
     if len(dims) > 1:
-        raise ValueError(f"{spec.key}: episodes were embedded with different speaker embedders (dimensions "
+        raise ValueError(f"{series_key}: episodes were embedded with different speaker embedders (dimensions "
                          f"{sorted(dims)}); re-materialize the older episodes' aligned_segments")
-    if not kept:
-        return CharacterResult([], [dict(series_key=spec.key, episode_key=s["episode_key"], segment_id=s["segment_id"],
-                                         voice_id=None, character=None, character_similarity=None,
-                                         character_margin=None, attribution=None) for s in segments],
-                               [f"{spec.key}: no kept segment with a speaker embedding: no voices"])
-    unit_of = {}
-    units = np.array([unit_of.setdefault((s["episode_key"], s["speaker"]), len(unit_of)) for s in kept], np.int64)
-    clus = cluster_voices(np.array([s["embedding"] for s in kept], np.float32), units, cfg)
-    k = len(clus.centroids)
-    dur = np.array([s["end_s"] - s["start_s"] for s in kept], dtype=float)
-    members = [np.flatnonzero(clus.labels == v) for v in range(k)]
-    anchors = [min(kept[i]["segment_id"] for i in m) for m in members]
-    ids = voice_ids_for(clus.centroids, anchors, previous or {}, cfg.carry_over_similarity)
-    check_mapping(mapping, ids)
+    return kept
 
-    # names: curator > enrollment > subtitle tags
+
+def episode_speaker_units(kept: list[dict]) -> np.ndarray:
+    """Unit index per segment, one per (episode, local speaker): diarization already pooled that evidence."""
+    unit_of: dict[tuple, int] = {}
+    return np.array([unit_of.setdefault((s["episode_key"], s["speaker"]), len(unit_of)) for s in kept], np.int64)
+
+
+def tag_votes(kept: list[dict], members: list[np.ndarray]) -> list[Counter]:
+    """Subtitle speaker tags (stripped, upper case) counted per voice: tags name voices by majority."""
+    return [Counter(kept[i]["speaker_tag"].strip().upper() for i in m if kept[i].get("speaker_tag"))
+            for m in members]
+
+
+def name_voices(ids: list[str], votes: list[Counter], centroids: np.ndarray, spec: SeriesSpec,
+                mapping: CuratorMapping, enrolled: dict[str, np.ndarray],
+                cfg: CharacterConfig) -> tuple[list[str | None], list[str], list[str]]:
+    """Name and name source per voice, strongest evidence first: curator mapping > enrollment > subtitle tags."""
     aliases = tag_names(spec)
-    votes = [Counter(kept[i]["speaker_tag"].strip().upper() for i in m if kept[i].get("speaker_tag")) for m in members]
     by_tags = [name_from_tags(v, aliases, cfg) for v in votes]
-    by_enroll = match_enrollment(enrolled or {}, clus.centroids, cfg.enrollment_min_similarity)
+    by_enroll = match_enrollment(enrolled, centroids, cfg.enrollment_min_similarity)
     names: list[str | None] = []
     sources: list[str] = []
-    for v in range(k):
-        if ids[v] in mapping.names:
-            names.append(mapping.names[ids[v]]); sources.append("curator")
-        elif ids[v] in mapping.other:
+    warnings: list[str] = []
+    for v, vid in enumerate(ids):
+        if vid in mapping.names:
+            names.append(mapping.names[vid]); sources.append("curator")
+        elif vid in mapping.other:
             names.append(None); sources.append("curator")
         elif v in by_enroll:
             names.append(by_enroll[v]); sources.append("enrollment")
             if by_tags[v] and by_tags[v] != by_enroll[v]:
-                warnings.append(f"voice {ids[v]}: enrollment says {by_enroll[v]}, subtitle tags say {by_tags[v]}")
+                warnings.append(f"voice {vid}: enrollment says {by_enroll[v]}, subtitle tags say {by_tags[v]}")
         elif by_tags[v]:
             names.append(by_tags[v]); sources.append("subtitle_tags")
         else:
             names.append(None); sources.append("none")
+    return names, sources, warnings
 
-    # voices with one name are one character; a character's speech decides main vs minor
-    speech = np.array([dur[m].sum() for m in members])
+
+def decide_roles(ids: list[str], names: list[str | None], sources: list[str], speech: np.ndarray,
+                 cfg: CharacterConfig) -> tuple[list[str], list[str], list[str]]:
+    """Character and role per voice: a character (voices of one name pooled) under its speech floor is 'other'."""
     total = float(speech.sum())
     char_speech: dict[str, float] = defaultdict(float)
-    for v in range(k):
+    for v in range(len(ids)):
         char_speech[names[v] or ids[v]] += speech[v]
     minimum = max(cfg.min_character_s, cfg.min_character_share * total)
-    named_minimum = min(minimum, cfg.min_named_character_s)
+    named_minimum = min(minimum, cfg.min_named_character_s)  # a name is independent evidence of a character
     characters: list[str] = []
     roles: list[str] = []
-    for v in range(k):
+    for v in range(len(ids)):
         curator_named = sources[v] == "curator" and names[v] is not None
         curator_other = sources[v] == "curator" and names[v] is None
         floor = named_minimum if names[v] else minimum
@@ -369,15 +394,19 @@ def assign_characters(
         roles.append("main" if main else "minor")
         characters.append((names[v] or f"unnamed {ids[v]}") if main else OTHER)
     named = Counter(n for n, r in zip(names, roles) if n and r == "main")
-    for n, c in named.items():
-        if c > 1:
-            warnings.append(f"{c} voices named {n!r} are merged into one character")
+    warnings = [f"{c} voices named {n!r} are merged into one character" for n, c in named.items() if c > 1]
+    return characters, roles, warnings
 
+
+def voice_rows(series_key: str, kept: list[dict], clus: VoiceClustering, members: list[np.ndarray], ids: list[str],
+               names: list[str | None], sources: list[str], characters: list[str], roles: list[str],
+               speech: np.ndarray, votes: list[Counter]) -> list[dict]:
+    """VOICE_SCHEMA rows, most speech first (ties by voice id): the largest voices are the ones to review."""
     voices = []
-    for v in range(k):
+    for v in range(len(ids)):
         m = members[v]
         voices.append({
-            "series_key": spec.key, "voice_id": ids[v], "character": characters[v],
+            "series_key": series_key, "voice_id": ids[v], "character": characters[v],
             "character_key": slug(characters[v]), "role": roles[v], "name_source": sources[v],
             "suggested_name": names[v], "n_segments": int(len(m)), "speech_s": round(float(speech[v]), 3),
             "n_episodes": len({kept[i]["episode_key"] for i in m}),
@@ -386,18 +415,27 @@ def assign_characters(
             "centroid": [float(x) for x in clus.centroids[v]],
         })
     voices.sort(key=lambda r: (-r["speech_s"], r["voice_id"]))
+    return voices
 
-    # every segment: kept ones by their embedding, the others through their episode speaker's majority voice
-    seg_rows = []
-    unit_votes: dict[tuple, Counter] = defaultdict(Counter)
+
+def blank_segment_row(series_key: str, s: dict) -> dict:
+    """SEGMENT_CHARACTER_SCHEMA row with no voice: a segment no evidence attributes keeps its place."""
+    return {"series_key": series_key, "episode_key": s["episode_key"], "segment_id": s["segment_id"],
+            "voice_id": None, "character": None, "character_similarity": None, "character_margin": None,
+            "attribution": None}
+
+
+def segment_rows(series_key: str, segments: list[dict], kept: list[dict], clus: VoiceClustering, dur: np.ndarray,
+                 ids: list[str], characters: list[str]) -> list[dict]:
+    """Row per segment, input order: kept ones by embedding (similarity, margin), others by their speaker's voice."""
+    unit_votes: dict[tuple, Counter] = defaultdict(Counter)  # speech-weighted voice votes per episode speaker
     for i, s in enumerate(kept):
         unit_votes[(s["episode_key"], s["speaker"])][int(clus.labels[i])] += dur[i]
     kept_index = {s["segment_id"]: i for i, s in enumerate(kept)}
+    rows = []
     for s in segments:
         i = kept_index.get(s["segment_id"])
-        row = {"series_key": spec.key, "episode_key": s["episode_key"], "segment_id": s["segment_id"],
-               "voice_id": None, "character": None, "character_similarity": None, "character_margin": None,
-               "attribution": None}
+        row = blank_segment_row(series_key, s)
         if i is not None:
             v = int(clus.labels[i])
             row.update(voice_id=ids[v], character=characters[v], character_similarity=float(clus.similarity[i]),
@@ -405,11 +443,14 @@ def assign_characters(
         elif s.get("speaker") and unit_votes.get((s["episode_key"], s["speaker"])):
             v = unit_votes[(s["episode_key"], s["speaker"])].most_common(1)[0][0]
             row.update(voice_id=ids[v], character=characters[v], attribution="diarization")
-        seg_rows.append(row)
+        rows.append(row)
+    return rows
+
+
+def unnamed_main_warnings(voices: list[dict]) -> list[str]:
+    """One warning listing main voices without a name: the curator should name them in the mapping file."""
     unnamed = [r["voice_id"] for r in voices if r["role"] == "main" and r["suggested_name"] is None]
-    if unnamed:
-        warnings.append(f"main voices without a name (name them in {MAPPING_FILE}): {', '.join(unnamed)}")
-    return CharacterResult(voices, seg_rows, warnings)
+    return [f"main voices without a name (name them in {MAPPING_FILE}): {', '.join(unnamed)}"] if unnamed else []
 
 
 def character_summary(voices: list[dict]) -> list[dict]:

@@ -133,7 +133,6 @@ def run_enhancement(ep: EpisodeSource, store: DataStore, enhancer_factory, *, mo
 def _write_enhanced(path: Path, wav: np.ndarray, chosen: np.ndarray, enhancer_factory, streams: int) -> None:
     import soundfile as sf
 
-
     with enhancer_factory() as enhancer:
         out = enhance_regions(wav, 16000, chosen, enhancer, streams=streams)
     with atomic_path(path, suffix=".flac") as tmp:

@@ -122,6 +122,7 @@ class SileroVAD:
             raise ValueError(f"Silero VAD runs on 16 kHz audio here, not {sr} Hz")
         if len({len(w) for w in wavs}) != 1:
             raise ValueError("speech_probs_batch needs signals of one length")
+
         def one(w: np.ndarray) -> np.ndarray:
             return self.model.audio_forward(np.ascontiguousarray(w, dtype=np.float32), sr)
 

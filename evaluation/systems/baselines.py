@@ -22,8 +22,7 @@ from audiorole.demo.voices import SR, synthesize
 from audiorole.io import replace_dir
 from evaluation.systems import BASE, ONE_SHOT, write_reply, write_system_info
 from evaluation.testset import context_text
-from training.decoder import Inventory, UnitSelectionDecoder
-from training.lm.base import load_base
+from training import Inventory, UnitSelectionDecoder, load_base
 
 
 def base_prompt(title: str, character: str, context: list[dict]) -> str:
@@ -48,7 +47,6 @@ class BaseLM:
 
     def __init__(self, model_dir: str | Path, threads: int | None = None):
         import torch
-
 
         if threads:
             torch.set_num_threads(threads)
@@ -76,7 +74,6 @@ class BaseLM:
 def speak(text: str, voice: str) -> np.ndarray | None:
     """The default voice (a packaged TTS: ``flite:…``, ``espeak:…``, ``piper:joe``) at 16 kHz; None for no text."""
     import soxr
-
 
     if not text.strip():
         return None

@@ -246,6 +246,7 @@ def test_auto_choice_needs_both_a_low_blind_snr_and_a_low_snr_against_the_backgr
     x = np.concatenate([gap, line, gap, gaussian_like, gap, line, gap])
     n, g = len(line) / SR, len(gap) / SR
     regions = np.array([[g, g + n], [2 * g + n, 2 * g + 2 * n], [3 * g + 2 * n, 3 * g + 3 * n]])
+
     def unit(v):
         return v / np.sqrt(np.mean(v**2))
 

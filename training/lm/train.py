@@ -177,31 +177,85 @@ def _prune(ckpt_dir: Path, keep: int) -> None:
         shutil.rmtree(p, ignore_errors=True)
 
 
+@dataclass
+class _Run:
+    """What the phases of one ``train`` call share; ``state`` is the loop state a checkpoint carries (client state),
+    everything else is rebuilt from the spec by every run."""
+
+    spec: TrainSpec
+    reporter: object
+    cfg: dict
+    t_start: float
+    train_rows: list[dict]
+    val_rows: list[dict]
+    vocab: object
+    engine: object
+    scheduler: object
+    state: dict = field(default_factory=dict)
+    tokens_this_run: int = 0
+
+    def __post_init__(self) -> None:
+        self.out = Path(self.spec.out_dir)
+        self.ckpt_dir = self.out / "checkpoints"
+        self.metrics_path = self.out / "metrics.jsonl"
+        self.lengths = tuple(len(r["input_ids"]) for r in self.train_rows)
+        self.pad = self.vocab.pad
+        self.unit_ids = range(self.vocab.first_unit, self.vocab.first_unit + self.vocab.n_units)
+
+
 def train(spec: TrainSpec, reporter=None) -> dict:
-    """Run (or resume) the training described by ``spec``. Returns the final metrics."""
+    """Run (or resume) the training described by ``spec``; returns the final metrics. The phases run in the order
+    the seeded random numbers are drawn in (a reordering changes the model)."""
     reporter = reporter or PrintReporter()
+    _init_process(spec)
+    out = Path(spec.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    t_start = time.perf_counter()
+    cfg = ds_config(spec)
+    train_rows, val_rows = _load_splits(spec)
+    vocab, engine, scheduler = _deepspeed_engine(spec, cfg)
+    run = _Run(spec, reporter, cfg, t_start, train_rows, val_rows, vocab, engine, scheduler)
+    _claim_checkpoints(run)
+    run.state = _resume_state(run)
+    loop_s = _run_steps(run)
+    final_val = _settle_best(run)
+    return _result(run, final_val, loop_s)
+
+
+def _init_process(spec: TrainSpec) -> None:
+    """Rendezvous variables, threads and seed before any model exists; the heavy libraries imported before the
+    run's clock starts (``wall_s_this_run`` excludes them)."""
     _ensure_dist_env()
     import torch
 
     torch.set_num_threads(spec.threads or os.cpu_count() or 1)
     torch.manual_seed(spec.seed)
-    import deepspeed
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    import deepspeed  # noqa: F401
+    from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: F401
 
-    from training.lm.model import BASE_TOKENIZER_DIR, adapt_model, save_speech_lm
-    from training.lm.vocab import SpeechVocab
+    from training.lm.model import BASE_TOKENIZER_DIR, adapt_model, save_speech_lm  # noqa: F401
+    from training.lm.vocab import SpeechVocab  # noqa: F401
 
-    out = Path(spec.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    ckpt_dir = out / "checkpoints"
-    metrics_path = out / "metrics.jsonl"
-    t_start = time.perf_counter()
-    cfg = ds_config(spec)
-    bf16 = bool(cfg.get("bf16", {}).get("enabled"))
+
+def _load_splits(spec: TrainSpec) -> tuple[list[dict], list[dict]]:
+    """(train, validation) samples; no train sample is an error, no validation split is not (last weights win)."""
     data = load_samples(spec.samples_path)
     train_rows, val_rows = data["train"], data.get("validation", [])
     if not train_rows:
         raise ValueError(f"{spec.samples_path}: no training samples")
+    return train_rows, val_rows
+
+
+def _deepspeed_engine(spec: TrainSpec, cfg: dict):
+    """(vocab, engine, scheduler): the base LM adapted to the speech vocabulary, wrapped by DeepSpeed; the process
+    group (NCCL on GPU, else gloo) starts once per process."""
+    import deepspeed
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from training.lm.model import BASE_TOKENIZER_DIR, adapt_model
+    from training.lm.vocab import SpeechVocab
+
     tok = AutoTokenizer.from_pretrained(str(Path(spec.vocab_dir) / BASE_TOKENIZER_DIR), local_files_only=True)
     vocab = SpeechVocab.load(spec.vocab_dir, tok)
     model = AutoModelForCausalLM.from_pretrained(spec.base_dir, local_files_only=True, dtype=torch.float32)
@@ -211,101 +265,147 @@ def train(spec: TrainSpec, reporter=None) -> dict:
         deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo")
     engine, _, _, scheduler = deepspeed.initialize(
         model=model, model_parameters=[p for p in model.parameters() if p.requires_grad], config=cfg)
-    device = engine.device
-    state = {"step": 0, "tokens": 0, "best_val": None, "best_step": None, "history": [], "resumed_from": []}
+    return vocab, engine, scheduler
+
+
+def _claim_checkpoints(run: _Run) -> None:
+    """``checkpoints/`` belongs to one training (``checkpoints/fingerprint``): a fresh run, or another training's
+    checkpoints, first wipes checkpoints, metrics and ``best/``."""
+    spec, ckpt_dir = run.spec, run.ckpt_dir
     owner = ckpt_dir / "fingerprint"  # the training (data + config) the checkpoints belong to
     fp = str(spec.extra.get("fingerprint"))
     other = ckpt_dir.exists() and (not owner.exists() or owner.read_text().strip() != fp)
     if spec.fresh or other:
         if other and not spec.fresh:
-            reporter.log(f"{ckpt_dir}: checkpoints of another training (data or config changed); starting over")
+            run.reporter.log(f"{ckpt_dir}: checkpoints of another training (data or config changed); starting over")
         shutil.rmtree(ckpt_dir, ignore_errors=True)
-        metrics_path.unlink(missing_ok=True)
-        shutil.rmtree(out / "best", ignore_errors=True)
+        run.metrics_path.unlink(missing_ok=True)
+        shutil.rmtree(run.out / "best", ignore_errors=True)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     owner.write_text(fp)
-    if (ckpt_dir / "latest").exists():
-        tag = (ckpt_dir / "latest").read_text().strip()
-        try:
-            path, client = engine.load_checkpoint(str(ckpt_dir), tag=tag)
-        except Exception as err:  # noqa: BLE001 — any failure here means the checkpoint is unusable
-            raise RuntimeError(f"{ckpt_dir / tag}: checkpoint cannot be loaded ({type(err).__name__}: {err}); "
-                               f"delete {ckpt_dir} (or train with --fresh) to start over") from err
-        if path is None or not client or "audiorole" not in client:
-            raise RuntimeError(f"{ckpt_dir / tag}: checkpoint is missing or incomplete; delete {ckpt_dir} "
-                               "(or train with --fresh) to start over")
-        state = client["audiorole"]
-        state["resumed_from"] = state.get("resumed_from", []) + [state["step"]]
-        reporter.log(f"resumed from {ckpt_dir / tag} at step {state['step']}")
-    lengths = tuple(len(r["input_ids"]) for r in train_rows)
-    n = len(train_rows)
-    pad = vocab.pad
-    unit_ids = range(vocab.first_unit, vocab.first_unit + vocab.n_units)
 
-    def evaluate() -> dict | None:
-        if not val_rows:
-            return None
-        engine.module.eval()
-        s = summarize_losses(token_losses(engine.module, val_rows, pad, unit_ids))
-        engine.module.train()
-        return s
 
-    engine.module.train()
+def _resume_state(run: _Run) -> dict:
+    """The loop state from ``checkpoints/latest`` (weights, optimizer and scheduler loaded), else step 0; a checkpoint
+    that cannot be loaded is an error naming the way out, never a silent restart."""
+    ckpt_dir = run.ckpt_dir
+    if not (ckpt_dir / "latest").exists():
+        return {"step": 0, "tokens": 0, "best_val": None, "best_step": None, "history": [], "resumed_from": []}
+    tag = (ckpt_dir / "latest").read_text().strip()
+    try:
+        path, client = run.engine.load_checkpoint(str(ckpt_dir), tag=tag)
+    except Exception as err:  # noqa: BLE001 — any failure here means the checkpoint is unusable
+        raise RuntimeError(f"{ckpt_dir / tag}: checkpoint cannot be loaded ({type(err).__name__}: {err}); "
+                           f"delete {ckpt_dir} (or train with --fresh) to start over") from err
+    if path is None or not client or "audiorole" not in client:
+        raise RuntimeError(f"{ckpt_dir / tag}: checkpoint is missing or incomplete; delete {ckpt_dir} "
+                           "(or train with --fresh) to start over")
+    state = client["audiorole"]
+    state["resumed_from"] = state.get("resumed_from", []) + [state["step"]]
+    run.reporter.log(f"resumed from {ckpt_dir / tag} at step {state['step']}")
+    return state
+
+
+def _run_steps(run: _Run) -> float:
+    """Steps up to ``max_steps``, validating every ``eval_every`` and saving every ``save_every`` step (and at the
+    last); returns the loop's seconds."""
+    spec, state = run.spec, run.state
+    run.engine.module.train()
     t_loop = time.perf_counter()
-    tokens_this_run = 0
     while state["step"] < spec.max_steps:
-        step = state["step"]
-        losses = []
-        for a in range(spec.grad_accum):
-            rows = [train_rows[i] for i in batch_indices(step * spec.grad_accum + a, spec.micro_batch, spec.seed, lengths)]
-            ids, labels, mask = collate(rows, pad)
-            out_ = engine(input_ids=ids.to(device), attention_mask=mask.to(device), labels=labels.to(device))
-            engine.backward(out_.loss)
-            engine.step()
-            losses.append(out_.loss.detach().item())
-            tokens_this_run += int(mask.sum())
-            state["tokens"] += int(mask.sum())
-        state["step"] = step = step + 1
-        rec = {"step": step, "train_loss": float(np.mean(losses)), "lr": float(scheduler.get_last_lr()[0]),
-               "tokens": state["tokens"], "seconds": round(time.perf_counter() - t_start, 2)}
+        train_loss = _optimizer_step(run, state["step"])
+        state["step"] = step = state["step"] + 1
+        rec = {"step": step, "train_loss": train_loss, "lr": float(run.scheduler.get_last_lr()[0]),
+               "tokens": state["tokens"], "seconds": round(time.perf_counter() - run.t_start, 2)}
         if step % spec.eval_every == 0 or step == spec.max_steps:
-            val = evaluate()
-            if val is not None:
-                rec.update(val_loss=val["loss"], val_text_loss=val["text_loss"], val_unit_loss=val["unit_loss"],
-                           val_by_character=val["by_character"])
-                if state["best_val"] is None or val["loss"] < state["best_val"]:
-                    state["best_val"], state["best_step"] = val["loss"], step
-                    save_speech_lm(engine.module, vocab, out / "best", {"best.json": json.dumps(
-                        {"step": step, "val": val}, indent=2)})
-        state["history"].append(rec)
-        with open(metrics_path, "a") as f:
-            f.write(json.dumps(rec) + "\n")
-        reporter.log(f"step {step}/{spec.max_steps} train_loss {rec['train_loss']:.3f}"
-                     + (f" val_loss {rec['val_loss']:.3f}" if "val_loss" in rec else "")
-                     + f" tokens {state['tokens']}")
+            _validate(run, rec)
+        _record(run, rec)
         if step % spec.save_every == 0 or step == spec.max_steps:
-            engine.save_checkpoint(str(ckpt_dir), tag=f"step{step:06d}", client_state={"audiorole": state})
-            _prune(ckpt_dir, spec.keep_checkpoints)
-    loop_s = time.perf_counter() - t_loop
+            _save_checkpoint(run, step)
+    return time.perf_counter() - t_loop
+
+
+def _optimizer_step(run: _Run, step: int) -> float:
+    """``grad_accum`` micro-batches numbered ``step * grad_accum + a`` (the batch order is a function of seed and
+    number, so a resumed run sees the uninterrupted run's batches); returns the mean loss."""
+    spec, engine, device = run.spec, run.engine, run.engine.device
+    losses = []
+    for a in range(spec.grad_accum):
+        rows = [run.train_rows[i]
+                for i in batch_indices(step * spec.grad_accum + a, spec.micro_batch, spec.seed, run.lengths)]
+        ids, labels, mask = collate(rows, run.pad)
+        out = engine(input_ids=ids.to(device), attention_mask=mask.to(device), labels=labels.to(device))
+        engine.backward(out.loss)
+        engine.step()
+        losses.append(out.loss.detach().item())
+        run.tokens_this_run += int(mask.sum())
+        run.state["tokens"] += int(mask.sum())
+    return float(np.mean(losses))
+
+
+def _validate(run: _Run, rec: dict) -> None:
+    """Validation losses into ``rec``; a new best is saved to ``best/`` (with ``best.json``: step and losses)."""
+    from training.lm.model import save_speech_lm
+
+    if not run.val_rows:
+        return
+    run.engine.module.eval()
+    val = summarize_losses(token_losses(run.engine.module, run.val_rows, run.pad, run.unit_ids))
+    run.engine.module.train()
+    rec.update(val_loss=val["loss"], val_text_loss=val["text_loss"], val_unit_loss=val["unit_loss"],
+               val_by_character=val["by_character"])
+    state, step = run.state, rec["step"]
+    if state["best_val"] is None or val["loss"] < state["best_val"]:
+        state["best_val"], state["best_step"] = val["loss"], step
+        save_speech_lm(run.engine.module, run.vocab, run.out / "best", {"best.json": json.dumps(
+            {"step": step, "val": val}, indent=2)})
+
+
+def _record(run: _Run, rec: dict) -> None:
+    """A step's record into the history, ``metrics.jsonl`` and the reporter."""
+    run.state["history"].append(rec)
+    with open(run.metrics_path, "a") as f:
+        f.write(json.dumps(rec) + "\n")
+    run.reporter.log(f"step {rec['step']}/{run.spec.max_steps} train_loss {rec['train_loss']:.3f}"
+                     + (f" val_loss {rec['val_loss']:.3f}" if "val_loss" in rec else "")
+                     + f" tokens {run.state['tokens']}")
+
+
+def _save_checkpoint(run: _Run, step: int) -> None:
+    """A checkpoint with the loop state as client state; the newest ``keep_checkpoints`` are kept."""
+    run.engine.save_checkpoint(str(run.ckpt_dir), tag=f"step{step:06d}", client_state={"audiorole": run.state})
+    _prune(run.ckpt_dir, run.spec.keep_checkpoints)
+
+
+def _settle_best(run: _Run) -> dict | None:
+    """Without validation the last weights are the model; returns the losses ``best/best.json`` holds, if any."""
+    from training.lm.model import save_speech_lm
+
+    state = run.state
     if state["best_step"] is None:  # no validation split: the last weights are the model
-        save_speech_lm(engine.module, vocab, out / "best", {"best.json": json.dumps({"step": state["step"]})})
+        save_speech_lm(run.engine.module, run.vocab, run.out / "best",
+                       {"best.json": json.dumps({"step": state["step"]})})
         state["best_step"] = state["step"]
-    final_val = None
-    best_meta = json.loads((out / "best" / "best.json").read_text())
-    if "val" in best_meta:
-        final_val = best_meta["val"]
-    result = {
+    best_meta = json.loads((run.out / "best" / "best.json").read_text())
+    return best_meta["val"] if "val" in best_meta else None
+
+
+def _result(run: _Run, final_val: dict | None, loop_s: float) -> dict:
+    """The run's facts: steps, tokens, the best step's losses, resumes, throughput, sizes, precision, the spec."""
+    state, cfg, val = run.state, run.cfg, final_val or {}
+    tokens, bf16 = run.tokens_this_run, bool(cfg.get("bf16", {}).get("enabled"))
+    return {
         "steps": state["step"], "tokens": state["tokens"], "best_step": state["best_step"],
-        "best_val_loss": state["best_val"], "val_by_character": (final_val or {}).get("by_character"),
-        "val_text_loss": (final_val or {}).get("text_loss"), "val_unit_loss": (final_val or {}).get("unit_loss"),
+        "best_val_loss": state["best_val"], "val_by_character": val.get("by_character"),
+        "val_text_loss": val.get("text_loss"), "val_unit_loss": val.get("unit_loss"),
         "train_loss": state["history"][-1]["train_loss"] if state["history"] else None,
-        "resumed_from": state["resumed_from"], "tokens_per_s_this_run": round(tokens_this_run / loop_s, 1) if loop_s > 0 and tokens_this_run else None,
-        "wall_s_this_run": round(time.perf_counter() - t_start, 1), "n_train_samples": n, "n_val_samples": len(val_rows),
-        "n_parameters": int(sum(p.numel() for p in engine.module.parameters())), "vocab_size": vocab.size,
-        "precision": "bf16" if bf16 else "fp32", "zero_stage": cfg.get("zero_optimization", {}).get("stage", 0),
-        "spec": asdict(spec),
+        "resumed_from": state["resumed_from"],
+        "tokens_per_s_this_run": round(tokens / loop_s, 1) if loop_s > 0 and tokens else None,
+        "wall_s_this_run": round(time.perf_counter() - run.t_start, 1), "n_train_samples": len(run.train_rows),
+        "n_val_samples": len(run.val_rows), "n_parameters": int(sum(p.numel() for p in run.engine.module.parameters())),
+        "vocab_size": run.vocab.size, "precision": "bf16" if bf16 else "fp32",
+        "zero_stage": cfg.get("zero_optimization", {}).get("stage", 0), "spec": asdict(run.spec),
     }
-    return result
 
 
 def read_history(out_dir: str | Path) -> list[dict]:

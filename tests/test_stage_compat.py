@@ -1,0 +1,77 @@
+"""Data dirs built before the stage protocol stay current: each stage's fingerprint is the one the previous release
+wrote (its formula, spelled out here as it was), or the stage takes the old one as current (``Stage.legacy``)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import pytest
+
+from audiorole.dataset import stages as dataset
+from audiorole.ingest import stages as ingest
+from audiorole.segments import stages as segments
+from audiorole.stage import STAGES
+from audiorole.store import DataStore, fingerprint, write_stamp
+from evaluation import stages as evaluation, testset
+from evaluation.config import BaselineConfig, TestSetConfig
+from evaluation.replies import ARP_REPLIES
+from training import stages as training
+
+EP, SERIES, CHAR = "show/e1", "show", "show/walt"
+UP = {name: f"fp-of-{name}" for name in STAGES}  # every upstream stamp, by stage name
+
+#: (stage, partition key, inputs of today's declaration, the fingerprint the release before the protocol wrote)
+CASES = [
+    (ingest.PROBE, EP, [["/m/e1.mkv", 10, 1]], fingerprint("probe", "1", ["/m/e1.mkv", 10, 1])),
+    (ingest.STANDARDIZED_AUDIO, EP, [True], fingerprint("audio", "2", UP["probed_media"], True)),
+    (ingest.PARSED_SUBTITLES, EP, [[]], fingerprint("subtitles", "1", UP["probed_media"], [])),
+    (segments.SPEECH_ACTIVITY, EP, [{"v": 1}], fingerprint("speech", "1", UP["standardized_audio"], {"v": 1})),
+    (segments.ENHANCED_AUDIO, EP, ["auto", 8.0, 2, 100.0, 18.0],
+     fingerprint("enhance", "7", UP["speech_activity"], UP["parsed_subtitles"], "auto", 8.0, 2, 100.0, 18.0)),
+    (segments.SYNCED_SUBTITLES, EP, [0.6], fingerprint("sync", "2", UP["speech_activity"], UP["parsed_subtitles"], 0.6)),
+    (segments.SPEAKER_TURNS, EP, ["id"], fingerprint("diarization", "3", UP["enhanced_audio"], UP["synced_subtitles"],
+                                                     "id")),
+    (segments.TRANSCRIPT, EP, ["asr"], fingerprint("transcript", "1", UP["speech_activity"], "asr")),
+    (segments.ALIGNED_SEGMENTS, EP, [{"c": 1}, "resemblyzer", "en"],
+     fingerprint("segments", "6", UP["speaker_turns"], UP["transcript"], {"c": 1}, "resemblyzer", "en")),
+    (dataset.CHARACTERS, SERIES, [["a"], [], {"c": 1}, "resemblyzer", None, None, []],
+     fingerprint("characters", "3", ["a"], [], {"c": 1}, "resemblyzer", None, None, [])),
+    (dataset.DIALOGUES, SERIES, [{"d": 1}, []], fingerprint("dialogues", "2", UP["characters"], {"d": 1}, [])),
+    (dataset.DATASET_CARD, SERIES, ["Show"], fingerprint("card", "2", UP["dialogues"], "Show")),
+    (dataset.CHARACTER_SHARDS, CHAR, ["walt", {"s": 1}], fingerprint("shards", "1", UP["dialogues"], "walt", {"s": 1})),
+    (training.SPEECH_TOKENIZER, SERIES, [{"t": 1}], fingerprint("tokenizer", "1", UP["dialogues"], {"t": 1})),
+    (training.SPEECH_DECODER, SERIES, [{"d": 1}], fingerprint("decoder", "3", UP["speech_tokenizer"], {"d": 1})),
+    (training.ARP_MODEL, SERIES, [{"m": 1}], fingerprint("lm", "1", UP["speech_tokenizer"], UP["dialogues"], {"m": 1})),
+    (ARP_REPLIES, CHAR, ["walt", 0, {"temperature": 0.8, "top_p": 0.9}],
+     fingerprint("replies", "3", UP["arp_model"], UP["speech_decoder"], UP["arp_test_set"], "walt", 0,
+                 {"temperature": 0.8, "top_p": 0.9})),
+    (testset.ARP_TEST_SET, SERIES, testset.test_set_inputs(TestSetConfig(), "Show"),
+     fingerprint(fingerprint("test_set", "1", UP["dialogues"], asdict(TestSetConfig())), "Show")),
+    (evaluation.ANCHORS, SERIES, [], fingerprint("anchors", "1", UP["arp_test_set"])),
+    (evaluation.ARP_BASELINES, SERIES, evaluation.baselines_inputs(BaselineConfig()),
+     fingerprint("baselines", "1", UP["arp_test_set"], *evaluation.baselines_inputs(BaselineConfig()),
+                 UP["speech_tokenizer"], UP["speech_decoder"])),
+    (evaluation.ARP_MODEL_SYSTEM, SERIES, [{"walt": "r"}],
+     fingerprint("arp_model_system", "2", UP["arp_test_set"], {"walt": "r"})),
+    (evaluation.ARP_EVAL, SERIES, [{"m": 1}, {}], fingerprint("eval", "2", UP["arp_test_set"], {"m": 1}, {})),
+    (evaluation.ARP_EVAL_REPORT, SERIES, [], fingerprint("report", "1", UP["arp_eval"])),
+]
+
+
+def test_every_stage_is_covered():
+    assert {c[0].name for c in CASES} == {n for n in STAGES if not n.startswith("t_") and n != "race"}
+
+
+@pytest.mark.parametrize("stage,key,inputs,old", CASES, ids=[c[0].name for c in CASES])
+def test_a_stamp_of_the_previous_release_is_current(tmp_path, stage, key, inputs, old):
+    store = DataStore(tmp_path)
+    for name in set(stage.upstream) - set(stage.fan_in):  # a fan-in's state is among the inputs
+        up = STAGES[name]
+        write_stamp(up.dir(store, key if up.scope == stage.scope else key.split("/")[0]), up.stamp, UP[name])
+    folder = stage.dir(store, key)
+    for out in stage.outputs:
+        (folder / out).parent.mkdir(parents=True, exist_ok=True)
+        (folder / out).write_bytes(b"x")
+    write_stamp(folder, stage.stamp, old, n=1)
+    assert stage.current(store, key, inputs) == {"fingerprint": old, "n": 1}
+    assert stage.current(store, key, [*inputs, "changed"]) is None, "another input is another state"
