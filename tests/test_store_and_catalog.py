@@ -57,3 +57,24 @@ def test_catalog_sees_new_artifacts_without_copying(tmp_path):
     refresh_catalog(tmp_path)
     rows = catalog.query(tmp_path, "SELECT series, episode, duration_s, n_subtitle_cues FROM episodes")
     assert rows == [{"series": "Show", "episode": "E1", "duration_s": 12.5, "n_subtitle_cues": 0}]
+
+
+def test_two_processes_refresh_and_query_the_catalog_at_once(tmp_path):
+    """The CLI and the UI refresh the catalog after every materialization, at any moment: concurrent refreshes and
+    queries from two real processes all succeed (DuckDB holds one writer per file; the refresh waits its turn)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        from audiorole import catalog
+        from resources.storage import refresh_catalog
+        for _ in range(15):
+            refresh_catalog({str(tmp_path)!r})
+            assert catalog.query({str(tmp_path)!r}, "SELECT count(*) AS n FROM episodes") == [{{"n": 0}}]
+        print("ok")
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0] and all(o.strip() == "ok" for o, _ in outs), outs

@@ -1,0 +1,72 @@
+"""The recipe builder: a corpus of real clips becomes episodes with real-subtitle defects and demo-format truth."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from audiorole.recipes import Corpus, Line, Scene
+from audiorole.recipes.build import build_series, split_text
+
+TEXTS = [
+    ("Joe", "Where is the plane?"), ("Frank", "Right behind the hangar, as always."),
+    ("Joe", "Then we fly at dawn. I will need fuel, a map of the river, a compass that works, and a lot of luck."),
+    ("Frank", "Yes."), ("Joe", "Good."), ("Frank", "Bring the map."),
+]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed")
+    folder = tmp_path_factory.mktemp("clips")
+    scenes = []
+    for s in range(3):
+        lines = []
+        for i, (who, text) in enumerate(TEXTS):
+            clip = folder / f"{s}_{i}.wav"
+            subprocess.run(["espeak-ng", "-v", "en-us+m3" if who == "Joe" else "en+f2", "-w", str(clip), text],
+                           check=True)
+            lines.append(Line(who, text, clip))
+        scenes.append(Scene(f"d{s}", tuple(lines)))
+    return Corpus("test", "Test Series", "en", "test", scenes, {"Joe": {"main": True}})
+
+
+def test_a_long_line_is_split_over_cues_at_sentence_breaks():
+    parts = split_text(TEXTS[2][1], max_chars=40)
+    assert parts[0] == "Then we fly at dawn." and all(len(p) <= 40 for p in parts)
+    assert " ".join(parts) == TEXTS[2][1]
+
+
+def test_episodes_subtitles_and_truth(corpus, tmp_path):
+    import pysubs2
+
+    m = build_series(corpus, tmp_path, minutes_per_episode=0.3, seed=1)
+    assert len(m.episodes) >= 2
+    ep = m.episodes[0]
+    lines = [json.loads(x) for x in open(ep.truth_lines, encoding="utf-8")]
+    timing = json.loads((m.truth_root / "Test Series" / f"{ep.stem}.subtitle_timing.json").read_text())
+    assert {ln["character"] for ln in lines} == {"Joe", "Frank"} and abs(timing["offset_s"]) <= 1.5
+    subs = pysubs2.load(ep.subtitle_path)
+    k = 1 + timing["drift_ppm"] * 1e-6
+    starts = [(e.start / 1000 - timing["offset_s"]) / k for e in subs]
+    for ln in lines:  # every subtitled line's cue starts at its line, within the jitter (and the cue lead-in)
+        if ln["subtitle_cue_index"] is not None:
+            assert abs(starts[ln["subtitle_cue_index"]] - ln["start_s"]) <= 0.13
+    long_line = next(ln for ln in lines if ln["text"].startswith("Then we fly"))
+    assert sum(1 for e in subs if "compass" in e.plaintext or "dawn" in e.plaintext) >= 2, "split over cues"
+    assert any(e.plaintext.startswith(("JOE:", "FRANK:")) for e in subs), "speaker tags on part of the cues"
+    assert long_line["end_s"] - long_line["start_s"] > 3
+    series = json.loads((m.truth_root / "Test Series" / "series.json").read_text())
+    assert {c["name"] for c in series["characters"]} == {"Joe", "Frank"}
+    mtime = (m.media_root / "Test Series" / f"{ep.stem}.mp4").stat().st_mtime_ns
+    again = build_series(corpus, tmp_path, minutes_per_episode=0.3, seed=1)
+    assert [e.stem for e in again.episodes] == [e.stem for e in m.episodes]
+    assert (m.media_root / "Test Series" / f"{ep.stem}.mp4").stat().st_mtime_ns == mtime, "idempotent"
+    audio = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
+                            ep.media_path], capture_output=True, text=True, check=True).stdout
+    assert np.isfinite(float(audio)) and float(audio) > lines[-1]["end_s"]
