@@ -92,13 +92,17 @@ def truth_label(character: str) -> str:
 
 
 # the timeline ---------------------------------------------------------------------------------------------------
-def episode_scenes(corpus: Corpus, durations: dict[Path, float], minutes: float, n_episodes: int | None
+def episode_scenes(corpus: Corpus, clips: dict[Path, np.ndarray], minutes: float, n_episodes: int | None
                    ) -> list[list[int]]:
-    """Scene indices per episode: consecutive scenes until an episode holds ``minutes`` of speech."""
+    """Scene indices per episode: consecutive scenes until an episode holds ``minutes`` of speech. Clips are decoded
+    into ``clips`` as their scenes are reached, so a few episodes of a long corpus decode only what they use."""
     episodes, current, speech = [], [], 0.0
     for i, scene in enumerate(corpus.scenes):
+        for ln in scene.lines:
+            if ln.audio not in clips:
+                clips[ln.audio] = decode_clip(ln.audio)
         current.append(i)
-        speech += sum(durations[ln.audio] for ln in scene.lines)
+        speech += sum(len(clips[ln.audio]) / SR for ln in scene.lines)
         if speech >= minutes * 60:
             episodes.append(current)
             current, speech = [], 0.0
@@ -106,7 +110,7 @@ def episode_scenes(corpus: Corpus, durations: dict[Path, float], minutes: float,
                 return episodes
     if current and speech >= minutes * 20:  # a last episode of at least a third of the length
         episodes.append(current)
-    return episodes[:n_episodes] if n_episodes else episodes
+    return episodes
 
 
 def place(corpus: Corpus, scenes: list[int], clips: dict[Path, np.ndarray], rng: np.random.Generator
@@ -264,9 +268,8 @@ def build_series(corpus: Corpus, out_dir: str | Path, *, minutes_per_episode: fl
         saved = json.loads(manifest_path.read_text())
         if saved.get("params") == params and all(Path(e["media_path"]).exists() for e in saved["episodes"]):
             return RecipeManifest(out / "media", out / "truth", [RecipeEpisode(**e) for e in saved["episodes"]])
-    clips = {ln.audio: decode_clip(ln.audio) for s in corpus.scenes for ln in s.lines}
-    durations = {p: len(a) / SR for p, a in clips.items()}
-    plan = episode_scenes(corpus, durations, minutes_per_episode, n_episodes)
+    clips: dict[Path, np.ndarray] = {}
+    plan = episode_scenes(corpus, clips, minutes_per_episode, n_episodes)
     if not plan:
         raise RecipeError(f"{corpus.name}: too little speech for one episode of {minutes_per_episode} min")
     media_dir, truth_dir, work = out / "media" / corpus.title, out / "truth" / corpus.title, out / ".work"
