@@ -3,7 +3,7 @@ what decides whether each is current (``audiorole.stage.stale``) — known from 
 parameters, without loading a model or running anything.
 
     episode    probed_media → standardized_audio, parsed_subtitles → speech_activity → enhanced_audio,
-               synced_subtitles → speaker_turns, transcript → aligned_segments
+               transcript → synced_subtitles → speaker_turns → aligned_segments
     series     characters (all its episodes' segments) → dialogues → dataset_card
     character  character_shards (its series' dialogues)
 
@@ -30,7 +30,7 @@ from audiorole.store import DataStore, file_identity, fingerprint
 
 EPISODE_STAGES: tuple[Stage, ...] = (
     ingest.PROBE, ingest.STANDARDIZED_AUDIO, ingest.PARSED_SUBTITLES, segments.SPEECH_ACTIVITY,
-    segments.ENHANCED_AUDIO, segments.SYNCED_SUBTITLES, segments.SPEAKER_TURNS, segments.TRANSCRIPT,
+    segments.ENHANCED_AUDIO, segments.TRANSCRIPT, segments.SYNCED_SUBTITLES, segments.SPEAKER_TURNS,
     segments.ALIGNED_SEGMENTS,
 )
 SERIES_STAGES: tuple[Stage, ...] = (dataset.CHARACTERS, dataset.DIALOGUES, dataset.DATASET_CARD)

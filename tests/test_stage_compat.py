@@ -28,7 +28,6 @@ CASES = [
     (segments.SPEECH_ACTIVITY, EP, [{"v": 1}], fingerprint("speech", "1", UP["standardized_audio"], {"v": 1})),
     (segments.ENHANCED_AUDIO, EP, ["auto", 8.0, 2, 100.0, 18.0],
      fingerprint("enhance", "7", UP["speech_activity"], UP["parsed_subtitles"], "auto", 8.0, 2, 100.0, 18.0)),
-    (segments.SYNCED_SUBTITLES, EP, [0.6], fingerprint("sync", "2", UP["speech_activity"], UP["parsed_subtitles"], 0.6)),
     (segments.SPEAKER_TURNS, EP, ["id"], fingerprint("diarization", "3", UP["enhanced_audio"], UP["synced_subtitles"],
                                                      "id")),
     (segments.TRANSCRIPT, EP, ["asr"], fingerprint("transcript", "1", UP["speech_activity"], "asr")),
@@ -58,8 +57,12 @@ CASES = [
 ]
 
 
+#: Stages whose output changed after the protocol landed: their version was bumped on purpose, so they re-run.
+BUMPED = {"synced_subtitles": "3: text-to-words sync where cue starts miss the onsets (reads the transcript)"}
+
+
 def test_every_stage_is_covered():
-    assert {c[0].name for c in CASES} == {n for n in STAGES if not n.startswith("t_") and n != "race"}
+    assert {c[0].name for c in CASES} | set(BUMPED) == {n for n in STAGES if not n.startswith("t_") and n != "race"}
 
 
 @pytest.mark.parametrize("stage,key,inputs,old", CASES, ids=[c[0].name for c in CASES])

@@ -37,14 +37,17 @@ SPEECH_ACTIVITY = Stage("speech_activity", stamp="speech", version="1", **_EPISO
 # 7: auto leaves episodes without subtitles as they are
 ENHANCED_AUDIO = Stage("enhanced_audio", stamp="enhance", version="7", **_EPISODE, outputs=("enhancement.json",),
                        upstream=("speech_activity", "parsed_subtitles"))
-SYNCED_SUBTITLES = Stage("synced_subtitles", stamp="sync", version="2", **_EPISODE,
-                         outputs=("synced_cues.parquet", "sync.json"), upstream=("speech_activity", "parsed_subtitles"))
+TRANSCRIPT = Stage("transcript", stamp="transcript", version="1", **_EPISODE, outputs=("words.parquet",),
+                   upstream=("speech_activity",))
+# 3: where the cue starts do not sit on speech onsets (long lines split over cues), the cues' text is aligned to the
+# transcript's words instead
+SYNCED_SUBTITLES = Stage("synced_subtitles", stamp="sync", version="3", **_EPISODE,
+                         outputs=("synced_cues.parquet", "sync.json"),
+                         upstream=("speech_activity", "parsed_subtitles", "transcript"))
 # 2: the overlap detector reads the standardized audio, not the enhanced; 3: a brief voice the subtitles name is not
 # folded into another named one
 SPEAKER_TURNS = Stage("speaker_turns", stamp="diarization", version="3", **_EPISODE,
                       outputs=("turns.parquet", "turns.rttm"), upstream=("enhanced_audio", "synced_subtitles"))
-TRANSCRIPT = Stage("transcript", stamp="transcript", version="1", **_EPISODE, outputs=("words.parquet",),
-                   upstream=("speech_activity",))
 # 6: a one-letter ASR slip still anchors the cut of a talked-over line
 ALIGNED_SEGMENTS = Stage("aligned_segments", stamp="segments", version="6", **_EPISODE, outputs=("segments.parquet",),
                          upstream=("speaker_turns", "transcript"))
@@ -150,8 +153,10 @@ def sync_inputs(min_score: float) -> list:
 
 
 def run_sync(ep: EpisodeSource, store: DataStore, *, min_score: float = 0.6, force: bool = False) -> StageResult:
-    """Estimate offset + drift of the cues against speech activity, apply, refine cue edges; record the residual.
-    Subtitles that do not match the audio raise ``subsync.SyncError`` (the partition fails loudly)."""
+    """Estimate offset + drift of the cues, apply, refine cue edges; record the residual and the method. From the
+    speech onsets first (the cue starts), else from the cues' text aligned to the transcript's words: real
+    subtitles split a long line over cues whose starts fall mid-speech, and then onsets cannot show the alignment
+    the words do. Subtitles that match neither raise ``subsync.SyncError`` (the partition fails loudly)."""
     def compute(folder: Path) -> dict:
         cues = pq.read_table(folder / "cues.parquet")
         info = read_row(folder / "subtitles.parquet")
@@ -160,7 +165,8 @@ def run_sync(ep: EpisodeSource, store: DataStore, *, min_score: float = 0.6, for
         if cues.num_rows == 0:
             row, synced = {"status": "no_subtitles", "n_cues": 0}, CUE_SCHEMA.empty_table()
         else:
-            synced, result, n_first = _sync_cues(cues, speech, duration, info["subtitle_path"], min_score)
+            words = read_words(folder / "words.parquet")
+            synced, result, n_first = _sync_cues(cues, speech, duration, words, info["subtitle_path"], min_score)
             row = {"status": "synced", "n_cues": n_first, "subtitle_path": info["subtitle_path"], **result.to_dict()}
         write_parquet_atomic(folder / "synced_cues.parquet", synced)
         write_json_atomic(folder / "sync.json", row)
@@ -169,15 +175,30 @@ def run_sync(ep: EpisodeSource, store: DataStore, *, min_score: float = 0.6, for
     return SYNCED_SUBTITLES.run(store, ep.key, sync_inputs(min_score), compute, force=force)
 
 
-def _sync_cues(cues: pa.Table, speech: np.ndarray, duration: float, path: str, min_score: float):
+def _sync_cues(cues: pa.Table, speech: np.ndarray, duration: float, words: list, path: str, min_score: float):
     """(synced cues, the sync estimate, number of cues): the parts of a dash cue share their cue's refined span."""
     spans = np.stack([cues.column("start_s").to_numpy(), cues.column("end_s").to_numpy()], axis=1)
     first = cues.column("part").to_numpy() == 0
     result = subsync.estimate_sync(spans[first], speech, duration_s=duration)
-    subsync.check_sync(result, path=path, min_score=min_score)
+    try:
+        subsync.check_sync(result, path=path, min_score=min_score)
+    except subsync.SyncError as onsets_err:
+        texts: dict[int, list[str]] = {}
+        for i, text in zip(cues.column("cue_index").to_pylist(), cues.column("text").to_pylist()):
+            texts.setdefault(i, []).append(text or "")
+        order = [i for i, f in zip(cues.column("cue_index").to_pylist(), first) if f]
+        by_text = subsync.estimate_sync_from_words(spans[first], [" ".join(texts[i]) for i in order], words,
+                                                   speech=speech, duration_s=duration)
+        try:
+            subsync.check_sync(by_text, path=path, min_score=min_score)
+        except subsync.SyncError as text_err:
+            raise subsync.SyncError(path, f"{onsets_err.problem}; from the transcript's words: {text_err.problem}") \
+                from text_err
+        result = by_text
     mapped = subsync.apply_sync(spans, result)
     refined = mapped.copy()
-    refined[first] = subsync.refine_cue_edges(mapped[first], speech)
+    if result.status != "text":  # text-synced cues may start mid-speech: snapping them to onsets would undo that
+        refined[first] = subsync.refine_cue_edges(mapped[first], speech)
     idx = cues.column("cue_index").to_numpy()
     span_of = {i: refined[k] for k, i in enumerate(idx) if first[k]}
     refined = np.stack([span_of.get(i, refined[k]) for k, i in enumerate(idx)])

@@ -37,12 +37,55 @@ Too few cues (< ``MIN_CUES``): ``estimate_sync`` returns the identity with ``sta
 ``check_sync`` lets it pass — a 2-line subtitle file can neither be calibrated nor judged, and failing the
 episode for it would lose its audio; downstream uses such cues as given. Speech without pauses (too few
 onsets to calibrate on, ``status="no_onsets"``): the identity, judged by overlap only.
+
+Text (``estimate_sync_from_words``, ``status="text"``). Real subtitles split a long line over several cues, so most
+cue starts fall mid-speech, not on an onset: a right file with a small offset can fail the onset test (an episode
+with only 16% of its cue starts on onsets although 78% of its cue time was over speech, offset -0.38 s). The ASR
+words of the episode say where each cue's text was spoken instead:
+
+1. Tokens: ``text_tokens`` on both sides (lower case, punctuation and SDH notes dropped, numbers spelled out); a
+   cue token's subtitle time is interpolated inside its cue by character position.
+2. Coarse search: pairs of equal word bigrams (single words if bigrams are too few) within ``max_offset_s`` vote,
+   each cue position's vote shared among its candidates (a phrase said five times in reach votes 1/5 for each),
+   into a blurred histogram of ``cue_time - word_time·(1 + drift)`` over a drift grid; the best cell is the coarse
+   line. The same structure as the onset search, from text matches instead of edges.
+3. Alignment: each cue's tokens are aligned in order (``difflib.SequenceMatcher``, longest blocks first) with the
+   ASR tokens within 2 s, then 0.7 s, of its span mapped by the current line; a cue with at least 2 matched tokens
+   (and a third of a long cue's) gives a start anchor (its first matched token vs that word's start) and an end
+   anchor (last token's end vs that word's end); matched tokens that imply an offset > 1 s from the cue's median
+   are stray common words and are left out first.
+4. Fit: as ``_fit`` — Huber IRLS, one slope, separate start and end intercepts (the offset is the start
+   intercept, so the two estimators mean the same thing by it: cue ends lag the speech by a reading margin), a
+   weak drift prior (σ = 1%, so a 0.5% stretch of a one-minute clip is kept; over an episode it weighs nothing).
+   The drift range is ±1% by default (±5% for a 25 ↔ 23.976 fps speed-up: ``max_drift_ppm=50_000``).
+5. Scores: ``text_matched_share`` = cues found (enough matched tokens, start anchor within 0.5 s of the line) over
+   cues with text; ``text_residual_ms`` = median |start anchor - line|; ``text_chance_share`` = the share found when
+   every cue carries another cue's text (rotated by half the file) at the same times: what common words reach by
+   luck. A 45-minute episode (~830 cues, ~5100 words) takes ~0.15 s; on synthetic episodes with split cues the
+   offset is within 15 ms and the drift within 5 ppm where ``check_sync`` refuses the onset-based result
+   (``benchmarks/subtitle_sync.py``; TED captions shifted by ±2 s and stretched by ±0.5% come back within 42-46 ms
+   median of where the published captions sit on the speech).
+
+``check_sync`` accepts a text result when ``text_matched_share`` ≥ ``needed_text_share`` (40%, and 20 points above
+``text_chance_share``) with at least ``MIN_CUES`` cues found, and ``text_residual_ms`` ≤ 250 ms. Why: a found cue
+means its words were heard there, in order, within 0.5 s of one line shared by the whole file — far stronger
+evidence than overlap or onsets; on synthetic episodes the right file finds 97-99% (chance 0-3%), the words of
+another episode of the same series (same line pools) 1-3%, another language 0%. 40% leaves room for a weak ASR (the
+tiny model on music, accents) and for cues the ASR skipped. The residual bound is about twice what a right file
+shows (the ASR's word-time error and the cues' own jitter: ~75 ms synthetic, ~130 ms with tiny.en on the TED talk);
+matches by luck scatter over the ±0.7 s window. The overlap ``min_score`` is not required: the words themselves
+were heard at those times, and a VAD that misses speech under music would otherwise veto a file the text proves.
+No match at all (another language, no words) is refused with its own message.
 """
 
 from __future__ import annotations
 
+import difflib
 import math
+import re
+import unicodedata
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -78,13 +121,20 @@ class SyncResult:
     onset_score: float = float("nan")  # n_matched / n_cues
     chance_score: float = float("nan")  # onset_score expected from cue starts placed at random
     peak_ratio: float = float("nan")  # correlation peak / best peak > 1 s away (inf: nothing else; nan: no search)
-    status: str = "synced"  # "synced" | "too_few_cues" | "no_onsets" (the last two: identity, not calibrated)
+    status: str = "synced"  # "synced" | "text" | "too_few_cues" | "no_onsets" (the last two: identity, not calibrated)
     corrected: bool = True  # False: the best correction would have lowered the score; the identity is kept
+    # text-based results (``estimate_sync_from_words``, status "text"); defaults elsewhere
+    n_words: int = 0  # ASR words the cue texts were aligned to
+    n_text_cues: int = 0  # cues with at least one word of text
+    n_text_matched: int = 0  # cues found in the ASR words: enough matched tokens, anchor within TEXT_INLIER_S
+    text_matched_share: float = float("nan")  # n_text_matched / n_text_cues
+    text_chance_share: float = float("nan")  # the same share for other cues' texts at the same times (luck)
+    text_residual_ms: float = float("nan")  # median |anchor - fitted line| over the cues with enough matched tokens
 
     @property
     def calibrated(self) -> bool:
         """Offset and drift were estimated from the audio (the identity may still have been kept)."""
-        return self.status == "synced"
+        return self.status == "synced" or (self.status == "text" and self.corrected)
 
     def to_audio_time(self, t_sub):
         """Subtitle time → audio time (the inverse of the model)."""
@@ -317,8 +367,13 @@ def check_sync(result: SyncResult, *, path=None, min_score: float = 0.6) -> None
     distinct alignment: a correlation peak ≥ ``MIN_PEAK_RATIO``× any peak more than 1 s away, and an onset share
     ≥ ``needed_onset_score`` (≥ 50%, and chance + 15..30 points). In dense dialogue any subtitles overlap speech
     about as much as speech fills the episode, so a wrong episode is caught by the last two. ``no_onsets``:
-    judged by overlap only. ``too_few_cues``: passes (see the module docstring)."""
+    judged by overlap only. ``too_few_cues``: passes (see the module docstring). ``text`` (from
+    ``estimate_sync_from_words``): enough cues found in the ASR words, close to the fitted line — the rule and why
+    in the module docstring, "Text"; ``min_score`` does not apply."""
     if result.status == "too_few_cues":
+        return
+    if result.status == "text":
+        _check_text(result, path)
         return
     if result.status == "no_onsets":
         where = f"cues as given: too few pauses in the speech to calibrate on; {result.n_cues} cues"
@@ -396,3 +451,407 @@ def _snap(points: np.ndarray, t: float, reach: float, lo: float, hi: float) -> f
         return t
     cand = points[a:b]
     return float(cand[np.argmin(np.abs(cand - t))])
+
+
+# text-based sync -------------------------------------------------------------------------------------------------
+MIN_TEXT_SHARE = 0.4  # check_sync: at least this share of the cues must be found in the ASR words...
+TEXT_LIFT = 0.2  # ... and this far above the share other cues' texts reach at the same times (common words, luck)
+MAX_TEXT_RESIDUAL_MS = 250.0  # ... with the cue starts this close to the fitted line (median)
+TEXT_STEP_S = 0.05  # histogram bin of the coarse text search
+TEXT_BLUR_S = 0.3  # its Gaussian blur: about the error of a time interpolated inside a cue
+TEXT_WINDOWS_S = (2.0, 0.7)  # per round, ASR words within this of a cue's mapped span are aligned to its text
+TEXT_INLIER_S = 0.5  # a cue whose start anchor lies within this of the fitted line is "found"
+TEXT_DRIFT_PRIOR_PPM = 10_000.0  # σ of the weak drift prior of the text fit (module docstring, "Text", 4)
+_NUM_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+             "seventeen eighteen nineteen").split()
+_NUM_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+_ORDINAL = {"one": "first", "two": "second", "three": "third", "five": "fifth", "eight": "eighth", "nine": "ninth",
+            "twelve": "twelfth"}
+_ALIASES = {"ok": "okay", "mr": "mister", "mrs": "missus", "dr": "doctor", "vs": "versus"}
+_TEXT_DROP = re.compile(r"\[[^\]]*\]|\([^)]*\)|\{[^}]*\}|<[^>]*>|[♪♫#]")
+_TEXT_LABEL = re.compile(r"(^|\n|-)\s*[A-Z][A-Z0-9 .'-]*:\s")
+_TEXT_SPLIT = re.compile(r"[\W_]+", re.UNICODE)
+_TEXT_ORD = re.compile(r"^(\d{1,9})(st|nd|rd|th)$")
+
+
+def _number_words(n: int) -> list[str]:
+    """English words of 0 ≤ n < 10⁹; four-digit years 1100–1999 are read as pairs ("nineteen ninety")."""
+    if n < 20:
+        return [_NUM_ONES[n]]
+    if n < 100:
+        return [_NUM_TENS[n // 10]] + ([_NUM_ONES[n % 10]] if n % 10 else [])
+    if 1100 <= n < 2000 and n % 100:
+        return _number_words(n // 100) + (["oh"] if n % 100 < 10 else []) + _number_words(n % 100)
+    for size, name in ((10**6, "million"), (1000, "thousand"), (100, "hundred")):
+        if n >= size:
+            return _number_words(n // size) + [name] + (_number_words(n % size) if n % size else [])
+    return [str(n)]
+
+
+def text_tokens(text: str) -> list[str]:
+    """The words of a subtitle line or an ASR word as they are compared: bracketed SDH notes (``[door slams]``),
+    music signs and upper-case speaker labels dropped, accents folded, lower case, apostrophes removed ("I've" →
+    "ive"), split at punctuation, numbers spelled out ("42" → "forty two", "1st" → "first"), a few abbreviations
+    expanded ("Mr" → "mister", "OK" → "okay")."""
+    return list(_text_tokens(text or ""))
+
+
+@lru_cache(maxsize=1 << 16)
+def _text_tokens(text: str) -> tuple[str, ...]:
+    text = _TEXT_LABEL.sub(" ", _TEXT_DROP.sub(" ", text))
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(c for c in text if not unicodedata.combining(c)).lower()
+    text = re.sub(r"['’‘`´]", "", text).replace("&", " and ").replace("%", " percent ")
+    out: list[str] = []
+    for tok in _TEXT_SPLIT.split(text):
+        if not tok:
+            continue
+        ordinal = _TEXT_ORD.match(tok)
+        if tok.isdigit() and len(tok) <= 9:
+            out.extend(_number_words(int(tok)))
+        elif ordinal:
+            words = _number_words(int(ordinal.group(1)))
+            last = words[-1]
+            words[-1] = _ORDINAL.get(last, last[:-1] + "ieth" if last.endswith("y") else last + "th")
+            out.extend(words)
+        else:
+            out.append(_ALIASES.get(tok, tok))
+    return tuple(out)
+
+
+@dataclass
+class _Tokens:
+    """A token stream: token strings, their ids (a vocabulary shared by the cue and ASR streams), start and end."""
+    text: list[str]
+    ids: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+
+
+def _cue_tokens(spans: np.ndarray, texts: list[str], vocab: dict) -> tuple[_Tokens, list[np.ndarray]]:
+    """The cues' tokens in cue start order, each timed by interpolating its character position (token length + 1
+    for the space) over its cue's span, and each cue's token indices (in row order)."""
+    text: list[str] = []
+    start: list[float] = []
+    end: list[float] = []
+    by_start = np.argsort(spans[:, 0], kind="stable")
+    per_cue: list[np.ndarray] = [np.zeros(0, np.int64)] * len(spans)
+    for c in by_start:
+        toks = _text_tokens(texts[c])
+        s, e = float(spans[c, 0]), float(spans[c, 1])
+        total = max(sum(len(x) + 1 for x in toks) - 1, 1)
+        pos = 0
+        per_cue[c] = np.arange(len(text), len(text) + len(toks))
+        for x in toks:
+            start.append(s + (e - s) * pos / total)
+            end.append(s + (e - s) * min((pos + len(x)) / total, 1.0))
+            pos += len(x) + 1
+        text.extend(toks)
+    ids = np.array([vocab.setdefault(x, len(vocab)) for x in text], dtype=np.int64)
+    return _Tokens(text, ids, np.array(start, float), np.array(end, float)), per_cue
+
+
+def _word_tokens(words, vocab: dict) -> tuple[_Tokens, int]:
+    """ASR tokens in time order, and the number of words (with finite times); a word that gives several tokens
+    ("twenty-one") has its span shared among them by character length."""
+    rows = []
+    for w in words:
+        s, e, x = (w.start, w.end, w.text) if hasattr(w, "text") else (w[0], w[1], w[2])
+        s, e = float(s), float(e)
+        if math.isfinite(s) and math.isfinite(e):
+            rows.append((s, max(e, s), str(x)))
+    rows.sort(key=lambda r: r[0])
+    text: list[str] = []
+    start: list[float] = []
+    end: list[float] = []
+    for s, e, x in rows:
+        toks = _text_tokens(x)
+        if len(toks) == 1:
+            text.append(toks[0]), start.append(s), end.append(e)
+            continue
+        total, pos = max(sum(len(t) for t in toks), 1), 0
+        for tok in toks:
+            text.append(tok), start.append(s + (e - s) * pos / total)
+            pos += len(tok)
+            end.append(s + (e - s) * pos / total)
+    ids = np.array([vocab.setdefault(x, len(vocab)) for x in text], dtype=np.int64)
+    return _Tokens(text, ids, np.array(start, float), np.array(end, float)), len(rows)
+
+
+def _ngram_ids(ids: np.ndarray, n: int, size: int) -> np.ndarray:
+    """Id of the n-gram that starts at each position (-1 where it would run past the end)."""
+    out = np.full(len(ids), -1, dtype=np.int64)
+    if len(ids) >= n:
+        g = ids[: len(ids) - n + 1].copy()
+        for k in range(1, n):
+            g = g * size + ids[k : len(ids) - n + 1 + k]
+        out[: len(g)] = g
+    return out
+
+
+def _equal_pairs(gi: np.ndarray, y: np.ndarray, gj: np.ndarray, x: np.ndarray, max_off: float, scale_lo: float,
+                 scale_hi: float) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs (i, j) with ``gi[i] == gj[j] >= 0`` and ``y[i] - x[j]·scale`` within ±max_off for some scale: a
+    join on (n-gram, time), so the work grows with the matches, not with the words in reach."""
+    ranks, inv = np.unique(np.r_[gi, gj], return_inverse=True)
+    ri, rj = inv[: len(gi)], inv[len(gi):]
+    span = float(max(np.ptp(x) if len(x) else 0.0, 1.0)) * 4 + 4 * max_off + 10.0  # > any window's extent
+    x0 = float(x.min()) if len(x) else 0.0
+    key_j = rj * span + (x - x0)
+    order = np.argsort(key_j, kind="stable")
+    key_j = key_j[order]
+    lo_t = np.minimum((y - max_off) / scale_lo, (y - max_off) / scale_hi) - x0
+    hi_t = np.maximum((y + max_off) / scale_lo, (y + max_off) / scale_hi) - x0
+    lo = np.searchsorted(key_j, ri * span + np.clip(lo_t, -1.0, span - 1.0), side="left")
+    hi = np.searchsorted(key_j, ri * span + np.clip(hi_t, -1.0, span - 1.0), side="right")
+    counts = np.where(gi >= 0, np.maximum(hi - lo, 0), 0)
+    i = np.repeat(np.arange(len(gi)), counts)
+    k = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(lo, counts)
+    return i, order[k]
+
+
+def _text_search(cue: _Tokens, asr: _Tokens, size: int, max_offset_s: float,
+                 max_drift_ppm: float) -> tuple[float, float] | None:
+    """(drift_ppm, offset_s): the best cell of the blurred histogram of ``cue_token_time - word_time·scale`` over the
+    pairs of equal word bigrams (single words when bigrams give fewer than ``MIN_CUES`` votes) within
+    ``max_offset_s``, over a drift grid; each cue position's vote is shared among its candidates, so a phrase said
+    five times in reach votes 1/5 for each. ``None``: not one pair."""
+    extent = float(np.ptp(cue.start)) if len(cue.start) else 0.0
+    step = float(np.clip(1e6 * 0.1 / max(extent, 1.0), 10.0, 1000.0))  # neighbours move the last cue by ≤ 100 ms
+    n = int(math.ceil(max_drift_ppm / step)) if max_drift_ppm > 0 else 0
+    drifts = np.clip(np.arange(-n, n + 1) * step, -max_drift_ppm, max_drift_ppm)
+    scales = 1.0 + drifts * 1e-6
+    for ngram in (2, 1):
+        i, j = _equal_pairs(_ngram_ids(cue.ids, ngram, size), cue.start, _ngram_ids(asr.ids, ngram, size),
+                            asr.start, max_offset_s, scales.min(), scales.max())
+        if len(i) and (ngram == 1 or len(np.unique(i)) >= MIN_CUES):
+            break
+    if not len(i):
+        return None
+    weight = 1.0 / np.bincount(i, minlength=len(cue.start))[i]
+    half = int(round(max_offset_s / TEXT_STEP_S))
+    nb = 2 * half + 1
+    y, x = cue.start[i], asr.start[j]
+    hist = np.zeros(len(drifts) * nb)
+    rows_per_chunk = max(1, _MAX_CHUNK // len(i))
+    for r0 in range(0, len(drifts), rows_per_chunk):
+        sc = scales[r0 : r0 + rows_per_chunk, None]
+        b = np.rint((y[None, :] - x[None, :] * sc) / TEXT_STEP_S).astype(np.int64) + half
+        ok = (b >= 0) & (b < nb)
+        flat = (b + (np.arange(len(sc))[:, None] + r0) * nb)[ok]
+        hist += np.bincount(flat, weights=np.broadcast_to(weight, b.shape)[ok], minlength=hist.size)
+    h = _gauss_rows(hist.reshape(len(drifts), nb), TEXT_BLUR_S / TEXT_STEP_S)
+    best = float(h.max())
+    if best <= 1e-9:
+        return None
+    by_drift = np.argsort(np.abs(drifts), kind="stable")  # ties: smallest |drift|, then smallest |offset|
+    cand = np.argwhere(h[by_drift] >= best * (1 - 1e-9))
+    r, c = min(cand.tolist(), key=lambda rc: (rc[0], abs(rc[1] - half)))
+    return float(drifts[by_drift[r]]), (c - half) * TEXT_STEP_S
+
+
+def _align_cues(cue: _Tokens, per_cue: list[np.ndarray], spans: np.ndarray, asr: _Tokens, drift_ppm: float,
+                offset_s: float, window_s: float) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per cue: (its matched token indices, the ASR token indices they matched) — the cue's tokens aligned, in
+    order, with the ASR tokens that start within ``window_s`` of its span mapped to audio time
+    (``difflib.SequenceMatcher``: longest common blocks first, so a cue's phrase beats a stray common word)."""
+    a = 1.0 + drift_ppm * 1e-6
+    lo = np.searchsorted(asr.start, (spans[:, 0] - offset_s) / a - window_s, side="left")
+    hi = np.searchsorted(asr.start, (spans[:, 1] - offset_s) / a + window_s, side="right")
+    none = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+    out = []
+    for c, idx in enumerate(per_cue):
+        if not len(idx) or hi[c] <= lo[c]:
+            out.append(none)
+            continue
+        sm = difflib.SequenceMatcher(None, cue.text[idx[0] : idx[-1] + 1], asr.text[lo[c] : hi[c]], autojunk=False)
+        ks: list[int] = []
+        js: list[int] = []
+        for blk in sm.get_matching_blocks():
+            ks.extend(range(blk.a, blk.a + blk.size))
+            js.extend(range(blk.b, blk.b + blk.size))
+        out.append((idx[0] + np.array(ks, dtype=np.int64), lo[c] + np.array(js, dtype=np.int64)) if ks else none)
+    return out
+
+
+def _needed_tokens(n_tokens: int) -> int:
+    """Matched tokens a cue needs to count as found: 2 (1 for a one-word cue), and a third of a long cue's words."""
+    return max(min(2, n_tokens), int(math.ceil(n_tokens / 3)))
+
+
+def _anchors(cue: _Tokens, per_cue: list[np.ndarray], matches, asr: _Tokens, drift_ppm: float):
+    """(cue rows, audio times x, subtitle times y, kind) of the cues with enough matched tokens: a start anchor
+    (kind 0: the first matched token's time interpolated inside the cue vs its word's start) and an end anchor
+    (kind 1: the last matched token's end vs its word's end). Matched tokens whose implied offset lies more than
+    1 s from the cue's median are stray matches of a common word near the window's edge and are left out first."""
+    a = 1.0 + drift_ppm * 1e-6
+    rows: list[int] = []
+    xs: list[float] = []
+    ys: list[float] = []
+    kinds: list[int] = []
+    for c, (ks, js) in enumerate(matches):
+        need = _needed_tokens(len(per_cue[c]))
+        if not len(ks) or len(ks) < need:
+            continue
+        d = cue.start[ks] - a * asr.start[js]
+        keep = np.abs(d - sorted(d.tolist())[len(d) // 2]) <= 2 * TEXT_INLIER_S
+        if keep.sum() < need:
+            continue
+        ks, js = ks[keep], js[keep]
+        rows += [c, c]
+        kinds += [0, 1]
+        xs += [asr.start[js[0]], asr.end[js[-1]]]
+        ys += [cue.start[ks[0]], cue.end[ks[-1]]]
+    return (np.array(rows, dtype=np.int64), np.array(xs, float), np.array(ys, float),
+            np.array(kinds, dtype=np.int64))
+
+
+def _fit_text(x: np.ndarray, y: np.ndarray, kind: np.ndarray, drift_ppm: float, offset_s: float,
+              max_drift_ppm: float) -> tuple[float, float]:
+    """(drift_ppm, offset_s): Huber IRLS of ``y = a·x + b`` — one slope, separate intercepts for start (kind 0)
+    and end anchors (kind 1; cue ends lag the speech by a reading margin), per-kind robust scales, a weak Gaussian
+    prior on the drift — over the anchors near the current line (starts within ``TEXT_INLIER_S``, ends within
+    twice that of their median lag). The offset is the start intercept, as in ``_fit``."""
+    a0 = 1.0 + drift_ppm * 1e-6
+    lag = y[kind == 1] - (a0 * x[kind == 1] + offset_s)
+    b_end = offset_s + (float(np.median(lag)) if len(lag) else 0.0)
+    res0 = np.abs(y - (a0 * x + np.where(kind == 0, offset_s, b_end)))
+    near = res0 <= np.where(kind == 0, TEXT_INLIER_S, 2 * TEXT_INLIER_S)
+    if (near & (kind == 0)).sum() < 2:
+        return drift_ppm, offset_s
+    x, y, kind = x[near], y[near], kind[near]
+    use_end = (kind == 1).sum() >= 2
+    if not use_end:
+        x, y, kind = x[kind == 0], y[kind == 0], kind[kind == 0]
+    xc = float(np.mean(x))
+    design = np.c_[x - xc, kind == 0, kind == 1][:, : 3 if use_end else 2].astype(float)
+    prior = 1.0 / (TEXT_DRIFT_PRIOR_PPM * 1e-6)
+    w, scale = np.ones(len(x)), np.full(2, 0.1)
+    params = np.array([a0, offset_s + a0 * xc, b_end + a0 * xc])[: design.shape[1]]
+    for _ in range(50):
+        # weighted least squares with the prior as one extra row: (a - 1)·prior ≈ 0
+        sw = np.sqrt(w) / scale[kind]
+        lhs = np.vstack([design * sw[:, None], np.r_[prior, np.zeros(design.shape[1] - 1)]])
+        new = np.linalg.lstsq(lhs, np.r_[y * sw, prior], rcond=None)[0]
+        res = y - design @ new
+        for k in (0, 1):
+            if (kind == k).sum() >= 2:
+                scale[k] = max(1.4826 * float(np.median(np.abs(res[kind == k]))), 0.03)
+        u = np.abs(res) / scale[kind]
+        w = np.where(u <= 1.345, 1.0, 1.345 / np.maximum(u, 1e-12))
+        done = np.allclose(new, params, rtol=0, atol=1e-8)
+        params = new
+        if done:
+            break
+    a = float(np.clip(params[0], 1 - max_drift_ppm * 1e-6, 1 + max_drift_ppm * 1e-6))
+    return (a - 1.0) * 1e6, float(params[1] - a * xc)
+
+
+def _found(cue: _Tokens, per_cue: list[np.ndarray], spans: np.ndarray, asr: _Tokens, drift_ppm: float,
+           offset_s: float) -> tuple[int, int, np.ndarray]:
+    """(cues with text, cues found, |start anchor - line| of the cues with enough matched tokens) for a mapping."""
+    matches = _align_cues(cue, per_cue, spans, asr, drift_ppm, offset_s, TEXT_WINDOWS_S[-1])
+    _, x, y, kind = _anchors(cue, per_cue, matches, asr, drift_ppm)
+    res = np.abs(y[kind == 0] - ((1.0 + drift_ppm * 1e-6) * x[kind == 0] + offset_s))
+    return sum(len(p) > 0 for p in per_cue), int((res <= TEXT_INLIER_S).sum()), res
+
+
+def estimate_sync_from_words(cue_spans: np.ndarray, cue_texts: list[str], words, *, speech: np.ndarray | None = None,
+                             duration_s: float | None = None, max_offset_s: float = 30.0,
+                             max_drift_ppm: float = 10_000.0) -> SyncResult:
+    """Offset and drift that map the cues ((n, 2) subtitle time, with their texts) onto the ASR ``words``
+    ((start, end, text) in audio time, or objects with those attributes such as ``asr.Word``), read from the text.
+    A cue's text should be all the text shown over its span (for a dash cue, the whole ``raw_text``: speaker labels
+    and dashes are dropped by ``text_tokens``), as token times are interpolated over the span.
+
+    Never raises on a mismatch — it measures; ``check_sync`` judges (see the module docstring, "Text"). The result
+    has ``status="text"`` and the text fields; the speech fields (``score``, ``baseline_score``, ``onset_score``,
+    ``chance_score``, ``n_matched``, ``residual_ms``) are filled only when ``speech`` (VAD regions) is given.
+    Fewer than ``MIN_CUES`` cues: the identity, ``status="too_few_cues"``, as ``estimate_sync``.
+    ``max_drift_ppm`` (default 1%) can be raised to 50 000 for a 25 ↔ 23.976 fps speed-up; the drift prior
+    (σ = 1%) only weighs in a clip of a minute or two."""
+    cues = np.asarray(cue_spans, dtype=float)
+    if cues.size == 0:
+        cues = np.zeros((0, 2))
+    if cues.ndim != 2 or cues.shape[1] != 2:
+        raise ValueError(f"cues must have shape (n, 2) [start, end], got {cues.shape}")
+    texts = ["" if x is None else str(x) for x in cue_texts]
+    if len(texts) != len(cues):
+        raise ValueError(f"{len(cues)} cue spans but {len(texts)} cue texts")
+    ok = np.isfinite(cues).all(axis=1)
+    cues, texts = cues[ok], [x for x, keep in zip(texts, ok) if keep]
+    vocab: dict[str, int] = {}
+    cue, per_cue = _cue_tokens(cues, texts, vocab)
+    asr, n_words = _word_tokens(words, vocab)
+    result = SyncResult(0.0, 0.0, float("nan"), float("nan"), float("nan"), len(cues), 0, status="text",
+                        corrected=False, n_words=n_words, n_text_cues=sum(len(p) > 0 for p in per_cue),
+                        text_matched_share=0.0)
+    union = None
+    if speech is not None:
+        union = union_of(as_intervals(speech, "speech"))
+        span = max(float(duration_s or 0.0), float(cues[:, 1].max(initial=0.0)), float(union[:, 1].max(initial=0.0)))
+        result.chance_score = _chance(union[:, 0], span)
+        result = _judge(result, cues, union)
+        result.baseline_score = result.score
+    if len(cues) < MIN_CUES:
+        result.status = "too_few_cues"
+        return result
+    coarse = None
+    if len(asr.text) and len(cue.text):
+        coarse = _text_search(cue, asr, max(len(vocab), 1), max_offset_s, max_drift_ppm)
+    if coarse is None:
+        return result  # not one word of the cues within reach: nothing found (check_sync refuses)
+    drift, offset = coarse
+    for window in TEXT_WINDOWS_S:
+        matches = _align_cues(cue, per_cue, cues, asr, drift, offset, window)
+        _, x, y, kind = _anchors(cue, per_cue, matches, asr, drift)
+        if len(x):
+            drift, offset = _fit_text(x, y, kind, drift, offset, max_drift_ppm)
+    n_text, n_found, res = _found(cue, per_cue, cues, asr, drift, offset)
+    result.offset_s, result.drift_ppm, result.corrected = offset, drift, True
+    result.n_text_matched = n_found
+    result.text_matched_share = n_found / max(n_text, 1)
+    result.text_residual_ms = float(np.median(res) * 1000) if len(res) else float("nan")
+    # luck: the same share for the cue texts rotated by half the file, at the same times and with the same mapping
+    half = max(1, len(texts) // 2)
+    other, other_per_cue = _cue_tokens(cues, texts[half:] + texts[:half], vocab)
+    n_other, n_lucky, _ = _found(other, other_per_cue, cues, asr, drift, offset)
+    result.text_chance_share = n_lucky / max(n_other, 1)
+    if union is not None:
+        result = _judge(result, cues, union)
+    return result
+
+
+def needed_text_share(chance: float) -> float:
+    """The share of cues a text-based result must find: ``MIN_TEXT_SHARE``, and ``TEXT_LIFT`` above what other
+    cues' texts reach at the same times."""
+    return min(1.0, max(MIN_TEXT_SHARE, (chance if math.isfinite(chance) else 0.0) + TEXT_LIFT))
+
+
+def _check_text(result: SyncResult, path) -> None:
+    """``check_sync`` for ``status="text"`` (the rule: the module docstring, "Text")."""
+    where = (f"offset {result.offset_s:+.2f} s, drift {result.drift_ppm:+.0f} ppm; {result.n_cues} cues, "
+             f"{result.n_words} ASR words")
+    if result.n_text_cues == 0:
+        raise SyncError(path, f"subtitles cannot be aligned on the ASR words: none of the {result.n_cues} cues has "
+                              f"any text")
+    if result.n_text_matched == 0:
+        raise SyncError(path, f"subtitles do not match the speech in the audio: the cue text is not in the ASR "
+                              f"words — none of the {result.n_text_cues} cues was found among the {result.n_words} "
+                              f"words heard — subtitles in another language than the audio (or its ASR), or the "
+                              f"wrong episode?")
+    needed = needed_text_share(result.text_chance_share)
+    weak = []
+    if not (result.text_matched_share >= needed and result.n_text_matched >= MIN_CUES):
+        chance = (f"other cues' text at those times: {result.text_chance_share:.0%}; "
+                  if math.isfinite(result.text_chance_share) else "")
+        weak.append(f"only {result.text_matched_share:.0%} of the cues ({result.n_text_matched} of "
+                    f"{result.n_text_cues}) are found in the ASR words at the fitted times ({chance}needs {needed:.0%}"
+                    f"{f' and {MIN_CUES} cues' if result.n_text_matched < MIN_CUES else ''})")
+    if not result.text_residual_ms <= MAX_TEXT_RESIDUAL_MS:
+        weak.append(f"their starts are {result.text_residual_ms:.0f} ms from the fitted line in the median (needs "
+                    f"≤ {MAX_TEXT_RESIDUAL_MS:.0f} ms)")
+    if weak:
+        raise SyncError(path, f"subtitles do not match the speech in the audio: the cue text does not line up with "
+                              f"the ASR words — {' and '.join(weak)} ({where}) — another language, the wrong episode "
+                              f"or the wrong subtitle file?")
