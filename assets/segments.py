@@ -65,8 +65,11 @@ def speaker_turns(context: dg.AssetExecutionContext, media_root: MediaRootResour
              description="Word-timestamped ASR (faster-whisper) of the speech regions of the standardized audio.")
 def transcript(context: dg.AssetExecutionContext, media_root: MediaRootResource, data_store: DataStoreResource,
                asr: AsrResource) -> dg.MaterializeResult:
-    return for_each_partition(context, lambda key, force: segments.run_transcript(
-        media_root.resolve(key), data_store.store, asr.get(), force=force))
+    def stage(key: str, force: bool):
+        ep = media_root.resolve(key)
+        return segments.run_transcript(ep, data_store.store, asr.for_language(ep.series.language), force=force)
+
+    return for_each_partition(context, stage)
 
 
 @stage_asset(segments.ALIGNED_SEGMENTS, **_EPISODE, description=(
@@ -75,11 +78,13 @@ def transcript(context: dg.AssetExecutionContext, media_root: MediaRootResource,
 def aligned_segments(context: dg.AssetExecutionContext, config: SegmentFilterConfig, media_root: MediaRootResource,
                      data_store: DataStoreResource, asr: AsrResource,
                      speaker_embedding: SpeakerEmbeddingResource) -> dg.MaterializeResult:
-    model = asr.get()
-    language = model.detect_language if model.multilingual else None
-    return for_each_partition(context, lambda key, force: segments.run_segments(
-        media_root.resolve(key), data_store.store, speaker_embedding.get(),
-        config=SegmentConfig(**config.model_dump()), audio_language=language, force=force), catalog=data_store)
+    def stage(key: str, force: bool):
+        ep = media_root.resolve(key)
+        return segments.run_segments(ep, data_store.store, speaker_embedding.get(),
+                                     config=SegmentConfig(**config.model_dump()),
+                                     audio_language=asr.audio_language_for(ep.series.language), force=force)
+
+    return for_each_partition(context, stage, catalog=data_store)
 
 
 @dg.asset_check(asset=synced_subtitles, partitions_def=episode_partitions,

