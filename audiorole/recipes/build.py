@@ -27,7 +27,7 @@ from audiorole.io import atomic_path, write_json_atomic, write_text_atomic
 from audiorole.recipes import Corpus, Line, RecipeError
 
 SR = 48_000  # as the demo's episodes; narrow-band clips stay narrow-band
-RECIPE_VERSION = "1"
+RECIPE_VERSION = "2"  # 2: sounds ("(sigh)", "<koff>") get no cue
 MAX_CUE_CHARS = 84  # two rows of 42
 MAX_CUE_S = 6.0
 TAG_SHARE = 0.5
@@ -171,6 +171,14 @@ def split_text(text: str, max_chars: int = MAX_CUE_CHARS) -> list[str]:
     return out
 
 
+def subtitled(text: str) -> bool:
+    """A line a subtitler writes: sounds (``(sigh)``, ``<koff>``, ``[grunts]``) are not, and a subtitle parser would
+    drop them as SDH anyway."""
+    from audiorole.ingest.subtitles import split_cue_text
+
+    return any(ch.isalpha() for _, part in split_cue_text(text) for ch in part)
+
+
 def make_cues(placed: list[Placed], rng: np.random.Generator) -> list[Cue]:
     """Cues as real subtitles carry them (see the module docstring); sets each line's cue index and flags."""
     cues: list[Cue] = []
@@ -178,9 +186,11 @@ def make_cues(placed: list[Placed], rng: np.random.Generator) -> list[Cue]:
     while i < len(placed):
         p = placed[i]
         nxt = placed[i + 1] if i + 1 < len(placed) else None
-        if p.end - p.start < 0.8 and len(p.line.text) < 12 and rng.random() < 0.15:
-            i += 1  # a short interjection nobody subtitled
+        if not subtitled(p.line.text) or (p.end - p.start < 0.8 and len(p.line.text) < 12 and rng.random() < 0.15):
+            i += 1  # a sound, or a short interjection nobody subtitled
             continue
+        if nxt and not subtitled(nxt.line.text):
+            nxt = None
         if (nxt and nxt.scene == p.scene and nxt.line.character != p.line.character and p.end - p.start < 2.0
                 and nxt.end - nxt.start < 2.0 and nxt.start - p.end < 0.8
                 and len(p.line.text) + len(nxt.line.text) < MAX_CUE_CHARS - 4 and rng.random() < 0.25):
@@ -191,7 +201,7 @@ def make_cues(placed: list[Placed], rng: np.random.Generator) -> list[Cue]:
             continue
         tagged = rng.random() < TAG_SHARE
         p.speaker_tagged = tagged
-        parts = split_text(p.line.text)
+        parts = [x for x in split_text(p.line.text) if subtitled(x)]
         total, t = sum(len(x) for x in parts), p.start
         for k, part in enumerate(parts):
             end = t + (p.end - p.start) * len(part) / total
