@@ -1,7 +1,7 @@
 """Lay a corpus out as a series: episodes of real clips in their real order, subtitles as real ones are, ground truth.
 
 Per episode (consecutive scenes until it holds ``minutes`` of speech):
-- the clips at 48 kHz, a natural gap between turns (0.15–0.7 s; 2.5–5 s and a music sting between scenes), over a
+- the clips at 48 kHz, trimmed of their silent ends (the truth's turns are the speech, not the file), a natural gap between turns (0.15–0.7 s; 2.5–5 s and a music sting between scenes), over a
   noise floor (pink noise 35–45 dB below the speech) and a music bed under the speech at 18–28 dB;
 - subtitles in the spoken language: one cue per line, a long line split over cues at sentence or clause breaks
   (at most 2 × 42 characters and 6 s a cue, timed by its share of the characters, so the later cues start
@@ -27,7 +27,7 @@ from audiorole.io import atomic_path, write_json_atomic, write_text_atomic
 from audiorole.recipes import Corpus, Line, RecipeError
 
 SR = 48_000  # as the demo's episodes; narrow-band clips stay narrow-band
-RECIPE_VERSION = "2"  # 2: sounds ("(sigh)", "<koff>") get no cue
+RECIPE_VERSION = "3"  # 2: sounds ("(sigh)", "<koff>") get no cue; 3: clips trimmed of their silent ends
 MAX_CUE_CHARS = 84  # two rows of 42
 MAX_CUE_S = 6.0
 TAG_SHARE = 0.5
@@ -83,6 +83,19 @@ def decode_clip(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.int16).astype(np.float32) / 32768.0
 
 
+def trim_silence(clip: np.ndarray, floor_db: float = 40.0, pad_s: float = 0.05) -> np.ndarray:
+    """The clip from its first to its last 10 ms frame within ``floor_db`` of its loudest, plus ``pad_s``: game and
+    studio clips carry silence at their ends, and the truth's turns should be the speech, not the file."""
+    hop = int(0.01 * SR)
+    n = len(clip) // hop
+    if n == 0:
+        return clip
+    rms = np.sqrt(np.mean(clip[: n * hop].reshape(n, hop).astype(np.float64) ** 2, axis=1)) + 1e-12
+    loud = np.flatnonzero(20 * np.log10(rms / rms.max()) > -floor_db)
+    pad = int(pad_s * SR)
+    return clip[max(0, loud[0] * hop - pad): min(len(clip), (loud[-1] + 1) * hop + pad)]
+
+
 def tag_of(character: str) -> str:
     return character.upper()
 
@@ -100,7 +113,7 @@ def episode_scenes(corpus: Corpus, clips: dict[Path, np.ndarray], minutes: float
     for i, scene in enumerate(corpus.scenes):
         for ln in scene.lines:
             if ln.audio not in clips:
-                clips[ln.audio] = decode_clip(ln.audio)
+                clips[ln.audio] = trim_silence(decode_clip(ln.audio))
         current.append(i)
         speech += sum(len(clips[ln.audio]) / SR for ln in scene.lines)
         if speech >= minutes * 60:

@@ -70,3 +70,12 @@ def test_episodes_subtitles_and_truth(corpus, tmp_path):
     audio = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
                             ep.media_path], capture_output=True, text=True, check=True).stdout
     assert np.isfinite(float(audio)) and float(audio) > lines[-1]["end_s"]
+
+
+def test_clip_silence_is_trimmed_so_the_truth_is_the_speech():
+    from audiorole.recipes.build import SR, trim_silence
+
+    tone = 0.3 * np.sin(np.arange(SR) * 2 * np.pi * 220 / SR).astype(np.float32)
+    clip = np.concatenate([np.zeros(SR // 2, np.float32), tone, 1e-4 * np.ones(SR, np.float32)])
+    out = trim_silence(clip)
+    assert abs(len(out) / SR - 1.1) < 0.02  # the second of tone and 50 ms either side
