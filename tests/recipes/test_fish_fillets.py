@@ -133,3 +133,25 @@ def test_clips_decode_to_plausible_lengths(ff_corpus):
         out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
                               str(sample[0].audio)], capture_output=True, text=True, check=True).stdout
         assert 0.2 < float(out) < 60
+
+
+def test_the_recipe_command_builds_a_czech_series(ff_corpus, ff_root, tmp_path, capsys):
+    """``audiorole recipe fish-fillets``: the cached package becomes a media root in Czech (series.yaml declares
+    the language the pipeline transcribes in) with the demo's truth files."""
+    import json
+
+    import yaml
+
+    from audiorole_dagster.cli import main
+
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "fish-fillets").symlink_to(ff_root.parents[len(ff.DATA_SUBDIR.parts) + 1])  # fetched once
+    out = tmp_path / "ff"
+    assert main(["recipe", "fish-fillets", "--out", str(out), "--cache", str(tmp_path / "cache"), "--minutes", "0.3",
+                 "--episodes", "1"]) == 0
+    media = next((out / "media").iterdir())
+    assert yaml.safe_load((media / "series.yaml").read_text())["language"] == "cs"
+    assert (media / "S01E01.mp4").exists() and (media / "S01E01.srt").read_text(encoding="utf-8").strip()
+    lines = [json.loads(x) for x in next((out / "truth").iterdir()).joinpath("S01E01.lines.jsonl").open()]
+    assert lines and any(ch in "ěščřžýáíéůú" for ln in lines for ch in ln["text"]), "Czech text"
+    assert "1 episodes" in capsys.readouterr().out
