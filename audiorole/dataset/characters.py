@@ -7,10 +7,15 @@ Method (justified by measurement on the demo series, see the issue notes):
    utterance, so the units clustered across episodes are the ``(episode, local speaker)`` groups. Without such
    groups (or past ``max_units`` of them) the units are k-means micro-clusters of the segment embeddings.
 2. **Voices.** Agglomerative clustering of the unit centroids (cosine, average linkage, a distance threshold:
-   no number of voices to guess). At most ``max_units`` units, so this step is bounded whatever the series size.
+   no number of voices to guess), with the units' subtitle tags as constraints: the units one name names are one
+   voice, and voices with different names never merge (a name is evidence distances cannot outweigh: real actors
+   of similar timbre otherwise merge across episodes). At most ``max_units`` units, so this step is bounded.
 3. **Refinement.** Diarization is not perfectly pure (a minor voice folded into a main one in one episode), so
-   every kept segment is then assigned to its nearest voice centroid, a few k-means steps from the clustering.
-   This is linear in the number of segments (chunked matrix products), so 1M segments cost seconds.
+   every kept segment is then assigned to its nearest voice centroid, a few k-means steps from the clustering
+   (``refine_min_gain`` > 0: only to a voice that much nearer). Where diarization is good, free reassignment
+   scatters a lead's lines into other voices, and a gain of 0.15 is better; where it is poor, the units mix
+   characters and free reassignment is what sorts them: no one gain serves both (``benchmarks/character_quality.py``
+   measures it). Linear in the number of segments (chunked matrix products), so 1M segments cost seconds.
 4. **Names**, strongest evidence first: the curator mapping file (``characters.yaml`` beside ``series.yaml``),
    enrollment clips in ``series.yaml``, subtitle speaker tags (through the aliases in ``series.yaml``). Voices
    given one name are one character. Unnamed voices with less speech than ``min_character_s`` (or than
@@ -81,6 +86,8 @@ class CharacterConfig:
     enrollment_min_similarity: float = 0.75  # enrollment clip to voice centroid, cosine
     carry_over_similarity: float = 0.9  # a voice keeps the id of the previous voice this similar
     confident_margin: float = 0.05  # attribution margin above which a segment's character is "confident"
+    refine_min_gain: float = 0.0  # > 0: refinement moves a segment only to a voice this much nearer (cosine)
+    tag_constraints: bool = True  # units named by their subtitle tags: one name one voice, two names never merge
 
 
 @dataclass
@@ -138,6 +145,50 @@ def agglomerate(centroids: np.ndarray, threshold: float) -> np.ndarray:
     return ahc.fit_predict(centroids)
 
 
+def constrained_agglomerate(centroids: np.ndarray, names: list[str | None], threshold: float) -> np.ndarray:
+    """Average-linkage cosine clustering (as ``agglomerate``) where the units' names are constraints: the units one
+    name names are one voice from the start, and two voices with different names never merge. Labels (m,).
+
+    Why: a voice is a character, and a subtitle tag naming an episode's speaker is independent evidence of who it
+    is. Left to distances alone, two actors of similar timbre merge across episodes (``benchmarks/character_quality.py``
+    on the Amazon Queen recipe: Bud's 166 s under 33 BUD tags went to Joe), and the merged voice is then named by a
+    majority vote the larger character always wins."""
+    m = len(centroids)
+    if m < 2 or not any(names):
+        return agglomerate(centroids, threshold)
+    ids = {n: i for i, n in enumerate(sorted({n for n in names if n is not None}))}
+    nid = np.array([ids[n] if n is not None else -1 for n in names])
+    dist = 1.0 - np.clip(centroids @ centroids.T, -1.0, 1.0).astype(np.float64)
+    dist[(nid[:, None] >= 0) & (nid[None, :] >= 0) & (nid[:, None] != nid[None, :])] = np.inf
+    np.fill_diagonal(dist, np.inf)
+    size, parent = np.ones(m), np.arange(m)
+
+    def merge(a: int, b: int) -> None:
+        row = (size[a] * dist[a] + size[b] * dist[b]) / (size[a] + size[b])  # Lance–Williams, average linkage
+        dist[a, :], dist[:, a] = row, row
+        dist[b, :], dist[:, b] = np.inf, np.inf
+        dist[a, a] = np.inf
+        size[a] += size[b]
+        parent[parent == b] = a
+        if nid[a] < 0 and nid[b] >= 0:  # the merged voice takes the name: now it clashes with the other names
+            nid[a] = nid[b]
+            clash = (nid >= 0) & (nid != nid[a])
+            dist[a, clash], dist[clash, a] = np.inf, np.inf
+
+    for name_id in range(len(ids)):
+        units = np.flatnonzero(nid == name_id)
+        for u in units[1:]:
+            merge(int(units[0]), int(u))
+    while True:
+        k = int(np.argmin(dist))
+        a, b = divmod(k, m)
+        if not np.isfinite(dist[a, b]) or dist[a, b] > threshold:
+            break
+        merge(a, b)
+    _, labels = np.unique(parent, return_inverse=True)
+    return labels
+
+
 def nearest(x: np.ndarray, centroids: np.ndarray, chunk: int = 16384) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Nearest centroid of every row by cosine: (labels, similarity, margin over the runner-up), chunked."""
     n = len(x)
@@ -157,10 +208,11 @@ def nearest(x: np.ndarray, centroids: np.ndarray, chunk: int = 16384) -> tuple[n
 
 def cluster_voices(
     embeddings: np.ndarray, units: np.ndarray | None = None, config: CharacterConfig = CharacterConfig(),
-    seed: int = 0,
+    seed: int = 0, unit_names: list[str | None] | None = None,
 ) -> VoiceClustering:
     """Cluster segment embeddings into voices (see the module docstring). ``units``: optional (n,) int group per
-    segment (e.g. its episode-local speaker); None or more than ``max_units`` groups → k-means micro-clusters."""
+    segment (e.g. its episode-local speaker); None or more than ``max_units`` groups → k-means micro-clusters.
+    ``unit_names``: the name the evidence gives each unit (by unit number), constraints of the clustering."""
     x = np.asarray(embeddings, dtype=np.float32)
     if len(x) and not np.allclose(np.linalg.norm(x[:1000], axis=1), 1.0, atol=1e-3):
         x = normalize(x)  # a copy; unit-norm input (the usual case) is used as it is
@@ -169,21 +221,35 @@ def cluster_voices(
         return VoiceClustering(np.zeros(0, np.int64), np.zeros((0, x.shape[1] if x.ndim == 2 else 0), np.float32),
                                np.zeros(0, np.float32), np.zeros(0, np.float32))
     if units is None or len(np.unique(units)) > config.max_units:
-        units = micro_clusters(x, min(config.max_units, max(1, n // 50)), seed)
-    _, units = np.unique(units, return_inverse=True)
+        units, unit_names = micro_clusters(x, min(config.max_units, max(1, n // 50)), seed), None
+    present, units = np.unique(units, return_inverse=True)
     cents, _ = unit_centroids(x, units, int(units.max()) + 1)
-    labels = agglomerate(cents, config.cluster_threshold)[units]
-    for _ in range(max(1, config.refine_iterations)):
+    if unit_names is not None and config.tag_constraints:
+        labels = constrained_agglomerate(cents, [unit_names[u] for u in present], config.cluster_threshold)[units]
+    else:
+        labels = agglomerate(cents, config.cluster_threshold)[units]
+    for _ in range(config.refine_iterations):
         _, labels = np.unique(labels, return_inverse=True)  # drop voices that lost every segment
         centroids, _ = unit_centroids(x, labels, int(labels.max()) + 1)
         new, sim, margin = nearest(x, centroids)
+        if config.refine_min_gain > 0:  # a segment leaves its unit's voice only for a clearly nearer one
+            own = np.einsum("ij,ij->i", x, centroids[labels])
+            new = np.where(sim - own > config.refine_min_gain, new, labels)
         if np.array_equal(new, labels):
             break
         labels = new
     _, labels = np.unique(labels, return_inverse=True)
     centroids, _ = unit_centroids(x, labels, int(labels.max()) + 1)
-    labels, sim, margin = nearest(x, centroids)
-    return VoiceClustering(labels, centroids, sim, margin)
+    nearest_labels, sim, margin = nearest(x, centroids)
+    if config.refine_iterations and config.refine_min_gain <= 0:
+        return VoiceClustering(nearest_labels, centroids, sim, margin)
+    # without refinement a segment stays with its unit's voice: its similarity to that voice, and its margin over
+    # the best other one (negative where another voice is nearer)
+    s = x @ centroids.T
+    own = s[np.arange(n), labels]
+    s[np.arange(n), labels] = -np.inf
+    margin = own - s.max(axis=1) if centroids.shape[0] > 1 else np.ones(n, np.float32)
+    return VoiceClustering(labels, centroids, own.astype(np.float32), margin.astype(np.float32))
 
 
 # curator mapping ----------------------------------------------------------------------------------------------
@@ -312,7 +378,9 @@ def assign_characters(
     if not kept:
         return CharacterResult([], [blank_segment_row(spec.key, s) for s in segments],
                                [f"{spec.key}: no kept segment with a speaker embedding: no voices"])
-    clus = cluster_voices(np.array([s["embedding"] for s in kept], np.float32), episode_speaker_units(kept), config)
+    units = episode_speaker_units(kept)
+    clus = cluster_voices(np.array([s["embedding"] for s in kept], np.float32), units, config,
+                          unit_names=unit_tag_names(kept, units, tag_names(spec), config))
     members = [np.flatnonzero(clus.labels == v) for v in range(len(clus.centroids))]
     anchors = [min(kept[i]["segment_id"] for i in m) for m in members]
     ids = voice_ids_for(clus.centroids, anchors, previous or {}, config.carry_over_similarity)
@@ -341,6 +409,16 @@ def episode_speaker_units(kept: list[dict]) -> np.ndarray:
     """Unit index per segment, one per (episode, local speaker): diarization already pooled that evidence."""
     unit_of: dict[tuple, int] = {}
     return np.array([unit_of.setdefault((s["episode_key"], s["speaker"]), len(unit_of)) for s in kept], np.int64)
+
+
+def unit_tag_names(kept: list[dict], units: np.ndarray, aliases: dict[str, str], cfg: CharacterConfig
+                   ) -> list[str | None]:
+    """The name each unit's subtitle tags give it (by unit number), as they name a voice (``name_from_tags``)."""
+    votes = [Counter() for _ in range(int(units.max()) + 1)] if len(units) else []
+    for s, u in zip(kept, units):
+        if s.get("speaker_tag"):
+            votes[u][s["speaker_tag"].strip().upper()] += 1
+    return [name_from_tags(v, aliases, cfg) for v in votes]
 
 
 def tag_votes(kept: list[dict], members: list[np.ndarray]) -> list[Counter]:

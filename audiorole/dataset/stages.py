@@ -32,7 +32,8 @@ from audiorole.segments.stages import ALIGNED_SEGMENTS
 from audiorole.stage import Stage, StageResult
 from audiorole.store import DataStore, file_identity
 
-CHARACTERS = Stage("characters", stamp="characters", version="3", scope="series", folder="series",
+# 4: subtitle tags constrain the voice clustering (one name one voice, two names never merge)
+CHARACTERS = Stage("characters", stamp="characters", version="4", scope="series", folder="series",
                    outputs=("voices.parquet", "segment_characters.parquet"), upstream=("aligned_segments",),
                    fan_in=("aligned_segments",))
 # 2: no empty test or validation split in a series of 10+ episodes

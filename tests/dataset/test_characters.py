@@ -182,3 +182,60 @@ def test_series_without_kept_speech_has_no_voices():
              "speaker_tag": None, "keep": False, "embedding": None}]
     res = assign_characters(rows, SPEC)
     assert res.voices == [] and res.segments[0]["character"] is None and "no voices" in res.warnings[0]
+
+
+# names as constraints, and a cautious refinement (real actors: similar timbres, scattered segment embeddings) ------
+def test_units_named_differently_never_merge_and_units_named_alike_always_do():
+    from audiorole.dataset.characters import constrained_agglomerate
+
+    a, b = voices(2, inter_cos=0.3)
+    twin = normalize(a + 0.02 * b)  # another actor of nearly the same timbre
+    far = normalize(a - 0.9 * b)  # the same character recorded far from its usual sound
+    cents = np.stack([a, twin, a, far, normalize(a + 0.05 * b)])
+    names = ["Bud", "Joe", None, "Bud", None]
+    labels = constrained_agglomerate(cents, names, threshold=0.12)
+    assert labels[0] != labels[1], "two names are two characters, however alike their voices"
+    assert labels[0] == labels[3], "one name is one voice, however far apart its units"
+    assert labels[2] in (labels[0], labels[1]) and labels[4] in (labels[0], labels[1])
+    plain = constrained_agglomerate(cents, [None] * 5, threshold=0.12)
+    assert plain[0] == plain[1], "without names the two timbres merge (the distance alone cannot tell them apart)"
+
+
+def test_two_characters_of_one_timbre_tagged_in_the_subtitles_stay_two():
+    rng = np.random.default_rng(3)
+    a, b = voices(2, inter_cos=0.3)
+    voice = {"Maggie Chen": a, "Theo Park": normalize(a + 0.03 * b)}
+    segs = []
+    for e in range(4):
+        for who, tag in (("Maggie Chen", "MAGGIE"), ("Theo Park", "THEO")):
+            for i in range(12):
+                emb = normalize(voice[who] + 0.15 * normalize(rng.normal(size=a.shape)))
+                segs.append({"segment_id": f"e{e}#{who[0]}{i:02d}", "episode_key": f"show/e{e}", "speaker": who[0],
+                             "keep": True, "start_s": 10.0 * i, "end_s": 10.0 * i + 4, "embedding": emb.tolist(),
+                             "speaker_tag": tag if i % 3 == 0 else None})
+    def characters(cfg):
+        res = assign_characters(segs, SPEC, config=cfg)
+        return {v["character"] for v in res.voices}, {r["segment_id"]: r["character"] for r in res.segments}
+
+    before, _ = characters(CharacterConfig(tag_constraints=False))
+    assert len(before) == 1, "without the tags as constraints one timbre is one voice, one name"
+    voices_now, _ = characters(CharacterConfig())
+    assert voices_now == {"Maggie Chen", "Theo Park"}, "with them, two voices under their own names"
+    _, by_unit = characters(CharacterConfig(refine_min_gain=0.15))  # segments stay with their episode speaker
+    assert all(by_unit[s["segment_id"]] == ("Maggie Chen" if s["speaker"] == "M" else "Theo Park") for s in segs)
+
+
+def test_refinement_moves_a_segment_only_to_a_clearly_nearer_voice():
+    c = voices(2, inter_cos=0.3)
+    x, truth = sample(c, [60, 60], within_cos=0.9)
+    units = truth.copy()
+    units[0] = 1  # diarization put one of voice 0's segments with voice 1
+    moved = cluster_voices(x, units, CharacterConfig(refine_min_gain=0.15))
+    assert moved.labels[0] == moved.labels[1], "clearly nearer its own voice: moved back"
+    near = normalize(0.55 * c[1] + 0.45 * c[0])  # a segment between the voices, a little nearer voice 1
+    y = np.vstack([x, near])
+    u = np.append(units, 0)  # ...that diarization put with voice 0
+    kept = cluster_voices(y, u, CharacterConfig(refine_min_gain=0.15))
+    assert kept.labels[-1] == kept.labels[1] and kept.margin[-1] < 0.15, "only a little nearer: stays with its unit"
+    free = cluster_voices(y, u, CharacterConfig(refine_min_gain=0.0))
+    assert free.labels[-1] == free.labels[-2], "free reassignment moves it"
