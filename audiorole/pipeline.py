@@ -12,6 +12,7 @@ The model half declares its chains beside its stages (``training.stages.MODEL_ST
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -78,11 +79,8 @@ def episode_inputs(ep: EpisodeSource, p: EpisodeParams) -> dict[str, list]:
 
 def stale_episode(ep: EpisodeSource, store: DataStore, params: EpisodeParams = EpisodeParams()) -> list[str]:
     """The episode's stages that would run, in DAG order."""
-    def checks():
-        for stage in EPISODE_STAGES:
-            yield stage, ep.key, lambda s=stage: episode_inputs(ep, params)[s.name]
-
-    return stale(store, checks())
+    inputs = functools.cache(lambda: episode_inputs(ep, params))  # once, and only if a stage is checked
+    return stale(store, [(stage, ep.key, lambda s=stage: inputs()[s.name]) for stage in EPISODE_STAGES])
 
 
 @dataclass(frozen=True)

@@ -254,13 +254,43 @@ def _search(cues: np.ndarray, onsets: np.ndarray, offsets: np.ndarray, max_offse
     return float(drifts[order[r_sorted]]), (c - half) * STEP_S, ratio
 
 
+def _huber_line(x: np.ndarray, y: np.ndarray, kind: np.ndarray, a: float, b_start: float, b_end: float, *,
+                prior_ppm: float, min_scale: float, max_iter: int, tol: float) -> tuple[np.ndarray, float, bool]:
+    """Huber IRLS of ``y = a·x + b``: one slope, an intercept per kind (0: starts; 1: ends, used with 2 or more),
+    per-kind robust scales (at least ``min_scale``), a Gaussian prior of sd ``prior_ppm`` on the drift, started at
+    (a, b_start, b_end). Returns (slope and intercepts about ``xc``, ``xc``, whether ends were used)."""
+    use_end = (kind == 1).sum() >= 2
+    if not use_end:
+        x, y, kind = x[kind == 0], y[kind == 0], kind[kind == 0]
+    xc = float(np.mean(x))
+    design = np.c_[x - xc, kind == 0, kind == 1][:, : 3 if use_end else 2].astype(float)
+    prior = 1.0 / (prior_ppm * 1e-6)
+    w, scale = np.ones(len(x)), np.full(2, 0.1)
+    params = np.array([a, b_start + a * xc, b_end + a * xc])[: design.shape[1]]
+    for _ in range(max_iter):
+        # weighted least squares with the prior as one extra row: (a - 1)·prior ≈ 0
+        sw = np.sqrt(w) / scale[kind]
+        lhs = np.vstack([design * sw[:, None], np.r_[prior, np.zeros(design.shape[1] - 1)]])
+        new = np.linalg.lstsq(lhs, np.r_[y * sw, prior], rcond=None)[0]
+        res = y - design @ new
+        for k in (0, 1):
+            if (kind == k).sum() >= 2:
+                scale[k] = max(1.4826 * float(np.median(np.abs(res[kind == k]))), min_scale)
+        u = np.abs(res) / scale[kind]
+        w = np.where(u <= 1.345, 1.0, 1.345 / np.maximum(u, 1e-12))
+        done = np.allclose(new, params, rtol=0, atol=tol)
+        params = new
+        if done:
+            break
+    return params, xc, use_end
+
+
 # precise fit -----------------------------------------------------------------------------------------------------
 def _fit(cues: np.ndarray, onsets: np.ndarray, offsets: np.ndarray, drift_ppm: float, offset_s: float,
          max_drift_ppm: float) -> tuple[float, float] | None:
     """Huber IRLS of cue edges (subtitle time) on their nearest speech edges (audio time): one slope, separate
     intercepts for starts and ends, per-kind robust scales, Gaussian prior on the drift. ``None``: too few pairs."""
     a, b_start, b_end = 1.0 + drift_ppm * 1e-6, offset_s, offset_s
-    prior_w = 1.0 / (DRIFT_PRIOR_PPM * 1e-6) ** 2
     for _ in range(3):  # re-pair around the fitted line
         xs, ys, kinds = [], [], []
         for kind, (sub, audio, b) in enumerate(((cues[:, 0], onsets, b_start), (cues[:, 1], offsets, b_end))):
@@ -272,30 +302,8 @@ def _fit(cues: np.ndarray, onsets: np.ndarray, offsets: np.ndarray, drift_ppm: f
         n_kind = np.bincount(kind, minlength=2)
         if len(x) < MIN_CUES or n_kind[0] < 2:
             return None
-        use_end = n_kind[1] >= 2
-        if not use_end:
-            x, y, kind = x[kind == 0], y[kind == 0], kind[kind == 0]
-        xc = float(np.mean(x))
-        design = np.c_[x - xc, kind == 0, kind == 1][:, : 3 if use_end else 2].astype(float)
-        w = np.ones(len(x))
-        scale = np.full(2, 0.1)
-        params = np.array([a, b_start + a * xc, b_end + a * xc])[: design.shape[1]]
-        for _ in range(30):
-            # weighted least squares with the prior as one extra row: (a - 1)·sqrt(prior_w) ≈ 0
-            sw = np.sqrt(w / scale[kind] ** 2)
-            lhs = np.vstack([design * sw[:, None], np.r_[math.sqrt(prior_w), np.zeros(design.shape[1] - 1)]])
-            rhs = np.r_[y * sw, math.sqrt(prior_w)]
-            new = np.linalg.lstsq(lhs, rhs, rcond=None)[0]
-            res = y - design @ new
-            for k in (0, 1):
-                if (kind == k).sum() >= 2:
-                    scale[k] = max(1.4826 * float(np.median(np.abs(res[kind == k]))), 0.02)
-            u = np.abs(res) / scale[kind]
-            w = np.where(u <= 1.345, 1.0, 1.345 / np.maximum(u, 1e-12))
-            done = np.allclose(new, params, rtol=0, atol=1e-7)
-            params = new
-            if done:
-                break
+        params, xc, use_end = _huber_line(x, y, kind, a, b_start, b_end, prior_ppm=DRIFT_PRIOR_PPM, min_scale=0.02,
+                                          max_iter=30, tol=1e-7)
         a = float(np.clip(params[0], 1 - max_drift_ppm * 1e-6, 1 + max_drift_ppm * 1e-6))
         b_start = float(params[1] - a * xc)
         b_end = float(params[2] - a * xc) if use_end else b_start
@@ -719,30 +727,8 @@ def _fit_text(x: np.ndarray, y: np.ndarray, kind: np.ndarray, drift_ppm: float, 
     near = res0 <= np.where(kind == 0, TEXT_INLIER_S, 2 * TEXT_INLIER_S)
     if (near & (kind == 0)).sum() < 2:
         return drift_ppm, offset_s
-    x, y, kind = x[near], y[near], kind[near]
-    use_end = (kind == 1).sum() >= 2
-    if not use_end:
-        x, y, kind = x[kind == 0], y[kind == 0], kind[kind == 0]
-    xc = float(np.mean(x))
-    design = np.c_[x - xc, kind == 0, kind == 1][:, : 3 if use_end else 2].astype(float)
-    prior = 1.0 / (TEXT_DRIFT_PRIOR_PPM * 1e-6)
-    w, scale = np.ones(len(x)), np.full(2, 0.1)
-    params = np.array([a0, offset_s + a0 * xc, b_end + a0 * xc])[: design.shape[1]]
-    for _ in range(50):
-        # weighted least squares with the prior as one extra row: (a - 1)·prior ≈ 0
-        sw = np.sqrt(w) / scale[kind]
-        lhs = np.vstack([design * sw[:, None], np.r_[prior, np.zeros(design.shape[1] - 1)]])
-        new = np.linalg.lstsq(lhs, np.r_[y * sw, prior], rcond=None)[0]
-        res = y - design @ new
-        for k in (0, 1):
-            if (kind == k).sum() >= 2:
-                scale[k] = max(1.4826 * float(np.median(np.abs(res[kind == k]))), 0.03)
-        u = np.abs(res) / scale[kind]
-        w = np.where(u <= 1.345, 1.0, 1.345 / np.maximum(u, 1e-12))
-        done = np.allclose(new, params, rtol=0, atol=1e-8)
-        params = new
-        if done:
-            break
+    params, xc, _ = _huber_line(x[near], y[near], kind[near], a0, offset_s, b_end, prior_ppm=TEXT_DRIFT_PRIOR_PPM,
+                                min_scale=0.03, max_iter=50, tol=1e-8)
     a = float(np.clip(params[0], 1 - max_drift_ppm * 1e-6, 1 + max_drift_ppm * 1e-6))
     return (a - 1.0) * 1e6, float(params[1] - a * xc)
 
