@@ -51,13 +51,25 @@ def prepare_dagster_home(data_dir: Path) -> Path:
 
 
 def open_instance(home: Path):
-    """The Dagster instance under ``home``. A new instance's storage is created by the first process to open it,
-    holding a lock: two runs started at once on a new data dir would otherwise both create its databases."""
+    """The Dagster instance under ``home``, as ``audiorole run`` uses it. A new instance's storage is created by the
+    first process to open it, holding a lock: two runs started at once on a new data dir would otherwise both create
+    its databases.
+
+    The runs executed here claim no pool slots (pool granularity ``run``): the pools queue the steps of runs the UI
+    and the sensors launch, while a CLI run executes its steps one after another in this process, and two CLI runs on
+    one partition are serialized by the stage locks (``audiorole.stage``). Claiming per step from two processes at
+    once could leave a step waiting forever on the sqlite storage (a pending claim that a slot freed a moment earlier
+    never reaches); measured as 1 hang in 5 runs of the two-process test."""
     import dagster as dg
+    import yaml
+    from dagster._core.instance.ref import InstanceRef
     from filelock import FileLock
 
+    config = yaml.safe_load((Path(home) / "dagster.yaml").read_text()) or {}
+    concurrency = dict(config.get("concurrency") or {})
+    concurrency["pools"] = {**(concurrency.get("pools") or {}), "granularity": "run"}
     with FileLock(str(Path(home) / "instance.lock")):
-        instance = dg.DagsterInstance.get()
+        instance = dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home), overrides={"concurrency": concurrency}))
         instance.get_runs(limit=1)  # creates the run, event log and schedule storage
     return instance
 
