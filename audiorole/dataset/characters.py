@@ -2,6 +2,11 @@
 
 Method (justified by measurement on the demo series, see the issue notes):
 
+0. **The series' own speaker space.** Where the subtitles name speakers (two or more names with a few tagged lines
+   each), the embeddings are first mapped into the discriminant space those tagged lines define
+   (``tag_projection``: within-character variation whitened, directions weighted by how much the named characters
+   differ along them). Clustering, refinement and the attribution confidences work in that space; the stored voice
+   centroids stay in the encoder's space (carry-over and enrollment compare them with raw embeddings).
 1. **Units.** Each episode's diarization already pooled evidence per episode-local speaker (subtitle tags as
    constraints, change points). Its kept segments' mean embedding is a far steadier voice print than any single
    utterance, so the units clustered across episodes are the ``(episode, local speaker)`` groups. Without such
@@ -34,7 +39,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +93,10 @@ class CharacterConfig:
     confident_margin: float = 0.05  # attribution margin above which a segment's character is "confident"
     refine_min_gain: float = 0.0  # > 0: refinement moves a segment only to a voice this much nearer (cosine)
     tag_constraints: bool = True  # units named by their subtitle tags: one name one voice, two names never merge
+    tag_projection: bool = True  # cluster in the discriminant space the series' own tagged lines define
+    projection_shrinkage: float = 0.5  # LDA covariance shrinkage (0..1): few tagged lines per name in a small series
+    projection_min_lines: int = 3  # a name needs this many tagged kept lines to be a class of the projection
+    projection_floor: float = 0.2  # weight kept by the directions along which the named characters do not differ
 
 
 @dataclass
@@ -252,6 +261,62 @@ def cluster_voices(
     return VoiceClustering(labels, centroids, own.astype(np.float32), margin.astype(np.float32))
 
 
+@dataclass(frozen=True)
+class TagProjection:
+    """A linear map of speaker embeddings learned from the series' own tagged lines (see ``tag_projection``)."""
+    mean: np.ndarray  # (d,)
+    scalings: np.ndarray  # (d, d): whitening and discriminant weights
+    classes: tuple[str, ...]
+    n_lines: int  # tagged kept lines it was learned from
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return normalize((np.asarray(x, np.float64) - self.mean) @ self.scalings)
+
+
+def tag_projection(x: np.ndarray, line_names: list[str | None], cfg: CharacterConfig) -> TagProjection | None:
+    """A discriminant map learned from the series' own tagged lines: the subtitle tags are the labels. None with
+    fewer than two names of ``projection_min_lines`` tagged lines (a series without tags keeps the raw space).
+
+    The within-character covariance (rooms, takes, emotion; shrunk toward its mean variance by
+    ``projection_shrinkage``, since a small series has few tagged lines per name) is whitened, and each direction
+    is weighted by how much the named characters differ along it (``λ / (1 + λ)`` of the generalized eigenproblem
+    of between- and within-character scatter, the linear discriminant analysis). Directions along which the named
+    characters do not differ keep ``projection_floor`` of their weight, not zero: an untagged actor may differ from
+    the others exactly there (two names give LDA one dimension, in which every other voice would collapse).
+
+    Why: a general speaker encoder places some of a series' actors closer together than one actor's lines spread
+    (``benchmarks/character_quality.py``, Amazon Queen recipe: Sparky and Skip 0.036 apart in resemblyzer cosine
+    distance, against 0.12 between one character's own episodes). About half of a subtitled series' lines carry the
+    speaker's name; learning from them what separates *these* voices is the series-specific speaker model a curator
+    would otherwise have to train."""
+    import scipy.linalg
+
+    names = np.array([n or "" for n in line_names], dtype=object)
+    counts = Counter(n for n in names if n)
+    classes = sorted(n for n, c in counts.items() if c >= cfg.projection_min_lines)
+    if len(classes) < 2:
+        return None
+    x = np.asarray(x, np.float64)
+    train = np.isin(names, classes)
+    xt, yt = x[train], names[train]
+    means = np.stack([xt[yt == c].mean(axis=0) for c in classes])
+    within = sum(np.cov(xt[yt == c], rowvar=False, bias=True) * (yt == c).sum() for c in classes) / len(xt)
+    within = (1 - cfg.projection_shrinkage) * within + cfg.projection_shrinkage * np.trace(within) / len(within) \
+        * np.eye(len(within))
+    weights = np.array([(yt == c).sum() for c in classes], np.float64) / len(xt)
+    centred = means - weights @ means
+    between = (centred * weights[:, None]).T @ centred
+    evals, evecs = scipy.linalg.eigh(between, within)  # evecs.T @ within @ evecs = I
+    gain = np.maximum(np.clip(evals, 0, None) / (1 + np.clip(evals, 0, None)), cfg.projection_floor)
+    return TagProjection(x.mean(axis=0), evecs * np.sqrt(gain), tuple(classes), int(train.sum()))
+
+
+def line_tag_names(kept: list[dict], aliases: dict[str, str]) -> list[str | None]:
+    """The character name each kept line's own subtitle tag gives it (through the aliases), None when untagged."""
+    return [aliases.get(s["speaker_tag"].strip().upper(), s["speaker_tag"].strip().title())
+            if s.get("speaker_tag") else None for s in kept]
+
+
 # curator mapping ----------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class CuratorMapping:
@@ -362,6 +427,7 @@ class CharacterResult:
     voices: list[dict]  # VOICE_SCHEMA rows
     segments: list[dict]  # SEGMENT_CHARACTER_SCHEMA rows
     warnings: list[str]
+    projection: TagProjection | None = None  # the speaker space the tags taught, when they did
 
 
 def assign_characters(
@@ -379,8 +445,12 @@ def assign_characters(
         return CharacterResult([], [blank_segment_row(spec.key, s) for s in segments],
                                [f"{spec.key}: no kept segment with a speaker embedding: no voices"])
     units = episode_speaker_units(kept)
-    clus = cluster_voices(np.array([s["embedding"] for s in kept], np.float32), units, config,
+    raw = normalize(np.array([s["embedding"] for s in kept], np.float32))
+    projection = tag_projection(raw, line_tag_names(kept, tag_names(spec)), config) if config.tag_projection else None
+    clus = cluster_voices(projection(raw) if projection else raw, units, config,
                           unit_names=unit_tag_names(kept, units, tag_names(spec), config))
+    if projection is not None:  # voices are matched (carry-over, enrollment) and stored in the encoder's own space
+        clus = replace(clus, centroids=unit_centroids(raw, clus.labels, len(clus.centroids))[0])
     members = [np.flatnonzero(clus.labels == v) for v in range(len(clus.centroids))]
     anchors = [min(kept[i]["segment_id"] for i in m) for m in members]
     ids = voice_ids_for(clus.centroids, anchors, previous or {}, config.carry_over_similarity)
@@ -392,7 +462,7 @@ def assign_characters(
     characters, roles, role_warnings = decide_roles(ids, names, sources, speech, config)
     voices = voice_rows(spec.key, kept, clus, members, ids, names, sources, characters, roles, speech, votes)
     seg_rows = segment_rows(spec.key, segments, kept, clus, dur, ids, characters)
-    return CharacterResult(voices, seg_rows, name_warnings + role_warnings + unnamed_main_warnings(voices))
+    return CharacterResult(voices, seg_rows, name_warnings + role_warnings + unnamed_main_warnings(voices), projection)
 
 
 def kept_segments(segments: list[dict], series_key: str) -> list[dict]:

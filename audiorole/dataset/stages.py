@@ -33,7 +33,7 @@ from audiorole.stage import Stage, StageResult
 from audiorole.store import DataStore, file_identity
 
 # 4: subtitle tags constrain the voice clustering (one name one voice, two names never merge)
-CHARACTERS = Stage("characters", stamp="characters", version="4", scope="series", folder="series",
+CHARACTERS = Stage("characters", stamp="characters", version="5", scope="series", folder="series",
                    outputs=("voices.parquet", "segment_characters.parquet"), upstream=("aligned_segments",),
                    fan_in=("aligned_segments",))
 # 2: no empty test or validation split in a series of 10+ episodes
@@ -130,6 +130,9 @@ def _characters(spec: SeriesSpec, store: DataStore, episodes: list[EpisodeSource
         "n_minor_voices": sum(v["role"] == "minor" for v in result.voices),
         "episodes": present, "missing_episodes": missing,
         "confident_share": round(confident / len(attributed), 4) if attributed else None,
+        # the speaker space the subtitle tags taught: the names and the tagged lines it was learned from
+        "projection": ({"names": len(result.projection.classes), "tagged_lines": result.projection.n_lines}
+                       if result.projection else None),
         "name_sources": {v["character"]: v["name_source"] for v in result.voices if v["role"] == "main"},
     }
     return row, result.warnings
