@@ -1,0 +1,137 @@
+"""Does a Content Personalization scorer separate real characters' unseen lines? AUC per scorer.
+
+    .venv/bin/python benchmarks/content_separation.py --demo-dir DIR [--min-lines 30] [--scorers tfidf,minilm,knn]
+
+Reads a built series' ground truth (``<demo-dir>/truth/<series>/*.lines.jsonl``: who said what, per episode; the
+demo or a recipe, e.g. ``audiorole recipe amazon-queen --out DIR``), leaves one episode out at a time (the ARP test
+split is by episode), fits each scorer on the other episodes' lines of the characters with ``--min-lines`` lines,
+and scores every held-out line against every character present in its episode. AUC: a character's score of its
+own unseen line against its score of another character's unseen line (pooled over characters and folds); 0.5 is
+chance. Scorers:
+- ``tfidf``: ARP-Eval's CP today (``evaluation.metrics.content``: word and character n-gram TF-IDF, logistic
+  regression);
+- ``minilm``: the packaged all-MiniLM-L6-v2 sentence embedding (English), logistic regression;
+- ``knn``: mean cosine of the 5 nearest train lines of each character in that embedding, softmax over characters.
+
+Measured (2026-12-05; recipes built with ``--minutes 8``, 6 episodes unless noted):
+
+    scorer     Amazon Queen (en)   Amazon Queen, 12 episodes   Fish Fillets (cs)   default demo (line pools)
+    tfidf      0.643               0.718                       0.530               0.927
+    minilm     0.644               -                           0.481               0.924
+    knn        0.659               -                           0.527               0.920
+
+None reaches the 0.80 the issue asks on real characters: one game line says little about who says it (most are
+plot: "Where's the key?"), the English sentence embedding does not read Czech, and twice the train lines move the
+TF-IDF scorer from 0.64 to 0.72. The demo's 0.93 is its 17-line pools, which test lines repeat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def series_lines(demo_dir: Path) -> dict[str, dict[str, list[dict]]]:
+    """Series folder name -> episode stem -> truth lines, for every series with a truth ``series.json``."""
+    out = {}
+    for folder in sorted((demo_dir / "truth").iterdir()):
+        if (folder / "series.json").exists():
+            out[folder.name] = {f.name.split(".")[0]: [json.loads(x) for x in f.read_text().splitlines() if x.strip()]
+                                for f in sorted(folder.glob("*.lines.jsonl"))}
+    return out
+
+
+class _Embedded:
+    """Sentence embeddings of the packaged MiniLM: logistic regression, or k nearest train lines per character."""
+
+    embed = None
+
+    def __init__(self, knn: int = 0):
+        self.knn = knn
+
+    def fit(self, texts, characters):
+        from sklearn.linear_model import LogisticRegression
+
+        if _Embedded.embed is None:
+            from evaluation.metrics.relevance import SentenceEmbedder
+            _Embedded.embed = SentenceEmbedder()
+        self.x, self.y = _Embedded.embed(texts), np.array(characters)
+        self.classes = sorted(set(characters))
+        if not self.knn:
+            self.model = LogisticRegression(C=10.0, max_iter=5000).fit(self.x, self.y)
+        return self
+
+    def proba(self, texts):
+        e = _Embedded.embed(texts)
+        if not self.knn:
+            return self.model.predict_proba(e)
+        sim = e @ self.x.T
+        near = np.stack([np.sort(sim[:, self.y == c], axis=1)[:, -self.knn:].mean(axis=1) for c in self.classes], 1)
+        z = np.exp(20.0 * (near - near.max(axis=1, keepdims=True)))
+        return z / z.sum(axis=1, keepdims=True)
+
+
+class _Tfidf:
+    def fit(self, texts, characters):
+        from evaluation.metrics.content import ContentPersonalization
+
+        self.cp = ContentPersonalization().fit(texts, characters)
+        self.classes = self.cp.classes
+        return self
+
+    def proba(self, texts):
+        return self.cp.model.predict_proba(texts)
+
+
+SCORERS = {"tfidf": _Tfidf, "minilm": _Embedded, "knn": lambda: _Embedded(knn=5)}
+
+
+def separation_auc(episodes: dict[str, list[dict]], make, min_lines: int = 30) -> tuple[float, int]:
+    """Leave-one-episode-out AUC of own vs another character's unseen line, and the number of own pairs."""
+    from sklearn.metrics import roc_auc_score
+
+    counts = Counter(x["character"] for lines in episodes.values() for x in lines)
+    cast = {c for c, n in counts.items() if n >= min_lines}
+    own, other = [], []
+    for held in episodes:
+        train = [x for e, lines in episodes.items() if e != held for x in lines if x["character"] in cast]
+        known = {x["character"] for x in train}
+        test = [x for x in episodes[held] if x["character"] in known]
+        if len(known) < 2 or not test:
+            continue
+        scorer = make().fit([x["text"] for x in train], [x["character"] for x in train])
+        proba, col = scorer.proba([x["text"] for x in test]), {c: i for i, c in enumerate(scorer.classes)}
+        for c in {x["character"] for x in test}:
+            for i, x in enumerate(test):
+                (own if x["character"] == c else other).append(proba[i, col[c]])
+    if not own or not other:
+        return float("nan"), 0
+    return float(roc_auc_score([1] * len(own) + [0] * len(other), own + other)), len(own)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--demo-dir", type=Path, required=True)
+    ap.add_argument("--min-lines", type=int, default=30)
+    ap.add_argument("--scorers", default="tfidf,minilm,knn")
+    args = ap.parse_args()
+    results = []
+    for series, episodes in series_lines(args.demo_dir).items():
+        for name in args.scorers.split(","):
+            auc, n = separation_auc(episodes, SCORERS[name], args.min_lines)
+            results.append({"series": series, "scorer": name, "auc": round(auc, 3), "own_pairs": n})
+            print(f"{series}: {name:7s} AUC own vs another character's unseen line {auc:.3f} ({n} own pairs)")
+    (args.demo_dir / "content_separation.json").write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
