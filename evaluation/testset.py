@@ -33,7 +33,7 @@ def _legacy_fingerprint(upstream: list, inputs: list) -> str:
     return fingerprint(fingerprint("test_set", ARP_TEST_SET.version, *upstream, *inputs[:-1]), inputs[-1])
 
 
-ARP_TEST_SET = Stage("arp_test_set", stamp="test_set", version="1", scope="series", folder="eval",
+ARP_TEST_SET = Stage("arp_test_set", stamp="test_set", version="2", scope="series", folder="eval",
                      outputs=("test_set.parquet",), upstream=("dialogues",), legacy=_legacy_fingerprint)
 
 SETS = ("single_turn", "multi_turn")
@@ -54,8 +54,14 @@ def n_words(text: str | None) -> int:
 
 def build_test_set(dialogues: list[dict], main_keys: set[str], config: TestSetConfig = TestSetConfig()
                    ) -> tuple[list[dict], dict]:
-    """(samples as TEST_SAMPLE_SCHEMA rows, facts). ``dialogues``: the series' dialogue records (all splits)."""
-    eligible = [d for d in dialogues if d["split"] == "test" and d["character_key"] in main_keys
+    """(samples as TEST_SAMPLE_SCHEMA rows, facts). ``dialogues``: the series' dialogue records (all splits).
+
+    A main character with no train-split dialogue gets no test sample: no ARP-Model can have learned it (the
+    episode split put all its lines in the test episodes), so scoring one would measure the split, not the model.
+    It is named in the facts (``characters_without_train_dialogues``) and in the stage's warnings."""
+    trained = {d["character_key"] for d in dialogues if d["split"] == "train"}
+    untrained = sorted(k for k in main_keys if k not in trained)
+    eligible = [d for d in dialogues if d["split"] == "test" and d["character_key"] in set(main_keys) - set(untrained)
                 and d["kind"] in SETS and n_words(d["reply"]["text"]) >= config.min_reply_words]
     eligible.sort(key=lambda d: _order(d["dialogue_id"]))
     caps = {"single_turn": config.max_single_turn, "multi_turn": config.max_multi_turn}
@@ -66,7 +72,7 @@ def build_test_set(dialogues: list[dict], main_keys: set[str], config: TestSetCo
         if d["kind"] == "single_turn":
             pool.setdefault(d["character_key"], []).append(d)
     samples, counts = [], {}
-    for key in sorted(main_keys):
+    for key in sorted(set(main_keys) - set(untrained)):
         others = [k for k in sorted(pool) if k != key]
         i = 0
         for kind in SETS:
@@ -91,7 +97,9 @@ def build_test_set(dialogues: list[dict], main_keys: set[str], config: TestSetCo
                     "other_end_s": orr["end_s"], "other_audio_path": o["audio_path"],
                 })
     without = sorted(names.get(k, k) for k in main_keys if not any(s["character_key"] == k for s in samples))
+    names.update({d["character_key"]: d["character"] for d in dialogues if d["character_key"] in untrained})
     facts = {"n_samples": len(samples), "per_character": counts, "characters_without_samples": without,
+             "characters_without_train_dialogues": [names.get(k, k) for k in untrained],
              "n_single_turn": sum(s["set"] == "single_turn" for s in samples),
              "n_multi_turn": sum(s["set"] == "multi_turn" for s in samples)}
     return samples, facts
@@ -116,7 +124,11 @@ def run_test_set(store: DataStore, series_key: str, title: str, *, config: TestS
         samples, facts = build_test_set(dialogues, mains, config)
         write_parquet_atomic(out / "test_set.parquet", pa.Table.from_pylist(samples, schema=TEST_SAMPLE_SCHEMA))
         warnings = [f"{series_key}: {name} has no test sample (no test-split reply of {config.min_reply_words}+ "
-                    "words); skipped by the evaluation" for name in facts["characters_without_samples"]]
+                    "words); skipped by the evaluation" for name in facts["characters_without_samples"]
+                    if name not in facts["characters_without_train_dialogues"]]
+        warnings += [f"{series_key}: {name} has no train-split dialogue (all its lines fall in the test or "
+                     "validation episodes): no model can learn it, left out of the test set"
+                     for name in facts["characters_without_train_dialogues"]]
         return {"title": title, **facts}, warnings
 
     return ARP_TEST_SET.run(store, series_key, test_set_inputs(config, title), compute, force=force)

@@ -49,6 +49,13 @@ def test_test_set_takes_the_test_split_only_caps_per_character_and_anchors_with_
     assert set(ann) == {"bob", "cid"}
     # deterministic
     assert build_test_set(dialogues, {"ann", "bob", "cid", "dee"}, cfg)[0] == samples
+    # a main character whose every line fell in the test episodes: no model can have learned it, so no sample
+    only_test = [_dialogue(200 + i, "test", "single_turn", "eve", f"eve says line number {i}") for i in range(5)]
+    samples, facts = build_test_set(dialogues + only_test, {"ann", "bob", "cid", "eve"}, cfg)
+    assert not any(s["character_key"] == "eve" for s in samples)
+    assert facts["characters_without_train_dialogues"] == ["Eve"] and "eve/single_turn" not in facts["per_character"]
+    assert "Eve" in facts["characters_without_samples"]
+    assert {s["character_key"] for s in samples} == {"ann", "bob", "cid"}
 
 
 def _wav(path, wav, sr=16000):
