@@ -17,7 +17,9 @@ Method (justified by measurement on the demo series, see the issue notes):
    of similar timbre otherwise merge across episodes). At most ``max_units`` units, so this step is bounded.
 3. **Refinement.** Diarization is not perfectly pure (a minor voice folded into a main one in one episode), so
    every kept segment is then assigned to its nearest voice centroid, a few k-means steps from the clustering
-   (``refine_min_gain`` > 0: only to a voice that much nearer). Where diarization is good, free reassignment
+   (``refine_min_gain`` > 0: only to a voice that much nearer), among the voices of its own episode
+   (``refine_within_episode``): a voice none of whose units is in the episode is not a speaker of it, however near
+   (Amazon Queen recipe: Sparky and Skip, one timbre, traded 76 lines across episodes they never share). Where diarization is good, free reassignment
    scatters a lead's lines into other voices, and a gain of 0.15 is better; where it is poor, the units mix
    characters and free reassignment is what sorts them: no one gain serves both (``benchmarks/character_quality.py``
    measures it). Linear in the number of segments (chunked matrix products), so 1M segments cost seconds.
@@ -91,6 +93,7 @@ class CharacterConfig:
     enrollment_min_similarity: float = 0.75  # enrollment clip to voice centroid, cosine
     carry_over_similarity: float = 0.9  # a voice keeps the id of the previous voice this similar
     confident_margin: float = 0.05  # attribution margin above which a segment's character is "confident"
+    refine_within_episode: bool = True  # refinement moves a segment only among the voices of its own episode
     refine_min_gain: float = 0.0  # > 0: refinement moves a segment only to a voice this much nearer (cosine)
     tag_constraints: bool = True  # units named by their subtitle tags: one name one voice, two names never merge
     tag_projection: bool = True  # cluster in the discriminant space the series' own tagged lines define
@@ -198,14 +201,18 @@ def constrained_agglomerate(centroids: np.ndarray, names: list[str | None], thre
     return labels
 
 
-def nearest(x: np.ndarray, centroids: np.ndarray, chunk: int = 16384) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Nearest centroid of every row by cosine: (labels, similarity, margin over the runner-up), chunked."""
+def nearest(x: np.ndarray, centroids: np.ndarray, chunk: int = 16384, allowed: np.ndarray | None = None
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Nearest centroid of every row by cosine: (labels, similarity, margin over the runner-up), chunked.
+    ``allowed``: optional (n, k) mask of the centroids each row may take."""
     n = len(x)
     labels = np.empty(n, dtype=np.int64)
     best = np.empty(n, dtype=np.float32)
     margin = np.ones(n, dtype=np.float32)
     for i in range(0, n, chunk):
         s = x[i:i + chunk] @ centroids.T
+        if allowed is not None:
+            s = np.where(allowed[i:i + chunk], s, np.float32(-2.0))
         lab = np.argmax(s, axis=1)
         labels[i:i + chunk] = lab
         best[i:i + chunk] = s[np.arange(len(s)), lab]
@@ -217,7 +224,7 @@ def nearest(x: np.ndarray, centroids: np.ndarray, chunk: int = 16384) -> tuple[n
 
 def cluster_voices(
     embeddings: np.ndarray, units: np.ndarray | None = None, config: CharacterConfig = CharacterConfig(),
-    seed: int = 0, unit_names: list[str | None] | None = None,
+    seed: int = 0, unit_names: list[str | None] | None = None, episode_of: np.ndarray | None = None,
 ) -> VoiceClustering:
     """Cluster segment embeddings into voices (see the module docstring). ``units``: optional (n,) int group per
     segment (e.g. its episode-local speaker); None or more than ``max_units`` groups → k-means micro-clusters.
@@ -237,10 +244,19 @@ def cluster_voices(
         labels = constrained_agglomerate(cents, [unit_names[u] for u in present], config.cluster_threshold)[units]
     else:
         labels = agglomerate(cents, config.cluster_threshold)[units]
+    episodes = None if episode_of is None else np.unique(episode_of, return_inverse=True)[1]
+
+    def candidates(labels: np.ndarray, k: int) -> np.ndarray | None:
+        if episodes is None or not config.refine_within_episode:
+            return None
+        allowed = np.zeros((int(episodes.max()) + 1, k), bool)
+        allowed[episodes, labels] = True
+        return allowed[episodes]
+
     for _ in range(config.refine_iterations):
         _, labels = np.unique(labels, return_inverse=True)  # drop voices that lost every segment
         centroids, _ = unit_centroids(x, labels, int(labels.max()) + 1)
-        new, sim, margin = nearest(x, centroids)
+        new, sim, margin = nearest(x, centroids, allowed=candidates(labels, len(centroids)))
         if config.refine_min_gain > 0:  # a segment leaves its unit's voice only for a clearly nearer one
             own = np.einsum("ij,ij->i", x, centroids[labels])
             new = np.where(sim - own > config.refine_min_gain, new, labels)
@@ -249,7 +265,7 @@ def cluster_voices(
         labels = new
     _, labels = np.unique(labels, return_inverse=True)
     centroids, _ = unit_centroids(x, labels, int(labels.max()) + 1)
-    nearest_labels, sim, margin = nearest(x, centroids)
+    nearest_labels, sim, margin = nearest(x, centroids, allowed=candidates(labels, len(centroids)))
     if config.refine_iterations and config.refine_min_gain <= 0:
         return VoiceClustering(nearest_labels, centroids, sim, margin)
     # without refinement a segment stays with its unit's voice: its similarity to that voice, and its margin over
@@ -448,7 +464,8 @@ def assign_characters(
     raw = normalize(np.array([s["embedding"] for s in kept], np.float32))
     projection = tag_projection(raw, line_tag_names(kept, tag_names(spec)), config) if config.tag_projection else None
     clus = cluster_voices(projection(raw) if projection else raw, units, config,
-                          unit_names=unit_tag_names(kept, units, tag_names(spec), config))
+                          unit_names=unit_tag_names(kept, units, tag_names(spec), config),
+                          episode_of=np.array([s["episode_key"] for s in kept]))
     if projection is not None:  # voices are matched (carry-over, enrollment) and stored in the encoder's own space
         clus = replace(clus, centroids=unit_centroids(raw, clus.labels, len(clus.centroids))[0])
     members = [np.flatnonzero(clus.labels == v) for v in range(len(clus.centroids))]

@@ -266,8 +266,10 @@ def test_the_tags_discriminant_space_separates_voices_that_the_rooms_move_more_t
         res = assign_characters(segs, SPEC, config=cfg)
         return np.mean([r["character"] == truth[r["segment_id"]] for r in res.segments])
 
-    raw = share_right(CharacterConfig(tag_constraints=False, tag_projection=False))
-    projected = share_right(CharacterConfig(tag_constraints=False))
+    # no diarization (one unit per episode) and nothing but the distances: the projection alone
+    only = dict(tag_constraints=False, refine_within_episode=False)
+    raw = share_right(CharacterConfig(**only, tag_projection=False))
+    projected = share_right(CharacterConfig(**only))
     assert raw < 0.75, f"raw distances follow the rooms: {raw:.2f}"
     assert projected >= 0.95, f"the projection follows the actors: {projected:.2f}"
     kept = [s for s in segs if s["keep"]]
@@ -277,3 +279,26 @@ def test_the_tags_discriminant_space_separates_voices_that_the_rooms_move_more_t
     untagged = [dict(s, speaker_tag=None) for s in segs]
     assert tag_projection(np.array([s["embedding"] for s in untagged]), line_tag_names(untagged, tag_names(SPEC)),
                           CharacterConfig()) is None, "no tags, no projection: the raw space"
+
+
+def test_refinement_moves_a_line_only_among_the_voices_of_its_episode():
+    """Two actors of one timbre (Sparky and Skip in the Amazon Queen recipe) never share an episode: a line of one
+    may look nearer the other's voice, but that voice is not in its episode, so the line stays."""
+    a, b = voices(2, inter_cos=0.3)
+    twin = normalize(a + 0.05 * b)
+    rng = np.random.default_rng(5)
+    segs = []
+    for e, (who, center, tag) in enumerate([("M", a, "MAGGIE"), ("T", twin, "THEO")] * 2):
+        for i in range(20):
+            emb = normalize(center + 0.1 * normalize(rng.normal(size=a.shape)))
+            segs.append({"segment_id": f"e{e}#{i:02d}", "episode_key": f"show/e{e}", "speaker": who, "keep": True,
+                         "start_s": 5.0 * i, "end_s": 5.0 * i + 3, "embedding": emb.tolist(),
+                         "speaker_tag": tag if i % 2 == 0 else None})
+
+    def wrong(cfg):
+        res = {r["segment_id"]: r["character"] for r in assign_characters(segs, SPEC, config=cfg).segments}
+        return sum(res[s["segment_id"]] != ("Maggie Chen" if s["speaker"] == "M" else "Theo Park") for s in segs)
+
+    assert wrong(CharacterConfig(tag_projection=False, refine_within_episode=False)) > 0, \
+        "free refinement trades lines between the twins"
+    assert wrong(CharacterConfig(tag_projection=False)) == 0
