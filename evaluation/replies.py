@@ -54,6 +54,10 @@ def run_replies(store: DataStore, series_key: str, character_key: str, *, seed: 
         if row is None or not row["trained"]:
             why = row["why_not"] if row else "the character is not in the series' model"
             raise InputError(str(ARP_MODEL.dir(store, series_key)), f"{key}: no trained model for this character ({why})")
+        if character_key not in decoder_voices(store, series_key):
+            raise InputError(str(SPEECH_DECODER.dir(store, series_key)),
+                             f"{key}: the speech decoder has no voice for this character (too little recorded train "
+                             "speech); the LM was trained, but its replies cannot be spoken")
         rpm = model or _role_play_model(str(store.root), series_key, ARP_MODEL.read_stamp(store, series_key)["fingerprint"],
                                         SPEECH_DECODER.read_stamp(store, series_key)["fingerprint"])
         rows = _answer(store, series_key, character_key, rpm, seed, sampling, out)
@@ -104,8 +108,17 @@ def load_replies(store: DataStore, key: str) -> list[dict]:
     return pq.read_table(ARP_REPLIES.dir(store, key) / "replies.parquet").to_pylist()
 
 
+def decoder_voices(store: DataStore, series_key: str) -> set[str]:
+    """The characters the series' speech decoder has a voice for (none before it is built)."""
+    stamp = SPEECH_DECODER.read_stamp(store, series_key)
+    return set((stamp or {}).get("voices") or {})
+
+
 def trained_characters(store: DataStore, series_key: str) -> list[str]:
-    return [r["character_key"] for r in character_models(store, series_key) if r["trained"]]
+    """The characters the model can answer as: trained by the LM, and with a voice in the decoder (a character with
+    enough train speech for the LM's floor may still fall under the decoder's)."""
+    voices = decoder_voices(store, series_key)
+    return [r["character_key"] for r in character_models(store, series_key) if r["trained"] and r["character_key"] in voices]
 
 
 def reply_fingerprints(store: DataStore, series_key: str) -> dict[str, str | None]:

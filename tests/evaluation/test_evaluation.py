@@ -219,3 +219,29 @@ def test_intelligibility_is_repeatable_and_a_wholly_wrong_clip_scores_one(pyanno
     assert len(heard) > 20 and c1 == 1.0  # dozens of characters heard against a two-character reference
     assert scorer.score(wav, heard) == (0.0, heard)
     assert scorer.score(wav, "") == (None, heard)
+
+
+def test_a_character_the_decoder_has_no_voice_for_is_not_answered_as(tmp_path):
+    """The LM's floor of train speech is not the decoder's: a character trained by the LM without a decoder voice
+    gets no replies stage (and a replies run for it fails naming the decoder), instead of a KeyError mid-run."""
+    import json as _json
+
+    from audiorole.errors import InputError
+    from audiorole.store import DataStore, write_stamp
+    from evaluation.replies import run_replies, trained_characters
+    from evaluation.testset import ARP_TEST_SET
+    from training import ARP_MODEL, SPEECH_DECODER
+
+    store = DataStore(tmp_path)
+    write_stamp(ARP_TEST_SET.dir(store, "show"), ARP_TEST_SET.stamp, "test-set-fp")
+    lm = store.model_dir("show", "lm")
+    lm.mkdir(parents=True)
+    (lm / "characters.json").write_text(_json.dumps([
+        {"character_key": k, "character": k.title(), "trained": True, "why_not": None, "val_loss": 1.0}
+        for k in ("ann", "bob")]))
+    write_stamp(ARP_MODEL.dir(store, "show"), ARP_MODEL.stamp, "lm-fp")
+    assert trained_characters(store, "show") == [], "no decoder yet: nothing can be spoken"
+    write_stamp(SPEECH_DECODER.dir(store, "show"), SPEECH_DECODER.stamp, "dec-fp", voices={"ann": 12.0})
+    assert trained_characters(store, "show") == ["ann"]
+    with pytest.raises(InputError, match="no voice for this character"):
+        run_replies(store, "show", "bob", model=object())
