@@ -23,13 +23,16 @@ space was chosen (it held out that choice; the episode rule was then chosen on a
     before: distances alone, free refinement  69.4% / 0.809      89.7% / 0.919      95.5% / 0.982   77.9% / 0.781
     + tag constraints                         79.9% / 0.913      91.3% / 0.925      95.5% / 0.982   79.8% / 0.861
     + the tags' discriminant space            93.6% / 0.958      93.4% / 0.944      97.0% / 0.989   90.0% / 0.914
-    + refinement within the episode (default) 96.1% / 0.974      94.4% / 0.961      95.5% / 0.976   96.7% / 0.977
+    + refinement within the episode           96.1% / 0.974      94.4% / 0.961      95.5% / 0.976   96.7% / 0.977
+    + close voices merged (default)           96.1% / 0.974      95.8% / 0.961      95.5% / 0.976   96.6% / 0.976
     default without the discriminant space    93.1% / 0.956      91.2% / 0.932      94.0% / 0.969   91.0% / 0.935
     tag constraints, refine_min_gain 0.15     94.2% / 0.963      78.7% / 0.942      95.0% / 0.973   93.7% / 0.959
 
 The discriminant space (``CharacterConfig.tag_projection``: the within-character variation whitened, the
 directions weighted by how much the tagged characters differ along them) and the refinement among the voices of a
-line's own episode (``refine_within_episode``) are what let one setting serve both series: before them, free
+line's own episode (``refine_within_episode``; voices whose pooled centroids lie within ``merge_threshold`` merged
+first, names permitting, since that refinement no longer repairs a character split across episodes) are what let
+one setting serve both series: before them, free
 per-line refinement scattered the lead's lines on Amazon Queen while Fish Fillets needed it.
 
 On Amazon Queen, other actors of a similar timbre had merged into the lead's and Sparky's voices (Bud's 166 s under

@@ -93,6 +93,7 @@ class CharacterConfig:
     enrollment_min_similarity: float = 0.75  # enrollment clip to voice centroid, cosine
     carry_over_similarity: float = 0.9  # a voice keeps the id of the previous voice this similar
     confident_margin: float = 0.05  # attribution margin above which a segment's character is "confident"
+    merge_threshold: float = 0.15  # voices whose pooled centroids are this close merge (names permitting); 0: off
     refine_within_episode: bool = True  # refinement moves a segment only among the voices of its own episode
     refine_min_gain: float = 0.0  # > 0: refinement moves a segment only to a voice this much nearer (cosine)
     tag_constraints: bool = True  # units named by their subtitle tags: one name one voice, two names never merge
@@ -201,6 +202,34 @@ def constrained_agglomerate(centroids: np.ndarray, names: list[str | None], thre
     return labels
 
 
+def merge_close_voices(x: np.ndarray, labels: np.ndarray, voice_names: list[str | None], threshold: float
+                       ) -> np.ndarray:
+    """Merge voices whose centroids (the mean of all their segments) lie within ``threshold`` (cosine distance),
+    closest pair first, never two differently named voices. Labels (n,).
+
+    Average linkage over units is strict where one character's units vary (a short episode, another room): its
+    units in one episode stay a voice of their own, although their pooled centroid is next to the character's. The
+    refinement cannot repair that when it keeps a line among its episode's voices."""
+    names = list(voice_names)
+    labels = labels.copy()
+    while True:
+        present, labels = np.unique(labels, return_inverse=True)
+        names = [names[p] for p in present]
+        if len(present) < 2:
+            return labels
+        cents, _ = unit_centroids(x, labels, len(present))
+        dist = 1.0 - (cents @ cents.T).astype(np.float64)
+        named = np.array([n is not None for n in names])
+        tag = np.array([n or "" for n in names], dtype=object)
+        dist[named[:, None] & named[None, :] & (tag[:, None] != tag[None, :])] = np.inf
+        np.fill_diagonal(dist, np.inf)
+        a, b = divmod(int(np.argmin(dist)), len(present))
+        if dist[a, b] > threshold:
+            return labels
+        labels[labels == b] = a
+        names[a] = names[a] or names[b]
+
+
 def nearest(x: np.ndarray, centroids: np.ndarray, chunk: int = 16384, allowed: np.ndarray | None = None
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Nearest centroid of every row by cosine: (labels, similarity, margin over the runner-up), chunked.
@@ -240,10 +269,14 @@ def cluster_voices(
         units, unit_names = micro_clusters(x, min(config.max_units, max(1, n // 50)), seed), None
     present, units = np.unique(units, return_inverse=True)
     cents, _ = unit_centroids(x, units, int(units.max()) + 1)
-    if unit_names is not None and config.tag_constraints:
-        labels = constrained_agglomerate(cents, [unit_names[u] for u in present], config.cluster_threshold)[units]
-    else:
-        labels = agglomerate(cents, config.cluster_threshold)[units]
+    names = [unit_names[u] for u in present] if unit_names is not None and config.tag_constraints else None
+    unit_labels = constrained_agglomerate(cents, names, config.cluster_threshold) if names \
+        else agglomerate(cents, config.cluster_threshold)
+    labels = unit_labels[units]
+    if config.merge_threshold > 0:
+        voice_names = [next((n for n, v in zip(names or [], unit_labels) if v == k and n), None)
+                       for k in range(int(unit_labels.max()) + 1)]
+        labels = merge_close_voices(x, labels, voice_names, config.merge_threshold)
     episodes = None if episode_of is None else np.unique(episode_of, return_inverse=True)[1]
 
     def candidates(labels: np.ndarray, k: int) -> np.ndarray | None:

@@ -302,3 +302,18 @@ def test_refinement_moves_a_line_only_among_the_voices_of_its_episode():
     assert wrong(CharacterConfig(tag_projection=False, refine_within_episode=False)) > 0, \
         "free refinement trades lines between the twins"
     assert wrong(CharacterConfig(tag_projection=False)) == 0
+
+
+def test_voices_whose_pooled_centroids_meet_merge_unless_two_names_keep_them_apart():
+    from audiorole.dataset.characters import merge_close_voices
+
+    a, b = voices(2, inter_cos=0.3)
+    rng = np.random.default_rng(2)
+    x = normalize(np.vstack([a + 0.02 * rng.normal(size=(10, len(a))), a + 0.02 * rng.normal(size=(10, len(a))),
+                             b + 0.02 * rng.normal(size=(10, len(a)))]))
+    labels = np.repeat([0, 1, 2], 10)  # voice 1 is voice 0's character in another episode
+    merged = merge_close_voices(x, labels, ["Maggie Chen", None, None], threshold=0.15)
+    assert merged[0] == merged[10] != merged[20], "one character's two voices merge, another character's does not"
+    kept = merge_close_voices(x, labels, ["Maggie Chen", "Theo Park", None], threshold=0.15)
+    assert kept[0] != kept[10], "two names are two characters, however close"
+    assert len(np.unique(merge_close_voices(x, labels, [None] * 3, threshold=0.0))) == 3

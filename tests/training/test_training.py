@@ -302,7 +302,10 @@ def test_training_and_eval_assets_materialize_through_pipes_and_go_stale(short_d
     assert "data:image/png;base64" in meta["loss_curve"].value
     store = DataStore(data)
     rows = stages.character_models(store, "maple-street")
-    assert rows and all(r["trained"] and r["val_loss"] is not None for r in rows)
+    # every main voice with train speech is trained; one the episode split left without any is named with the reason
+    assert sum(r["trained"] for r in rows) >= 3
+    assert all((r["val_loss"] is not None or r["n_val_samples"] == 0) if r["trained"] else r["why_not"] for r in rows)
+    rows = [r for r in rows if r["trained"]]  # the model's characters
     # the same config again: current, skipped without launching a trainer
     again = defs.resolve_job_def("training_job").execute_in_process(
         partition_key="maple-street", instance=instance, run_config=run_config)
