@@ -142,8 +142,9 @@ class AsrResource(dg.ConfigurableResource):
 
     def audio_language_for(self, language: str | None):
         """The per-segment spoken-language check for ``build_segments(audio_language=...)``: a configured
-        multilingual model's ``detect_language``; None with the packaged defaults, so purity rests on the subtitle
-        text's language for every series alike. tiny.en cannot tell languages; the packaged base names Czech for
+        multilingual model's ``detect_language``; None with the packaged defaults (the aligned-segments stage then
+        checks the audio of an English series' segments in doubt with the packaged multilingual base itself:
+        ``audiorole.segments.language.needs_audio_check``). tiny.en cannot tell languages; the packaged base names Czech for
         only 21 of 60 single Fish Fillets lines (17 Polish, 4 of them with p >= 0.9), while it names it for 15 of
         15 stretches of six lines (12-27 s)."""
         if not self.model_dir:

@@ -300,6 +300,13 @@ class WhisperASR:
         lang, prob, _ = self.model.detect_language(wav)
         return lang, float(prob)
 
+    def language_probabilities(self, wav: np.ndarray) -> dict[str, float]:
+        """Language code -> probability for every language Whisper knows, from the clip's first 30 s; empty with an
+        English-only model or a clip under 0.5 s."""
+        if not self.multilingual or len(wav) < 0.5 * SAMPLE_RATE:
+            return {}
+        return {lang: float(p) for lang, p in self.model.detect_language(wav)[2]}
+
 
 def _unsure(segments) -> bool:
     """Whether Whisper's own fallback would have decoded this window again (its text repeats itself, or its mean

@@ -24,7 +24,7 @@ from audiorole.segments.asr import Word, cer, normalize_text, words_in
 from audiorole.audio import SAMPLE_RATE, cut
 from audiorole.intervals import complement, union
 from audiorole.segments.diarization import Turn
-from audiorole.segments.language import is_foreign, text_language
+from audiorole.segments.language import audio_is_foreign, audio_verdict, is_foreign, needs_audio_check, text_language
 from audiorole.schema import SEGMENT_SCHEMA
 
 
@@ -244,10 +244,26 @@ def _mid(w: Word) -> float:
 
 
 def reject_reason(c: Candidate, cfg: SegmentConfig, series_language: str) -> str | None:
-    """The first filter the candidate fails, or None (kept). The order is the order of the checks below."""
+    """The first filter the candidate fails, or None (kept). The order is the order of the checks in ``_checks``."""
+    return next((name for name, failed in _checks(c, cfg, series_language) if failed), None)
+
+
+def language_in_doubt(c: Candidate, cfg: SegmentConfig, series_language: str) -> bool:
+    """Whether the audio should tell the candidate's language: no check before the language check rejects it, its
+    text does not already (``is_foreign``), and the series-language ASR did not confirm it (``needs_audio_check``)."""
+    for name, failed in _checks(c, cfg, series_language):
+        if name == "foreign_language":
+            return not failed and needs_audio_check(c.facts.get("language", "und"), c.facts.get("cer"),
+                                                    series_language)
+        if failed:
+            return False
+    return False
+
+
+def _checks(c: Candidate, cfg: SegmentConfig, series_language: str) -> list[tuple[str, bool]]:
     f = c.facts
     dur = c.end - c.start
-    checks = [
+    return [
         ("no_speech", f.get("no_speech", False)),
         ("too_short", dur < cfg.min_duration_s),
         ("too_long", dur > cfg.max_duration_s),
@@ -256,14 +272,13 @@ def reject_reason(c: Candidate, cfg: SegmentConfig, series_language: str) -> str
         ("overlap", cfg.reject_overlap and f.get("overlap", False)),
         ("no_text", not (c.text or "").strip()),
         ("foreign_language", is_foreign(f.get("language", "und"), f.get("language_prob", 0.0), series_language)
-            or (f.get("audio_language") not in (None, "und") and f["audio_language"] != series_language[:2])),
+            or audio_is_foreign(f.get("audio_language"), series_language)),
         ("transcript_mismatch", f.get("cer") is not None and f["cer"] > cfg.max_cer),
         ("low_asr_confidence", c.text_source == "asr" and (f.get("asr_confidence") or 0.0) < cfg.min_asr_confidence),
         ("clipping", (f.get("clipping") or 0.0) > cfg.max_clipping),
         ("low_snr", f.get("snr_db") is not None and f["snr_db"] < cfg.min_snr_db),
         ("low_speaker_confidence", (f.get("speaker_confidence") or 0.0) < cfg.min_speaker_confidence),
     ]
-    return next((name for name, failed in checks if failed), None)
 
 
 def build_segments(
@@ -277,11 +292,16 @@ def build_segments(
     series_language: str = "en",
     config: SegmentConfig = SegmentConfig(),
     audio_language=None,
+    language_probabilities=None,
 ) -> list[dict]:
     """All utterances of an episode as SEGMENT_SCHEMA rows (without embeddings), sorted by start time.
 
     ``cues``: synchronized cue rows (CUE_SCHEMA dicts, times in audio seconds) or None/empty.
-    ``audio_language``: optional callable(clip) -> (lang, prob) from a multilingual ASR model.
+    ``audio_language``: optional callable(clip) -> (lang, prob) from a multilingual ASR model, asked for every
+    segment. Without it, ``language_probabilities``: optional callable(clip) -> {lang: prob} (a language identifier
+    beside an English-only ASR model), asked only for the segments whose language is in doubt
+    (``language_in_doubt``), their audio's language being what ``audio_verdict`` settles; the others keep
+    ``audio_language`` None.
     """
     cfg = config
     duration = len(wav) / SAMPLE_RATE
@@ -309,11 +329,16 @@ def build_segments(
         f["cer"] = cer(c.text, asr_text) if c.text_source == "subtitle" and not f.get("no_speech") else None
         f["language"], f["language_prob"] = text_language(c.text or "")
         clip = cut(wav, c.start, c.end)
-        f["audio_language"] = audio_language(clip)[0] if audio_language and len(clip) else None
         # WADA, not the background-referenced estimate: measured on the demo, the louder music between scenes
         # makes the background estimate read ~6 dB low there and reject clean lines; the threshold is WADA's
         f["snr_db"] = quality.wada_snr_db(clip) if len(clip) > SAMPLE_RATE // 10 else None
         f["clipping"] = quality.clipping_ratio(clip) if len(clip) else 0.0
+        f["audio_language"] = None
+        if audio_language and len(clip):
+            f["audio_language"] = audio_language(clip)[0]
+        elif language_probabilities and len(clip) and language_in_doubt(c, cfg, series_language):
+            f["audio_language"] = audio_verdict(language_probabilities(clip), series_language,
+                                                text_lang=f["language"], text_prob=f["language_prob"])[0]
         reason = reject_reason(c, cfg, series_language)
         rows.append({
             "episode_key": episode_key, "start_s": round(c.start, 3), "end_s": round(c.end, 3),

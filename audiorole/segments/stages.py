@@ -3,7 +3,9 @@ aligned segments, each declared once (``audiorole.stage.Stage``) and run by ``ru
 its fingerprint's inputs besides its upstream stamps.
 
 Models are passed in (loaded once per process by the Dagster resources or the caller); the stages read them only
-through the identities in their inputs (``backend_id``, ``asr_model_id``, configs), known without loading them.
+through the identities in their inputs (``backend_id``, ``asr_model_id``, configs), known without loading them. The
+one exception: without a multilingual ASR model, aligned segments load the packaged multilingual Whisper base for
+the language of English segments in doubt (``packaged_language_id`` in its inputs).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from audiorole.segments.backends import asr_model_id
 from audiorole.segments.build import SegmentConfig, add_embeddings, build_segments, overlap_regions, segments_table
 from audiorole.segments.diarization import Turn, write_rttm
 from audiorole.segments.enhance import BACKGROUND_SNR_CEILING_DB, choose_regions, enhance_regions
+from audiorole.segments.language import packaged_language_id, packaged_language_probabilities_for
 from audiorole.stage import Stage, StageResult
 from audiorole.store import DataStore
 
@@ -48,8 +51,9 @@ SYNCED_SUBTITLES = Stage("synced_subtitles", stamp="sync", version="3", **_EPISO
 # folded into another named one
 SPEAKER_TURNS = Stage("speaker_turns", stamp="diarization", version="3", **_EPISODE,
                       outputs=("turns.parquet", "turns.rttm"), upstream=("enhanced_audio", "synced_subtitles"))
-# 6: a one-letter ASR slip still anchors the cut of a talked-over line
-ALIGNED_SEGMENTS = Stage("aligned_segments", stamp="segments", version="6", **_EPISODE, outputs=("segments.parquet",),
+# 6: a one-letter ASR slip still anchors the cut of a talked-over line; 7: without a multilingual ASR model, the audio
+# of segments whose language is in doubt is checked by the packaged multilingual Whisper base
+ALIGNED_SEGMENTS = Stage("aligned_segments", stamp="segments", version="7", **_EPISODE, outputs=("segments.parquet",),
                          upstream=("speaker_turns", "transcript"))
 
 WORD_SCHEMA = pa.schema(
@@ -282,18 +286,23 @@ def read_words(path: Path):
 
 # aligned segments ------------------------------------------------------------------------------------------------
 def segments_inputs(ep: EpisodeSource, config: SegmentConfig, embedder_name: str) -> list:
-    return [asdict(config), embedder_name, ep.series.language]
+    return [asdict(config), embedder_name, ep.series.language, packaged_language_id()]
 
 
 def run_segments(ep: EpisodeSource, store: DataStore, embedder, *, config: SegmentConfig = SegmentConfig(),
                  audio_language=None, force: bool = False) -> StageResult:
+    """``audio_language``: a multilingual ASR model's language identification, asked for every segment; None (an
+    English-only or the packaged ASR model): the packaged multilingual Whisper base's, asked only where a segment's
+    language is in doubt, in series whose language it identifies reliably (``audiorole.segments.language``)."""
     def compute(folder: Path) -> dict:
         wav = load_audio(folder / "audio.flac")  # SNR, clipping, language: the audio as it is
         speech = read_intervals(folder / "speech.parquet")
         rows = build_segments(ep.key, wav, speech, read_turns(folder / "turns.parquet"),
                               read_words(folder / "words.parquet"),
                               pq.read_table(folder / "synced_cues.parquet").to_pylist(),
-                              series_language=ep.series.language, config=config, audio_language=audio_language)
+                              series_language=ep.series.language, config=config,
+                              audio_language=audio_language, language_probabilities=None if audio_language
+                              else packaged_language_probabilities_for(ep.series.language))
         n_emb = add_embeddings(rows, load_audio(analysis_audio_path(store, ep.key)), embedder)  # enhanced where it ran
         write_parquet_atomic(folder / "segments.parquet", segments_table(rows))
         return {**summarize_segments(rows, speech), "n_embedded": n_emb}
@@ -313,6 +322,7 @@ def summarize_segments(rows: list[dict], speech: np.ndarray) -> dict:
         "n_segments": len(rows), "n_kept": len(kept), "kept_s": round(kept_s, 2),
         "kept_speech_share": round(kept_s / speech_s, 4) if speech_s else 0.0,
         "n_speakers_kept": len({r["speaker"] for r in kept}),
+        "n_audio_language_checked": sum(r["audio_language"] is not None for r in rows),
         "median_cer": round(float(np.median([r["cer"] for r in kept if r["cer"] is not None])), 4)
         if any(r["cer"] is not None for r in kept) else None,
         "reject_reasons": reasons,
