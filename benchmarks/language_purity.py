@@ -57,13 +57,10 @@ first episode; it added 230 s over the 12 Amazon Queen episodes (133 min).
 from __future__ import annotations
 
 import argparse
-import fcntl
 import gzip
 import json
 import os
 import re
-import shutil
-import subprocess
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -85,47 +82,13 @@ EARLIER_CHECKS = ("no_speech", "too_short", "too_long", "no_speaker", "mixed_spe
 TARGETS = {"precision": 0.95, "recall": 0.95}
 
 
-class PackageUnavailable(RuntimeError):
-    """apt-get/dpkg-deb or the Debian archive is not reachable from here."""
-
-
 # the packages ----------------------------------------------------------------------------------------------------
-def _run(cmd: list[str], package: str, cwd: Path | None = None) -> None:
-    try:
-        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=900)
-    except FileNotFoundError as exc:
-        raise PackageUnavailable(f"{NAME}: {cmd[0]} is not installed; Debian package {package!r} needs apt and dpkg") \
-            from exc
-    if proc.returncode != 0:
-        raise PackageUnavailable(f"{NAME}: {' '.join(cmd)} failed for Debian package {package!r} (exit "
-                                 f"{proc.returncode}): {(proc.stderr or proc.stdout).strip()[-600:]}. Is the Debian "
-                                 f"archive reachable and does `apt-get update` list {package}?")
-
-
 def fetch(cache_dir: Path) -> Path:
-    """Download (``apt-get download``) and unpack (``dpkg-deb -x``) the eight packages into ``cache_dir/<NAME>``,
-    as the recipes do (a marker per unpacked package, the .deb deleted, a lock against parallel callers); return the
-    unpacked tree."""
-    base = Path(cache_dir) / NAME
-    debs, tree = base / "debs", base / "root"
-    debs.mkdir(parents=True, exist_ok=True)
-    tree.mkdir(parents=True, exist_ok=True)
-    with open(base / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        for package in PACKAGES:
-            marker = base / f".unpacked-{package}"
-            if marker.exists():
-                continue
-            found = sorted(debs.glob(f"{package}_*.deb"))
-            if not found:
-                if shutil.which("apt-get") is None:
-                    raise PackageUnavailable(f"{NAME}: apt-get is not installed; cannot fetch {package!r}")
-                _run(["apt-get", "download", package], package, cwd=debs)
-                found = sorted(debs.glob(f"{package}_*.deb"))
-            _run(["dpkg-deb", "-x", str(found[-1]), str(tree)], package)
-            marker.write_text(found[-1].name + "\n")
-            found[-1].unlink()
-    return tree
+    """The eight packages downloaded and unpacked into ``cache_dir/<NAME>`` as the recipes do
+    (``audiorole.recipes.debian``); the unpacked tree."""
+    from audiorole.recipes.debian import fetch_packages
+
+    return fetch_packages(NAME, cache_dir, PACKAGES)
 
 
 @dataclass(frozen=True)

@@ -42,23 +42,17 @@ Format (as found in 1.0.1-1.1):
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import re
-import shutil
-import subprocess
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from audiorole.recipes import Corpus, Line, RecipeError, Scene
+from audiorole.recipes.debian import PackageUnavailable, fetch_packages  # noqa: F401 (raised through fetch)
 
 log = logging.getLogger(__name__)
 
-
-class PackageUnavailable(RecipeError):
-    """apt/dpkg or the Debian archive is not reachable from here (as opposed to a package that is not what the
-    reader expects)."""
 
 NAME = "fish_fillets"
 TITLE = "Fish Fillets – Next Generation"
@@ -176,24 +170,6 @@ class ReadStats:
 # ----------------------------------------------------------------------------------------------------- fetch
 
 
-def _run(cmd: list[str], package: str, cwd: Path | None = None, error: type[RecipeError] = RecipeError) -> None:
-    try:
-        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=900)
-    except FileNotFoundError as exc:
-        raise PackageUnavailable(
-            f"{NAME}: cannot fetch Debian package {package!r}: {cmd[0]} is not installed "
-            f"(needs a Debian/Ubuntu system with apt and dpkg)"
-        ) from exc
-    except subprocess.TimeoutExpired as exc:
-        raise error(f"{NAME}: {' '.join(cmd)} for package {package!r} timed out") from exc
-    if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip()[-600:]
-        raise error(
-            f"{NAME}: {' '.join(cmd)} failed for Debian package {package!r} (exit {proc.returncode}): {tail}. "
-            f"Is the Debian archive reachable and does `apt-get update` list {package} (section main)?"
-        )
-
-
 def _packages(language: str) -> tuple[str, str]:
     if language not in VOICE_PACKAGES:
         raise RecipeError(f"{NAME}: no voices for language {language!r}; voiced: {sorted(VOICE_PACKAGES)}")
@@ -205,32 +181,7 @@ def fetch(cache_dir: Path, language: str = "cs") -> Path:
     ``cache_dir/fish_fillets``; return the data root (``…/usr/share/games/fillets-ng``). Cached: a package is
     unpacked once (a marker records it, the .deb is then deleted); a lock keeps parallel callers from racing.
     ``PackageUnavailable`` (a ``RecipeError``) where apt/dpkg or the archive cannot be reached."""
-    base = Path(cache_dir) / NAME
-    debs, tree = base / "debs", base / "root"
-    debs.mkdir(parents=True, exist_ok=True)
-    tree.mkdir(parents=True, exist_ok=True)
-    root = tree / DATA_SUBDIR
-    with open(base / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        for package in _packages(language):
-            marker = base / f".unpacked-{package}"
-            if marker.exists():
-                continue
-            found = sorted(debs.glob(f"{package}_*.deb"))
-            if not found:
-                if shutil.which("apt-get") is None:
-                    raise PackageUnavailable(
-                        f"{NAME}: cannot fetch Debian package {package!r}: apt-get is not installed "
-                        f"(needs a Debian/Ubuntu system with apt and dpkg)"
-                    )
-                _run(["apt-get", "download", package], package, cwd=debs, error=PackageUnavailable)
-                found = sorted(debs.glob(f"{package}_*.deb"))
-                if not found:
-                    raise RecipeError(f"{NAME}: apt-get download {package} left no {package}_*.deb in {debs}")
-            deb = found[-1]
-            _run(["dpkg-deb", "-x", str(deb), str(tree)], package)
-            marker.write_text(deb.name + "\n")
-            deb.unlink()  # the unpacked tree is the cache
+    root = fetch_packages(NAME, cache_dir, _packages(language)) / DATA_SUBDIR
     _verify(root, language)
     return root
 
