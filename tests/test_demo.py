@@ -23,9 +23,38 @@ def test_script_is_deterministic_per_seed_and_casts_everyone():
     assert len(mains) >= 6
     for name, ch in mains.items():
         said = [ln.text for ln in a.lines if ln.character == name]
-        assert said and any(t in ch.catchphrases for t in said), name
+        assert said and any(script.says_catchphrase(ch, t) for t in said), name
     assert any(ln.is_backchannel for ln in a.lines) and any(ln.overlaps_previous for ln in a.lines)
     assert a.scenes >= 3
+
+
+def test_style_lines_are_said_once_in_the_series_and_pools_repeat():
+    """The default demo judges a model on lines it never saw: across a series' episodes no main character's line
+    comes back (catch-phrases open new lines), while the pool profile reuses its 17 lines per character."""
+    def main_lines(kind: str, n_episodes: int) -> list[str]:
+        mains = {c.name for c in script.main_characters()}
+        eps = [script.write_episode_script(n, np.random.default_rng([0, n]), n_lines=140, lines=kind)
+               for n in range(1, n_episodes + 1)]
+        return [ln.text for e in eps for ln in e.lines if ln.character in mains and not ln.is_backchannel]
+
+    style = main_lines("style", 4)
+    assert len(style) > 300 and len(set(style)) == len(style)
+    pool = main_lines("pool", 4)
+    assert len(set(pool)) <= 6 * 17 + len(script.CP1252_LINES) < len(pool)
+    with pytest.raises(ValueError, match="unknown kind of demo lines"):
+        script.write_episode_script(1, np.random.default_rng(0), n_lines=20, lines="poem")
+
+
+def test_a_style_enumerates_distinct_lines_and_refuses_a_frame_without_words():
+    from audiorole.demo.styles import STYLES, Style
+
+    for name, style in STYLES.items():
+        n = min(style.capacity, 600)
+        lines = [style.line(i) for i in range(n)]
+        assert len(set(lines)) == n and all(ln[0].isupper() and "{" not in ln for ln in lines), name
+        assert style.line(style.capacity) == style.line(0)  # wraps past its capacity
+    with pytest.raises(ValueError, match="no words for slot"):
+        Style(frames=("I like {food}.",), words=(("drink", ("tea",)),))
 
 
 def test_demo_files_and_formats(short_demo):

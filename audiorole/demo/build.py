@@ -19,7 +19,7 @@ from audiorole.demo import mix, script, voices
 from audiorole.io import atomic_path, write_bytes_atomic, write_json_atomic, write_text_atomic
 
 SR = voices.SR
-DEMO_VERSION = "2"
+DEMO_VERSION = "3"  # 3: characters speak in styles, every line once (script.LINE_KINDS)
 SERIES = "Maple Street"
 SAMPLE_SERIES = "pyannote sample"
 
@@ -249,11 +249,12 @@ def _truth_files(truth_dir: Path, stem: str, placed: list[PlacedLine], timing: d
     return rttm, lines
 
 
-def build_episode(number: int, style: dict, out: Path, seed: int, minutes: float, tts) -> DemoEpisode:
+def build_episode(number: int, style: dict, out: Path, seed: int, minutes: float, tts,
+                  lines: str = "style") -> DemoEpisode:
     rng = np.random.default_rng([seed, number])
     stem = f"S01E{number:02d}"
     ep = script.write_episode_script(number, rng, n_lines=max(14, int(minutes * 60 / AVG_SLOT_S)),
-                                     cp1252_flourishes=style["subs"] == "srt-cp1252")
+                                     cp1252_flourishes=style["subs"] == "srt-cp1252", lines=lines)
     placed, duration = place_lines(ep, rng, tts, max_s=minutes * 60)
     audio, facts = mix_episode(placed, duration, rng)
     cues = make_cues(placed, rng, markup="ass" if style["subs"] == "ass-utf16" else "srt")
@@ -323,11 +324,15 @@ def build_sample_series(out: Path) -> DemoEpisode:
 
 
 def build_demo(out_dir: str | Path, *, minutes_per_episode: float = 3.5, n_episodes: int = 3,
-               seed: int = 0) -> DemoManifest:
+               seed: int = 0, lines: str = "style") -> DemoManifest:
     """Write the demo series under ``out_dir`` (media/ and truth/). Idempotent: an existing build with the same
-    parameters is kept as it is."""
+    parameters is kept as it is. ``lines``: ``"style"`` (every line said once) or ``"pool"`` (the first demo's
+    reused line pools), see ``audiorole.demo.script``."""
+    if lines not in script.LINE_KINDS:
+        raise ValueError(f"unknown kind of demo lines {lines!r} (one of {', '.join(script.LINE_KINDS)})")
     out = Path(out_dir).resolve()
-    params = {"version": DEMO_VERSION, "minutes": minutes_per_episode, "episodes": n_episodes, "seed": seed}
+    params = {"version": DEMO_VERSION, "minutes": minutes_per_episode, "episodes": n_episodes, "seed": seed,
+              "lines": lines}
     stamp = out / "demo.json"
     if stamp.exists():
         saved = json.loads(stamp.read_text())
@@ -341,7 +346,7 @@ def build_demo(out_dir: str | Path, *, minutes_per_episode: float = 3.5, n_episo
         return cache[(voice, text)]
 
     episodes = [build_episode(i, EPISODE_STYLES[i - 1] if i <= 3 else EPISODE_STYLES[3 + (i - 4) % 2],
-                              out, seed, minutes_per_episode, tts) for i in range(1, n_episodes + 1)]
+                              out, seed, minutes_per_episode, tts, lines) for i in range(1, n_episodes + 1)]
     write_series_files(out, tts)
     episodes.append(build_sample_series(out))
     shutil.rmtree(out / ".work", ignore_errors=True)

@@ -306,14 +306,14 @@ def render(placed: list[PlacedLine], rirs: dict[str, np.ndarray], levels: dict[s
 
 
 def build_hard_episode(number: int, out: Path, seed: int, minutes: float, tts16: Callable[[str, str], np.ndarray],
-                       ) -> tuple[DemoEpisode, dict]:
+                       lines: str = "pool") -> tuple[DemoEpisode, dict]:
     """One episode: a script from script.py (same characters, voices and lines as the TV profile), placed like a
     meeting, rendered in its own room; media, truth and ``<stem>.hard.json`` written."""
     import soundfile as sf
 
     rng = np.random.default_rng([seed, number, 7])
     stem = f"S01E{number:02d}"
-    ep = script.write_episode_script(number, rng, n_lines=max(20, int(minutes * 60 / 2.0)))
+    ep = script.write_episode_script(number, rng, n_lines=max(20, int(minutes * 60 / 2.0)), lines=lines)
     voice_of = {c.name: c.voice for c in script.CHARACTERS}
     placed, share, busy = place_with_overlap_share(
         ep.lines, lambda who, text: tts16(voice_of[who], text), (seed, number, 11), minutes * 60)
@@ -350,12 +350,13 @@ def build_hard_episode(number: int, out: Path, seed: int, minutes: float, tts16:
 
 
 def build_hard_demo(out_dir: str | Path, *, minutes_per_episode: float = DEFAULT_MINUTES,
-                    n_episodes: int = DEFAULT_EPISODES, seed: int = 0) -> DemoManifest:
+                    n_episodes: int = DEFAULT_EPISODES, seed: int = 0, lines: str = "pool") -> DemoManifest:
     """Write the hard profile under ``out_dir`` (media/Far Field, truth/Far Field). Idempotent like
-    ``build_demo``: an existing build with the same parameters (profile included) is kept as it is."""
+    ``build_demo``: an existing build with the same parameters (profile included) is kept as it is. Its lines are
+    the reused pools by default (``lines``): it measures diarization of a meeting room, not a model."""
     out = Path(out_dir).resolve()
     params = {"profile": "hard", "version": HARD_VERSION, "minutes": minutes_per_episode, "episodes": n_episodes,
-              "seed": seed}
+              "seed": seed, **({"lines": lines} if lines != "pool" else {})}
     stamp = out / "demo.json"
     if stamp.exists():
         saved = json.loads(stamp.read_text())
@@ -375,7 +376,7 @@ def build_hard_demo(out_dir: str | Path, *, minutes_per_episode: float = DEFAULT
             cache16[(voice, text)] = to_16k(tts48(voice, text))
         return cache16[(voice, text)]
 
-    episodes = [build_hard_episode(i, out, seed, minutes_per_episode, tts16)[0] for i in range(1, n_episodes + 1)]
+    episodes = [build_hard_episode(i, out, seed, minutes_per_episode, tts16, lines)[0] for i in range(1, n_episodes + 1)]
     write_series_files(out, tts48, series=SERIES)  # clean enrollment clips, so voices can be named
     write_json_atomic(stamp, {"params": params, "episodes": [asdict(e) for e in episodes]})
     return DemoManifest(out / "media", out / "truth", episodes)

@@ -1,5 +1,12 @@
-"""The demo series' script: characters, their voices, line pools and catch-phrases, and the scenes of each
-episode. Pure and deterministic for a seed — no audio here."""
+"""The demo series' script: characters, their voices, ways of talking and catch-phrases, and the scenes of each
+episode. Pure and deterministic for a seed — no audio here.
+
+Two kinds of dialogue (``lines``):
+- ``"style"`` (the default): each main character speaks in their own style (``audiorole.demo.styles``) and every
+  line is said once in the series — a model is judged on lines it never saw, as on a real series;
+- ``"pool"``: the first demo's 14 lines and 3 catch-phrases per character, reused in every episode (kept as a
+  profile: memorization is easy on it, so it measures the pipeline's labels, not a model's generalization).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from audiorole.demo.styles import STYLES
+
+LINE_KINDS = ("style", "pool")
 
 @dataclass(frozen=True)
 class Character:
@@ -118,10 +128,27 @@ def main_characters() -> list[Character]:
     return [c for c in CHARACTERS if c.main]
 
 
+class _StyleLines:
+    """Each main character's next line in an episode: line ``(number - 1) * n_lines + k`` of their style for their
+    ``k``-th line, so no line comes back in another episode (up to the style's capacity)."""
+
+    def __init__(self, number: int, n_lines: int):
+        self.base = (number - 1) * n_lines
+        self.said: dict[str, int] = {}
+
+    def next(self, name: str) -> str:
+        k = self.said.get(name, 0)
+        self.said[name] = k + 1
+        return STYLES[name].line(self.base + k)
+
+
 def write_episode_script(number: int, rng: np.random.Generator, *, n_lines: int,
-                         cp1252_flourishes: bool = False) -> EpisodeScript:
+                         cp1252_flourishes: bool = False, lines: str = "style") -> EpisodeScript:
     """Scenes of 2–4 characters with 6–14 turns each, until ``n_lines`` lines; every main character speaks
-    in every episode and says at least one catch-phrase."""
+    in every episode and says at least one catch-phrase (``"style"``: said before a new line of theirs)."""
+    if lines not in LINE_KINDS:
+        raise ValueError(f"unknown kind of demo lines {lines!r} (one of {', '.join(LINE_KINDS)})")
+    styled = _StyleLines(number, n_lines) if lines == "style" else None
     mains = main_characters()
     script = EpisodeScript(number)
     used: set[str] = set()
@@ -132,7 +159,11 @@ def write_episode_script(number: int, rng: np.random.Generator, *, n_lines: int,
         k = int(rng.integers(2, 5))
         cast = [c for c in mains if c.name in pending][:k]
         others = [c for c in mains if c not in cast]
-        cast += list(rng.choice(others, size=max(0, k - len(cast)), replace=False)) if len(cast) < k else []
+        if styled and len(cast) < k:  # who has said least so far joins: every character gets their share
+            score = [styled.said.get(c.name, 0) + 2 * rng.random() for c in others]
+            cast += [others[i] for i in np.argsort(score, kind="stable")[: k - len(cast)]]
+        elif len(cast) < k:
+            cast += list(rng.choice(others, size=k - len(cast), replace=False))
         if rng.random() < 0.25:
             cast.append(CHARACTERS[-1])  # the minor character drops by now and then
         n_turns = int(rng.integers(6, 15))
@@ -145,10 +176,14 @@ def write_episode_script(number: int, rng: np.random.Generator, *, n_lines: int,
             backchannel = prev is not None and rng.random() < 0.12
             if backchannel:
                 text = BACKCHANNELS[int(rng.integers(len(BACKCHANNELS)))]
-            elif rng.random() < 0.2 or speaker.name in pending and rng.random() < 0.5:
+            elif rng.random() < (0.1 if styled else 0.2) or speaker.name in pending and rng.random() < 0.5:
                 text = speaker.catchphrases[int(rng.integers(len(speaker.catchphrases)))]
+                if styled and speaker.main:
+                    text = f"{text} {styled.next(speaker.name)}"
             elif flourishes and rng.random() < 0.15:
                 text = flourishes.pop()
+            elif styled and speaker.main:
+                text = styled.next(speaker.name)
             else:
                 fresh = [t for t in speaker.lines if t not in used] or list(speaker.lines)
                 text = fresh[int(rng.integers(len(fresh)))]
@@ -160,16 +195,26 @@ def write_episode_script(number: int, rng: np.random.Generator, *, n_lines: int,
             script.lines.append(Line(len(script.lines), scene, speaker.name, text, backchannel, overlap))
             prev = speaker
         scene += 1
-    _ensure_catchphrases(script, rng)
+    _ensure_catchphrases(script, rng, styled)
     return script
 
 
-def _ensure_catchphrases(script: EpisodeScript, rng: np.random.Generator) -> None:
-    """Make sure each main character says one of their catch-phrases in the episode (replace a plain line)."""
-    by_name = {c.name: c for c in CHARACTERS}
+def says_catchphrase(character: Character, text: str) -> bool:
+    return any(text == p or text.startswith(p + " ") for p in character.catchphrases)
+
+
+def _ensure_catchphrases(script: EpisodeScript, rng: np.random.Generator, styled: _StyleLines | None) -> None:
+    """Make sure each main character says one of their catch-phrases in the episode (on a plain line: before it
+    in ``style``, instead of it in ``pool``)."""
     for c in main_characters():
         said = [ln for ln in script.lines if ln.character == c.name]
-        if said and not any(ln.text in c.catchphrases for ln in said):
+        if said and not any(says_catchphrase(c, ln.text) for ln in said):
             plain = [ln for ln in said if not ln.is_backchannel] or said
-            plain[0].text = by_name[c.name].catchphrases[int(rng.integers(len(c.catchphrases)))]
+            phrase = c.catchphrases[int(rng.integers(len(c.catchphrases)))]
+            if styled is None:
+                plain[0].text = phrase
+            elif plain[0].is_backchannel:
+                plain[0].text = f"{phrase} {styled.next(c.name)}"
+            else:
+                plain[0].text = f"{phrase} {plain[0].text}"
             plain[0].is_backchannel = False
