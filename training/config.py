@@ -22,6 +22,13 @@ class ModelConfig:
     max_tokens: int = 256  # per sample (context is cut from the oldest turn, then reply units)
     context_units: bool = False  # give the context turns' speech units to the LM, not only their text
     min_train_speech_s: float = 10.0  # a character with less train-split speech than this is not trained
+    # each train reply once more without its context: who speaks must be carried by the character, not the scene
+    monologues: bool = True
+    # a profile of this many of the character's own train lines before the context (``training.lm.format``)
+    profile_lines: int = 3
+    # which validation loss picks the published checkpoint: "text" (the reply's words; what the TTS bridge speaks),
+    # or "total" (text + units, dominated by the units)
+    select_by: str = "text"
     ds_config: str = "cpu.json"
     max_steps: int = 80  # demo: validation loss bottoms out around step 60 (3.79 nats/token), then overfits
     micro_batch: int = 4

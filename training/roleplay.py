@@ -4,10 +4,19 @@
     model = RolePlayModel.load("demo_data/data", "maple-street")
     reply = model.reply("maggie-chen", [Turn("Walt Brennan", "Where were you last night?")])
     reply.text, reply.wav  # 16 kHz float32 in the character's voice
+    model.speak("maggie-chen", "A line nobody wrote before.").wav  # a given line, in her voice
 
 Generation is constrained to the training layout: free text first (text tokens), then ``<|speech|>``, then only
 unit tokens until ``<|end_speech|>``. Context turns may carry audio (``Turn.audio``, 16 kHz): with a model trained with
 ``context_units`` it is tokenized and given to the LM.
+
+Where the reply's speech comes from (``speech``, one of ``SPEECH_SOURCES``):
+- ``"tts-vc"`` (the default): the LM writes the text and stops at ``<|speech|>``; a packaged TTS voice reads the
+  text (``training.bridge``) and the character's voice conversion, learned on their train lines, turns the reading
+  into their voice (``training.decoder.convert``);
+- ``"tts-units"``: the same reading, tokenized into the series' units and spoken by the character's unit-selection
+  voice (``training.decoder``) — the floor a learned text→speech model must beat;
+- ``"lm"``: the LM's own units after ``<|speech|>``, by unit selection (what it learned from the series alone).
 """
 
 from __future__ import annotations
@@ -19,13 +28,15 @@ from pathlib import Path
 import numpy as np
 
 from audiorole.store import DataStore
-from training.lm.format import Turn, prompt_ids
+from training.lm.format import Turn, pick_profile, prompt_ids
+
+SPEECH_SOURCES = ("tts-vc", "tts-units", "lm")
 
 
 @dataclass
 class Reply:
     text: str
-    units: list[int]
+    units: list[int]  # the units the speech was decoded from (none for ``tts-vc``: converted, not decoded)
     wav: np.ndarray
     tokens: list[int] = field(default_factory=list)
 
@@ -86,16 +97,23 @@ class _ModalityMask:
 
 class RolePlayModel:
     def __init__(self, lm, vocab, decoder, tokenizer, title: str, characters: dict[str, str], unit_rate_hz: float,
-                 units_per_text_token: float = 0.0, context_units: bool = False):
+                 units_per_text_token: float = 0.0, context_units: bool = False, speech: str = "tts-vc",
+                 converters: dict | None = None, profiles: dict | None = None):
+        if speech not in SPEECH_SOURCES:
+            raise ValueError(f"unknown speech source {speech!r} (one of {', '.join(SPEECH_SOURCES)})")
+        self.speech = speech
+        self.converters = converters or {}  # voice → VoiceConverter (the decoder's convert/ folder)
+        self.profiles = profiles or {"n": 0, "lines": {}}  # the character lines a prompt's profile is drawn from
         self.context_units = context_units  # the model was trained on the context turns' units: give them
         self.lm, self.vocab, self.decoder, self.tokenizer = lm, vocab, decoder, tokenizer
         self.title, self.characters, self.unit_rate_hz = title, characters, unit_rate_hz
         self.units_per_text_token = units_per_text_token
 
     @classmethod
-    def load(cls, data_dir: str | Path, series_key: str) -> "RolePlayModel":
+    def load(cls, data_dir: str | Path, series_key: str, speech: str = "tts-vc") -> "RolePlayModel":
+        from training.decoder.convert import load_converters
         from training.lm.model import load_speech_lm
-        from training.stages import ARP_MODEL, decoder_for
+        from training.stages import ARP_MODEL, PROFILES_FILE, SPEECH_DECODER, decoder_for
         from training.tokenizer import load_tokenizer
 
         store = DataStore(data_dir)
@@ -108,7 +126,9 @@ class RolePlayModel:
         tok = load_tokenizer(store.model_dir(series_key, "tokenizer"))
         return cls(lm, vocab, decoder_for(store, series_key), tok, spec["extra"]["title"], vocab.characters,
                    tok.config.unit_rate_hz, speaking_rate(lm_dir / "samples.jsonl", vocab),
-                   bool(spec["extra"].get("context_units")))
+                   bool(spec["extra"].get("context_units")), speech,
+                   load_converters(SPEECH_DECODER.dir(store, series_key)),
+                   json.loads((lm_dir / PROFILES_FILE).read_text()) if (lm_dir / PROFILES_FILE).exists() else None)
 
     def character_key(self, name_or_key: str) -> str:
         if name_or_key in self.characters:
@@ -121,8 +141,9 @@ class RolePlayModel:
 
     def reply(self, character: str, context: list[Turn], *, seed: int = 0, max_text_tokens: int = 48,
               max_speech_s: float = 8.0, temperature: float = 0.8, top_p: float = 0.9,
-              voice: str | None = None) -> Reply:
-        """The character's reply to ``context``. ``voice``: a decoder voice other than the character's own."""
+              voice: str | None = None, speech: str | None = None) -> Reply:
+        """The character's reply to ``context``. ``voice``: a decoder voice other than the character's own;
+        ``speech``: where the speech comes from (``SPEECH_SOURCES``; the model's default when None)."""
         import torch
         from transformers import LogitsProcessorList
 
@@ -131,25 +152,59 @@ class RolePlayModel:
             for t in context:
                 if t.units is None and t.audio is not None:
                     t.units = self.tokenizer.units(t.audio).tolist()
+        profile = pick_profile(self.profiles["lines"].get(key, []), self.profiles["n"], f"reply/{seed}")
         prompt = prompt_ids(self.vocab, self.title, key, self.characters[key], context,
-                            context_units=self.context_units, max_tokens=512)
+                            context_units=self.context_units, max_tokens=512, profile=profile)
+        speech = speech or self.speech
+        if speech not in SPEECH_SOURCES:
+            raise ValueError(f"unknown speech source {speech!r} (one of {', '.join(SPEECH_SOURCES)})")
         max_units = int(max_speech_s * self.unit_rate_hz)
+        sp = self.vocab.marker("<|speech|>")
         torch.manual_seed(seed)
         ids = torch.as_tensor([prompt])
         with torch.inference_mode():
             out = self.lm.generate(
                 input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=True, temperature=temperature,
-                top_p=top_p, max_new_tokens=max_text_tokens + max_units + 3,
+                top_p=top_p, max_new_tokens=max_text_tokens + (max_units + 3 if speech == "lm" else 1),
                 logits_processor=LogitsProcessorList([_ModalityMask(self.vocab, len(prompt), max_units, max_text_tokens,
                                                                     self.units_per_text_token)]),
-                eos_token_id=self.vocab.marker("<|end|>"), pad_token_id=self.vocab.pad)
+                # the bridge needs the text only: generation ends where the speech would start
+                eos_token_id=self.vocab.marker("<|end|>") if speech == "lm" else sp, pad_token_id=self.vocab.pad)
         gen = out[0, len(prompt):].tolist()
-        sp = self.vocab.marker("<|speech|>")
-        text_ids = gen[: gen.index(sp)] if sp in gen else gen
-        units = self.vocab.units_of(gen[gen.index(sp) + 1:] if sp in gen else [])
-        voice = voice or key
-        wav = self.decoder.synthesize(np.asarray(units, np.int64), voice) if units else np.zeros(0, np.float32)
-        return Reply(self.vocab.decode_text(text_ids).strip(), units, wav, gen)
+        text = self.vocab.decode_text(gen[: gen.index(sp)] if sp in gen else gen).strip()
+        if speech == "lm":
+            units = self.vocab.units_of(gen[gen.index(sp) + 1:] if sp in gen else [])
+            return Reply(text, units, self._unit_selection(units, voice or key), gen)
+        return Reply(text, *self._spoken(text, voice or key, speech), gen)
+
+    def speak(self, character: str, text: str, *, speech: str | None = None) -> Reply:
+        """``text`` as it is, in the character's voice (no LM): ``tts-vc`` or ``tts-units``."""
+        speech = speech or self.speech
+        if speech not in ("tts-vc", "tts-units"):
+            raise ValueError(f"speech {speech!r} cannot speak a given text (the LM's units answer a context; use "
+                             "tts-vc or tts-units)")
+        return Reply(text.strip(), *self._spoken(text, self.character_key(character), speech))
+
+    def _spoken(self, text: str, voice: str, speech: str) -> tuple[list[int], np.ndarray]:
+        """(units, 16 kHz speech) of ``text`` in ``voice`` through the TTS bridge: converted, or by its units."""
+        if speech == "tts-vc":
+            return [], self.converted(text, voice)
+        from training.bridge import TTSBridge
+
+        units = TTSBridge(self.tokenizer).units(text).tolist()
+        return units, self._unit_selection(units, voice)
+
+    def _unit_selection(self, units: list[int], voice: str) -> np.ndarray:
+        return self.decoder.synthesize(np.asarray(units, np.int64), voice) if units else np.zeros(0, np.float32)
+
+    def converted(self, text: str, voice: str) -> np.ndarray:
+        """``text`` read by the bridge's TTS voice, converted into ``voice`` (16 kHz)."""
+        from training.bridge import BRIDGE_VOICE, read_aloud
+
+        if voice not in self.converters:
+            raise ValueError(f"voice {voice!r} has no conversion from {BRIDGE_VOICE} in the speech decoder (rebuild "
+                             "the speech_decoder, or reply with speech='tts-units' or 'lm')")
+        return self.converters[voice].convert(read_aloud(text), self.decoder.config.conversion_config())
 
 
 def speaking_rate(samples_path: str | Path, vocab) -> float:

@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from audiorole.audio import load_audio
+from audiorole.audio import SAMPLE_RATE, load_audio
 from audiorole.dataset import stages as dataset
 from audiorole.dataset.characters import OTHER
 from audiorole.dataset.dialogues import speaker_name
@@ -29,8 +29,9 @@ from audiorole.stage import Stage, StageResult, stale
 from audiorole.store import DataStore
 from training.config import ModelConfig
 from training.decoder import DecoderConfig, Inventory, UnitSelectionDecoder, load_decoder
+from training.decoder.convert import VoiceConverter, save_converters
 from training.lm.base import resolve_base_dir
-from training.lm.format import Turn, training_sample
+from training.lm.format import Turn, pick_profile, profile_lines, training_sample
 from training.lm.model import BASE_TOKENIZER_DIR
 from training.lm.train import TrainSpec, read_history, train
 from training.lm.vocab import SpeechVocab
@@ -41,13 +42,17 @@ _SERIES = dict(scope="series")
 SPEECH_TOKENIZER = Stage("speech_tokenizer", stamp="tokenizer", version="1", **_SERIES, folder="models/tokenizer",
                          outputs=("tokenizer.json", "codebook.npz"), upstream=("dialogues",))
 # 3: context-aware target cost, candidates chosen per position
-SPEECH_DECODER = Stage("speech_decoder", stamp="decoder", version="3", **_SERIES, folder="models/decoder",
+# 4: + each voice's conversion from the TTS bridge's voice (convert/<voice>.npz)
+SPEECH_DECODER = Stage("speech_decoder", stamp="decoder", version="4", **_SERIES, folder="models/decoder",
                        outputs=("decoder.json", "unit_distances.npy"), upstream=("speech_tokenizer",))
 #: The ARP-Model reads the tokenizer's units and the dialogues (context → reply); not the shards, which are the
 #: dataset's export for other trainers.
 ARP_MODEL = Stage("arp_model", stamp="lm", version="1", **_SERIES, folder="models/lm",
                   outputs=("model/config.json", "model/vocab.json", "characters.json"),
                   upstream=("speech_tokenizer", "dialogues"))
+
+
+PROFILES_FILE = "profiles.json"
 
 
 def _episode_file(key: str) -> str:
@@ -124,7 +129,8 @@ def decoder_inputs(config: DecoderConfig) -> list:
 
 def run_speech_decoder(store: DataStore, series_key: str, *, config: DecoderConfig = DecoderConfig(),
                        force: bool = False) -> StageResult:
-    """One unit inventory per main character, from their kept train-split utterances."""
+    """One unit inventory per main character, from their kept train-split utterances; and (``config.conversion``)
+    one voice conversion from the TTS bridge's voice, learned on the same utterances read by that voice."""
     return SPEECH_DECODER.run(store, series_key, decoder_inputs(config),
                               lambda out: _decoder(store, series_key, config, out), force=force)
 
@@ -135,6 +141,7 @@ def _decoder(store: DataStore, series_key: str, config: DecoderConfig, out: Path
     splits, segs, _ = series_data(store, series_key)
     dec = UnitSelectionDecoder(tok.unit_distances(), spu, config)
     pieces: dict[str, list] = {}
+    said: dict[str, list] = {}  # voice → (text, its recording): the conversion's parallel speech
     for ep in sorted({s["episode_key"] for s in segs if splits.get(s["episode_key"]) == "train"}):
         wav, units = load_audio(analysis_audio_path(store, ep)), episode_units(store, series_key, ep)
         for s in segs:
@@ -143,6 +150,9 @@ def _decoder(store: DataStore, series_key: str, config: DecoderConfig, out: Path
             a = int(np.floor(s["start_s"] * rate))
             u = units_for_span(units, s["start_s"], s["end_s"], rate)
             pieces.setdefault(s["character_key"], []).append((u, wav[a * spu:(a + len(u)) * spu]))
+            if (s.get("text") or "").strip():
+                said.setdefault(s["character_key"], []).append(
+                    (s["text"], wav[int(s["start_s"] * SAMPLE_RATE):int(s["end_s"] * SAMPLE_RATE)]))
     warnings, voices = [], {}
     for key, p in sorted(pieces.items()):
         inv = Inventory.from_pieces(p, spu)
@@ -153,8 +163,21 @@ def _decoder(store: DataStore, series_key: str, config: DecoderConfig, out: Path
             warnings.append(str(err))
     if not dec.voices:
         raise RuntimeError(f"{series_key}: no character has enough train speech for the decoder; " + "; ".join(warnings))
+    converted = {}
+    if config.conversion:
+        from training.bridge import BRIDGE_VOICE, read_aloud
+
+        cfg = config.conversion_config()
+        for key in sorted(dec.voices):
+            try:
+                conv = VoiceConverter.fit([(read_aloud(text), audio) for text, audio in said.get(key, [])], cfg)
+            except ValueError as err:
+                warnings.append(f"{key}: no voice conversion from {BRIDGE_VOICE}: {err}")
+                continue
+            save_converters({key: conv}, out)
+            converted[key] = conv.parallel_s
     dec.save(out)
-    return {"voices": voices, "skipped": warnings, "samples_per_unit": spu}, warnings
+    return {"voices": voices, "converted_voices": converted, "skipped": warnings, "samples_per_unit": spu}, warnings
 
 
 # speech LM ----------------------------------------------------------------------------------------------------------
@@ -188,12 +211,19 @@ def lm_records(store: DataStore, series_key: str, config: ModelConfig) -> tuple[
         records.append({"split": d["split"], "dialogue_id": d["dialogue_id"], "character_key": d["character_key"],
                         "character": d["character"], "context": context, "reply_text": r["text"] or "",
                         "reply_units": units(d["episode_key"], r["start_s"], r["end_s"])})
+        if config.monologues and d["split"] == "train" and context:
+            records.append({**records[-1], "dialogue_id": d["dialogue_id"] + "#alone", "context": []})
+    lines = profile_lines(records)
+    for r in records:
+        r["profile"] = pick_profile(lines.get(r["character_key"], []), config.profile_lines,
+                                    f"{config.seed}/{r['dialogue_id']}", leave_out=r["reply_text"])
     rows = []
     for k in sorted(names):
         rows.append({"series_key": series_key, "character": names[k], "character_key": k, "trained": k in trained,
                      "why_not": None if k in trained else f"{speech[k]:.1f} s of train speech < {config.min_train_speech_s} s",
                      "train_speech_s": round(speech[k], 2),
-                     "n_train_samples": sum(r["character_key"] == k and r["split"] == "train" for r in records),
+                     "n_train_samples": sum(r["character_key"] == k and r["split"] == "train"
+                                            and not r["dialogue_id"].endswith("#alone") for r in records),
                      "n_val_samples": sum(r["character_key"] == k and r["split"] == "validation" for r in records)})
     return records, rows, warnings
 
@@ -222,7 +252,8 @@ def prepare_lm(store: DataStore, series_key: str, title: str, config: ModelConfi
     with atomic_path(out / "samples.jsonl") as tmp, open(tmp, "w") as f:
         for r in records:
             s = training_sample(vocab, title, r["character_key"], r["character"], r["context"], r["reply_text"],
-                                r["reply_units"], max_tokens=config.max_tokens, context_units=config.context_units)
+                                r["reply_units"], max_tokens=config.max_tokens, context_units=config.context_units,
+                                profile=r["profile"])
             f.write(json.dumps({"split": r["split"], "character_key": r["character_key"],
                                 "dialogue_id": r["dialogue_id"], **s}) + "\n")
     shared = {f.name: getattr(config, f.name) for f in fields(TrainSpec) if hasattr(config, f.name)}
@@ -232,6 +263,8 @@ def prepare_lm(store: DataStore, series_key: str, title: str, config: ModelConfi
                             "context_units": config.context_units,
                             "fingerprint": fp or ARP_MODEL.fingerprint(store, series_key, lm_inputs(config))})
     write_json_atomic(out / "spec.json", asdict(spec))
+    # the lines a reply's profile is drawn from at inference (``training.roleplay``)
+    write_json_atomic(out / PROFILES_FILE, {"n": config.profile_lines, "lines": profile_lines(records)})
     return spec, rows, warnings
 
 

@@ -245,3 +245,8 @@ def test_a_character_the_decoder_has_no_voice_for_is_not_answered_as(tmp_path):
     assert trained_characters(store, "show") == ["ann"]
     with pytest.raises(InputError, match="no voice for this character"):
         run_replies(store, "show", "bob", model=object())
+    # a voice the decoder could not learn a conversion for: its default speech (the TTS reading, converted) is refused
+    write_stamp(SPEECH_DECODER.dir(store, "show"), SPEECH_DECODER.stamp, "dec-fp", voices={"ann": 12.0, "bob": 9.0},
+                converted_voices={"ann": 12.0})
+    with pytest.raises(InputError, match="no voice conversion for this character"):
+        run_replies(store, "show", "bob", model=object())

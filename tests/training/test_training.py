@@ -175,6 +175,38 @@ def test_trimmed_vocabulary_round_trips_any_text_and_keeps_token_kinds_apart(tin
         vocab.character("walt")
 
 
+def test_a_prompt_carries_the_characters_profile_never_the_reply_it_teaches(tiny_lm):
+    """The profile (a few of the character's train lines, before the context) is drawn per sample by seed, leaves
+    out the reply that sample teaches, and is absent when asked for none."""
+    from transformers import AutoTokenizer
+
+    from training.lm.format import Turn, pick_profile, profile_lines, prompt_ids, training_sample
+    from training.lm.vocab import SpeechVocab
+
+    records = [{"split": sp, "character_key": k, "reply_text": t} for sp, k, t in [
+        ("train", "walt", "Mark my words, it will rain."), ("train", "walt", "Put the kettle on, would you?"),
+        ("train", "walt", "My knees can feel the frost."), ("train", "walt", "Yeah."),  # too short to stand for him
+        ("validation", "walt", "Nobody writes letters anymore."), ("train", "ann", "Let me run the numbers.")]]
+    lines = profile_lines(records)
+    assert lines == {"walt": ["Mark my words, it will rain.", "Put the kettle on, would you?",
+                              "My knees can feel the frost."], "ann": ["Let me run the numbers."]}
+    picked = pick_profile(lines["walt"], 2, "0/d1", leave_out="Mark my words, it will rain.")
+    assert len(picked) == 2 and "Mark my words, it will rain." not in picked
+    assert picked == pick_profile(lines["walt"], 2, "0/d1", leave_out="Mark my words, it will rain.")
+    assert pick_profile(lines["walt"], 0, "0/d1") == [] and pick_profile([], 3, "x") == []
+    tok = AutoTokenizer.from_pretrained(str(tiny_lm), local_files_only=True)
+    vocab = SpeechVocab.build(tok, lines["walt"] + ["Where were you?"], 8, {"walt": "Walt"})
+    ctx = [Turn("Ann", "Where were you?")]
+    plain = prompt_ids(vocab, "Show", "walt", "Walt", ctx)
+    with_profile = prompt_ids(vocab, "Show", "walt", "Walt", ctx, profile=picked)
+    text = vocab.decode_text(with_profile)
+    assert all(p in text for p in picked) and text.index(picked[-1]) < text.index("Where were you?")
+    assert with_profile.count(vocab.character("walt")) == 2 and plain.count(vocab.character("walt")) == 1
+    sample = training_sample(vocab, "Show", "walt", "Walt", ctx, "Mark my words, it will rain.", [1, 2],
+                             profile=picked)
+    assert sample["input_ids"][: len(with_profile)] == with_profile
+
+
 def test_base_model_directory_must_be_a_causal_lm(tmp_path, tiny_lm):
     from training.lm.base import resolve_base_dir
 
@@ -268,7 +300,7 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path, tiny_lm):
 # the assets, through Dagster Pipes ----------------------------------------------------------------------------------
 TINY_TRAINING = {
     "speech_tokenizer": {"codebook_size": 32},
-    "speech_decoder": {"min_inventory_s": 1.0},
+    "speech_decoder": {"min_inventory_s": 1.0, "conversion_components": 2},
     "arp_model": {"max_steps": 4, "eval_every": 2, "save_every": 2, "micro_batch": 2, "min_train_speech_s": 1.0,
                   "threads": 1, "lr": 0.003},
     "arp_test_set": {"max_single_turn": 2, "max_multi_turn": 1},
@@ -311,7 +343,10 @@ def test_training_and_eval_assets_materialize_through_pipes_and_go_stale(short_d
         partition_key="maple-street", instance=instance, run_config=run_config)
     meta2 = again.asset_materializations_for_node("arp_model")[0].metadata
     assert meta2["skipped_current"].value is True and meta2["steps"].value == 4
-    # replies for one character: text + speech of the decoder's length
+    # every decoder voice also learned its conversion from the bridge's TTS voice
+    decoder_facts = stages.SPEECH_DECODER.read_stamp(store, "maple-street")
+    assert set(decoder_facts["converted_voices"]) == set(decoder_facts["voices"])
+    # replies for one character: text + speech (by default the text read aloud, converted into the voice)
     key = f"maple-street/{rows[0]['character_key']}"
     instance.add_dynamic_partitions("characters", [key])
     rep = defs.resolve_job_def("replies_job").execute_in_process(partition_key=key, instance=instance)
@@ -319,13 +354,20 @@ def test_training_and_eval_assets_materialize_through_pipes_and_go_stale(short_d
     replies = load_replies(store, key)
     assert 1 <= len(replies) <= 3  # its samples of the test set (≤ 2 single-turn + 1 multi-turn)
     for r in replies:
-        assert Path(r["audio_path"]).exists() and r["n_units"] >= 3
-        assert abs(len(load_audio(r["audio_path"])) - r["n_units"] * 1280) == 0
+        assert Path(r["audio_path"]).exists()
+        assert r["duration_s"] == pytest.approx(len(load_audio(r["audio_path"])) / 16000, abs=1e-3)
+        assert (r["duration_s"] > 0.3) == bool(r["reply_text"].strip())  # a text is spoken, no text is silence
     views = {r["character_key"] for r in catalog.query(data, "SELECT character_key FROM models WHERE trained")}
     assert views == {r["character_key"] for r in rows}
     model = RolePlayModel.load(data, "maple-street")
-    reply = model.reply(rows[0]["character"], [Turn("Someone", "Where were you?")], seed=1)
-    assert len(reply.wav) == len(reply.units) * 1280
+    ctx = [Turn("Someone", "Where were you?")]
+    for speech in ("lm", "tts-units"):  # unit-selection speech: exactly the decoder's length for its units
+        reply = model.reply(rows[0]["character"], ctx, seed=1, speech=speech)
+        assert len(reply.wav) == len(reply.units) * 1280
+    said = model.reply(rows[0]["character"], ctx, seed=1)
+    assert said.text == reply.text and said.units == []  # same sampling, the same text; its speech needs no units
+    with pytest.raises(ValueError, match="unknown speech source"):
+        model.reply(rows[0]["character"], ctx, speech="telepathy")
     _context_audio_reaches_a_model_trained_on_it(model, store, rows[0]["character"], monkeypatch)
     _eval_assets(defs, instance, data, replies, tmp_path)
     # the models sensor's planner: the model is current, so what is left is the other characters' replies

@@ -41,6 +41,17 @@ class DecoderConfig:
     # voices' frames are candidates too, at this extra target cost (coverage for a voice with little speech)
     crossfade_ms: float = 12.0
     min_inventory_s: float = 5.0  # a voice with less recorded speech than this cannot be decoded
+    # the TTS bridge's voice conversion per voice (``training.decoder.convert``): learned when ``conversion``
+    conversion: bool = True
+    conversion_components: int = 8
+    conversion_order: int = 24
+    conversion_ap_neighbours: int = 8
+
+    def conversion_config(self):
+        from training.decoder.convert import ConversionConfig
+
+        return ConversionConfig(components=self.conversion_components, order=self.conversion_order,
+                                ap_neighbours=self.conversion_ap_neighbours, min_parallel_s=self.min_inventory_s)
 
 
 @dataclass

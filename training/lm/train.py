@@ -47,6 +47,7 @@ class TrainSpec:
     seed: int = 0
     threads: int = 0  # 0: all cores
     fresh: bool = False  # ignore existing checkpoints
+    select_by: str = "total"  # the validation loss that picks best/: "total" or "text" (the reply's words only)
     extra: dict = field(default_factory=dict)  # carried into metrics (fingerprint, series, ...)
 
     @classmethod
@@ -207,6 +208,9 @@ def train(spec: TrainSpec, reporter=None) -> dict:
     """Run (or resume) the training described by ``spec``; returns the final metrics. The phases run in the order
     the seeded random numbers are drawn in (a reordering changes the model)."""
     reporter = reporter or PrintReporter()
+    if spec.select_by not in ("total", "text"):
+        raise ValueError(f"select_by={spec.select_by!r}: the checkpoint is picked by the 'total' or the 'text' "
+                         "validation loss")
     _init_process(spec)
     out = Path(spec.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -355,8 +359,9 @@ def _validate(run: _Run, rec: dict) -> None:
     rec.update(val_loss=val["loss"], val_text_loss=val["text_loss"], val_unit_loss=val["unit_loss"],
                val_by_character=val["by_character"])
     state, step = run.state, rec["step"]
-    if state["best_val"] is None or val["loss"] < state["best_val"]:
-        state["best_val"], state["best_step"] = val["loss"], step
+    score = val["text_loss"] if run.spec.select_by == "text" else val["loss"]
+    if state["best_val"] is None or score < state["best_val"]:
+        state["best_val"], state["best_step"] = score, step
         save_speech_lm(run.engine.module, run.vocab, run.out / "best", {"best.json": json.dumps(
             {"step": step, "val": val}, indent=2)})
 
@@ -396,7 +401,8 @@ def _result(run: _Run, final_val: dict | None, loop_s: float) -> dict:
     tokens, bf16 = run.tokens_this_run, bool(cfg.get("bf16", {}).get("enabled"))
     return {
         "steps": state["step"], "tokens": state["tokens"], "best_step": state["best_step"],
-        "best_val_loss": state["best_val"], "val_by_character": val.get("by_character"),
+        "best_val_loss": state["best_val"], "selected_by": run.spec.select_by,
+        "val_by_character": val.get("by_character"),
         "val_text_loss": val.get("text_loss"), "val_unit_loss": val.get("unit_loss"),
         "train_loss": state["history"][-1]["train_loss"] if state["history"] else None,
         "resumed_from": state["resumed_from"],
