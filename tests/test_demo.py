@@ -106,7 +106,7 @@ def test_build_is_idempotent(short_demo):
     from audiorole.demo import build_demo
 
     before = {p: p.stat().st_mtime_ns for p in short_demo.media_root.rglob("*") if p.is_file()}
-    again = build_demo(short_demo.media_root.parent, minutes_per_episode=0.6, n_episodes=3, seed=0)
+    again = build_demo(short_demo.media_root.parent, minutes_per_episode=0.6, n_episodes=3, seed=0, lines="pool")
     assert {p: p.stat().st_mtime_ns for p in again.media_root.rglob("*") if p.is_file()} == before
 
 
@@ -259,5 +259,7 @@ def test_hard_profile_is_deterministic_and_idempotent(hard_demo, tmp_path, monke
     monkeypatch.setattr(audiorole.demo, "build_demo", lambda out, **kw: calls.append(kw) or hard_demo)
     assert main(["demo", "--out", str(tmp_path), "--profile", "hard"]) == 0
     assert main(["demo", "--out", str(tmp_path)]) == 0
-    assert calls == [{"minutes_per_episode": 15.0, "n_episodes": 4, "seed": 0},
-                     {"minutes_per_episode": 3.5, "n_episodes": 3, "seed": 0}]
+    assert main(["demo", "--out", str(tmp_path), "--lines", "pool"]) == 0
+    assert calls == [{"minutes_per_episode": 15.0, "n_episodes": 4, "seed": 0, "lines": "pool"},
+                     {"minutes_per_episode": 3.5, "n_episodes": 3, "seed": 0, "lines": "style"},
+                     {"minutes_per_episode": 3.5, "n_episodes": 3, "seed": 0, "lines": "pool"}]
