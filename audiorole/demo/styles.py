@@ -19,17 +19,9 @@ import numpy as np
 _SLOT = re.compile(r"\{(\w+)\}")
 
 
-def expand_optional(frame: str) -> list[str]:
-    """``"Hi[, {name}]."`` → ``["Hi.", "Hi, {name}."]``: each ``[...]`` part is said or left out."""
-    parts = re.split(r"(\[[^\]]*\])", frame)
-    options = [[p[1:-1], ""] if p.startswith("[") else [p] for p in parts]
-    return ["".join(c) for c in product(*options)]
-
-
 @dataclass(frozen=True)
 class Style:
-    frames: tuple[str, ...]  # "The {thing} is broken {when}[, {sigh}]." — each {slot} is filled from ``words[slot]``,
-    # each [...] part is said or left out
+    frames: tuple[str, ...]  # "The {thing} is broken {when}." — each {slot} is filled from ``words[slot]``
     words: tuple[tuple[str, tuple[str, ...]], ...]  # (slot, options): the character's vocabulary and topics
     seed_name: str = ""  # fixes the enumeration order (the character's name)
 
@@ -44,33 +36,26 @@ class Style:
                 raise ValueError(f"slot {s!r}: repeated options")
 
     @cached_property
-    def _lines(self) -> list[tuple[str, tuple[str, ...]]]:
-        """Every (frame, fill) once, interleaved so that consecutive lines come from different frames (each frame's
-        own fills in a seeded order; a frame with few fills runs out early), not weighted by how many fills a frame
-        has — a frame with an optional tail would otherwise drown the same frame without it."""
+    def _order(self) -> tuple[list[tuple[int, tuple[str, ...]]], np.ndarray]:
         slots = dict(self.words)
+        combos = []
+        for j, f in enumerate(self.frames):
+            names = _SLOT.findall(f)
+            combos += [(j, c) for c in product(*(slots[s] for s in names))]
         rng = np.random.default_rng(zlib.crc32(self.seed_name.encode()))
-        queues = []
-        for f in (v for frame in self.frames for v in expand_optional(frame)):
-            fills = list(product(*(slots[s] for s in _SLOT.findall(f))))
-            queues.append([(f, fills[i]) for i in rng.permutation(len(fills))][::-1])
-        out = []
-        while queues:
-            for i in rng.permutation(len(queues)):
-                out.append(queues[i].pop())
-            queues = [q for q in queues if q]
-        return out
+        return combos, rng.permutation(len(combos))
 
     @property
     def capacity(self) -> int:
         """How many distinct lines the style can say."""
-        return len(self._lines)
+        return len(self._order[0])
 
     def line(self, n: int) -> str:
         """The ``n``-th line of the enumeration (it wraps around past ``capacity``)."""
-        frame, fill = self._lines[n % len(self._lines)]
+        combos, order = self._order
+        j, fill = combos[int(order[n % len(order)])]
         it = iter(fill)
-        text = _SLOT.sub(lambda _: next(it), frame)
+        text = _SLOT.sub(lambda _: next(it), self.frames[j])
         return text[0].upper() + text[1:]
 
 
@@ -85,11 +70,11 @@ STYLES: dict[str, Style] = {
         frames=(
             "Can somebody explain why the {thing} is {state} {when}?",
             "I have a {appointment} at {hour}, so {request}.",
-            "The {official} called about the {thing} {when}[, {sigh}].",
+            "The {official} called about the {thing} {when}, {sigh}.",
             "Please tell me you {chore} before my {appointment}.",
             "That is the third time {when} that the {thing} is {state}.",
             "Honestly, I just want {wish}, and the {thing} is {state}.",
-            "You promised to {chore_inf} {when}[, {sigh}].",
+            "You promised to {chore_inf} {when}, {sigh}.",
             "My {relative} is coming over at {hour}, so {request}.",
         ),
         words=(
@@ -120,11 +105,11 @@ STYLES: dict[str, Style] = {
     "Theo Park": Style(
         frames=(
             "Dude, I found a {gadget} in the {place}, and {hype}.",
-            "We could start {project}, just saying[, {hype}].",
-            "I already ate the last {food}[, {excuse}].",
-            "So I signed us up for {event} on {day}[, {hype}].",
-            "Have you seen my {clothing}? I think I left it in the {place}[, {excuse}].",
-            "My boss wants the {task} by {day}[, {excuse}].",
+            "We could start {project}, just saying, {hype}.",
+            "I already ate the last {food}, {excuse}.",
+            "So I signed us up for {event} on {day}, {hype}.",
+            "Have you seen my {clothing}? I think I left it in the {place}, {excuse}.",
+            "My boss wants the {task} by {day}, {excuse}.",
             "I borrowed your {gadget} for the {event}, I hope that is fine.",
             "Okay, new idea: {project} in the {place} on {day}.",
         ),
@@ -151,14 +136,14 @@ STYLES: dict[str, Style] = {
         ), seed_name="Theo Park"),
     "Walt Brennan": Style(
         frames=(
-            "When I was a lad, we {old_habit}[, {tail}].",
+            "When I was a lad, we {old_habit}, {tail}.",
             "I have been {craft} for {years}, and I know a {judgement} when I see one.",
-            "The {weather} is turning, my {body} can feel it[, {tail}].",
-            "Nobody {lost_habit} anymore[, {tail}].",
-            "I told the council about the {nuisance} {ago}[, {tail}].",
-            "My {garden} is the best on the street[, {tail}].",
-            "Put the kettle on, would you, before the {weather} comes in[, {tail}].",
-            "In my day, a {object} lasted {years}[, {tail}].",
+            "The {weather} is turning, my {body} can feel it, {tail}.",
+            "Nobody {lost_habit} anymore, {tail}.",
+            "I told the council about the {nuisance} {ago}, {tail}.",
+            "My {garden} is the best on the street, {tail}.",
+            "Put the kettle on, would you, before the {weather} comes in, {tail}.",
+            "In my day, a {object} lasted {years}, {tail}.",
         ),
         words=(
             ("old_habit", _s("walked five miles to school", "had one telephone for the whole street",
@@ -184,11 +169,11 @@ STYLES: dict[str, Style] = {
         ), seed_name="Walt Brennan"),
     "Rosa Alvarez": Style(
         frames=(
-            "Guess what, I got the {opportunity} at the {venue}[, {feeling}]!",
-            "The {artwork} for the {venue} arrive on {day}[, {feeling}].",
+            "Guess what, I got the {opportunity} at the {venue}, {feeling}!",
+            "The {artwork} for the {venue} arrive on {day}, {feeling}.",
             "My flight to {city} leaves at {hour} on {day}, so I need a ride.",
-            "I ran {distance} on {day}[, {feeling}].",
-            "The new {restaurant} in {city} is amazing[, {feeling}].",
+            "I ran {distance} on {day}, {feeling}.",
+            "The new {restaurant} in {city} is amazing, {feeling}.",
             "I booked tickets for the {show} in {city}, you have to come.",
             "I am learning to {skill}, and honestly {feeling}.",
             "Who wants to come to the {show} at the {venue} with me on {day}?",
@@ -217,13 +202,13 @@ STYLES: dict[str, Style] = {
     "Dev Sharma": Style(
         frames=(
             "Technically, the {device} has a {percent} chance of {failure}.",
-            "I wrote a {program} that {automates}[, {hedge}].",
+            "I wrote a {program} that {automates}, {hedge}.",
             "According to my calculations on the {mystery}, {conclusion}.",
             "I measured the {room}, and {conclusion}.",
-            "The {device} needs a {fix}[, {hedge}].",
+            "The {device} needs a {fix}, {hedge}.",
             "I have a theory about the {mystery}: {conclusion}.",
-            "Let me run the numbers on the {mystery} and the {device} first[, {hedge}].",
-            "My {program} found a bug in the {device}[, {hedge}].",
+            "Let me run the numbers on the {mystery} and the {device} first, {hedge}.",
+            "My {program} found a bug in the {device}, {hedge}.",
         ),
         words=(
             ("device", _s("wireless router", "thermostat", "elevator", "satellite dish", "microwave",
@@ -250,12 +235,12 @@ STYLES: dict[str, Style] = {
         ), seed_name="Dev Sharma"),
     "Sam Okafor": Style(
         frames=(
-            "No stress, I brought {food} for everyone {time}[, {easy}].",
+            "No stress, I brought {food} for everyone {time}, {easy}.",
             "The {court} is free {time}, who is in?",
-            "My {relative} is {family_event} in {month}[, {easy}].",
-            "I have to work a double shift {time}[, {easy}].",
-            "I found {money} in my old {clothing}[, {easy}].",
-            "Let us {plan} after dinner[, {easy}].",
+            "My {relative} is {family_event} in {month}, {easy}.",
+            "I have to work a double shift {time}, {easy}.",
+            "I found {money} in my old {clothing}, {easy}.",
+            "Let us {plan} after dinner, {easy}.",
             "I promised to help my {relative} {errand} on {weekday}.",
             "This {food_single} needs a little more {seasoning}, trust me.",
         ),
