@@ -20,8 +20,16 @@ Scores: CER of Whisper tiny.en against the text (``evaluation.metrics.intelligib
 AP (0 = the mean similarity of the other characters' real lines to that centroid, 1 = the character's own real
 line); top-1: the output is nearer its character's centroid than any other's; speed: synthesis seconds per second.
 
-Figures (3-episode default demo, every line said once, 6 characters × 6 lines; 2 cores): see the table at the end
-of this docstring, filled in by the run that produced the note.
+Figures (3-episode default demo after `audiorole run`, 6 characters × 6 unseen lines, 2 cores):
+
+    path              CER  similarity  AP-norm  top-1  s per s
+    real            0.092       0.905     1.00   1.00    0.000
+    tts             0.023       0.520    -0.26   0.17    0.011
+    tts-units       0.561       0.891     0.96   1.00    0.066
+    tts-vc          0.237       0.761     0.56   0.97    0.065
+    real-units      0.559       0.886     0.94   0.97    0.001
+    hifigan-resynth 0.122       0.887     0.94   1.00    0.307
+    tts-knn-mel     0.631       0.792     0.66   1.00    0.376
 """
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ CASES = [
 BUMPED = {"synced_subtitles": "3: text-to-words sync where cue starts miss the onsets (reads the transcript)",
           "arp_test_set": "2: a main character without train-split dialogues gets no test sample",
           "characters": "5: subtitle tags constrain the voice clustering (4) and teach the series' discriminant space; "
-                        "refinement within each episode's voices (5)",
+                        "refinement within each episode's voices (5), and those its tags name (6)",
           "speech_decoder": "4: each voice also gets a conversion from the TTS bridge's voice",
           "arp_replies": "4: the speech says the reply's text (a TTS reading converted into the character's voice)",
           "aligned_segments": "7: the audio of segments whose language is in doubt is checked by the packaged "

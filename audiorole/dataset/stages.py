@@ -33,7 +33,8 @@ from audiorole.stage import Stage, StageResult
 from audiorole.store import DataStore, file_identity
 
 # 4: subtitle tags constrain the voice clustering (one name one voice, two names never merge)
-CHARACTERS = Stage("characters", stamp="characters", version="5", scope="series", folder="series",
+# 6: refinement lets a voice into an episode whose tags name its character when none of the episode's voices does
+CHARACTERS = Stage("characters", stamp="characters", version="6", scope="series", folder="series",
                    outputs=("voices.parquet", "segment_characters.parquet"), upstream=("aligned_segments",),
                    fan_in=("aligned_segments",))
 # 2: no empty test or validation split in a series of 10+ episodes

@@ -304,6 +304,38 @@ def test_refinement_moves_a_line_only_among_the_voices_of_its_episode():
     assert wrong(CharacterConfig(tag_projection=False)) == 0
 
 
+def test_an_episode_whose_tags_name_a_character_lets_their_voice_in():
+    """Diarization folded Maggie into Theo's speaker in the third episode (one unit, tagged THEO twice and MAGGIE
+    once): Maggie's voice has no unit there, yet the episode's own tags say she speaks in it, so her lines may move
+    to her voice; Theo's lines stay (his name already stands for a voice of the episode)."""
+    from audiorole.dataset.characters import cluster_voices
+
+    a, b = voices(2, inter_cos=0.3)
+    rng = np.random.default_rng(7)
+    x, units, episode, names, who = [], [], [], [], []
+    for e in range(3):
+        for i in range(16):
+            m = i % 2 == 0
+            x.append(normalize((a if m else b) + 0.1 * normalize(rng.normal(size=a.shape))))
+            units.append(2 * e + (0 if m or e == 2 else 1))  # episode 2: one unit for both
+            episode.append(e)
+            who.append("M" if m else "T")
+            tag = (i in (1, 3)) if e == 2 else (i < 4)  # episode 2: THEO twice...
+            names.append(("Maggie Chen" if m else "Theo Park") if tag or (e == 2 and i == 0) else None)  # ...MAGGIE once
+    x, units, episode = np.array(x), np.array(units), np.array(episode)
+    unit_names = ["Maggie Chen", "Theo Park", "Maggie Chen", "Theo Park", "Theo Park"]
+    cfg = CharacterConfig(merge_threshold=0.0)
+    kw = dict(units=units, config=cfg, unit_names=unit_names, episode_of=episode)
+    maggie_voice = cluster_voices(x, **kw).labels[0]
+    without = cluster_voices(x, **kw).labels
+    with_tags = cluster_voices(x, **kw, line_names=names).labels
+    in_ep2 = episode == 2
+    m2, t2 = in_ep2 & (np.array(who) == "M"), in_ep2 & (np.array(who) == "T")
+    assert not np.any(without[m2] == maggie_voice), "within the episode's voices only, her lines stay folded"
+    assert np.all(with_tags[m2] == with_tags[0]), "the episode's tags let her voice in"
+    assert np.all(with_tags[t2] == with_tags[t2][0]) and with_tags[t2][0] != with_tags[0]
+
+
 def test_voices_whose_pooled_centroids_meet_merge_unless_two_names_keep_them_apart():
     from audiorole.dataset.characters import merge_close_voices
 
