@@ -3,6 +3,8 @@ trained series, the line's true text is spoken by every speech path the ARP-Mode
 and each result is scored as ARP-Eval scores replies.
 
     .venv/bin/python benchmarks/speech_paths.py --data-dir demo_data/data --series maple-street [--per-character 6]
+    .venv/bin/python benchmarks/speech_paths.py --data-dir demo_data/data --say   # lines nobody in the series wrote,
+        # spoken by ``RolePlayModel.speak`` (what ``audiorole say --text`` does) in every character's voice
 
 Paths:
 - ``real``: the recording itself (the ceiling);
@@ -30,6 +32,8 @@ Figures (3-episode default demo after `audiorole run`, 6 characters × 6 unseen 
     real-units      0.559       0.886     0.94   0.97    0.001
     hifigan-resynth 0.122       0.887     0.94   1.00    0.307
     tts-knn-mel     0.631       0.792     0.66   1.00    0.376
+
+``--say`` on the same build: tts-vc CER 0.202 (per character 0.06 Theo Park – 0.34 Rosa Alvarez), tts-units 0.85.
 """
 
 from __future__ import annotations
@@ -95,7 +99,10 @@ def main() -> None:
     ap.add_argument("--data-dir", default="demo_data/data")
     ap.add_argument("--series", default="maple-street")
     ap.add_argument("--per-character", type=int, default=6, help="test lines spoken per character")
+    ap.add_argument("--say", action="store_true", help="only: new lines through the trained model's speak()")
     args = ap.parse_args()
+    if args.say:
+        return say_new_lines(args.data_dir, args.series)
 
     import torch
     from resemblyzer import VoiceEncoder, preprocess_wav
@@ -195,6 +202,29 @@ def main() -> None:
         r = [x for x in rows["tts-vc"] if x[0] == v]
         print(f"  {v:16} {np.mean([x[1] for x in r]):.3f} / "
               f"{np.mean([(x[2] - x[4]) / max(1e-6, x[3] - x[4]) for x in r]):.2f}")
+
+
+#: lines no demo character says (the style vocabularies have no lighthouse, museum, umbrella, table or traffic)
+NEW_LINES = ("The lighthouse keeper rowed across the bay at dawn.", "Nobody told me the museum was closed on Mondays.",
+             "Bring two umbrellas, the forecast says thunderstorms.",
+             "My grandfather built this table out of an old door.", "We should leave before the traffic gets worse.")
+
+
+def say_new_lines(data_dir: str, series: str) -> None:
+    """Whisper CER of NEW_LINES spoken in each character's voice, per speech path that can speak a given text."""
+    from evaluation.metrics.intelligibility import Intelligibility
+    from training import RolePlayModel
+
+    model, asr = RolePlayModel.load(data_dir, series), Intelligibility()
+    print(f"{'character':16} {'tts-vc':>7} {'tts-units':>9}   (CER of {len(NEW_LINES)} new lines)")
+    means = {"tts-vc": [], "tts-units": []}
+    for key in model.characters:
+        row = {sp: float(np.mean([asr.score(model.speak(key, t, speech=sp).wav, t)[0] for t in NEW_LINES]))
+               for sp in means}
+        for sp, v in row.items():
+            means[sp].append(v)
+        print(f"{key:16} {row['tts-vc']:7.3f} {row['tts-units']:9.3f}")
+    print(f"{'all':16} {np.mean(means['tts-vc']):7.3f} {np.mean(means['tts-units']):9.3f}")
 
 
 if __name__ == "__main__":
