@@ -110,7 +110,7 @@ class RolePlayModel:
         self.units_per_text_token = units_per_text_token
 
     @classmethod
-    def load(cls, data_dir: str | Path, series_key: str, speech: str = "tts-vc") -> "RolePlayModel":
+    def load(cls, data_dir: str | Path, series_key: str, speech: str = "tts-vc") -> RolePlayModel:
         from training.decoder.convert import load_converters
         from training.lm.model import load_speech_lm
         from training.stages import ARP_MODEL, PROFILES_FILE, SPEECH_DECODER, decoder_for

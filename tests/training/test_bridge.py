@@ -3,8 +3,6 @@ parallel speech (``training.decoder.convert``), on the real two-speaker recordin
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 

@@ -80,7 +80,7 @@ class VoiceConverter:
     bank_ap: np.ndarray | None = None  # (N, bins) float16: their aperiodicity
 
     @classmethod
-    def fit(cls, pairs: list[tuple[np.ndarray, np.ndarray]], config: ConversionConfig) -> "VoiceConverter":
+    def fit(cls, pairs: list[tuple[np.ndarray, np.ndarray]], config: ConversionConfig) -> VoiceConverter:
         """``pairs``: (TTS reading, the character's recording) of the same text, 16 kHz."""
         from sklearn.mixture import GaussianMixture
 
@@ -166,7 +166,7 @@ class VoiceConverter:
                      parallel_s=np.array(self.parallel_s), **bank)
 
     @classmethod
-    def load(cls, path: Path) -> "VoiceConverter":
+    def load(cls, path: Path) -> VoiceConverter:
         try:
             with np.load(path) as z:
                 return cls(**{k: (float(z[k]) if k == "parallel_s" else z[k]) for k in z.files})
