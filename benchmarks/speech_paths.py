@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from dataclasses import replace
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -100,6 +101,8 @@ def main() -> None:
     ap.add_argument("--series", default="maple-street")
     ap.add_argument("--per-character", type=int, default=6, help="test lines spoken per character")
     ap.add_argument("--say", action="store_true", help="only: new lines through the trained model's speak()")
+    ap.add_argument("--ap-neighbours", type=int, default=None,
+                    help="tts-vc with this many recorded frames' aperiodicity (0: the TTS reading's own)")
     args = ap.parse_args()
     if args.say:
         return say_new_lines(args.data_dir, args.series)
@@ -122,6 +125,8 @@ def main() -> None:
     dec = stages.decoder_for(store, args.series)
     conv = load_converters(stages.SPEECH_DECODER.dir(store, args.series))
     conv_cfg = dec.config.conversion_config()
+    if args.ap_neighbours is not None:
+        conv_cfg = replace(conv_cfg, ap_neighbours=args.ap_neighbours)
     bridge = TTSBridge(tok)
     splits, segs, _ = stages.series_data(store, args.series)
     rate = tok.config.unit_rate_hz

@@ -24,8 +24,8 @@ Method (justified by measurement on the demo series, see the issue notes):
    that episode although diarization folded them into someone else's unit there. Measured with
    ``benchmarks/character_quality.py`` (attribution / purity, before → after): style demo seed 2 94.3% / 0.976 →
    97.6% / 0.992; seed 1 87.2% / 0.947 → 84.0% / 0.987 (Walt's lines leave Theo's voice, but Theo's own voice of two
-   episodes is left unnamed: enrollment names one voice per clip); seed 0 and the pool demo unchanged; Amazon Queen
-   96.1% → 96.5%, Fish Fillets 95.8% → 96.5%. Where diarization is good, free reassignment
+   episodes is left unnamed: enrollment names one voice per clip); seed 0 and the pool demo unchanged; the recipes
+   (real actors) Amazon Queen 96.1% / 0.974 → 96.7% / 0.978, Fish Fillets 95.8% / 0.961 → 96.5% / 0.965. Where diarization is good, free reassignment
    scatters a lead's lines into other voices, and a gain of 0.15 is better; where it is poor, the units mix
    characters and free reassignment is what sorts them: no one gain serves both (``benchmarks/character_quality.py``
    measures it). Linear in the number of segments (chunked matrix products), so 1M segments cost seconds.

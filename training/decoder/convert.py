@@ -11,10 +11,10 @@ seconds per character are enough to fit it — which a learned text→speech mod
 
 The excitation is the character's own: each converted frame takes the mean aperiodicity of the ``ap_neighbours``
 frames of the character's recordings whose envelopes are nearest the converted one (a voice's breathiness and buzz
-are much of what makes it theirs, and the mixture maps envelopes only). On the 3-episode demo (``benchmarks/
-speech_paths.py``) this moved the converted speech's speaker similarity from 0.50 to 0.55 (normalized like ARP-Eval's
-AP) and top-1 identification from 0.61 to 0.87, at a CER of 0.226 against 0.202; taking the neighbours' envelopes too
-reached 0.60 / 0.96 but a CER of 0.29.
+are much of what makes it theirs, and the mixture maps envelopes only). In a one-off comparison on 24 test lines of
+the 3-episode demo this moved the converted speech's speaker similarity from 0.50 to 0.55 (normalized like ARP-Eval's
+AP) and top-1 identification from 0.61 to 0.87, at a CER of 0.226 against 0.202 (taking the neighbours' envelopes too
+reached 0.60 / 0.96 but a CER of 0.29); ``benchmarks/speech_paths.py --ap-neighbours 0`` measures the first pair.
 
 Saved beside the unit inventories (``training.decoder``) as ``convert/<voice>.npz``.
 """
