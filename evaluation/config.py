@@ -11,6 +11,9 @@ class TestSetConfig:
     max_single_turn: int = 12  # single-turn samples per character (context = the turn right before the reply)
     max_multi_turn: int = 4  # multi-turn samples per character (up to the dialogues' max_context_turns)
     min_reply_words: int = 3  # shorter replies ("Yeah.", "What?") say nothing about a character: left out
+    # a main character with less train-split speech cannot have a model (the ARP-Model's own threshold,
+    # ``ModelConfig.min_train_speech_s``): named and left out rather than scored against a model it cannot have
+    min_train_speech_s: float = 10.0
 
 
 @dataclass(frozen=True)

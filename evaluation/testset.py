@@ -33,7 +33,8 @@ def _legacy_fingerprint(upstream: list, inputs: list) -> str:
     return fingerprint(fingerprint("test_set", ARP_TEST_SET.version, *upstream, *inputs[:-1]), inputs[-1])
 
 
-ARP_TEST_SET = Stage("arp_test_set", stamp="test_set", version="2", scope="series", folder="eval",
+# 3: a main character needs the ARP-Model's minimum of train-split speech, not just one train dialogue
+ARP_TEST_SET = Stage("arp_test_set", stamp="test_set", version="3", scope="series", folder="eval",
                      outputs=("test_set.parquet",), upstream=("dialogues",), legacy=_legacy_fingerprint)
 
 SETS = ("single_turn", "multi_turn")
@@ -52,15 +53,16 @@ def n_words(text: str | None) -> int:
     return len(re.findall(r"[\w']+", text or ""))
 
 
-def build_test_set(dialogues: list[dict], main_keys: set[str], config: TestSetConfig = TestSetConfig()
-                   ) -> tuple[list[dict], dict]:
-    """(samples as TEST_SAMPLE_SCHEMA rows, facts). ``dialogues``: the series' dialogue records (all splits).
+def build_test_set(dialogues: list[dict], main_keys: set[str], train_speech: dict[str, float],
+                   config: TestSetConfig = TestSetConfig()) -> tuple[list[dict], dict]:
+    """(samples as TEST_SAMPLE_SCHEMA rows, facts). ``dialogues``: the series' dialogue records (all splits);
+    ``train_speech``: seconds of kept train-split speech per character key.
 
-    A main character with no train-split dialogue gets no test sample: no ARP-Model can have learned it (the
-    episode split put all its lines in the test episodes), so scoring one would measure the split, not the model.
-    It is named in the facts (``characters_without_train_dialogues``) and in the stage's warnings."""
-    trained = {d["character_key"] for d in dialogues if d["split"] == "train"}
-    untrained = sorted(k for k in main_keys if k not in trained)
+    A main character with less train-split speech than ``config.min_train_speech_s`` gets no test sample: no
+    ARP-Model can have learned it (the episode split put nearly all its lines in the test episodes), so scoring one
+    would measure the split, not the model. It is named with its amount in the facts
+    (``characters_without_train_speech``) and in the stage's warnings."""
+    untrained = sorted(k for k in main_keys if train_speech.get(k, 0.0) < config.min_train_speech_s)
     eligible = [d for d in dialogues if d["split"] == "test" and d["character_key"] in set(main_keys) - set(untrained)
                 and d["kind"] in SETS and n_words(d["reply"]["text"]) >= config.min_reply_words]
     eligible.sort(key=lambda d: _order(d["dialogue_id"]))
@@ -99,7 +101,8 @@ def build_test_set(dialogues: list[dict], main_keys: set[str], config: TestSetCo
     without = sorted(names.get(k, k) for k in main_keys if not any(s["character_key"] == k for s in samples))
     names.update({d["character_key"]: d["character"] for d in dialogues if d["character_key"] in untrained})
     facts = {"n_samples": len(samples), "per_character": counts, "characters_without_samples": without,
-             "characters_without_train_dialogues": [names.get(k, k) for k in untrained],
+             "characters_without_train_speech": {names.get(k, k): round(train_speech.get(k, 0.0), 1)
+                                                 for k in untrained},
              "n_single_turn": sum(s["set"] == "single_turn" for s in samples),
              "n_multi_turn": sum(s["set"] == "multi_turn" for s in samples)}
     return samples, facts
@@ -121,14 +124,15 @@ def run_test_set(store: DataStore, series_key: str, title: str, *, config: TestS
     def compute(out) -> tuple[dict, list[str]]:
         dialogues = pq.read_table(store.series_dir(series_key) / "dialogues.parquet").to_pylist()
         mains = {k.split("/", 1)[1] for k in dataset.character_keys(store, series_key)}
-        samples, facts = build_test_set(dialogues, mains, config)
+        samples, facts = build_test_set(dialogues, mains, dataset.train_speech(store, series_key), config)
         write_parquet_atomic(out / "test_set.parquet", pa.Table.from_pylist(samples, schema=TEST_SAMPLE_SCHEMA))
+        untrained = facts["characters_without_train_speech"]
         warnings = [f"{series_key}: {name} has no test sample (no test-split reply of {config.min_reply_words}+ "
                     "words); skipped by the evaluation" for name in facts["characters_without_samples"]
-                    if name not in facts["characters_without_train_dialogues"]]
-        warnings += [f"{series_key}: {name} has no train-split dialogue (all its lines fall in the test or "
-                     "validation episodes): no model can learn it, left out of the test set"
-                     for name in facts["characters_without_train_dialogues"]]
+                    if name not in untrained]
+        warnings += [f"{series_key}: {name} has {seconds:.1f} s of train-split speech ({config.min_train_speech_s:.0f}"
+                     " s needed to train; its lines fall in the test or validation episodes): no model can learn it, "
+                     "left out of the test set" for name, seconds in untrained.items()]
         return {"title": title, **facts}, warnings
 
     return ARP_TEST_SET.run(store, series_key, test_set_inputs(config, title), compute, force=force)

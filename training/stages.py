@@ -43,7 +43,8 @@ SPEECH_TOKENIZER = Stage("speech_tokenizer", stamp="tokenizer", version="1", **_
                          outputs=("tokenizer.json", "codebook.npz"), upstream=("dialogues",))
 # 3: context-aware target cost, candidates chosen per position
 # 4: + each voice's conversion from the TTS bridge's voice (convert/<voice>.npz)
-SPEECH_DECODER = Stage("speech_decoder", stamp="decoder", version="4", **_SERIES, folder="models/decoder",
+# 5: the conversion keeps 40 envelope coefficients and the voice's global variance
+SPEECH_DECODER = Stage("speech_decoder", stamp="decoder", version="5", **_SERIES, folder="models/decoder",
                        outputs=("decoder.json", "unit_distances.npy"), upstream=("speech_tokenizer",))
 #: The ARP-Model reads the tokenizer's units and the dialogues (context → reply); not the shards, which are the
 #: dataset's export for other trainers.
@@ -192,10 +193,8 @@ def lm_records(store: DataStore, series_key: str, config: ModelConfig) -> tuple[
     splits, segs, dialogues = series_data(store, series_key)
     rate = load_tokenizer(store.model_dir(series_key, "tokenizer")).config.unit_rate_hz
     names = {s["character_key"]: s["character"] for s in segs}
-    speech = {k: 0.0 for k in names}
-    for s in segs:
-        if splits.get(s["episode_key"]) == "train":
-            speech[s["character_key"]] += s["end_s"] - s["start_s"]
+    train = dataset.train_speech(store, series_key)
+    speech = {k: train.get(k, 0.0) for k in names}
     trained = {k for k, v in speech.items() if v >= config.min_train_speech_s}
     warnings = [f"{names[k]}: {speech[k]:.1f} s of train-split speech, {config.min_train_speech_s:.0f} s needed to "
                 "train; left out" for k in sorted(set(names) - trained)]

@@ -157,6 +157,18 @@ def segments_with_characters(store: DataStore, series_key: str, keys: list[str])
     return rows
 
 
+
+def train_speech(store: DataStore, series_key: str) -> dict[str, float]:
+    """Seconds of kept speech per character key in the series' train-split episodes: what a model of the character
+    can learn from (the ARP-Model's training and the test set's eligibility read the same figure)."""
+    folder = store.series_dir(series_key)
+    splits = {r["episode_key"]: r["split"] for r in pq.read_table(folder / "splits.parquet").to_pylist()}
+    seconds: dict[str, float] = {}
+    for r in segments_with_characters(store, series_key, CHARACTERS.read_stamp(store, series_key)["episodes"]):
+        if r["keep"] and r["character_key"] and splits.get(r["episode_key"]) == "train":
+            seconds[r["character_key"]] = seconds.get(r["character_key"], 0.0) + r["end_s"] - r["start_s"]
+    return seconds
+
 # dialogues -----------------------------------------------------------------------------------------------------
 def dialogues_inputs(spec: SeriesSpec, config: DialogueConfig) -> list:
     return [asdict(config), sorted(spec.splits)]

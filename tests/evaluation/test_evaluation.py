@@ -34,7 +34,8 @@ def test_test_set_takes_the_test_split_only_caps_per_character_and_anchors_with_
         dialogues.append(_dialogue(100 + i, split, "multi_turn", key, f"a longer reply number {i}", n_context=3))
     dialogues.append(_dialogue(999, "test", "single_turn", "ann", "Yeah."))  # a backchannel: too short
     cfg = SetConfig(max_single_turn=4, max_multi_turn=2, min_reply_words=3)
-    samples, facts = build_test_set(dialogues, {"ann", "bob", "cid", "dee"}, cfg)
+    speech = {"ann": 60.0, "bob": 60.0, "cid": 60.0, "dee": 30.0}  # train-split seconds
+    samples, facts = build_test_set(dialogues, {"ann", "bob", "cid", "dee"}, speech, cfg)
     train_ids = {d["dialogue_id"] for d in dialogues if d["split"] == "train"}
     assert not {s["dialogue_id"] for s in samples} & train_ids
     assert all(s["reply_text"] != "Yeah." for s in samples)
@@ -48,15 +49,27 @@ def test_test_set_takes_the_test_split_only_caps_per_character_and_anchors_with_
     ann = [s["other_character_key"] for s in samples if s["character_key"] == "ann"]
     assert set(ann) == {"bob", "cid"}
     # deterministic
-    assert build_test_set(dialogues, {"ann", "bob", "cid", "dee"}, cfg)[0] == samples
-    # a main character whose every line fell in the test episodes: no model can have learned it, so no sample
+    assert build_test_set(dialogues, {"ann", "bob", "cid", "dee"}, speech, cfg)[0] == samples
+    # a main character whose lines (all but a few seconds) fell in the test episodes: no model can have learned it
+    # (the ARP-Model's own minimum of train speech), so no sample; named with its amount
     only_test = [_dialogue(200 + i, "test", "single_turn", "eve", f"eve says line number {i}") for i in range(5)]
-    samples, facts = build_test_set(dialogues + only_test, {"ann", "bob", "cid", "eve"}, cfg)
+    only_test.append(_dialogue(300, "train", "single_turn", "eve", "eve once said this in training"))
+    samples, facts = build_test_set(dialogues + only_test, {"ann", "bob", "cid", "eve"}, {**speech, "eve": 8.5}, cfg)
     assert not any(s["character_key"] == "eve" for s in samples)
-    assert facts["characters_without_train_dialogues"] == ["Eve"] and "eve/single_turn" not in facts["per_character"]
+    assert facts["characters_without_train_speech"] == {"Eve": 8.5} and "eve/single_turn" not in facts["per_character"]
     assert "Eve" in facts["characters_without_samples"]
     assert {s["character_key"] for s in samples} == {"ann", "bob", "cid"}
+    # with the model's minimum met, the same character is tested
+    samples, _ = build_test_set(dialogues + only_test, {"ann", "bob", "cid", "eve"}, {**speech, "eve": 10.0}, cfg)
+    assert any(s["character_key"] == "eve" for s in samples)
 
+
+
+def test_the_test_set_and_the_arp_model_agree_on_who_can_have_a_model():
+    from evaluation.config import TestSetConfig
+    from training.config import ModelConfig
+
+    assert TestSetConfig().min_train_speech_s == ModelConfig().min_train_speech_s
 
 def _wav(path, wav, sr=16000):
     import soundfile as sf

@@ -303,7 +303,7 @@ TINY_TRAINING = {
     "speech_decoder": {"min_inventory_s": 1.0, "conversion_components": 2},
     "arp_model": {"max_steps": 4, "eval_every": 2, "save_every": 2, "micro_batch": 2, "min_train_speech_s": 1.0,
                   "threads": 1, "lr": 0.003},
-    "arp_test_set": {"max_single_turn": 2, "max_multi_turn": 1},
+    "arp_test_set": {"max_single_turn": 2, "max_multi_turn": 1, "min_train_speech_s": 1.0},
 }
 
 

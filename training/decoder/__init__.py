@@ -44,14 +44,16 @@ class DecoderConfig:
     # the TTS bridge's voice conversion per voice (``training.decoder.convert``): learned when ``conversion``
     conversion: bool = True
     conversion_components: int = 8
-    conversion_order: int = 24
+    conversion_order: int = 40
     conversion_ap_neighbours: int = 8
+    conversion_global_variance: bool = True
 
     def conversion_config(self):
         from training.decoder.convert import ConversionConfig
 
         return ConversionConfig(components=self.conversion_components, order=self.conversion_order,
-                                ap_neighbours=self.conversion_ap_neighbours, min_parallel_s=self.min_inventory_s)
+                                ap_neighbours=self.conversion_ap_neighbours, min_parallel_s=self.min_inventory_s,
+                                global_variance=self.conversion_global_variance)
 
 
 @dataclass

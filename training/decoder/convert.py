@@ -35,11 +35,12 @@ FOLDER = "convert"
 @dataclass(frozen=True)
 class ConversionConfig:
     components: int = 8  # Gaussian components of the joint density
-    order: int = 24  # coded spectral-envelope coefficients per frame
+    order: int = 40  # coded spectral-envelope coefficients per frame
     frame_ms: float = 5.0
     min_parallel_s: float = 5.0  # a voice with less parallel speech (its train lines' audio) gets no converter
     ap_neighbours: int = 8  # recorded frames whose aperiodicity a converted frame takes (0: keep the TTS's)
     bank_frames: int = 4000  # at most this many recorded frames kept per voice for that (evenly spaced)
+    global_variance: bool = True  # restore the voice's per-coefficient spread the mixture's averaging flattens
     seed: int = 0
 
 
@@ -78,19 +79,21 @@ class VoiceConverter:
     parallel_s: float
     bank_env: np.ndarray | None = None  # (N, D-1) recorded frames' coded envelopes, energy left out
     bank_ap: np.ndarray | None = None  # (N, bins) float16: their aperiodicity
+    gv: np.ndarray | None = None  # (D-1,) the variance of the voice's coded envelope over its voiced frames
 
     @classmethod
     def fit(cls, pairs: list[tuple[np.ndarray, np.ndarray]], config: ConversionConfig) -> VoiceConverter:
         """``pairs``: (TTS reading, the character's recording) of the same text, 16 kHz."""
         from sklearn.mixture import GaussianMixture
 
-        xs, ys, log_f0, env, aps = [], [], [], [], []
+        xs, ys, log_f0, env, aps, voiced_env = [], [], [], [], [], []
         for tts, real in pairs:
             if min(len(tts), len(real)) < SAMPLE_RATE * 0.3:
                 continue
             _, cx, _ = analyse(tts, config, aperiodicity=False)
             f0, cy, ap = analyse(real, config, aperiodicity=config.ap_neighbours > 0)
             log_f0.append(np.log(f0[f0 > 0]))
+            voiced_env.append(cy[f0 > 0, 1:])
             x, y = aligned_frames(cx, cy)
             xs.append(x)
             ys.append(y)
@@ -116,7 +119,7 @@ class VoiceConverter:
         return cls(weights=gmm.weights_, mean_x=gmm.means_[:, :d], mean_y=gmm.means_[:, d:], prec_x=prec,
                    logdet_x=np.linalg.slogdet(cov_xx)[1], regress=cov_yx @ prec,
                    log_f0=np.array([voiced.mean(), voiced.std()]), parallel_s=round(seconds, 1),
-                   bank_env=bank_env, bank_ap=bank_ap)
+                   bank_env=bank_env, bank_ap=bank_ap, gv=np.concatenate(voiced_env).var(0))
 
     def envelope(self, cx: np.ndarray) -> np.ndarray:
         """The conditional expectation of the voice's coded envelope given the source frames."""
@@ -127,6 +130,17 @@ class VoiceConverter:
         post /= post.sum(0, keepdims=True)
         cond = self.mean_y[:, None] + np.einsum("kde,kte->ktd", self.regress, diff)
         return np.einsum("kt,ktd->td", post, cond)
+
+    def restore_variance(self, env: np.ndarray, voiced: np.ndarray) -> np.ndarray:
+        """``env`` with each coefficient's spread over the voiced frames scaled to the voice's own (the global
+        variance post-filter of Toda et al. 2007, in its closed form): a mixture's conditional mean is an average,
+        and averaged envelopes sound muffled and less like anyone."""
+        if self.gv is None or voiced.sum() < 10:
+            return env
+        mean, var = env[voiced, 1:].mean(0), env[voiced, 1:].var(0) + 1e-9
+        out = env.copy()
+        out[:, 1:] = (env[:, 1:] - mean) * np.sqrt(self.gv / var) + mean
+        return out
 
     def excitation(self, env: np.ndarray, k: int) -> np.ndarray:
         """Per converted frame, the mean aperiodicity of the ``k`` recorded frames with the nearest envelopes."""
@@ -153,6 +167,8 @@ class VoiceConverter:
         env = self.envelope(cx)
         if config.ap_neighbours and self.bank_env is not None and self.bank_ap.shape[1] == ap.shape[1]:
             ap = self.excitation(env, config.ap_neighbours)
+        if config.global_variance:
+            env = self.restore_variance(env, voiced)
         sp = pyworld.decode_spectral_envelope(np.ascontiguousarray(env), SAMPLE_RATE, fft)
         y = pyworld.synthesize(f0, sp, ap, SAMPLE_RATE, config.frame_ms)
         peak = np.abs(y).max()
@@ -160,6 +176,8 @@ class VoiceConverter:
 
     def save(self, path: Path) -> None:
         bank = {} if self.bank_env is None else {"bank_env": self.bank_env, "bank_ap": self.bank_ap}
+        if self.gv is not None:
+            bank["gv"] = self.gv
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.savez(f, weights=self.weights, mean_x=self.mean_x, mean_y=self.mean_y, prec_x=self.prec_x,
                      logdet_x=self.logdet_x, regress=self.regress, log_f0=self.log_f0,
