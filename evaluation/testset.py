@@ -63,14 +63,16 @@ def build_test_set(dialogues: list[dict], main_keys: set[str], train_speech: dic
     would measure the split, not the model. It is named with its amount in the facts
     (``characters_without_train_speech``) and in the stage's warnings."""
     untrained = sorted(k for k in main_keys if train_speech.get(k, 0.0) < config.min_train_speech_s)
-    eligible = [d for d in dialogues if d["split"] == "test" and d["character_key"] in set(main_keys) - set(untrained)
-                and d["kind"] in SETS and n_words(d["reply"]["text"]) >= config.min_reply_words]
-    eligible.sort(key=lambda d: _order(d["dialogue_id"]))
+    said = [d for d in dialogues if d["split"] == "test" and d["character_key"] in main_keys
+            and d["kind"] in SETS and n_words(d["reply"]["text"]) >= config.min_reply_words]
+    said.sort(key=lambda d: _order(d["dialogue_id"]))
+    eligible = [d for d in said if d["character_key"] not in untrained]
     caps = {"single_turn": config.max_single_turn, "multi_turn": config.max_multi_turn}
     names = {d["character_key"]: d["character"] for d in dialogues if d["character_key"] in main_keys}
-    # the anchors' pool: every eligible single-turn reply of each character
+    # the anchors' pool: every single-turn test reply of each other main character — one without a model of its own
+    # is still another character's real reply
     pool: dict[str, list[dict]] = {}
-    for d in eligible:
+    for d in said:
         if d["kind"] == "single_turn":
             pool.setdefault(d["character_key"], []).append(d)
     samples, counts = [], {}

@@ -59,6 +59,8 @@ def test_test_set_takes_the_test_split_only_caps_per_character_and_anchors_with_
     assert facts["characters_without_train_speech"] == {"Eve": 8.5} and "eve/single_turn" not in facts["per_character"]
     assert "Eve" in facts["characters_without_samples"]
     assert {s["character_key"] for s in samples} == {"ann", "bob", "cid"}
+    # its real replies still serve as the others' anchors ("another character's real reply" needs no model)
+    assert "eve" in {s["other_character_key"] for s in samples}
     # with the model's minimum met, the same character is tested
     samples, _ = build_test_set(dialogues + only_test, {"ann", "bob", "cid", "eve"}, {**speech, "eve": 10.0}, cfg)
     assert any(s["character_key"] == "eve" for s in samples)
