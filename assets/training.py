@@ -43,10 +43,12 @@ def speech_tokenizer(context: dg.AssetExecutionContext, config: SpeechTokenizerC
 
 @stage_asset(stages.SPEECH_DECODER, **_SERIES, kinds={"numpy"},
           description="Speech decoder: one unit inventory per main character from their train-split speech (unit selection).")
-def speech_decoder(context: dg.AssetExecutionContext, config: SpeechDecoderConfig,
+def speech_decoder(context: dg.AssetExecutionContext, config: SpeechDecoderConfig, media_root: MediaRootResource,
                    data_store: DataStoreResource) -> dg.MaterializeResult:
+    spec, _ = _series(context, media_root)
     r = run_stage(context, lambda: stages.run_speech_decoder(
-        data_store.store, context.partition_key, config=DecoderConfig(**config.model_dump()), force=is_forced(context)))
+        data_store.store, context.partition_key, config=DecoderConfig(**config.model_dump()), language=spec.language,
+        force=is_forced(context)))
     return materialize_result(r)
 
 

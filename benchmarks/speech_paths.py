@@ -115,7 +115,7 @@ def main() -> None:
     from audiorole.store import DataStore
     from evaluation.metrics.intelligibility import Intelligibility
     from training import stages
-    from training.bridge import TTSBridge, read_aloud
+    from training.bridge import BRIDGE_VOICE, TTSBridge, read_aloud
     from training.decoder.convert import load_converters
     from training.tokenizer import load_tokenizer, units_for_span
 
@@ -127,7 +127,8 @@ def main() -> None:
     conv_cfg = dec.config.conversion_config()
     if args.ap_neighbours is not None:
         conv_cfg = replace(conv_cfg, ap_neighbours=args.ap_neighbours)
-    bridge = TTSBridge(tok)
+    source = next((c.source for c in conv.values()), BRIDGE_VOICE)  # the voice the conversions were learned from
+    bridge = TTSBridge(tok, voice=source)
     splits, segs, _ = stages.series_data(store, args.series)
     rate = tok.config.unit_rate_hz
     audio: dict[str, tuple] = {}
@@ -171,7 +172,7 @@ def main() -> None:
             wav, units = episode(s["episode_key"])
             real = cut(wav, s["start_s"], s["end_s"])
             t0 = time.perf_counter()
-            reading = read_aloud(s["text"])
+            reading = read_aloud(s["text"], voice=source)
             t_read = time.perf_counter() - t0
             paths = {"real": (lambda: real, 0.0), "tts": (lambda: reading, t_read),
                      "tts-units": (lambda: dec.synthesize(bridge.tokenizer.units(reading), v), t_read),

@@ -191,20 +191,28 @@ class RolePlayModel:
             return [], self.converted(text, voice)
         from training.bridge import TTSBridge
 
-        units = TTSBridge(self.tokenizer).units(text).tolist()
+        units = TTSBridge(self.tokenizer, voice=self.bridge_voice).units(text).tolist()
         return units, self._unit_selection(units, voice)
 
     def _unit_selection(self, units: list[int], voice: str) -> np.ndarray:
         return self.decoder.synthesize(np.asarray(units, np.int64), voice) if units else np.zeros(0, np.float32)
 
+    @property
+    def bridge_voice(self) -> str:
+        """The TTS voice that reads this series' replies: the one its conversions were learned from."""
+        from training.bridge import BRIDGE_VOICE
+
+        return next((c.source for c in self.converters.values()), BRIDGE_VOICE)
+
     def converted(self, text: str, voice: str) -> np.ndarray:
-        """``text`` read by the bridge's TTS voice, converted into ``voice`` (16 kHz)."""
-        from training.bridge import BRIDGE_VOICE, read_aloud
+        """``text`` read by the bridge voice the conversion was learned from, converted into ``voice`` (16 kHz)."""
+        from training.bridge import read_aloud
 
         if voice not in self.converters:
-            raise ValueError(f"voice {voice!r} has no conversion from {BRIDGE_VOICE} in the speech decoder (rebuild "
-                             "the speech_decoder, or reply with speech='tts-units' or 'lm')")
-        return self.converters[voice].convert(read_aloud(text), self.decoder.config.conversion_config())
+            raise ValueError(f"voice {voice!r} has no conversion from {self.bridge_voice} in the speech decoder "
+                             "(rebuild the speech_decoder, or reply with speech='tts-units' or 'lm')")
+        conv = self.converters[voice]
+        return conv.convert(read_aloud(text, voice=conv.source), self.decoder.config.conversion_config())
 
 
 def speaking_rate(samples_path: str | Path, vocab) -> float:

@@ -124,19 +124,22 @@ def span_units(store: DataStore, series_key: str, rate_hz: float):
 
 
 # speech decoder -----------------------------------------------------------------------------------------------------
-def decoder_inputs(config: DecoderConfig) -> list:
-    return [asdict(config)]
+def decoder_inputs(config: DecoderConfig, language: str = "en") -> list:
+    inputs: list = [asdict(config)]
+    return inputs if language.lower().split("-")[0] == "en" else [*inputs, language]
 
 
 def run_speech_decoder(store: DataStore, series_key: str, *, config: DecoderConfig = DecoderConfig(),
-                       force: bool = False) -> StageResult:
+                       language: str = "en", force: bool = False) -> StageResult:
     """One unit inventory per main character, from their kept train-split utterances; and (``config.conversion``)
-    one voice conversion from the TTS bridge's voice, learned on the same utterances read by that voice."""
-    return SPEECH_DECODER.run(store, series_key, decoder_inputs(config),
-                              lambda out: _decoder(store, series_key, config, out), force=force)
+    one voice conversion from the TTS bridge's voice for the series' ``language``, learned on the same utterances
+    read by that voice."""
+    return SPEECH_DECODER.run(store, series_key, decoder_inputs(config, language),
+                              lambda out: _decoder(store, series_key, config, language, out), force=force)
 
 
-def _decoder(store: DataStore, series_key: str, config: DecoderConfig, out: Path) -> tuple[dict, list[str]]:
+def _decoder(store: DataStore, series_key: str, config: DecoderConfig, language: str,
+             out: Path) -> tuple[dict, list[str]]:
     tok = load_tokenizer(store.model_dir(series_key, "tokenizer"))
     rate, spu = tok.config.unit_rate_hz, tok.config.samples_per_unit
     splits, segs, _ = series_data(store, series_key)
@@ -164,21 +167,27 @@ def _decoder(store: DataStore, series_key: str, config: DecoderConfig, out: Path
             warnings.append(str(err))
     if not dec.voices:
         raise RuntimeError(f"{series_key}: no character has enough train speech for the decoder; " + "; ".join(warnings))
-    converted = {}
+    converted, source = {}, None
     if config.conversion:
-        from training.bridge import BRIDGE_VOICE, read_aloud
+        from training.bridge import BridgeUnavailable, bridge_voice, read_aloud
 
         cfg = config.conversion_config()
-        for key in sorted(dec.voices):
+        try:
+            source = bridge_voice(language)
+        except BridgeUnavailable as err:
+            warnings.append(f"{series_key}: no voice conversion (replies can speak the LM's units only): {err}")
+        for key in sorted(dec.voices) if source else []:
             try:
-                conv = VoiceConverter.fit([(read_aloud(text), audio) for text, audio in said.get(key, [])], cfg)
+                conv = VoiceConverter.fit([(read_aloud(text, voice=source), audio)
+                                           for text, audio in said.get(key, [])], cfg, source=source)
             except ValueError as err:
-                warnings.append(f"{key}: no voice conversion from {BRIDGE_VOICE}: {err}")
+                warnings.append(f"{key}: no voice conversion from {source}: {err}")
                 continue
             save_converters({key: conv}, out)
             converted[key] = conv.parallel_s
     dec.save(out)
-    return {"voices": voices, "converted_voices": converted, "skipped": warnings, "samples_per_unit": spu}, warnings
+    return {"voices": voices, "converted_voices": converted, "bridge_voice": source, "skipped": warnings,
+            "samples_per_unit": spu}, warnings
 
 
 # speech LM ----------------------------------------------------------------------------------------------------------
@@ -369,8 +378,9 @@ class ModelParams:
     model: ModelConfig = field(default_factory=ModelConfig)
 
 
-def stale_model(store: DataStore, series_key: str, params: ModelParams = ModelParams()) -> list[str]:
+def stale_model(store: DataStore, series_key: str, params: ModelParams = ModelParams(),
+                language: str = "en") -> list[str]:
     """The series' model stages that would run, in DAG order."""
     return stale(store, [(SPEECH_TOKENIZER, series_key, lambda: tokenizer_inputs(params.tokenizer)),
-                         (SPEECH_DECODER, series_key, lambda: decoder_inputs(params.decoder)),
+                         (SPEECH_DECODER, series_key, lambda: decoder_inputs(params.decoder, language)),
                          (ARP_MODEL, series_key, lambda: lm_inputs(params.model))])

@@ -73,7 +73,7 @@ def test_a_conversion_learned_on_a_speakers_lines_moves_new_speech_towards_that_
     # saved and loaded, the same conversion
     save_converters(conv, tmp_path)
     back = load_converters(tmp_path)
-    assert set(back) == set(conv)
+    assert set(back) == set(conv) and back["Diane"].source == "hibari:heart"  # the voice it converts from
     np.testing.assert_allclose(back["Diane"].convert(tts, cfg), out["Diane"], atol=1e-6)
     assert load_converters(tmp_path / "nothing") == {}
 
@@ -108,3 +108,22 @@ def test_the_global_variance_post_filter_gives_the_voices_spread_back():
     np.testing.assert_array_equal(conv.restore_variance(env, np.arange(400) < 5), env)
     conv.gv = None  # a conversion saved before it measured its voice's spread
     np.testing.assert_array_equal(conv.restore_variance(env, voiced), env)
+
+
+def test_a_series_in_another_language_is_read_by_a_voice_of_that_language():
+    """An English voice reading Czech would say Czech words as English letters; another language gets espeak-ng's
+    voice for it, a language no packaged voice reads is refused by name, and a conversion remembers the voice it
+    was learned from (saved and loaded)."""
+    from training.bridge import BRIDGE_VOICE, BridgeUnavailable, bridge_voice, read_aloud
+
+    assert bridge_voice("en") == bridge_voice("en-GB") == BRIDGE_VOICE
+    assert bridge_voice("cs") == bridge_voice("cs-CZ") == "espeak:cs"
+    with pytest.raises(BridgeUnavailable, match="'tlh'"):
+        bridge_voice("tlh")
+    line = "Dobrý den, tohle je naše ryba."
+    czech = read_aloud(line, voice="espeak:cs")
+    assert czech.dtype == np.float32 and 1.0 < len(czech) / SAMPLE_RATE < 5
+    np.testing.assert_array_equal(czech, read_aloud(line, voice="espeak:cs"))
+    assert len(czech) != len(read_aloud(line))
+    with pytest.raises(BridgeUnavailable, match="unknown bridge voice"):
+        read_aloud(line, voice="festival:cs")

@@ -16,6 +16,16 @@ the 3-episode demo this moved the converted speech's speaker similarity from 0.5
 AP) and top-1 identification from 0.61 to 0.87, at a CER of 0.226 against 0.202 (taking the neighbours' envelopes too
 reached 0.60 / 0.96 but a CER of 0.29); ``benchmarks/speech_paths.py --ap-neighbours 0`` measures the first pair.
 
+The mixture's conditional mean is an average, and averaged envelopes sound muffled and like nobody in particular:
+each converted utterance's coefficients get back the spread they have in the voice's own voiced frames (the global
+variance post-filter of Toda et al. 2007, in closed form). With it, and 40 coefficients instead of 24, a one-off
+comparison (the same build, conversions refitted per setting, 2 × 8 unseen test lines) moved Amazon Queen's Joe —
+a real actor, 11 kHz — from −2.56 to −0.28 normalized (0 = another character's real line; the voices of that
+series are close, which stretches the scale), at the same CER (0.11 → 0.12); on the demo (6 × 6 lines) from 0.55
+to 0.63 at a CER of 0.237 → 0.193. Either change alone did less (global variance: −0.81 and 0.64; order 40: −1.93
+and 0.52). On the pyannote sample's two close telephone voices it turned the identification of one conversion from
+wrong to right (the unit test holds both).
+
 Saved beside the unit inventories (``training.decoder``) as ``convert/<voice>.npz``.
 """
 
@@ -28,6 +38,7 @@ import numpy as np
 
 from audiorole.audio import SAMPLE_RATE
 from audiorole.io import atomic_path
+from training.bridge import BRIDGE_VOICE
 
 FOLDER = "convert"
 
@@ -80,10 +91,12 @@ class VoiceConverter:
     bank_env: np.ndarray | None = None  # (N, D-1) recorded frames' coded envelopes, energy left out
     bank_ap: np.ndarray | None = None  # (N, bins) float16: their aperiodicity
     gv: np.ndarray | None = None  # (D-1,) the variance of the voice's coded envelope over its voiced frames
+    source: str = BRIDGE_VOICE  # the bridge voice whose readings it converts (``training.bridge.bridge_voice``)
 
     @classmethod
-    def fit(cls, pairs: list[tuple[np.ndarray, np.ndarray]], config: ConversionConfig) -> VoiceConverter:
-        """``pairs``: (TTS reading, the character's recording) of the same text, 16 kHz."""
+    def fit(cls, pairs: list[tuple[np.ndarray, np.ndarray]], config: ConversionConfig,
+            source: str = BRIDGE_VOICE) -> VoiceConverter:
+        """``pairs``: (reading by the bridge voice ``source``, the character's recording) of the same text, 16 kHz."""
         from sklearn.mixture import GaussianMixture
 
         xs, ys, log_f0, env, aps, voiced_env = [], [], [], [], [], []
@@ -119,7 +132,7 @@ class VoiceConverter:
         return cls(weights=gmm.weights_, mean_x=gmm.means_[:, :d], mean_y=gmm.means_[:, d:], prec_x=prec,
                    logdet_x=np.linalg.slogdet(cov_xx)[1], regress=cov_yx @ prec,
                    log_f0=np.array([voiced.mean(), voiced.std()]), parallel_s=round(seconds, 1),
-                   bank_env=bank_env, bank_ap=bank_ap, gv=np.concatenate(voiced_env).var(0))
+                   bank_env=bank_env, bank_ap=bank_ap, gv=np.concatenate(voiced_env).var(0), source=source)
 
     def envelope(self, cx: np.ndarray) -> np.ndarray:
         """The conditional expectation of the voice's coded envelope given the source frames."""
@@ -181,13 +194,14 @@ class VoiceConverter:
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.savez(f, weights=self.weights, mean_x=self.mean_x, mean_y=self.mean_y, prec_x=self.prec_x,
                      logdet_x=self.logdet_x, regress=self.regress, log_f0=self.log_f0,
-                     parallel_s=np.array(self.parallel_s), **bank)
+                     parallel_s=np.array(self.parallel_s), source=np.array(self.source), **bank)
 
     @classmethod
     def load(cls, path: Path) -> VoiceConverter:
         try:
             with np.load(path) as z:
-                return cls(**{k: (float(z[k]) if k == "parallel_s" else z[k]) for k in z.files})
+                scalar = {"parallel_s": float, "source": str}
+                return cls(**{k: scalar[k](z[k]) if k in scalar else z[k] for k in z.files})
         except (OSError, ValueError, TypeError, KeyError) as err:
             raise ValueError(f"{path}: corrupt voice conversion: {err}") from err
 
