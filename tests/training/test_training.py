@@ -465,6 +465,15 @@ def test_a_character_with_too_little_speech_is_named_and_left_out(short_demo_run
     assert any(rows[0]["character"] in w for w in warnings)
     with pytest.raises(RuntimeError, match="no character has enough train-split speech"):
         stages.prepare_lm(store, "maple-street", "Maple Street", ModelConfig(base=str(tiny_lm), min_train_speech_s=1e6))
+    # a series in a language no packaged voice reads: the decoder's voices stay, without conversions, and the
+    # warning names the language (its replies can still speak the LM's units)
+    from training.decoder import DecoderConfig
+
+    result = stages.run_speech_decoder(store, "maple-street", config=DecoderConfig(min_inventory_s=1.0),
+                                       language="tlh")
+    facts = stages.SPEECH_DECODER.read_stamp(store, "maple-street")
+    assert facts["voices"] and facts["converted_voices"] == {} and facts["bridge_voice"] is None
+    assert any("'tlh'" in w for w in result.warnings)
 
 
 def test_checkpoints_of_another_training_are_not_resumed(tmp_path, tiny_lm):
