@@ -28,7 +28,8 @@ Figures (3-episode default demo after `audiorole run`, 6 characters × 6 unseen 
     real            0.092       0.905     1.00   1.00    0.000
     tts             0.023       0.520    -0.26   0.17    0.011
     tts-units       0.561       0.891     0.96   1.00    0.066
-    tts-vc          0.237       0.761     0.56   0.97    0.065
+    tts-vc          0.193       0.790     0.66   0.86    0.225  (two trainings shared the cores; stop 27's
+                                                                conversion: 0.237 / 0.56 / 0.97 at 0.065)
     real-units      0.559       0.886     0.94   0.97    0.001
     hifigan-resynth 0.122       0.887     0.94   1.00    0.307
     tts-knn-mel     0.631       0.792     0.66   1.00    0.376
