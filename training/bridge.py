@@ -11,7 +11,7 @@ and lexicons, so a word no lexicon has is still spoken). Only the voice inside t
 download on first use and are never asked for. A series in another language is read by espeak-ng's voice for that
 language (Debian ``espeak-ng``, ~130 languages with their own letter-to-sound rules; formant speech, less natural,
 but it says the words as the language spells them): an English voice reading Czech would say the words as
-English letters. Measured on 30 Fish Fillets lines (4+ words) with the packaged multilingual Whisper base: the
+English letters. In a one-off measurement (no project command) on 30 Fish Fillets lines (4+ words) with the packaged multilingual Whisper base: the
 English voice's readings are heard as English (top language for 29 of 30, mean P(en) 0.86, P(cs) 0.02), espeak-ng's
 as Czech as often as the series' real Czech lines are (top for 8, mean P(cs) 0.18, P(en) 0.05); that small model
 transcribes both at a Czech CER of about 0.41 (0.416 and 0.405), so it does not tell their intelligibility apart.
@@ -65,11 +65,13 @@ def espeak_languages() -> frozenset[str]:
 
 def bridge_voice(language: str | None) -> str:
     """The voice that reads a series' replies: hibari "heart" for English, espeak-ng's voice for another language."""
-    lang = (language or "en").lower().replace("_", "-")
-    if lang.split("-")[0] == "en":
+    from audiorole.segments.language import language_code
+
+    lang = (language or "en").strip().lower().replace("_", "-")
+    if language_code(lang) == "en":
         return BRIDGE_VOICE
     available = espeak_languages()
-    for code in (lang, lang.split("-")[0]):
+    for code in (lang, language_code(lang)):
         if code in available:
             return f"espeak:{code}"
     raise BridgeUnavailable(f"no packaged voice reads language {language!r}: espeak-ng "

@@ -126,7 +126,9 @@ def span_units(store: DataStore, series_key: str, rate_hz: float):
 # speech decoder -----------------------------------------------------------------------------------------------------
 def decoder_inputs(config: DecoderConfig, language: str = "en") -> list:
     inputs: list = [asdict(config)]
-    return inputs if language.lower().split("-")[0] == "en" else [*inputs, language]
+    from audiorole.segments.language import language_code
+
+    return inputs if language_code(language) == "en" else [*inputs, language]
 
 
 def run_speech_decoder(store: DataStore, series_key: str, *, config: DecoderConfig = DecoderConfig(),
