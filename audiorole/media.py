@@ -20,6 +20,8 @@ SAMPLE_RATE = 16_000
 #: Integrated loudness target (LUFS) and the peak ceiling (dBFS) the normalization gain may not exceed.
 LOUDNESS_I = -23.0
 LOUDNESS_TP = -2.0
+#: Corner (Hz) of the high-pass that takes DC offset and rumble out of the standardized audio.
+HIGHPASS_HZ = 50.0
 #: Below this many seconds of decoded audio an episode is treated as empty.
 MIN_AUDIO_S = 0.5
 #: Decoded audio shorter than this share of the container's declared duration means a truncated file
@@ -124,9 +126,15 @@ def probe(path: str | Path) -> MediaInfo:
 
 
 def standardize_audio(
-    src: str | Path, dst: str | Path, *, loudnorm: bool = True, expected_duration_s: float | None = None
+    src: str | Path, dst: str | Path, *, loudnorm: bool = True, expected_duration_s: float | None = None,
+    highpass_hz: float | None = HIGHPASS_HZ,
 ) -> dict:
     """Decode the first audio stream of ``src`` to 16 kHz mono FLAC at ``dst`` (atomically).
+
+    High-pass: a 2-pole filter at ``highpass_hz`` (ffmpeg's ``highpass``; None: off) takes out DC offset and
+    subsonic rumble, which carry no speech (a low male voice starts near 80 Hz) but break what reads the samples'
+    amplitudes: real recordings come with both (Fish Fillets' Czech voice clips: DC up to 0.8x the clip's RMS,
+    for which blind WADA-SNR read -20 dB on 62% of one episode's lines, and ~19 dB once filtered).
 
     Loudness: the integrated loudness (EBU R128, ffmpeg's ebur128 on the decoded 16 kHz audio) is brought to
     -23 LUFS with ONE linear gain, capped so the peak stays under -2 dBFS — no dynamic processing, which would
@@ -138,7 +146,7 @@ def standardize_audio(
     import soundfile as sf
 
     src, dst = Path(src), Path(dst)
-    wav = decode_audio(src)
+    wav = decode_audio(src, highpass_hz=highpass_hz)
     raw = wav.tobytes()
     decoded_s = len(wav) / SAMPLE_RATE
     if expected_duration_s and decoded_s < MIN_DECODED_SHARE * expected_duration_s - 0.5:
@@ -155,18 +163,22 @@ def standardize_audio(
     with atomic_path(dst, suffix=".flac") as tmp:
         sf.write(str(tmp), np.clip(wav, -1.0, 1.0), SAMPLE_RATE, format="FLAC", subtype="PCM_16")
     return {"sample_rate": SAMPLE_RATE, "n_samples": int(len(wav)), "duration_s": decoded_s, "loudnorm": loudnorm,
-            "loudness_lufs": loudness, "gain_db": round(float(gain_db), 2)}
+            "loudness_lufs": loudness, "gain_db": round(float(gain_db), 2), "highpass_hz": highpass_hz}
 
 
-def decode_audio(src: str | Path, *, min_s: float = MIN_AUDIO_S):
-    """The first audio stream of any file ffmpeg reads, as 16 kHz mono float32 samples. Raises MediaError naming
-    the file when decoding fails or yields less than ``min_s`` seconds."""
+def decode_audio(src: str | Path, *, min_s: float = MIN_AUDIO_S, highpass_hz: float | None = None):
+    """The first audio stream of any file ffmpeg reads, as 16 kHz mono float32 samples (high-passed at
+    ``highpass_hz`` when given). Raises MediaError naming the file when decoding fails or yields less than ``min_s``
+    seconds."""
     import numpy as np
 
     require_ffmpeg()
+    stream = ffmpeg.input(str(src)).audio
+    if highpass_hz:
+        stream = stream.filter("highpass", f=float(highpass_hz), poles=2)
     try:
         raw, _ = (
-            ffmpeg.input(str(src)).audio
+            stream
             .output("pipe:", format="f32le", ac=1, ar=SAMPLE_RATE)
             .global_args("-nostdin", "-xerror")
             .run(capture_stdout=True, capture_stderr=True)

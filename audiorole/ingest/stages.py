@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 # Bump a stage's version when its output changes for the same input: every episode then becomes stale.
 PROBE = Stage("probed_media", stamp="probe", version="1", scope="episode", folder="episode",
               outputs=("probe.parquet",))
-STANDARDIZED_AUDIO = Stage("standardized_audio", stamp="audio", version="2", scope="episode", folder="episode",
+STANDARDIZED_AUDIO = Stage("standardized_audio", stamp="audio", version="3", scope="episode", folder="episode",
                            outputs=("audio.flac", "audio.parquet"), upstream=("probed_media",))
 PARSED_SUBTITLES = Stage("parsed_subtitles", stamp="subtitles", version="1", scope="episode", folder="episode",
                          outputs=("cues.parquet", "subtitles.parquet"), upstream=("probed_media",))
@@ -68,8 +68,8 @@ def run_probe(ep: EpisodeSource, store: DataStore, *, force: bool = False) -> St
 
 
 # audio ------------------------------------------------------------------------------------------------------------
-def audio_inputs(loudnorm: bool = True) -> list:
-    return [loudnorm]
+def audio_inputs(loudnorm: bool = True, highpass_hz: float | None = media.HIGHPASS_HZ) -> list:
+    return [loudnorm, highpass_hz]
 
 
 AUDIO_SCHEMA = pa.schema(
@@ -82,21 +82,22 @@ AUDIO_SCHEMA = pa.schema(
 
 
 def run_standardize_audio(
-    ep: EpisodeSource, store: DataStore, *, loudnorm: bool = True, force: bool = False
+    ep: EpisodeSource, store: DataStore, *, loudnorm: bool = True, highpass_hz: float | None = media.HIGHPASS_HZ,
+    force: bool = False
 ) -> StageResult:
     def compute(folder: Path) -> dict:
         declared = PROBE.read_stamp(store, ep.key).get("duration_s")
         facts = media.standardize_audio(ep.media_path, folder / "audio.flac", loudnorm=loudnorm,
-                                        expected_duration_s=declared)
+                                        expected_duration_s=declared, highpass_hz=highpass_hz)
         row = {
             "episode_key": ep.key, "audio_path": str(folder / "audio.flac"), "sample_rate": facts["sample_rate"],
             "n_samples": facts["n_samples"], "audio_duration_s": facts["duration_s"], "loudnorm": loudnorm,
             "loudness_lufs": facts["loudness_lufs"], "gain_db": facts["gain_db"],
         }
         write_parquet_atomic(folder / "audio.parquet", pa.Table.from_pylist([row], schema=AUDIO_SCHEMA))
-        return {**row, "duration_s": facts["duration_s"]}
+        return {**row, "duration_s": facts["duration_s"], "highpass_hz": highpass_hz}
 
-    return STANDARDIZED_AUDIO.run(store, ep.key, audio_inputs(loudnorm), compute, force=force)
+    return STANDARDIZED_AUDIO.run(store, ep.key, audio_inputs(loudnorm, highpass_hz), compute, force=force)
 
 
 # subtitles --------------------------------------------------------------------------------------------------------

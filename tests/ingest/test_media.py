@@ -39,7 +39,42 @@ def test_standardize_without_loudnorm_keeps_level(tmp_path, require_ffmpeg):
     tone = make_tone(tmp_path / "in.wav", 2.0, channels=1)
     media.standardize_audio(tone, tmp_path / "a.flac", loudnorm=False)
     audio, _ = sf.read(tmp_path / "a.flac")
-    assert np.max(np.abs(audio)) == pytest.approx(0.125, abs=0.01)  # lavfi sine: peak 1/8 (-18 dBFS)
+    steady = audio[3200:]  # past the high-pass's onset transient
+    assert np.max(np.abs(steady)) == pytest.approx(0.125, abs=0.01)  # lavfi sine: peak 1/8 (-18 dBFS)
+
+
+def test_standardize_takes_dc_offset_and_rumble_out_of_real_speech(tmp_path, require_ffmpeg):
+    """Real recordings come with DC offset and rumble; blind SNR reads them as noise unless standardization takes
+    them out, while the speech band passes unchanged."""
+    from pathlib import Path as P
+
+    import pyannote.audio
+
+    from audiorole.segments.quality import wada_snr_db
+
+    speech, sr = sf.read(P(pyannote.audio.__file__).parent / "sample" / "sample.wav", dtype="float32")
+    speech = speech[: 8 * sr]
+    t = np.arange(len(speech)) / sr
+    rms = float(np.sqrt(np.mean(speech ** 2)))
+    dirty = speech + 0.8 * rms + 0.5 * rms * np.sin(2 * np.pi * 12.0 * t)  # DC + 12 Hz rumble
+    sf.write(tmp_path / "in.wav", dirty.astype(np.float32), sr)
+    clean_snr, dirty_snr = wada_snr_db(speech), wada_snr_db(dirty)
+    assert dirty_snr < clean_snr - 10, "the dirty input must look noisy to blind SNR for this test to mean anything"
+
+    facts = media.standardize_audio(tmp_path / "in.wav", tmp_path / "hp.flac", loudnorm=False)
+    out, _ = sf.read(tmp_path / "hp.flac")
+    assert facts["highpass_hz"] == media.HIGHPASS_HZ
+    assert abs(out.mean()) < 0.02 * rms
+    assert wada_snr_db(out) == pytest.approx(clean_snr, abs=3.0)
+    band = np.fft.rfft(out[:len(speech)]), np.fft.rfft(speech)
+    f = np.fft.rfftfreq(len(speech), 1 / sr)
+    voice = (f > 150) & (f < 4000)
+    gain = np.sqrt(np.sum(np.abs(band[0][voice]) ** 2) / np.sum(np.abs(band[1][voice]) ** 2))
+    assert gain == pytest.approx(1.0, abs=0.05), "the speech band passes unchanged"
+
+    media.standardize_audio(tmp_path / "in.wav", tmp_path / "raw.flac", loudnorm=False, highpass_hz=None)
+    raw, _ = sf.read(tmp_path / "raw.flac")
+    assert raw.mean() > 0.5 * rms, "highpass_hz=None keeps the audio as decoded"
 
 
 def test_extract_embedded_subtitles_as_srt(tmp_path, require_ffmpeg):
