@@ -41,7 +41,7 @@ def arp_test_set(context: dg.AssetExecutionContext, config: TestSetRunConfig, me
     spec, _ = _series(context, media_root)
     r = run_stage(context, lambda: testset.run_test_set(data_store.store, context.partition_key, spec.title,
                                                        config=TestSetConfig(**config.model_dump()),
-                                                       force=is_forced(context)))
+                                                       language=spec.language, force=is_forced(context)))
     data_store.refresh_catalog()
     return materialize_result(r)
 

@@ -246,7 +246,7 @@ def plan_models(series: dict[str, tuple[SeriesSpec, list[EpisodeSource]]], store
         dialogues = (dataset.DIALOGUES.read_stamp(store, key) or {}).get("fingerprint")
         stale = (_names(MODEL_STAGES) + ["arp_test_set"] if settings.force else
                  stale_model(store, key, model_params, spec.language)
-                 + stale_test_set(store, key, spec.title, eval_params))
+                 + stale_test_set(store, key, spec.title, eval_params, spec.language))
         training = _step(settings, "training_job", key, stale, dialogues) if stale else None
         if done.failed(training):
             waiting.append(f"{key}: its training run failed")

@@ -52,7 +52,7 @@ from evaluation.score import aggregate, normalize_rows, score_system
 from evaluation.systems.anchors import cut, write_anchors
 from evaluation.systems.arp_model import write_arp_model
 from evaluation.systems.baselines import BaseLM, write_baselines
-from evaluation.testset import ARP_TEST_SET, load_test_set, n_words, series_title, test_set_inputs
+from evaluation.testset import ARP_TEST_SET, load_test_set, n_words, series_language, series_title, test_set_inputs
 from training import decoder_for, episode_units, load_tokenizer, resolve_base_dir, series_data, units_for_span
 
 _SERIES = dict(scope="series", folder="eval")
@@ -223,7 +223,7 @@ def _scorers(store: DataStore, series_key: str, samples: list[dict], config: Met
         "AP": AcousticPersonalization(embedder).fit(held_out),
         "CP": ContentPersonalization(seed=config.seed).fit([s["text"] for s in train], [s["character_key"] for s in train]),
         "relevance": Relevance(SentenceEmbedder()).fit({s["sample_id"]: s["reply_text"] for s in samples}),
-        "CER": Intelligibility(config.asr_model_dir or None),
+        "CER": Intelligibility(config.asr_model_dir or None, language=series_language(store, series_key)),
     }
 
 
@@ -306,8 +306,9 @@ class EvalParams:
     sampling: dict = field(default_factory=lambda: dict(DEFAULT_SAMPLING))
 
 
-def stale_test_set(store: DataStore, series_key: str, title: str, params: EvalParams = EvalParams()) -> list[str]:
-    return stale(store, [(ARP_TEST_SET, series_key, lambda: test_set_inputs(params.test_set, title))])
+def stale_test_set(store: DataStore, series_key: str, title: str, params: EvalParams = EvalParams(),
+                   language: str = "en") -> list[str]:
+    return stale(store, [(ARP_TEST_SET, series_key, lambda: test_set_inputs(params.test_set, title, language))])
 
 
 def stale_replies(store: DataStore, key: str, params: EvalParams = EvalParams()) -> list[str]:

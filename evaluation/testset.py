@@ -22,6 +22,7 @@ from dataclasses import asdict
 from audiorole.dataset import stages as dataset
 from audiorole.dataset.dialogues import speaker_name
 from audiorole.io import write_parquet_atomic
+from audiorole.segments.language import language_code
 from audiorole.stage import Stage, StageResult
 from audiorole.store import DataStore, fingerprint
 from evaluation.config import TestSetConfig
@@ -115,14 +116,15 @@ def context_text(sample: dict) -> str:
 
 
 # the stage ------------------------------------------------------------------------------------------------------------
-def test_set_inputs(config: TestSetConfig, title: str) -> list:
-    return [asdict(config), title]
+def test_set_inputs(config: TestSetConfig, title: str, language: str = "en") -> list:
+    inputs = [asdict(config), title]
+    return inputs if language_code(language) == "en" else [*inputs, language_code(language)]
 
 
 def run_test_set(store: DataStore, series_key: str, title: str, *, config: TestSetConfig = TestSetConfig(),
-                 force: bool = False) -> StageResult:
-    """The series' test set (``build_test_set``); the series' title is kept with it for the prompts and the
-    report."""
+                 language: str = "en", force: bool = False) -> StageResult:
+    """The series' test set (``build_test_set``); the series' title and language are kept with it for the prompts,
+    the scorers (replies are transcribed in the series' language) and the report."""
     def compute(out) -> tuple[dict, list[str]]:
         dialogues = pq.read_table(store.series_dir(series_key) / "dialogues.parquet").to_pylist()
         mains = {k.split("/", 1)[1] for k in dataset.character_keys(store, series_key)}
@@ -135,9 +137,9 @@ def run_test_set(store: DataStore, series_key: str, title: str, *, config: TestS
         warnings += [f"{series_key}: {name} has {seconds:.1f} s of train-split speech ({config.min_train_speech_s:.0f}"
                      " s needed to train; its lines fall in the test or validation episodes): no model can learn it, "
                      "left out of the test set" for name, seconds in untrained.items()]
-        return {"title": title, **facts}, warnings
+        return {"title": title, "language": language_code(language), **facts}, warnings
 
-    return ARP_TEST_SET.run(store, series_key, test_set_inputs(config, title), compute, force=force)
+    return ARP_TEST_SET.run(store, series_key, test_set_inputs(config, title, language), compute, force=force)
 
 
 def series_title(store: DataStore, series_key: str) -> str:
@@ -146,6 +148,11 @@ def series_title(store: DataStore, series_key: str) -> str:
         raise RuntimeError(f"{store.eval_dir(series_key)}: the series' test set has not been built yet "
                            "(asset arp_test_set)")
     return stamp["title"]
+
+
+def series_language(store: DataStore, series_key: str) -> str:
+    """The series' language (ISO 639-1) as its test set recorded it; test sets built before it was recorded: en."""
+    return (ARP_TEST_SET.read_stamp(store, series_key) or {}).get("language") or "en"
 
 
 def load_test_set(store: DataStore, series_key: str) -> list[dict]:

@@ -74,7 +74,7 @@ def plot_card(out: Path, stats: dict) -> list[str]:
 
 
 def card_stats(title: str, series_key: str, segments: list[dict], voices: list[dict], dialogues: list[dict],
-               splits: dict[str, str], missing: list[str]) -> dict:
+               splits: dict[str, str], missing: list[str], language: str = "en") -> dict:
     """Everything the card shows, from the segments (with ``character``), voices, dialogues and splits."""
     per_char: dict[str, dict] = defaultdict(lambda: {"minutes": 0.0, "segments": 0, "durations": [],
                                                      "dialogues": 0, "episodes": set()})
@@ -102,7 +102,7 @@ def card_stats(title: str, series_key: str, segments: list[dict], voices: list[d
              for k, v in sorted(per_char.items(), key=lambda kv: -kv[1]["minutes"])]
     all_d = [d for c in chars for d in c["durations"]]
     return {
-        "title": title, "series_key": series_key, "characters": chars,
+        "title": title, "series_key": series_key, "language": language, "characters": chars,
         "reject_reasons": dict(sorted(reasons.items(), key=lambda kv: -kv[1]["minutes"])),
         "episodes": [{"episode": k.split("/", 1)[1], "split": splits.get(k, "?"),
                       "kept_share": v["kept"] / v["all"] if v["all"] else 0.0} for k, v in sorted(per_ep.items())],
@@ -126,7 +126,7 @@ def render_markdown(stats: dict) -> str:
     ep_rows = [[e["episode"], e["split"], f"{100 * e['kept_share']:.1f}%"] for e in s["episodes"]]
     parts = [
         "---", f"pretty_name: {s['title']} (AudioRole)", "task_categories:", "- text-to-speech",
-        "- automatic-speech-recognition", "language:", "- en", "---", "",
+        "- automatic-speech-recognition", "language:", f"- {s['language']}", "---", "",
         f"# {s['title']}: character-grounded speech", "",
         f"{s['kept_hours']:.3f} hours of kept speech by {len(s['characters'])} characters, "
         f"{s['n_dialogues']} context→reply dialogues ({', '.join(f'{k}: {v}' for k, v in s['kinds'].items()) or 'none'}). "

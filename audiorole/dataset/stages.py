@@ -29,6 +29,7 @@ from audiorole.io import write_parquet_atomic
 from audiorole.media import decode_audio
 from audiorole.dataset.shards import ShardConfig, verify_manifest, write_character_shards, write_lhotse_cuts
 from audiorole.segments.stages import ALIGNED_SEGMENTS
+from audiorole.segments.language import language_code
 from audiorole.stage import Stage, StageResult
 from audiorole.store import DataStore, file_identity
 
@@ -310,7 +311,8 @@ def shard_problems(store: DataStore, series_key: str, character_key: str) -> lis
 
 # dataset card ---------------------------------------------------------------------------------------------------
 def card_inputs(spec: SeriesSpec) -> list:
-    return [spec.title]
+    language = language_code(spec.language)
+    return [spec.title] if language == "en" else [spec.title, language]  # English: the state it had before
 
 
 def run_card(spec: SeriesSpec, store: DataStore, *, force: bool = False) -> StageResult:
@@ -320,7 +322,7 @@ def run_card(spec: SeriesSpec, store: DataStore, *, force: bool = False) -> Stag
         dialogues = pq.read_table(folder / "dialogues.parquet", columns=["character", "kind"]).to_pylist()
         splits = {r["episode_key"]: r["split"] for r in pq.read_table(folder / "splits.parquet").to_pylist()}
         stats = card_mod.card_stats(spec.title, spec.key, segments, read_voices(store, spec.key), dialogues, splits,
-                                    chars["missing_episodes"])
+                                    chars["missing_episodes"], language=language_code(spec.language))
         files = card_mod.write_card(folder / "card", stats)
         return {"files": files, "card": str(folder / "card" / "index.html"),
                 "kept_hours": round(stats["kept_hours"], 4), "characters": [c["character"] for c in stats["characters"]]}

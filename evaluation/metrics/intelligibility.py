@@ -1,4 +1,5 @@
-"""Intelligibility: Whisper's transcript of the reply's audio against the reply's own text (CER)."""
+"""Intelligibility: Whisper's transcript of the reply's audio against the reply's own text (CER), in the series'
+language: the packaged tiny.en for English, the packaged multilingual base for any other (or a configured model)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,17 @@ from audiorole.segments.asr import cer
 
 
 class Intelligibility:
-    def __init__(self, model_dir: str | None = None, beam_size: int = 5):
-        from audiorole.segments.asr import WhisperASR
+    def __init__(self, model_dir: str | None = None, beam_size: int = 5, *, language: str = "en"):
+        from audiorole.segments.asr import WhisperASR, default_model_dir, is_english
+        from audiorole.segments.language import language_code
 
-        self.model = WhisperASR(model_dir or None).model
+        asr = WhisperASR(model_dir or default_model_dir(language))
+        if not is_english(language) and not asr.multilingual:
+            raise ValueError(f"{asr.model_dir}: an English-only Whisper model cannot score replies in "
+                             f"{language_code(language)!r}; configure a multilingual one (asr_model_dir)")
+        self.model = asr.model
+        # a multilingual model is told the language: left to detect it, it may hear a short reply as another
+        self.language = language_code(language) if asr.multilingual else None
         self.beam_size = beam_size
 
     def transcribe(self, wav: np.ndarray) -> str:
@@ -19,7 +27,8 @@ class Intelligibility:
         # sampling when greedy decoding loops, and ctranslate2's seed does not reach it (a system's mean CER moved
         # by ±0.05 between identical runs)
         segments, _ = self.model.transcribe(np.asarray(wav, np.float32), beam_size=self.beam_size, temperature=0.0,
-                                            condition_on_previous_text=False, vad_filter=False, without_timestamps=True)
+                                            language=self.language, condition_on_previous_text=False,
+                                            vad_filter=False, without_timestamps=True)
         return " ".join(s.text.strip() for s in segments).strip()
 
     def score(self, wav: np.ndarray, text: str) -> tuple[float | None, str]:

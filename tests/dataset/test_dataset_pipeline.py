@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pyarrow.parquet as pq
 
@@ -67,6 +68,7 @@ def test_dialogues_splits_shards_and_card(short_demo_run):
         assert (card / name).stat().st_size > 100
     assert (card / "durations.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert mains[0]["character_key"] in (card / "README.md").read_text().lower().replace(" ", "-")
+    assert "language:\n- en\n" in (card / "README.md").read_text()
 
 
 def test_failed_episode_is_reported_and_unknown_voice_is_a_clear_error(short_demo, short_demo_dataset_config, tmp_path):
@@ -115,3 +117,14 @@ def test_enrollment_clips_are_decoded_by_ffmpeg_checked_and_tracked(short_demo, 
     shutil.copy(clips[1], clips[0])  # a replaced clip (here another voice's) makes the characters stage re-run
     assert run_pipeline(media, data, echo=lambda *_: None, dataset_config=short_demo_dataset_config).ok
     assert dataset.CHARACTERS.read_stamp(store, "maple-street")["fingerprint"] != first
+
+
+def test_the_card_names_the_series_language():
+    from audiorole.dataset.card import card_stats, render_markdown
+    from audiorole.dataset.stages import card_inputs
+    from audiorole.discovery import SeriesSpec
+
+    stats = card_stats("Ryby", "ryby", [], [], [], {}, [], language="cs")
+    assert "language:\n- cs\n" in render_markdown(stats)
+    spec = SeriesSpec(key="ryby", folder=Path("/m/Ryby"), title="Ryby", language="cs-CZ")
+    assert card_inputs(spec) == ["Ryby", "cs"]

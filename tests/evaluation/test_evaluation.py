@@ -79,6 +79,22 @@ def _wav(path, wav, sr=16000):
     sf.write(str(path), wav, sr)
 
 
+def test_the_test_set_keeps_the_series_language_for_the_scorers(tmp_path):
+    """A test set records its series' language (ARP-Eval transcribes the replies in it); an English series keeps the
+    inputs, and so the state, it had before the language was recorded."""
+    from audiorole.store import DataStore, write_stamp
+    from evaluation.testset import ARP_TEST_SET, series_language, test_set_inputs
+
+    cfg = SetConfig()
+    assert test_set_inputs(cfg, "Show") == test_set_inputs(cfg, "Show", "en-US") == test_set_inputs(cfg, "Show", "")
+    assert test_set_inputs(cfg, "Show", "cs-CZ") == [*test_set_inputs(cfg, "Show"), "cs"]
+    store = DataStore(tmp_path)
+    write_stamp(ARP_TEST_SET.dir(store, "show"), ARP_TEST_SET.stamp, "fp", title="Show")
+    assert series_language(store, "show") == "en"  # a test set from before
+    write_stamp(ARP_TEST_SET.dir(store, "show"), ARP_TEST_SET.stamp, "fp2", title="Show", language="cs")
+    assert series_language(store, "show") == "cs"
+
+
 def test_system_folder_bad_cases_are_named_not_dropped(tmp_path):
     from evaluation.systems import read_reply, write_reply
 

@@ -126,3 +126,22 @@ def test_base_recognizes_czech_and_english_stays_on_tiny_en(czech_lines, tmp_pat
     text = " ".join(w.text for w in english.transcribe(wav, np.array([[6.5, 14.3]]), language="en"))
     assert asr.cer("Hello? Hello? Oh, hello. I didn't know you were there. Neither did I. Okay, then I thought "
                    "you know, I heard a beep. This is Diane in New Jersey.", text) < 0.35, text
+
+
+@pytest.mark.slow
+def test_arp_eval_intelligibility_hears_replies_in_the_series_language(czech_lines, tmp_path, monkeypatch):
+    """ARP-Eval's CER follows the series' language: real Czech lines are heard by the multilingual base (tiny.en,
+    English only, hears them as English sounds: measured CER 0.99 over 20 lines), and a configured English-only
+    model is refused for a Czech series rather than scoring every reply as unintelligible."""
+    from audiorole.audio import load_audio
+    from evaluation.metrics.intelligibility import Intelligibility
+
+    monkeypatch.setenv("AUDIOROLE_CACHE_DIR", str(tmp_path))
+    czech, english = Intelligibility(language="cs"), Intelligibility()
+    assert czech.language == "cs" and english.language is None
+    clips = [(load_audio(line.audio), line.text) for line in czech_lines]
+    cs = np.mean([czech.score(wav, text)[0] for wav, text in clips])
+    en = np.mean([english.score(wav, text)[0] for wav, text in clips])
+    assert cs < 0.35 and en > cs + 0.3, (cs, en)
+    with pytest.raises(ValueError, match="English-only.*'cs'"):
+        Intelligibility(str(asr.packaged_model_dir()), language="cs")
