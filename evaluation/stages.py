@@ -29,6 +29,7 @@ from audiorole.dataset.dialogues import UNKNOWN_SPEAKER, speaker_name
 from audiorole.embeddings import build_embedder
 from audiorole.errors import InputError
 from audiorole.io import write_json_atomic, write_parquet_atomic
+from audiorole.segments.language import language_code
 from audiorole.segments.stages import analysis_audio_path
 from audiorole.stage import Stage, StageResult, stale
 from audiorole.store import DataStore, file_identity, fingerprint
@@ -158,16 +159,32 @@ def _baselines(store: DataStore, series_key: str, config: BaselineConfig, thread
     lm = BaseLM(base_dir, threads)
     warnings = [f"{series_key}/{k}: no train-split utterance for a One-shot reference clip; its One-shot replies "
                 "have no audio" for k in sorted({s["character_key"] for s in samples} - set(refs))]
-    write_baselines(samples, systems_dir(store, series_key), title=title, lm=lm, voice=config.default_voice,
+    voice = baseline_voice(config.default_voice, series_language(store, series_key), warnings)
+    write_baselines(samples, systems_dir(store, series_key), title=title, lm=lm, voice=voice,
                     tokenizer=tok, decoder=decoder_for(store, series_key),
                     references={k: (u, a) for k, (u, a, _) in refs.items()}, profiles=profiles, examples=examples,
                     max_new_tokens=config.max_new_tokens, batch_size=config.batch_size,
                     facts={"base_model": str(base_dir), "greedy": True})
-    facts = {"n_samples": len(samples), "base_model": str(base_dir), "default_voice": config.default_voice,
+    facts = {"n_samples": len(samples), "base_model": str(base_dir), "default_voice": voice,
              "reference_clips": {k: {"segment_id": sid, "seconds": round(len(a) / 16000, 2)}
                                  for k, (_, a, sid) in refs.items()},
              "profiles": profiles, "seconds": round(time.perf_counter() - t0, 1)}
     return facts, warnings
+
+
+def baseline_voice(configured: str, language: str, warnings: list[str]) -> str:
+    """The baselines' default voice for a series: the configured one, except that the default (an English voice)
+    gives way to the bridge's voice for the series' language, so that Base and One-shot are not judged on English
+    letter-to-sound readings of another language."""
+    from training.bridge import BridgeUnavailable, bridge_voice
+
+    if configured != BaselineConfig.default_voice or language_code(language) == "en":
+        return configured
+    try:
+        return bridge_voice(language)
+    except BridgeUnavailable as err:
+        warnings.append(f"the baselines read {language!r} replies with {configured}: {err}")
+        return configured
 
 
 def run_arp_model_system(store: DataStore, series_key: str, *, force: bool = False) -> StageResult | None:
