@@ -27,6 +27,31 @@ def test_cluster_embeddings_separates_voices():
     assert list(D.cluster_embeddings(embs[:1], 0.3)) == [0]
 
 
+def test_tags_join_a_voice_recorded_in_several_rooms():
+    """One speaker recorded in three rooms (each room's pieces close together, the rooms beyond the threshold from
+    one another), half the pieces tagged with the speaker's name, and a second speaker. Same-tag pieces at distance
+    0 (the old rule) put every tagged piece in one cluster and leave each room's untagged pieces a speaker of their
+    own; joining clusters by their tags (the default) finds the two speakers. Different tags are never joined."""
+    rng = np.random.default_rng(3)
+    dim = 64
+    voice_a, voice_b = l2_normalize(rng.normal(size=(2, dim)))
+    rooms = 0.7 * l2_normalize(rng.normal(size=(3, dim)))
+    a = l2_normalize(np.concatenate([voice_a + room + 0.06 * rng.normal(size=(12, dim)) for room in rooms]))
+    b = l2_normalize(voice_b + 0.06 * rng.normal(size=(12, dim)))
+    embs = np.concatenate([a, b])
+    truth = np.array([0] * len(a) + [1] * len(b))
+    tags = ["ANN" if i % 2 == 0 else None for i in range(len(a))] + ["BOB" if i % 3 == 0 else None
+                                                                      for i in range(len(b))]
+    old = D.cluster_embeddings(embs, 0.3, tags, same_tag_scale=0.0, join_tagged=False)
+    assert len(set(old[truth == 0])) > 1, "the case the cluster-level link is for"
+    new = D.cluster_embeddings(embs, 0.3, tags)
+    assert len(set(new[truth == 0])) == 1 and len(set(new[truth == 1])) == 1 and new[0] != new[-1]
+    # a cluster whose tags have no majority keeps its own voice; min_count asks for more than one tag
+    assert list(D.join_tagged_clusters(np.array([0, 0, 1, 1, 2, 2, 2, 2]), ["X", "X", "X", None, "X", "Y", "X", "Y"])) \
+        == [0, 0, 0, 0, 2, 2, 2, 2]
+    assert list(D.join_tagged_clusters(np.array([0, 0, 1, 1]), ["X", "X", "X", None], min_count=2)) == [0, 0, 1, 1]
+
+
 class ToneEmbedder(SpeakerEmbedder):
     """A stand-in 'voice' embedder for crafted audio: the spectrum of the clip (a voice = a tone frequency)."""
 
