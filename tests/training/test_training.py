@@ -368,6 +368,7 @@ def test_training_and_eval_assets_materialize_through_pipes_and_go_stale(short_d
     assert said.text == reply.text and said.units == []  # same sampling, the same text; its speech needs no units
     with pytest.raises(ValueError, match="unknown speech source"):
         model.reply(rows[0]["character"], ctx, speech="telepathy")
+    _persona_guidance_weighs_the_profile(model, rows[0]["character"], ctx)
     _context_audio_reaches_a_model_trained_on_it(model, store, rows[0]["character"], monkeypatch)
     _eval_assets(defs, instance, data, replies, tmp_path)
     # the models sensor's planner: the model is current, so what is left is the other characters' replies
@@ -406,6 +407,32 @@ def test_training_and_eval_assets_materialize_through_pipes_and_go_stale(short_d
             "speech_tokenizer", "speech_decoder", "arp_model"]
     finally:
         stamp.write_text(saved)
+
+
+def _persona_guidance_weighs_the_profile(model, character: str, ctx) -> None:
+    """With guidance the LM's text is sampled against the same prompt without the character's profile (its own
+    lines): the two prompts share the context and the reply's head; without guidance nothing else is run."""
+    seen = {}
+    generate = model.lm.generate
+
+    def spy(**kw):
+        seen.clear()
+        seen.update(kw)
+        return generate(**kw)
+
+    model.lm.generate = spy
+    try:
+        model.reply(character, ctx, seed=2, speech="tts-units", persona_guidance=2.0)
+        ids, plain = seen["input_ids"][0].tolist(), seen["negative_prompt_ids"][0].tolist()
+        assert seen["guidance_scale"] == 2.0 and len(plain) < len(ids)
+        head = next(i for i, (a, b) in enumerate(zip(ids, plain)) if a != b)
+        assert ids[:head] + ids[head + len(ids) - len(plain):] == plain  # the guided prompt = the plain + a profile
+        who = model.vocab.character(model.character_key(character))
+        assert ids.count(who) == 2 and plain.count(who) == 1  # the profile names the character; the plain one not
+        model.reply(character, ctx, seed=2, speech="tts-units", persona_guidance=1.0)
+        assert "negative_prompt_ids" not in seen and "guidance_scale" not in seen
+    finally:
+        model.lm.generate = generate
 
 
 def _context_audio_reaches_a_model_trained_on_it(model, store, character, monkeypatch):
