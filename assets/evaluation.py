@@ -68,6 +68,7 @@ class RepliesConfig(dg.Config):
     speech: str = replies.DEFAULT_SAMPLING["speech"]  # tts-vc | tts-units | lm (training.roleplay.SPEECH_SOURCES)
     # the character's profile weighed against the same prompt without it (classifier-free guidance; 1: off)
     persona_guidance: float = replies.DEFAULT_SAMPLING["persona_guidance"]
+    no_repeat_ngram: int = replies.DEFAULT_SAMPLING["no_repeat_ngram"]  # no n-gram twice in a reply's text (0: off)
 
 
 def _replies_md(rows: list[dict], n: int = 6) -> dg.MetadataValue:
@@ -88,7 +89,7 @@ def arp_replies(context: dg.AssetExecutionContext, config: RepliesConfig,
     r = run_stage(context, lambda: replies.run_replies(store, series_key, character_key, seed=config.seed,
                                                       temperature=config.temperature, top_p=config.top_p,
                                                       speech=config.speech, persona_guidance=config.persona_guidance,
-                                                      force=is_forced(context)))
+                                                      no_repeat_ngram=config.no_repeat_ngram, force=is_forced(context)))
     data_store.refresh_catalog()
     rows = replies.load_replies(store, context.partition_key)
     extra = {"first_reply_audio": dg.MetadataValue.path(rows[0]["audio_path"])} if rows else {}

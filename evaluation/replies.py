@@ -22,12 +22,13 @@ from audiorole.store import DataStore
 from evaluation.testset import character_samples
 from evaluation.schema import REPLY_SCHEMA
 from training import (
-    ARP_MODEL, PERSONA_GUIDANCE, SPEECH_DECODER, RolePlayModel, Turn, character_models, series_data, span_units,
+    ARP_MODEL, NO_REPEAT_NGRAM, PERSONA_GUIDANCE, SPEECH_DECODER, RolePlayModel, Turn, character_models, series_data, span_units,
 )
 
 #: How the replies are made unless a run says otherwise (``RepliesConfig`` of the asset): the LM's sampling, and
 #: where the speech comes from (``training.roleplay.SPEECH_SOURCES``).
-DEFAULT_SAMPLING = {"temperature": 0.8, "top_p": 0.9, "speech": "tts-vc", "persona_guidance": PERSONA_GUIDANCE}
+DEFAULT_SAMPLING = {"temperature": 0.8, "top_p": 0.9, "speech": "tts-vc", "persona_guidance": PERSONA_GUIDANCE,
+                    "no_repeat_ngram": NO_REPEAT_NGRAM}
 
 # 3: a duration prior keeps the speech between 0.8x and 1.5x the length its text needs
 # 4: the speech says the reply's text (a TTS reading in the character's voice) unless ``speech`` says otherwise
@@ -49,11 +50,12 @@ def _role_play_model(data_dir: str, series_key: str, lm_fingerprint: str, decode
 def run_replies(store: DataStore, series_key: str, character_key: str, *, seed: int = 0,
                 temperature: float = DEFAULT_SAMPLING["temperature"], top_p: float = DEFAULT_SAMPLING["top_p"],
                 speech: str = DEFAULT_SAMPLING["speech"], persona_guidance: float = DEFAULT_SAMPLING["persona_guidance"],
-                model=None, force: bool = False) -> StageResult:
+                no_repeat_ngram: int = DEFAULT_SAMPLING["no_repeat_ngram"], model=None, force: bool = False) -> StageResult:
     """The trained model's replies (text + speech) to the character's samples of the series' test set (ARP-Eval's
     ``arp_test_set``: single- and multi-turn contexts from the test split)."""
     key = f"{series_key}/{character_key}"
-    sampling = {"temperature": temperature, "top_p": top_p, "speech": speech, "persona_guidance": persona_guidance}
+    sampling = {"temperature": temperature, "top_p": top_p, "speech": speech, "persona_guidance": persona_guidance,
+                "no_repeat_ngram": no_repeat_ngram}
 
     def compute(out: Path) -> tuple[dict, list[str]]:
         row = next((r for r in character_models(store, series_key) if r["character_key"] == character_key), None)

@@ -11,14 +11,14 @@ and builds its baselines with. An import-linter contract keeps evaluation from r
 from training.decoder import Inventory, UnitSelectionDecoder
 from training.lm.base import load_base, resolve_base_dir
 from training.lm.format import Turn
-from training.roleplay import PERSONA_GUIDANCE, Reply, RolePlayModel, parse_context
+from training.roleplay import NO_REPEAT_NGRAM, PERSONA_GUIDANCE, Reply, RolePlayModel, parse_context
 from training.stages import (
     ARP_MODEL, SPEECH_DECODER, SPEECH_TOKENIZER, character_models, decoder_for, episode_units, series_data, span_units,
 )
 from training.tokenizer import load_tokenizer, units_for_span
 
 __all__ = [
-    "ARP_MODEL", "PERSONA_GUIDANCE", "SPEECH_DECODER", "SPEECH_TOKENIZER", "Inventory", "Reply", "RolePlayModel", "Turn",
+    "ARP_MODEL", "NO_REPEAT_NGRAM", "PERSONA_GUIDANCE", "SPEECH_DECODER", "SPEECH_TOKENIZER", "Inventory", "Reply", "RolePlayModel", "Turn",
     "UnitSelectionDecoder", "character_models", "decoder_for", "episode_units", "load_base", "load_tokenizer",
     "parse_context", "resolve_base_dir", "series_data", "span_units", "units_for_span",
 ]

@@ -592,3 +592,18 @@ def test_the_duration_prior_holds_speech_to_the_length_of_its_text():
     # no speaking rate known: the old bounds (3 units .. max_units)
     free = _ModalityMask(Vocab(), prompt_len=0, max_units=50, max_text=16)
     assert 9 in {i for i in range(20) if free(torch.tensor([text + [12] * 3]), torch.zeros(1, 20))[0, i] > -1e9}
+
+
+def test_a_reply_says_no_ngram_twice_but_may_use_the_prompts():
+    import torch
+
+    from training.roleplay import _NoRepeatInReply
+
+    proc = _NoRepeatInReply(prompt_len=3, n=2, text_vocab=10)
+    prompt = [5, 6, 5]
+    scores = proc(torch.tensor([prompt + [1, 2, 1]]), torch.zeros(1, 12))
+    assert scores[0, 2] == -float("inf") and torch.isfinite(scores[0, [0, 1, 3, 5, 6]]).all()  # "1 2" was said
+    scores = proc(torch.tensor([prompt + [5]]), torch.zeros(1, 12))
+    assert torch.isfinite(scores).all()  # "5 6" is the prompt's, not the reply's
+    scores = proc(torch.tensor([prompt + [1, 2, 11, 1]]), torch.zeros(1, 12))
+    assert torch.isfinite(scores).all()  # past the text (units repeat), nothing is banned
