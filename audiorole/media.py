@@ -133,8 +133,9 @@ def standardize_audio(
 
     High-pass: a 2-pole filter at ``highpass_hz`` (ffmpeg's ``highpass``; None: off) takes out DC offset and
     subsonic rumble, which carry no speech (a low male voice starts near 80 Hz) but break what reads the samples'
-    amplitudes: real recordings come with both (Fish Fillets' Czech voice clips: DC up to 0.8x the clip's RMS,
-    for which blind WADA-SNR read below 5 dB on 62% of one episode's lines, median -20 dB, and ~19 dB once filtered).
+    amplitudes. Real recordings come with both; in a one-off measurement on Fish Fillets' Czech voice clips (DC up to
+    0.8x a clip's RMS) blind WADA-SNR read below 5 dB on 62% of one episode's lines, median -20 dB, and ~19 dB once
+    filtered.
 
     Loudness: the integrated loudness (EBU R128, ffmpeg's ebur128 on the decoded 16 kHz audio) is brought to
     -23 LUFS with ONE linear gain, capped so the peak stays under -2 dBFS — no dynamic processing, which would

@@ -22,7 +22,8 @@ from audiorole.store import DataStore
 from evaluation.testset import character_samples
 from evaluation.schema import REPLY_SCHEMA
 from training import (
-    ARP_MODEL, NO_REPEAT_NGRAM, PERSONA_GUIDANCE, SPEECH_DECODER, RolePlayModel, Turn, character_models, series_data, span_units,
+    ARP_MODEL, NO_REPEAT_NGRAM, PERSONA_GUIDANCE, SPEECH_DECODER, RolePlayModel, Turn, character_models, series_data,
+    span_units,
 )
 
 #: How the replies are made unless a run says otherwise (``RepliesConfig`` of the asset): the LM's sampling, and

@@ -22,7 +22,7 @@ from dataclasses import asdict
 from audiorole.dataset import stages as dataset
 from audiorole.dataset.dialogues import speaker_name
 from audiorole.io import write_parquet_atomic
-from audiorole.segments.language import language_code
+from audiorole.segments.language import language_code, language_inputs
 from audiorole.stage import Stage, StageResult
 from audiorole.store import DataStore, fingerprint
 from evaluation.config import TestSetConfig
@@ -117,8 +117,7 @@ def context_text(sample: dict) -> str:
 
 # the stage ------------------------------------------------------------------------------------------------------------
 def test_set_inputs(config: TestSetConfig, title: str, language: str = "en") -> list:
-    inputs = [asdict(config), title]
-    return inputs if language_code(language) == "en" else [*inputs, language_code(language)]
+    return [asdict(config), title, *language_inputs(language)]
 
 
 def run_test_set(store: DataStore, series_key: str, title: str, *, config: TestSetConfig = TestSetConfig(),

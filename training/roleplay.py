@@ -32,8 +32,9 @@ from training.lm.format import Turn, pick_profile, prompt_ids
 
 SPEECH_SOURCES = ("tts-vc", "tts-units", "lm")
 #: Classifier-free guidance of a reply's text by the character's profile (the character's own lines in the prompt,
-#: against the same prompt without them). Measured on the default demo's test samples (one reply each, text only,
-#: TF-IDF CP normalized as ARP-Eval does): factor 1 (off) CP 0.555, relevance 0.569, 15% of replies a train line word
+#: against the same prompt without them). In a one-off measurement (no project command; ARP-Eval's table measures the
+#: default) on the default demo's test samples (one reply each, text only, TF-IDF CP normalized as ARP-Eval does):
+#: factor 1 (off) CP 0.555, relevance 0.569, 15% of replies a train line word
 #: for word; 1.5: 0.915, 0.594, 13%; 2: 0.961, 0.653, 11%; 3: CP 1.27, past the real replies (a caricature).
 PERSONA_GUIDANCE = 2.0
 NO_REPEAT_NGRAM = 3
@@ -50,7 +51,7 @@ class Reply:
 class _NoRepeatInReply:
     """A logits processor: no n-gram of text tokens twice in the reply (the prompt's words stay free to use). The
     small LM falls into loops ("so inspiring inspiring inspiring …"): 7 of the demo's 47 test replies did, and they
-    were 7 of the 9 that Whisper misheard worst (CER above 0.5)."""
+    were 7 of the 9 that Whisper misheard worst (CER above 0.5; read off ARP-Eval's ``samples.parquet``)."""
 
     def __init__(self, prompt_len: int, n: int, text_vocab: int):
         self.prompt_len, self.n, self.text_vocab = prompt_len, n, text_vocab

@@ -29,7 +29,7 @@ from audiorole.io import write_parquet_atomic
 from audiorole.media import decode_audio
 from audiorole.dataset.shards import ShardConfig, verify_manifest, write_character_shards, write_lhotse_cuts
 from audiorole.segments.stages import ALIGNED_SEGMENTS
-from audiorole.segments.language import language_code
+from audiorole.segments.language import language_code, language_inputs
 from audiorole.stage import Stage, StageResult
 from audiorole.store import DataStore, file_identity
 
@@ -311,8 +311,7 @@ def shard_problems(store: DataStore, series_key: str, character_key: str) -> lis
 
 # dataset card ---------------------------------------------------------------------------------------------------
 def card_inputs(spec: SeriesSpec) -> list:
-    language = language_code(spec.language)
-    return [spec.title] if language == "en" else [spec.title, language]  # English: the state it had before
+    return [spec.title, *language_inputs(spec.language)]
 
 
 def run_card(spec: SeriesSpec, store: DataStore, *, force: bool = False) -> StageResult:

@@ -57,6 +57,13 @@ def language_code(language: str | None) -> str:
     return (language or "en").strip().lower()[:2]
 
 
+def language_inputs(language: str | None) -> list[str]:
+    """A stage's language input: none for English (so a stage keeps the state it had before it read the language),
+    the ISO 639-1 code for any other."""
+    code = language_code(language)
+    return [] if code == "en" else [code]
+
+
 def text_language(text: str, *, min_letters: int = MIN_LETTERS) -> tuple[str, float]:
     """(ISO 639-1 code, probability) of a text; ("und", 0.0) when the text is too short to tell."""
     if len(_LETTER.findall(text or "")) < min_letters:
