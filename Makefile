@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 DEMO_DIR ?= demo_data
 MEDIA_ROOT ?= $(DEMO_DIR)/media
 DATA_DIR ?= $(DEMO_DIR)/data
-DEBIAN_PACKAGES := ffmpeg flite espeak-ng
+DEBIAN_PACKAGES := ffmpeg flite espeak-ng festival festival-czech festvox-czech-dita
 # the UI test drives Debian's Chromium headless (playwright, pointed at /usr/bin/chromium; no browser download)
 TEST_DEBIAN_PACKAGES := chromium chromium-driver
 
@@ -24,9 +24,11 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 setup: system-deps venv
 
-# Debian packages: ffmpeg/ffprobe (media), flite + espeak-ng (demo voices). Installed only when missing.
+# Debian packages: ffmpeg/ffprobe (media), flite + espeak-ng (demo voices), Festival's Czech voice (the TTS bridge's
+# reading of a Czech series; espeak-ng reads the other languages). Installed only when missing.
 system-deps:
-	@missing=""; for t in ffmpeg ffprobe flite espeak-ng; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	@missing=""; for t in ffmpeg ffprobe flite espeak-ng text2wave; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	dpkg -s festvox-czech-dita >/dev/null 2>&1 || missing="$$missing festvox-czech-dita"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages for:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \

@@ -8,15 +8,16 @@ learned that from a whole corpus. ``benchmarks/speech_paths.py`` measures both s
 
 The voice is hibari-tts "heart" for English (Apache-2.0; an int8 ONNX voice with its own grapheme-to-phoneme model
 and lexicons, so a word no lexicon has is still spoken). Only the voice inside the wheel is used: its other voices
-download on first use and are never asked for. A series in another language is read by espeak-ng's voice for that
-language (Debian ``espeak-ng``, ~130 languages with their own letter-to-sound rules; formant speech, less natural,
-but it says the words as the language spells them): an English voice reading Czech would say the words as
-English letters. In a one-off measurement (no project command) on 30 Fish Fillets lines (4+ words) with the packaged multilingual Whisper base: the
-English voice's readings are heard as English (top language for 29 of 30, mean P(en) 0.86, P(cs) 0.02), espeak-ng's
-as Czech as often as the series' real Czech lines are (top for 8, mean P(cs) 0.18, P(en) 0.05); that small model
-transcribes both at a Czech CER of about 0.41 (0.416 and 0.405), so it does not tell their intelligibility apart.
-``bridge_voice`` picks it from the series' declared language; each voice conversion records the
-voice it converts from, so a reading in another voice is never put through it.
+download on first use and are never asked for. hibari reads English only (on 30 Fish Fillets lines the packaged
+multilingual Whisper base heard its readings of Czech as English, 29 of 30).
+
+A series in another language is read by a recorded voice of that language where Debian has one that Festival speaks
+(``FESTIVAL_VOICES``: Czech ``czech_dita``, a diphone voice from real recordings), else by espeak-ng's voice for it
+(~130 languages with their own letter-to-sound rules; formant speech, which a voice conversion learns badly from).
+On the same 30 Fish Fillets lines (4+ words), heard by the packaged multilingual Whisper base: Festival's dita at CER
+0.151 (median 0.122), espeak-ng's Czech voice at 0.434 (median 0.379); the series' real test replies score 0.22.
+``bridge_voice`` picks the voice from the series' declared language and what is installed; each voice conversion
+records the voice it converts from, so a reading in another voice is never put through it.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ import numpy as np
 from audiorole.audio import SAMPLE_RATE
 
 BRIDGE_VOICE = "hibari:heart"  # English
-
-
+#: language → the Festival voice (and the Debian package that installs it) that reads it, preferred to espeak-ng's
+FESTIVAL_VOICES = {"cs": ("czech_dita", "festvox-czech-dita")}
 
 
 class BridgeUnavailable(RuntimeError):
@@ -64,18 +65,25 @@ def espeak_languages() -> frozenset[str]:
 
 
 def bridge_voice(language: str | None) -> str:
-    """The voice that reads a series' replies: hibari "heart" for English, espeak-ng's voice for another language."""
+    """The voice that reads a series' replies: hibari "heart" for English; for another language, its Festival voice
+    (``FESTIVAL_VOICES``) when installed, else espeak-ng's voice for it."""
+    from audiorole.demo.voices import festival_voices
     from audiorole.segments.language import language_code
 
     lang = (language or "en").strip().lower().replace("_", "-")
-    if language_code(lang) == "en":
+    code = language_code(lang)
+    if code == "en":
         return BRIDGE_VOICE
+    festival = FESTIVAL_VOICES.get(code)
+    if festival and festival[0] in festival_voices():
+        return f"festival:{festival[0]}"
     available = espeak_languages()
-    for code in (lang, language_code(lang)):
-        if code in available:
-            return f"espeak:{code}"
+    for c in (lang, code):
+        if c in available:
+            return f"espeak:{c}"
     raise BridgeUnavailable(f"no packaged voice reads language {language!r}: espeak-ng "
-                            + ("has no voice for it" if available else "is not installed (apt-get install espeak-ng)"))
+                            + ("has no voice for it" if available else "is not installed (apt-get install espeak-ng)")
+                            + (f", nor is Festival's {festival[0]} (apt-get install {festival[1]})" if festival else ""))
 
 
 def read_aloud(text: str, threads: int = 1, voice: str = BRIDGE_VOICE) -> np.ndarray:
@@ -90,8 +98,9 @@ def read_aloud(text: str, threads: int = 1, voice: str = BRIDGE_VOICE) -> np.nda
 
         wav = np.asarray(_hibari(threads)(text, seed=0), np.float32)
         return soxr.resample(wav, TTS_RATE, SAMPLE_RATE).astype(np.float32)
-    if not voice.startswith("espeak:"):
-        raise BridgeUnavailable(f"unknown bridge voice {voice!r} ({BRIDGE_VOICE} or espeak:<language>)")
+    if not voice.startswith(("espeak:", "festival:")):
+        raise BridgeUnavailable(f"unknown bridge voice {voice!r} ({BRIDGE_VOICE}, espeak:<language> or "
+                                f"festival:<voice>)")
     from audiorole.demo.voices import SR, synthesize
 
     return soxr.resample(synthesize(voice, text), SR, SAMPLE_RATE).astype(np.float32)

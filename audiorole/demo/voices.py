@@ -1,4 +1,5 @@
-"""Text-to-speech with voices shipped in packages: piper (joe), flite (slt, awb, rms, kal16), espeak-ng."""
+"""Text-to-speech with voices shipped in packages: piper (joe), flite (slt, awb, rms, kal16), espeak-ng, and Festival's
+voices from Debian (``festival:<voice>``, e.g. ``festival:czech_dita`` from ``festvox-czech-dita``)."""
 
 from __future__ import annotations
 
@@ -32,10 +33,32 @@ def _read_wav(path: Path) -> tuple[np.ndarray, int]:
     return (wav.mean(axis=1) if wav.ndim > 1 else wav), sr
 
 
+#: the character set a Festival voice reads its text in (by the voice's name prefix); others read Latin-1
+FESTIVAL_ENCODINGS = {"czech_": "iso-8859-2"}
+
+
+def festival_encoding(name: str) -> str:
+    return next((enc for prefix, enc in FESTIVAL_ENCODINGS.items() if name.startswith(prefix)), "latin-1")
+
+
+@lru_cache(maxsize=1)
+def festival_voices() -> frozenset[str]:
+    """The voices Festival has installed (empty when Festival is not installed)."""
+    exe = shutil.which("festival")
+    if exe is None:
+        return frozenset()
+    out = subprocess.run([exe, "--batch", "(print (voice.list))"], capture_output=True, text=True,
+                         check=False).stdout
+    return frozenset(out.strip().strip("()").split())
+
+
+_PACKAGE_OF = {"text2wave": "festival", "espeak-ng": "espeak-ng", "flite": "flite"}
+
+
 def _tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        raise VoiceUnavailable(f"'{name}' not found: install it (apt-get install flite espeak-ng ffmpeg)")
+        raise VoiceUnavailable(f"'{name}' not found: install it (apt-get install {_PACKAGE_OF.get(name, name)})")
     return path
 
 
@@ -58,6 +81,12 @@ def synthesize(voice: str, text: str) -> np.ndarray:
                 cmd = [_tool("flite"), "-voice", name, "-t", text, "-o", str(out)]
             elif engine == "espeak":
                 cmd = [_tool("espeak-ng"), "-v", name, "-s", "160", "-w", str(out), text]
+            elif engine == "festival":
+                if not name.replace("_", "").isalnum():
+                    raise ValueError(f"not a Festival voice name: {name!r}")
+                script = Path(tmp) / "text.txt"  # Festival reads bytes in the voice's own character set
+                script.write_bytes(text.encode(festival_encoding(name), errors="replace"))
+                cmd = [_tool("text2wave"), "-eval", f"(voice_{name})", str(script), "-o", str(out)]
             else:
                 raise ValueError(f"unknown TTS engine in voice {voice!r}")
             subprocess.run(cmd, check=True, capture_output=True)

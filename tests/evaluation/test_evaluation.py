@@ -97,13 +97,13 @@ def test_the_test_set_keeps_the_series_language_for_the_scorers(tmp_path):
 
 def test_the_baselines_read_another_language_with_a_voice_for_it():
     """Base and One-shot read their replies with the default voice, an English one: in a Czech series that voice
-    gives way to espeak-ng's Czech voice (a configured voice is kept; a language no voice reads is said)."""
+    gives way to the bridge's Czech voice (a configured voice is kept; a language no voice reads is said)."""
     from evaluation.config import BaselineConfig
     from evaluation.stages import baseline_voice
 
     default, warnings = BaselineConfig.default_voice, []
     assert baseline_voice(default, "en-US", warnings) == default
-    assert baseline_voice(default, "cs", warnings) == "espeak:cs"
+    assert baseline_voice(default, "cs", warnings) == "festival:czech_dita"
     assert baseline_voice("piper:joe", "cs", warnings) == "piper:joe" and not warnings
     assert baseline_voice(default, "tlh", warnings) == default
     assert len(warnings) == 1 and "'tlh'" in warnings[0]
