@@ -115,6 +115,7 @@ def main() -> None:
     from audiorole.segments.stages import analysis_audio_path
     from audiorole.store import DataStore
     from evaluation.metrics.intelligibility import Intelligibility
+    from evaluation.testset import series_language
     from training import stages
     from training.bridge import BRIDGE_VOICE, TTSBridge, read_aloud
     from training.decoder.convert import load_converters
@@ -154,7 +155,7 @@ def main() -> None:
         knn = None
 
     ve = VoiceEncoder("cpu", verbose=False)
-    asr = Intelligibility()
+    asr = Intelligibility(language=series_language(store, args.series))  # Czech lines heard in Czech
 
     def embed(x: np.ndarray) -> np.ndarray:
         e = ve.embed_utterance(preprocess_wav(x, source_sr=SAMPLE_RATE))
@@ -222,7 +223,7 @@ def say_new_lines(data_dir: str, series: str) -> None:
     from evaluation.metrics.intelligibility import Intelligibility
     from training import RolePlayModel
 
-    model, asr = RolePlayModel.load(data_dir, series), Intelligibility()
+    model, asr = RolePlayModel.load(data_dir, series), Intelligibility()  # NEW_LINES are English
     print(f"{'character':16} {'tts-vc':>7} {'tts-units':>9}   (CER of {len(NEW_LINES)} new lines)")
     means = {"tts-vc": [], "tts-units": []}
     for key in model.characters:
