@@ -1,10 +1,12 @@
 """Speech that follows the text through a packaged TTS voice (the *TTS bridge*): the reply text the speech LM wrote is
-read by a neutral voice, the reading is tokenized into the series' units, and the character's decoder voice speaks
-those units. The words come from the TTS, the voice from the character's own recordings.
+read by a neutral voice, and that reading is turned into the character's voice, by the character's voice conversion
+(``training.decoder.convert``, the default ``tts-vc``) or through the series' units and the character's unit
+selection (``tts-units``). The words come from the TTS, the voice from the character's own recordings.
 
-This is the floor a learned text→units model must beat: the LM's own units come from ~20–60 s of speech per
+``tts-units`` is the floor a learned text→units model must beat: the LM's own units come from ~20–60 s of speech per
 character, far too little to learn how text sounds (its replies' Whisper CER was 0.87–0.93), whereas the TTS
-learned that from a whole corpus. ``benchmarks/speech_paths.py`` measures both side by side with the real replies.
+learned that from a whole corpus. ``benchmarks/speech_paths.py`` measures the paths side by side with the real
+replies.
 
 The voice is hibari-tts "heart" for English (Apache-2.0; an int8 ONNX voice with its own grapheme-to-phoneme model
 and lexicons, so a word no lexicon has is still spoken). Only the voice inside the wheel is used: its other voices
