@@ -50,7 +50,9 @@ def load_rttm(path: str | Path):
 
 
 def der(reference, turns, *, collar: float = 0.25) -> dict:
-    """Diarization error rate (pyannote.metrics) of ``turns`` against a reference Annotation, with components."""
+    """Diarization error rate (pyannote.metrics) of ``turns`` against a reference Annotation, with components.
+    ``collar`` is pyannote's: the whole width of the no-score zone, centred on each reference boundary (0.25 =
+    ±0.125 s; md-eval's "-c 0.25" is ±0.25 s, pyannote's 0.5)."""
     from pyannote.metrics.diarization import DiarizationErrorRate
 
     from audiorole.segments.diarization import turns_to_annotation

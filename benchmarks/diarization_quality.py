@@ -13,9 +13,9 @@ cuts, no speaker tags): how the default backend does on subtitle-less speech whe
 subtitles, as ``AUDIOROLE_OVERLAP_DETECTION=auto``; the default here is ``off``, as in the pipeline).
 ``--audio``: the embeddings read the analysis audio (enhanced where the pipeline enhanced it; the default, as in
 the pipeline) or the standardized audio; the overlap detector always reads the standardized audio.
-Prints DER (collar 0.25 s) with missed / false alarm / confusion, the number of voices found, and the overlapped
-speech of the turns against the truth (precision / recall, 10 ms frames, no collar), per episode and pooled per
-variant. Overlap detector thresholds side by side:
+Prints DER (pyannote.metrics collar 0.25 s: ±0.125 s around each true boundary) with missed / false alarm /
+confusion, the number of voices found, and the overlapped speech of the turns against the truth (precision / recall,
+10 ms frames, no collar), per episode and pooled per variant. Overlap detector thresholds side by side:
 ``--overlap auto --variant overlap_threshold=0.5 --variant overlap_threshold=0.65``.
 
 Measured (2026-12-03, DER per episode; each figure with the commit whose code it measured). Data, built with

@@ -6,9 +6,10 @@ A demo built with another seed (e.g. ``--demo-dir demo_seed1 --seed 1``) is held
 seed 0, the ``make demo`` series.
 
 Writes the demo series if it is missing, runs the pipeline (``audiorole run``: skips what is current), then scores
-every episode that has ground truth: DER (pyannote.metrics, collar 0.25 s), speech activity missed / false alarm,
-overlapped-speech precision / recall (10 ms frames, no collar), speaker purity of kept segments,
-share of true speech kept, kept-segment CER against the true text, and the median subtitle-sync error.
+every episode that has ground truth: DER (pyannote.metrics, collar 0.25 s in its convention: ±0.125 s around each
+true boundary), speech activity missed / false alarm, overlapped-speech precision / recall (10 ms frames, no collar),
+speaker purity of kept segments, share of true speech kept, kept-segment CER against the true text, and the median
+subtitle-sync error.
 Prints a table and writes it to ``<demo-dir>/segment_quality.json``.
 
 ``kept_cer`` takes a kept segment's reference from the true lines whose midpoint it holds, whole: a segment cut

@@ -83,9 +83,9 @@ def bridge_voice(language: str | None) -> str:
     for c in (lang, code):
         if c in available:
             return f"espeak:{c}"
-    raise BridgeUnavailable(f"no packaged voice reads language {language!r}: espeak-ng "
-                            + ("has no voice for it" if available else "is not installed (apt-get install espeak-ng)")
-                            + (f", nor is Festival's {festival[0]} (apt-get install {festival[1]})" if festival else ""))
+    missing = "has no voice for it" if available else "is not installed (apt-get install espeak-ng)"
+    also = f", nor is Festival's {festival[0]} (apt-get install {festival[1]})" if festival else ""
+    raise BridgeUnavailable(f"no packaged voice reads language {language!r}: espeak-ng {missing}{also}")
 
 
 def read_aloud(text: str, threads: int = 1, voice: str = BRIDGE_VOICE) -> np.ndarray:

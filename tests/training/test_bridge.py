@@ -151,8 +151,8 @@ def test_the_czech_reading_is_heard_as_its_words():
     from training.bridge import read_aloud
 
     lines = ["Dobrý den, tohle je naše ryba.", "Počkej na mě, jdu s tebou!",
-             "Každá distribuce má určité rozhraní mezi Unixem a uživatelem.", "Ta malá rybka se v širém moři ztratí.",
-             "Vždycky jsem si myslel, že jsem byl rybářský člun."]
+             "Každá distribuce má určité rozhraní mezi Unixem a uživatelem.",
+             "Ta malá rybka se v širém moři ztratí.", "Vždycky jsem si myslel, že jsem byl rybářský člun."]
     asr = Intelligibility(language="cs")
     mean = {v: np.mean([asr.score(read_aloud(t, voice=v), t)[0] for t in lines])
             for v in ("festival:czech_dita", "espeak:cs")}
