@@ -27,7 +27,8 @@ setup: system-deps venv
 # Debian packages: ffmpeg/ffprobe (media), flite + espeak-ng (demo voices), Festival's Czech voice (the TTS bridge's
 # reading of a Czech series; espeak-ng reads the other languages). Installed only when missing.
 system-deps:
-	@missing=""; for t in ffmpeg ffprobe flite espeak-ng text2wave; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	@missing=""; for t in ffmpeg ffprobe flite espeak-ng text2wave; do \
+	  command -v $$t >/dev/null || missing="$$missing $$t"; done; \
 	dpkg -s festvox-czech-dita >/dev/null 2>&1 || missing="$$missing festvox-czech-dita"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages for:$$missing"; \

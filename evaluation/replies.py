@@ -50,8 +50,10 @@ def _role_play_model(data_dir: str, series_key: str, lm_fingerprint: str, decode
 
 def run_replies(store: DataStore, series_key: str, character_key: str, *, seed: int = 0,
                 temperature: float = DEFAULT_SAMPLING["temperature"], top_p: float = DEFAULT_SAMPLING["top_p"],
-                speech: str = DEFAULT_SAMPLING["speech"], persona_guidance: float = DEFAULT_SAMPLING["persona_guidance"],
-                no_repeat_ngram: int = DEFAULT_SAMPLING["no_repeat_ngram"], model=None, force: bool = False) -> StageResult:
+                speech: str = DEFAULT_SAMPLING["speech"],
+                persona_guidance: float = DEFAULT_SAMPLING["persona_guidance"],
+                no_repeat_ngram: int = DEFAULT_SAMPLING["no_repeat_ngram"], model=None,
+                force: bool = False) -> StageResult:
     """The trained model's replies (text + speech) to the character's samples of the series' test set (ARP-Eval's
     ``arp_test_set``: single- and multi-turn contexts from the test split)."""
     key = f"{series_key}/{character_key}"

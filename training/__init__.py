@@ -18,7 +18,7 @@ from training.stages import (
 from training.tokenizer import load_tokenizer, units_for_span
 
 __all__ = [
-    "ARP_MODEL", "NO_REPEAT_NGRAM", "PERSONA_GUIDANCE", "SPEECH_DECODER", "SPEECH_TOKENIZER", "Inventory", "Reply", "RolePlayModel", "Turn",
-    "UnitSelectionDecoder", "character_models", "decoder_for", "episode_units", "load_base", "load_tokenizer",
+    "ARP_MODEL", "NO_REPEAT_NGRAM", "PERSONA_GUIDANCE", "SPEECH_DECODER", "SPEECH_TOKENIZER", "Inventory", "Reply",
+    "RolePlayModel", "Turn", "UnitSelectionDecoder", "character_models", "decoder_for", "episode_units", "load_base", "load_tokenizer",
     "parse_context", "resolve_base_dir", "series_data", "span_units", "units_for_span",
 ]

@@ -16,8 +16,9 @@ multilingual Whisper base heard its readings of Czech as English, 29 of 30).
 A series in another language is read by a recorded voice of that language where Debian has one that Festival speaks
 (``FESTIVAL_VOICES``: Czech ``czech_dita``, a diphone voice from real recordings), else by espeak-ng's voice for it
 (~130 languages with their own letter-to-sound rules; formant speech, which a voice conversion learns badly from).
-On the same 30 Fish Fillets lines (4+ words), heard by the packaged multilingual Whisper base: Festival's dita at CER
-0.151 (median 0.122), espeak-ng's Czech voice at 0.434 (median 0.379); the series' real test replies score 0.22.
+``benchmarks/bridge_voices.py``: on 30 Fish Fillets lines (4+ words), heard by ARP-Eval's Czech recognizer (the
+packaged multilingual Whisper base), Festival's dita reads at CER 0.194, espeak-ng's Czech voice at 0.394, and the
+game's real recordings of the same lines score 0.212.
 ``bridge_voice`` picks the voice from the series' declared language and what is installed; each voice conversion
 records the voice it converts from, so a reading in another voice is never put through it.
 """

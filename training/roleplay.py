@@ -62,7 +62,8 @@ class _NoRepeatInReply:
             if len(gen) < self.n - 1 or any(t >= self.text_vocab for t in gen):  # speech has begun: units repeat
                 continue
             head = tuple(gen[len(gen) - self.n + 1:]) if self.n > 1 else ()
-            banned = {gen[i + self.n - 1] for i in range(len(gen) - self.n + 1) if tuple(gen[i:i + self.n - 1]) == head}
+            banned = {gen[i + self.n - 1] for i in range(len(gen) - self.n + 1)
+                      if tuple(gen[i:i + self.n - 1]) == head}
             if banned:
                 scores[b, list(banned)] = -float("inf")
         return scores
@@ -201,8 +202,9 @@ class RolePlayModel:
         ids = torch.as_tensor([prompt])
         with torch.inference_mode():
             out = self.lm.generate(
-                **guidance, input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=True, temperature=temperature,
-                top_p=top_p, max_new_tokens=max_text_tokens + (max_units + 3 if speech == "lm" else 1),
+                **guidance, input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=True,
+                temperature=temperature, top_p=top_p,
+                max_new_tokens=max_text_tokens + (max_units + 3 if speech == "lm" else 1),
                 logits_processor=LogitsProcessorList(
                     ([_NoRepeatInReply(len(prompt), no_repeat_ngram, self.vocab.n_text)] if no_repeat_ngram else [])
                     + [_ModalityMask(self.vocab, len(prompt), max_units, max_text_tokens, self.units_per_text_token)]),

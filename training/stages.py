@@ -127,20 +127,18 @@ def span_units(store: DataStore, series_key: str, rate_hz: float):
 def decoder_inputs(config: DecoderConfig, language: str = "en") -> list:
     """The config; for a series in another language than English, the language and the voice its conversions learn
     from (which depends on what is installed: a Festival voice installed later makes the decoder stale)."""
-    inputs: list = [asdict(config)]
-    from audiorole.segments.language import language_code
+    from audiorole.segments.language import language_inputs
 
-    if language_code(language) == "en":
+    inputs: list = [asdict(config), *language_inputs(language)]
+    if len(inputs) == 1 or not config.conversion:
         return inputs
-    if not config.conversion:
-        return [*inputs, language]
     from training.bridge import BridgeUnavailable, bridge_voice
 
     try:
         voice = bridge_voice(language)
     except BridgeUnavailable:
         voice = None
-    return [*inputs, language, voice]
+    return [*inputs, voice]
 
 
 def run_speech_decoder(store: DataStore, series_key: str, *, config: DecoderConfig = DecoderConfig(),
