@@ -40,9 +40,9 @@ def main() -> None:
     lines = lines[:: max(1, len(lines) // args.lines)][: args.lines]
     voices = args.voices or sorted({bridge_voice("cs"), "espeak:cs"})
     asr = Intelligibility(language="cs")
-    cers: dict[str, list[float]] = {"real clip": [asr.score(wav, text)[0] for wav, text in lines]}
+    cers: dict[str, list[float]] = {"real clip": [c for c, _ in asr.score_many(lines)]}
     for voice in voices:
-        cers[voice] = [asr.score(read_aloud(text, voice=voice), text)[0] for _, text in lines]
+        cers[voice] = [c for c, _ in asr.score_many([(read_aloud(text, voice=voice), text) for _, text in lines])]
     print(f"{len(lines)} Czech lines (4+ words) of Fish Fillets, heard by the multilingual Whisper base")
     print(f"{'source':24} {'CER mean':>9} {'median':>7}")
     for name, c in cers.items():

@@ -47,6 +47,8 @@ def score_system(name: str, folder: Path, samples: list[dict], scorers: dict) ->
     texts = [replies[s["sample_id"]].text for s in text_ok]
     cp = dict(zip([s["sample_id"] for s in text_ok], scorers["CP"].score(texts, [s["character_key"] for s in text_ok])))
     rel = dict(zip([s["sample_id"] for s in text_ok], scorers["relevance"].score(texts, [s["sample_id"] for s in text_ok])))
+    audible = [s["sample_id"] for s in samples if replies[s["sample_id"]].problem is None and replies[s["sample_id"]].text]
+    heard = dict(zip(audible, scorers["CER"].score_many([(replies[sid].wav, replies[sid].text) for sid in audible])))
     for s in samples:
         sid, r = s["sample_id"], replies[s["sample_id"]]
         status = "missing" if r.missing else "failed"
@@ -61,8 +63,8 @@ def score_system(name: str, folder: Path, samples: list[dict], scorers: dict) ->
                 add(s, metric, values[sid], "ok", None, r)
             else:
                 add(s, metric, FAILURE_RAW[metric], status, r.problem or "empty reply text", r)
-        if r.problem is None and r.text:
-            value, hyp = scorers["CER"].score(r.wav, r.text)
+        if sid in heard:
+            value, hyp = heard[sid]
             add(s, "CER", value if value is not None else FAILURE_RAW["CER"], "ok", None, r, hyp)
         else:
             add(s, "CER", FAILURE_RAW["CER"], status, r.problem or "empty reply text", r)

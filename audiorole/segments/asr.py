@@ -225,7 +225,8 @@ class WhisperASR:
     """Loads a CTranslate2 Whisper model once from a local directory."""
 
     def __init__(self, model_dir: str | Path | None = None, *, device: str = "cpu", cpu_threads: int = 0,
-                 config: AsrConfig = AsrConfig()):
+                 num_workers: int = 1, config: AsrConfig = AsrConfig()):
+        """``num_workers``: calls of ``model.transcribe`` that may run at once from as many Python threads."""
         from faster_whisper import BatchedInferencePipeline, WhisperModel
 
         self.model_dir = Path(model_dir) if model_dir else packaged_model_dir()
@@ -233,7 +234,7 @@ class WhisperASR:
             raise FileNotFoundError(f"{self.model_dir}: no model.bin: not a CTranslate2 Whisper model directory")
         self.config = config
         self.model = WhisperModel(str(self.model_dir), device=device, compute_type=config.compute_type,
-                                  cpu_threads=cpu_threads)
+                                  cpu_threads=cpu_threads, num_workers=num_workers)
         self.batched = BatchedInferencePipeline(self.model)
 
     @property

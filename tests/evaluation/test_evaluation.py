@@ -147,8 +147,8 @@ class _FakeText:
 
 
 class _FakeCER:
-    def score(self, wav, text):
-        return 0.25, "heard"
+    def score_many(self, clips):
+        return [(0.25, "heard") for _ in clips]
 
 
 def test_a_failed_or_missing_sample_scores_the_floor_and_is_counted(tmp_path):
@@ -264,6 +264,9 @@ def test_intelligibility_is_repeatable_and_a_wholly_wrong_clip_scores_one(pyanno
     assert len(heard) > 20 and c1 == 1.0  # dozens of characters heard against a two-character reference
     assert scorer.score(wav, heard) == (0.0, heard)
     assert scorer.score(wav, "") == (None, heard)
+    # scored in parallel, each clip still gets its own transcript, in order
+    clips = [(wav, heard), (wav[: 5 * 16000], "hi"), (wav, "")]
+    assert scorer.score_many(clips) == [scorer.score(*clip) for clip in clips]
 
 
 def test_a_character_the_decoder_has_no_voice_for_is_not_answered_as(tmp_path):
