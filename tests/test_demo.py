@@ -57,6 +57,15 @@ def test_a_style_enumerates_distinct_lines_and_refuses_a_frame_without_words():
         Style(frames=("I like {food}.",), words=(("drink", ("tea",)),))
 
 
+@pytest.mark.parametrize("n,win", [(1001, 24), (1001, 25), (300, 299), (24000, 1)])
+def test_the_bed_level_smoothing_is_the_boxcar_convolution(n, win):
+    from audiorole.demo.build import moving_average
+
+    x = np.random.default_rng(n + win).random(n).astype(np.float32)
+    want = np.convolve(x, np.ones(win, dtype=np.float32) / win, mode="same")
+    np.testing.assert_allclose(moving_average(x, win), want, atol=1e-6)
+
+
 def test_demo_files_and_formats(short_demo):
     series = short_demo.media_root / "Maple Street"
     assert (series / "series.yaml").exists() and list((series / "enrollment").glob("*.wav"))

@@ -98,6 +98,17 @@ def place_lines(ep: script.EpisodeScript, rng: np.random.Generator, tts,
     return placed, placed[-1].end + float(rng.uniform(2.0, 4.0))
 
 
+def moving_average(x: np.ndarray, win: int) -> np.ndarray:
+    """``np.convolve(x, np.ones(win) / win, mode="same")`` (zeros past the ends) from a running sum: O(n), where the
+    convolution took 20 s per 15-minute episode at 48 kHz."""
+    n = len(x)
+    total = np.concatenate([[0.0], np.cumsum(x, dtype=np.float64)])
+    i = np.arange(n)
+    hi = np.minimum(i + (win - 1) // 2 + 1, n)
+    lo = np.clip(i + (win - 1) // 2 + 1 - win, 0, n)
+    return ((total[hi] - total[lo]) / win).astype(np.float32)
+
+
 def mix_episode(placed: list[PlacedLine], duration: float, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
     """Speech over a music bed whose level is set per scene for a speech-to-bed SNR in SNR_DB."""
     n = int(duration * SR)
@@ -122,7 +133,7 @@ def mix_episode(placed: list[PlacedLine], duration: float, rng: np.random.Genera
     base = float(np.median(gain[gain > 0]))
     gain[gain == 0] = base * 10 ** (MUSIC_GAP_BOOST_DB / 20)  # intro, outro and gaps between scenes
     win = int(0.5 * SR)
-    gain = np.convolve(gain, np.ones(win, dtype=np.float32) / win, mode="same")
+    gain = moving_average(gain, win)
     # the smoothing lowers the bed at scene edges a little: keep every scene's bed at or above its target
     out = speech + gain * bed
     peak = float(np.max(np.abs(out)))
