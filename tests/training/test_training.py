@@ -283,6 +283,34 @@ def test_deepspeed_training_is_killed_and_resumes_to_the_same_step(tmp_path, tin
     assert set(best["val"]["by_character"]) == {"a", "b"}
 
 
+def test_training_stops_after_patience_validations_without_a_better_model_and_stays_stopped(tmp_path, tiny_lm,
+                                                                                             monkeypatch):
+    """Real DeepSpeed steps; the validation loss scripted (text loss 3, 2, then worse) so the rule is what is tested:
+    validated every 2 steps with patience 2, the run stops at the second validation past the best (step 8 of 12),
+    publishes the best step's model, and a rerun resumes at that stop instead of training on."""
+    from training.lm import train as loop
+
+    curve = iter([3.0, 2.0, 2.4, 2.1, 1.0, 0.5])  # one value per validation, in order
+    real = loop.summarize_losses
+
+    def scripted(per_sample):
+        out = real(per_sample)
+        return {**out, "text_loss": next(curve)}
+
+    monkeypatch.setattr(loop, "summarize_losses", scripted)
+    spec = loop.TrainSpec(**{**_spec(tmp_path, tiny_lm, max_steps=12).__dict__, "patience": 2, "select_by": "text",
+                             "save_every": 4})
+    result = loop.train(spec)
+    assert result["stopped_early_at"] == 8 and result["steps"] == 8  # validations at 2, 4 (best), 6, 8
+    assert result["best_step"] == 4 and result["best_val_loss"] == 2.0
+    assert json.loads((tmp_path / "lm" / "best" / "best.json").read_text())["step"] == 4
+    assert (tmp_path / "lm" / "checkpoints" / "latest").read_text().strip() == "step000008"
+    again = loop.train(spec)  # resumed from the stop: no step runs, the same model stays published
+    assert again["resumed_from"] == [8] and again["steps"] == 8 and again["stopped_early_at"] == 8
+    assert [h["step"] for h in loop.read_history(tmp_path / "lm")] == list(range(1, 9))
+    assert json.loads((tmp_path / "lm" / "best" / "best.json").read_text())["step"] == 4
+
+
 def test_corrupt_checkpoint_is_a_clear_error(tmp_path, tiny_lm):
     from training.lm.train import train
 

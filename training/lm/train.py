@@ -7,6 +7,9 @@ optimizer, scheduler, and our loop state as client state) goes to ``checkpoints/
 the same spec resumes from the latest one (``load_checkpoint``) and ends at the same step. The batch order is a
 pure function of (seed, step), so a resumed run sees the batches the uninterrupted one would have. Validation loss
 is measured every ``eval_every`` steps; the best model so far is kept in ``best/`` (a transformers directory).
+With ``patience`` > 0 the run stops early once that many validations in a row found no better model (transformers'
+``EarlyStoppingCallback``): the steps after it could only publish the same ``best/``. The LR schedule still spans
+``max_steps``, so the steps that do run, and the best model, are the full run's.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ class TrainSpec:
     threads: int = 0  # 0: all cores
     fresh: bool = False  # ignore existing checkpoints
     select_by: str = "total"  # the validation loss that picks best/: "total" or "text" (the reply's words only)
+    patience: int = 0  # stop after this many validations in a row without a better model (0: run max_steps)
     extra: dict = field(default_factory=dict)  # carried into metrics (fingerprint, series, ...)
 
     @classmethod
@@ -316,7 +320,7 @@ def _run_steps(run: _Run) -> float:
     spec, state = run.spec, run.state
     run.engine.module.train()
     t_loop = time.perf_counter()
-    while state["step"] < spec.max_steps:
+    while state["step"] < spec.max_steps and not state.get("stopped_early_at"):
         train_loss = _optimizer_step(run, state["step"])
         state["step"] = step = state["step"] + 1
         rec = {"step": step, "train_loss": train_loss, "lr": float(run.scheduler.get_last_lr()[0]),
@@ -324,7 +328,11 @@ def _run_steps(run: _Run) -> float:
         if step % spec.eval_every == 0 or step == spec.max_steps:
             _validate(run, rec)
         _record(run, rec)
-        if step % spec.save_every == 0 or step == spec.max_steps:
+        if spec.patience and "val_loss" in rec and state.get("since_best", 0) >= spec.patience:
+            state["stopped_early_at"] = step  # saved below, so a resumed run ends here too
+            run.reporter.log(f"step {step}: {spec.patience} validation(s) without a better model than step "
+                             f"{state['best_step']}'s; stopping early")
+        if step % spec.save_every == 0 or step == spec.max_steps or state.get("stopped_early_at"):
             _save_checkpoint(run, step)
     return time.perf_counter() - t_loop
 
@@ -360,8 +368,9 @@ def _validate(run: _Run, rec: dict) -> None:
                val_by_character=val["by_character"])
     state, step = run.state, rec["step"]
     score = val["text_loss"] if run.spec.select_by == "text" else val["loss"]
+    state["since_best"] = state.get("since_best", 0) + 1  # (a checkpoint of an older release has no count)
     if state["best_val"] is None or score < state["best_val"]:
-        state["best_val"], state["best_step"] = score, step
+        state["best_val"], state["best_step"], state["since_best"] = score, step, 0
         save_speech_lm(run.engine.module, run.vocab, run.out / "best", {"best.json": json.dumps(
             {"step": step, "val": val}, indent=2)})
 
@@ -401,7 +410,7 @@ def _result(run: _Run, final_val: dict | None, loop_s: float) -> dict:
     tokens, bf16 = run.tokens_this_run, bool(cfg.get("bf16", {}).get("enabled"))
     return {
         "steps": state["step"], "tokens": state["tokens"], "best_step": state["best_step"],
-        "best_val_loss": state["best_val"], "selected_by": run.spec.select_by,
+        "stopped_early_at": state.get("stopped_early_at"), "best_val_loss": state["best_val"], "selected_by": run.spec.select_by,
         "val_by_character": val.get("by_character"),
         "val_text_loss": val.get("text_loss"), "val_unit_loss": val.get("unit_loss"),
         "train_loss": state["history"][-1]["train_loss"] if state["history"] else None,
