@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy.fft import next_fast_len
 
 from audiorole.demo import mix, script, voices
 from audiorole.io import atomic_path, write_bytes_atomic, write_json_atomic, write_text_atomic
@@ -118,7 +117,7 @@ def mix_episode(placed: list[PlacedLine], duration: float, rng: np.random.Genera
         a = int(p.start * SR)
         seg = p.audio[: n - a]
         speech[a:a + len(seg)] += seg
-    bed = mix.music_bed(duration, rng) + 0.15 * mix.pink_noise(n, rng, fft_len=next_fast_len(n, real=True))
+    bed = mix.music_bed(duration, rng) + 0.15 * mix.pink_noise(n, rng)
     bed /= float(np.sqrt(np.mean(bed**2)))
     gain = np.zeros(n, dtype=np.float32)
     snrs = {}

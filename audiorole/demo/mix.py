@@ -49,13 +49,10 @@ def music_bed(seconds: float, rng: np.random.Generator, bpm: float = 96.0) -> np
     return out / (float(np.sqrt(np.mean(out**2))) or 1.0)
 
 
-def pink_noise(n: int, rng: np.random.Generator, *, fft_len: int | None = None) -> np.ndarray:
-    """Unit-RMS 1/f noise (spectral shaping of white noise). ``fft_len`` (≥ n): shape it zero-padded to that
-    length (``scipy.fft.next_fast_len``: an episode-long FFT of an awkward length is several times slower); the
-    same n random draws either way."""
-    m = max(n, fft_len or n)
-    spec = np.fft.rfft(rng.standard_normal(n), m)
+def pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Unit-RMS 1/f noise (spectral shaping of white noise)."""
+    spec = np.fft.rfft(rng.standard_normal(n))
     f = np.arange(len(spec))
     spec[1:] /= np.sqrt(f[1:])
-    noise = np.fft.irfft(spec, m)[:n].astype(np.float32)
+    noise = np.fft.irfft(spec, n).astype(np.float32)
     return noise / (float(np.sqrt(np.mean(noise**2))) or 1.0)
