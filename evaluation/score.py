@@ -47,7 +47,7 @@ def score_system(name: str, folder: Path, samples: list[dict], scorers: dict) ->
     texts = [replies[s["sample_id"]].text for s in text_ok]
     cp = dict(zip([s["sample_id"] for s in text_ok], scorers["CP"].score(texts, [s["character_key"] for s in text_ok])))
     rel = dict(zip([s["sample_id"] for s in text_ok], scorers["relevance"].score(texts, [s["sample_id"] for s in text_ok])))
-    audible = [s["sample_id"] for s in samples if replies[s["sample_id"]].problem is None and replies[s["sample_id"]].text]
+    audible = [sid for sid, r in replies.items() if r.problem is None and r.text]
     heard = dict(zip(audible, scorers["CER"].score_many([(replies[sid].wav, replies[sid].text) for sid in audible])))
     for s in samples:
         sid, r = s["sample_id"], replies[s["sample_id"]]

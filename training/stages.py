@@ -356,7 +356,8 @@ def lm_metadata(facts: dict) -> dict:
     plot = f"![loss curve](data:image/png;base64,{base64.b64encode(png.read_bytes()).decode()})" if png.exists() else ""
     return {
         "steps": facts["steps"], "tokens": facts["tokens"], "best_step": facts["best_step"],
-        "stopped_early": facts.get("stopped_early_at") is not None, "best_val_loss": facts["best_val_loss"], "val_text_loss": facts["val_text_loss"],
+        "stopped_early": facts.get("stopped_early_at") is not None, "best_val_loss": facts["best_val_loss"],
+        "val_text_loss": facts["val_text_loss"],
         "val_unit_loss": facts["val_unit_loss"], "train_loss": facts["train_loss"],
         "tokens_per_s": facts["tokens_per_s_this_run"], "wall_s": facts.get("wall_s"),
         "resumed_from_steps": {"raw_value": facts["resumed_from"], "type": "json"},

@@ -410,7 +410,8 @@ def _result(run: _Run, final_val: dict | None, loop_s: float) -> dict:
     tokens, bf16 = run.tokens_this_run, bool(cfg.get("bf16", {}).get("enabled"))
     return {
         "steps": state["step"], "tokens": state["tokens"], "best_step": state["best_step"],
-        "stopped_early_at": state.get("stopped_early_at"), "best_val_loss": state["best_val"], "selected_by": run.spec.select_by,
+        "stopped_early_at": state.get("stopped_early_at"), "best_val_loss": state["best_val"],
+        "selected_by": run.spec.select_by,
         "val_by_character": val.get("by_character"),
         "val_text_loss": val.get("text_loss"), "val_unit_loss": val.get("unit_loss"),
         "train_loss": state["history"][-1]["train_loss"] if state["history"] else None,
