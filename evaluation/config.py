@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from audiorole.dataset.dialogues import MIN_REPLY_WORDS
+
 
 @dataclass(frozen=True)
 class TestSetConfig:
     max_single_turn: int = 12  # single-turn samples per character (context = the turn right before the reply)
     max_multi_turn: int = 4  # multi-turn samples per character (up to the dialogues' max_context_turns)
-    min_reply_words: int = 3  # shorter replies ("Yeah.", "What?") say nothing about a character: left out
+    min_reply_words: int = MIN_REPLY_WORDS  # shorter replies ("Yeah.", "What?") say nothing about a character: left out
     # a main character with less train-split speech cannot have a model (the ARP-Model's own threshold,
     # ``ModelConfig.min_train_speech_s``): named and left out rather than scored against a model it cannot have
     min_train_speech_s: float = 10.0

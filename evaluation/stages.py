@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from audiorole.audio import load_audio
-from audiorole.dataset.dialogues import UNKNOWN_SPEAKER, speaker_name
+from audiorole.dataset.dialogues import MIN_REPLY_WORDS, UNKNOWN_SPEAKER, n_words, speaker_name
 from audiorole.embeddings import build_embedder
 from audiorole.errors import InputError
 from audiorole.io import write_json_atomic, write_parquet_atomic
@@ -53,7 +53,7 @@ from evaluation.score import aggregate, normalize_rows, score_system
 from evaluation.systems.anchors import cut, write_anchors
 from evaluation.systems.arp_model import write_arp_model
 from evaluation.systems.baselines import BaseLM, write_baselines
-from evaluation.testset import ARP_TEST_SET, load_test_set, n_words, series_language, series_title, test_set_inputs
+from evaluation.testset import ARP_TEST_SET, load_test_set, series_language, series_title, test_set_inputs
 from training import decoder_for, episode_units, load_tokenizer, resolve_base_dir, series_data, units_for_span
 
 _SERIES = dict(scope="series", folder="eval")
@@ -117,7 +117,8 @@ def _train_material(store: DataStore, series_key: str, max_clip_s: float):
                     partners[name] = partners.get(name, 0) + 1
         top = sorted(partners, key=lambda n: (-partners[n], n))[:3]
         profiles[key] = (f"{mine[0]['character']} often talks with {', '.join(top)}." if top else "")
-        single = sorted((d for d in mine if d["kind"] == "single_turn" and n_words(d["reply"]["text"]) >= 3),
+        single = sorted((d for d in mine
+                         if d["kind"] == "single_turn" and n_words(d["reply"]["text"]) >= MIN_REPLY_WORDS),
                         key=lambda d: hashlib.sha1(d["dialogue_id"].encode()).hexdigest())
         if single:
             d = single[0]

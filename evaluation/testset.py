@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from dataclasses import asdict
 
 from audiorole.dataset import stages as dataset
-from audiorole.dataset.dialogues import speaker_name
+from audiorole.dataset.dialogues import n_words, speaker_name
 from audiorole.io import write_parquet_atomic
 from audiorole.segments.language import language_code, language_inputs
 from audiorole.stage import Stage, StageResult
@@ -48,10 +48,6 @@ def sample_id(dialogue_id: str) -> str:
 
 def _order(dialogue_id: str) -> str:
     return hashlib.sha1(dialogue_id.encode("utf-8")).hexdigest()
-
-
-def n_words(text: str | None) -> int:
-    return len(re.findall(r"[\w']+", text or ""))
 
 
 def build_test_set(dialogues: list[dict], main_keys: set[str], train_speech: dict[str, float],

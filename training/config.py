@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from audiorole.dataset.dialogues import MIN_REPLY_WORDS
 from training.lm.base import PACKAGED_BASE
 
 
@@ -22,6 +23,8 @@ class ModelConfig:
     max_tokens: int = 256  # per sample (context is cut from the oldest turn, then reply units)
     context_units: bool = False  # give the context turns' speech units to the LM, not only their text
     min_train_speech_s: float = 10.0  # a character with less train-split speech than this is not trained
+    # replies of fewer words (backchannels: "Yeah.", "Mm-hmm.") are no train or validation targets; they stay context
+    min_reply_words: int = MIN_REPLY_WORDS
     # each train reply once more without its context: who speaks must be carried by the character, not the scene
     monologues: bool = True
     # a profile of this many of the character's own train lines before the context (``training.lm.format``)

@@ -49,9 +49,11 @@ class Reply:
 
 
 class _NoRepeatInReply:
-    """A logits processor: no n-gram of text tokens twice in the reply (the prompt's words stay free to use). The
-    small LM falls into loops ("so inspiring inspiring inspiring …"): 7 of the demo's 47 test replies did, and they
-    were 7 of the 9 that Whisper misheard worst (CER above 0.5; read off ARP-Eval's ``samples.parquet``)."""
+    """A logits processor: no n-gram of text tokens twice in the reply, and no text token right after itself (the
+    prompt's words stay free to use). The small LM falls into loops ("so inspiring inspiring inspiring …"): 7 of the
+    demo's 47 test replies did, and they were 7 of the 9 that Whisper misheard worst (CER above 0.5; read off
+    ARP-Eval's ``samples.parquet``). The n-gram rule alone still let a word come three times in a row ("script script
+    script", "manager manager manager"): an n-gram's first repeat is only complete at its n-th token."""
 
     def __init__(self, prompt_len: int, n: int, text_vocab: int):
         self.prompt_len, self.n, self.text_vocab = prompt_len, n, text_vocab
@@ -59,11 +61,13 @@ class _NoRepeatInReply:
     def __call__(self, input_ids, scores):
         for b in range(input_ids.shape[0]):
             gen = input_ids[b, self.prompt_len:].tolist()
-            if len(gen) < self.n - 1 or any(t >= self.text_vocab for t in gen):  # speech has begun: units repeat
+            if not gen or any(t >= self.text_vocab for t in gen):  # speech has begun: units repeat
                 continue
-            head = tuple(gen[len(gen) - self.n + 1:]) if self.n > 1 else ()
-            banned = {gen[i + self.n - 1] for i in range(len(gen) - self.n + 1)
-                      if tuple(gen[i:i + self.n - 1]) == head}
+            banned = {gen[-1]}
+            if len(gen) >= self.n - 1:
+                head = tuple(gen[len(gen) - self.n + 1:]) if self.n > 1 else ()
+                banned |= {gen[i + self.n - 1] for i in range(len(gen) - self.n + 1)
+                           if tuple(gen[i:i + self.n - 1]) == head}
             if banned:
                 scores[b, list(banned)] = -float("inf")
         return scores

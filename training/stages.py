@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from audiorole.audio import SAMPLE_RATE, load_audio
 from audiorole.dataset import stages as dataset
 from audiorole.dataset.characters import OTHER
-from audiorole.dataset.dialogues import speaker_name
+from audiorole.dataset.dialogues import n_words, speaker_name
 from audiorole.io import atomic_path, replace_dir, write_json_atomic, write_parquet_atomic
 from audiorole.segments.stages import analysis_audio_path
 from audiorole.stage import Stage, StageResult, stale
@@ -226,6 +226,8 @@ def lm_records(store: DataStore, series_key: str, config: ModelConfig) -> tuple[
         if d["character_key"] not in trained or d["split"] not in ("train", "validation"):
             continue
         r = d["reply"]
+        if n_words(r["text"]) < config.min_reply_words:  # a backchannel: context of other replies, never a target
+            continue
         context = [Turn(speaker_name(t), t["text"] or "", units(d["episode_key"], t["start_s"], t["end_s"]))
                    for t in d["context"]]
         records.append({"split": d["split"], "dialogue_id": d["dialogue_id"], "character_key": d["character_key"],

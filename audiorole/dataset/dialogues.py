@@ -12,6 +12,7 @@ Context turns may be rejected segments (overlapped, noisy): their text and speak
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -159,3 +160,15 @@ def speaker_name(turn: dict) -> str:
     """The name a context turn is shown with: its character, or "Someone" for an unknown voice."""
     c = turn.get("character")
     return c if c and c != OTHER else UNKNOWN_SPEAKER
+
+
+#: a reply of fewer words ("Yeah.", "What?", "Mm-hmm.", "No way.") is a backchannel: it stays in the dataset and
+#: as context, but it says nothing about who speaks, so no test sample asks for one (``evaluation.testset``) and no
+#: ARP-Model learns to answer with one (``training.stages.lm_records``): in a fresh demo run where they were train
+#: targets (16 of its 136 train and validation replies), the model answered 4 of Rosa's 5 test prompts "Mm-hmm."
+MIN_REPLY_WORDS = 3
+
+
+def n_words(text: str | None) -> int:
+    """Words of a line (runs of letters, digits and apostrophes, in any script)."""
+    return len(re.findall(r"[\w']+", text or ""))

@@ -531,6 +531,43 @@ def test_a_character_with_too_little_speech_is_named_and_left_out(short_demo_run
     assert any("'tlh'" in w for w in result.warnings)
 
 
+def test_backchannels_are_context_and_never_a_reply_the_model_learns(short_demo_run_copy):
+    """The demo's scenes hold backchannels ("Mm-hmm.", "No way."). As train targets they taught the model to answer
+    with them (4 of one character's 5 test prompts in a fresh demo): a reply under ``min_reply_words`` words is no
+    train or validation target, nor a profile line, but stays in the dataset and as the context of other replies."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from audiorole.dataset.dialogues import MIN_REPLY_WORDS, n_words
+    from audiorole.store import DataStore
+    from training import stages
+    from training.config import ModelConfig
+    from training.tokenizer import TokenizerConfig
+
+    from audiorole.dataset.dialogues import DIALOGUE_SCHEMA
+    from audiorole.io import write_parquet_atomic
+
+    _, data, _ = short_demo_run_copy
+    store = DataStore(data)
+    stages.run_speech_tokenizer(store, "maple-street", config=TokenizerConfig(codebook_size=32))
+    path = store.series_dir("maple-street") / "dialogues.parquet"
+    dialogues = pq.read_table(path).to_pylist()
+    # the short demo's backchannels overlap other speech and are not kept: two train replies become backchannels
+    said = sorted({d["reply"]["segment_id"] for d in dialogues if d["split"] == "train" and d["kind"] == "multi_turn"})
+    short = dict(zip(said[:2], ["Mm-hmm.", "No way."]))
+    for d in dialogues:
+        for t in [d["reply"], *d["context"]]:
+            t["text"] = short.get(t["segment_id"], t["text"])
+    write_parquet_atomic(path, pa.Table.from_pylist(dialogues, DIALOGUE_SCHEMA))
+    records, rows, _ = stages.lm_records(store, "maple-street", ModelConfig(min_train_speech_s=1.0))
+    short = set(short.values())
+    assert records and all(n_words(r["reply_text"]) >= MIN_REPLY_WORDS for r in records)
+    assert all(n_words(line) >= MIN_REPLY_WORDS for r in records for line in r["profile"])
+    assert any(t.text in short for r in records for t in r["context"]), "a backchannel is still context"
+    everything, _, _ = stages.lm_records(store, "maple-street", ModelConfig(min_train_speech_s=1.0, min_reply_words=0))
+    assert {r["reply_text"] for r in everything} - {r["reply_text"] for r in records} == short
+
+
 def test_checkpoints_of_another_training_are_not_resumed(tmp_path, tiny_lm):
     from training.lm.train import TrainSpec, read_history, train
 
@@ -622,7 +659,7 @@ def test_the_duration_prior_holds_speech_to_the_length_of_its_text():
     assert 9 in {i for i in range(20) if free(torch.tensor([text + [12] * 3]), torch.zeros(1, 20))[0, i] > -1e9}
 
 
-def test_a_reply_says_no_ngram_twice_but_may_use_the_prompts():
+def test_a_reply_says_no_ngram_twice_nor_a_word_right_after_itself_but_may_use_the_prompts():
     import torch
 
     from training.roleplay import _NoRepeatInReply
@@ -630,8 +667,12 @@ def test_a_reply_says_no_ngram_twice_but_may_use_the_prompts():
     proc = _NoRepeatInReply(prompt_len=3, n=2, text_vocab=10)
     prompt = [5, 6, 5]
     scores = proc(torch.tensor([prompt + [1, 2, 1]]), torch.zeros(1, 12))
-    assert scores[0, 2] == -float("inf") and torch.isfinite(scores[0, [0, 1, 3, 5, 6]]).all()  # "1 2" was said
+    assert scores[0, 2] == -float("inf")  # "1 2" was said
+    assert scores[0, 1] == -float("inf")  # "1 1"
+    assert torch.isfinite(scores[0, [0, 3, 5, 6]]).all()
     scores = proc(torch.tensor([prompt + [5]]), torch.zeros(1, 12))
-    assert torch.isfinite(scores).all()  # "5 6" is the prompt's, not the reply's
+    assert scores[0, 5] == -float("inf") and torch.isfinite(scores[0, [0, 1, 2, 3, 4, 6, 7]]).all()  # "5 6": prompt's
+    trigram = _NoRepeatInReply(prompt_len=0, n=3, text_vocab=10)  # a trigram rule alone allows "7 7 7" once
+    assert trigram(torch.tensor([[7]]), torch.zeros(1, 12))[0, 7] == -float("inf")
     scores = proc(torch.tensor([prompt + [1, 2, 11, 1]]), torch.zeros(1, 12))
     assert torch.isfinite(scores).all()  # past the text (units repeat), nothing is banned
