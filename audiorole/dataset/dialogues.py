@@ -165,7 +165,7 @@ def speaker_name(turn: dict) -> str:
 #: a reply of fewer words ("Yeah.", "What?", "Mm-hmm.", "No way.") is a backchannel: it stays in the dataset and
 #: as context, but it says nothing about who speaks, so no test sample asks for one (``evaluation.testset``) and no
 #: ARP-Model learns to answer with one (``training.stages.lm_records``): in a fresh demo run where they were train
-#: targets (16 of its 136 train and validation replies), the model answered 4 of Rosa's 5 test prompts "Mm-hmm."
+#: targets (16 of its 136 train and validation dialogues), the model answered 4 of Rosa's 5 test prompts "Mm-hmm."
 MIN_REPLY_WORDS = 3
 
 
