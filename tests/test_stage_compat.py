@@ -54,7 +54,7 @@ BUMPED = {"standardized_audio": "3: high-passed at 50 Hz (DC offset and rumble o
           "speech_decoder": "4: each voice also gets a conversion from the TTS bridge's voice; 5: with 40 coefficients "
                             "and the voice's global variance",
           "arp_replies": "4: the speech says the reply's text (a TTS reading converted into the character's voice); "
-                         "5: no text token right after itself",
+                         "5: no text token right after itself, no undecodable bytes in its text",
           "aligned_segments": "7: the audio of segments whose language is in doubt is checked by the packaged "
                               "multilingual Whisper base (English series without a multilingual ASR model)"}
 

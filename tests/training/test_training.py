@@ -171,6 +171,9 @@ def test_trimmed_vocabulary_round_trips_any_text_and_keeps_token_kinds_apart(tin
     ids = vocab.encode_text("Not on my watch!") + [vocab.unit(0), vocab.unit(63), vocab.character("maggie-chen")]
     assert len(set(ids[-3:])) == 3 and vocab.units_of(ids) == [0, 63]
     assert vocab.decode_text(ids) == "Not on my watch!"
+    half = vocab.encode_text("é")  # out of vocabulary: two byte tokens; one alone is no character
+    assert len(half) == 2 and vocab.decode_text(vocab.encode_text("Zyxwv") + half[:1] + vocab.encode_text(" quokka")) \
+        == "Zyxwv quokka"
     with pytest.raises(KeyError, match="not in this model"):
         vocab.character("walt")
 

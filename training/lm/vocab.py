@@ -47,6 +47,7 @@ class SpeechVocab:
         self.first_unit = self.extra_ids[unit_token(0)] if n_units else n_text + len(extras)
         self.size = n_text + len(extras)
         self._bytes = self._byte_tokens()
+        self._byte_of = {i: b for b, i in self._byte_ids(tokenizer).items()}  # base id -> byte value
 
     # construction ----------------------------------------------------------------------------------------------
     @classmethod
@@ -98,8 +99,12 @@ class SpeechVocab:
         return out
 
     def decode_text(self, ids) -> str:
+        """The text of ``ids`` (other tokens skipped). Byte-fallback tokens that form no whole character (a sampled
+        reply can stop inside one, or string bytes that are no UTF-8) are dropped before decoding: the tokenizer's
+        decoder turns a run of byte tokens with one bad byte into U+FFFD for every byte of the run (a demo reply read
+        "My little brother is graduating" and five of them)."""
         base = [b for b in (self.base_id(int(i)) for i in ids) if b is not None]
-        return self.tokenizer.decode(base, skip_special_tokens=True)
+        return self.tokenizer.decode(_whole_characters(base, self._byte_of), skip_special_tokens=True)
 
     def marker(self, name: str) -> int:
         return self.extra_ids[name]
@@ -146,3 +151,31 @@ class SpeechVocab:
         if vocab.size != d["size"]:
             raise ValueError(f"{folder}: vocab.json describes {d['size']} tokens, the tokenizer gives {vocab.size}")
         return vocab
+
+
+def _utf8_length(first: int) -> int:
+    """Bytes of the UTF-8 character that starts with ``first`` (0: no character starts with it)."""
+    return 1 if first < 0x80 else 2 if 0xC2 <= first < 0xE0 else 3 if 0xE0 <= first < 0xF0 else \
+        4 if 0xF0 <= first < 0xF5 else 0
+
+
+def _whole_characters(base_ids: list[int], byte_of: dict[int, int]) -> list[int]:
+    """``base_ids`` without the byte tokens that form no whole UTF-8 character with their neighbours."""
+    out, i = [], 0
+    while i < len(base_ids):
+        if base_ids[i] not in byte_of:
+            out.append(base_ids[i])
+            i += 1
+            continue
+        n = _utf8_length(byte_of[base_ids[i]])
+        run = base_ids[i:i + n] if n else []
+        if run and len(run) == n and all(t in byte_of for t in run):
+            try:
+                bytes(byte_of[t] for t in run).decode("utf-8")
+                out.extend(run)
+                i += n
+                continue
+            except UnicodeDecodeError:
+                pass
+        i += 1  # a byte no character is made of: dropped
+    return out
