@@ -2,9 +2,9 @@
 language: the packaged tiny.en for English, the packaged multilingual base for any other (or a configured model).
 
 Replies are short, and Whisper's decoding of one short clip keeps a single core busy whatever its thread count (on the
-2-core machine, in a one-off timing, 30 demo replies took 16.3 s with 1, 2 or the default threads): :meth:`Intelligibility.score_many`
-scores clips in parallel, one single-threaded Whisper worker per core (9.0 s for the same 30, the same
-transcripts; the demo's whole scoring stage 132.5 s -> 74.6 s).
+2-core machine, in a one-off timing, 30 demo replies took 16.3 s with 1, 2 or the default threads):
+:meth:`Intelligibility.score_many` scores clips in parallel, one single-threaded Whisper worker per core (9.0 s for
+the same 30, the same transcripts; the demo's whole scoring stage 132.5 s -> 74.6 s).
 Each clip is still decoded alone, in its own window, so a score never depends on which clips it was scored with."""
 
 from __future__ import annotations
