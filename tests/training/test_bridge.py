@@ -52,10 +52,10 @@ def test_a_conversion_learned_on_a_speakers_lines_moves_new_speech_towards_that_
     demo's characters have minutes, and ``benchmarks/speech_paths.py`` measures them."""
     from audiorole.embeddings import build_embedder
     from training.bridge import read_aloud
-    from training.decoder.convert import ConversionConfig, VoiceConverter, load_converters, save_converters
+    from training.decoder.convert import ConversionConfig, fit_voice, load_converters, save_converters
 
     cfg = ConversionConfig(components=2, min_parallel_s=3.0)
-    conv = {who: VoiceConverter.fit([(read_aloud(t), x) for t, x in lines], cfg) for who, lines in sample_lines.items()}
+    conv = {who: fit_voice(lines, cfg, "hibari:heart") for who, lines in sample_lines.items()}
     emb = build_embedder("resemblyzer")
     centroid = {who: emb.embed_many([x for _, x in lines]).mean(0) for who, lines in sample_lines.items()}
     centroid = {k: v / np.linalg.norm(v) for k, v in centroid.items()}
@@ -76,6 +76,23 @@ def test_a_conversion_learned_on_a_speakers_lines_moves_new_speech_towards_that_
     assert set(back) == set(conv) and back["Diane"].source == "hibari:heart"  # the voice it converts from
     np.testing.assert_allclose(back["Diane"].convert(tts, cfg), out["Diane"], atol=1e-6)
     assert load_converters(tmp_path / "nothing") == {}
+
+
+def test_realignment_pairs_each_source_frame_with_the_target_frame_its_conversion_is_nearest_in_order():
+    """The first alignment compares the two voices' own envelopes; a realignment compares the source frames *as the
+    fitted conversion maps them* with the target, and pairs the source frames themselves (what the next mixture
+    learns from). Here the source frames look nothing like the target's, their mapping is the target's frames in
+    a known monotonic order, and the pairs follow that order."""
+    from training.decoder.convert import aligned_frames
+
+    rng = np.random.default_rng(0)
+    target = rng.normal(size=(6, 5)) * 3
+    order = np.array([0, 0, 1, 2, 2, 2, 3, 4, 5, 5])  # source frame i maps to target frame order[i]
+    source = rng.normal(size=(len(order), 5))
+    x, y = aligned_frames(source, target, via=target[order])
+    assert {(tuple(a), tuple(b)) for a, b in zip(x, y)} == {(tuple(source[i]), tuple(target[j]))
+                                                         for i, j in enumerate(order)}
+    assert not np.array_equal(aligned_frames(source, target)[1], y)  # on the raw frames, another path
 
 
 def test_too_little_parallel_speech_is_refused_with_the_amount(sample_lines):

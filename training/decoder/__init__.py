@@ -47,13 +47,14 @@ class DecoderConfig:
     conversion_order: int = 40
     conversion_ap_neighbours: int = 8
     conversion_global_variance: bool = True
+    conversion_realign: int = 1
 
     def conversion_config(self):
         from training.decoder.convert import ConversionConfig
 
         return ConversionConfig(components=self.conversion_components, order=self.conversion_order,
                                 ap_neighbours=self.conversion_ap_neighbours, min_parallel_s=self.min_inventory_s,
-                                global_variance=self.conversion_global_variance)
+                                global_variance=self.conversion_global_variance, realign=self.conversion_realign)
 
 
 @dataclass
