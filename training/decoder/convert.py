@@ -33,7 +33,9 @@ starting from the first one (``realign``, one round). ``benchmarks/speech_paths.
 the same conversions refitted (6 characters x 6 unseen lines): CER 0.243 -> 0.151, AP 0.68 -> 0.71 (normalized),
 top-1 0.96 both; on Amazon Queen (4 episodes of 8 minutes, 20 unseen lines per character) Joe's CER 0.191 -> 0.124
 and AP -0.57 -> -0.48. A second round reached CER 0.11 on the demo in a one-off comparison, for another minute of
-fitting. One round costs about 1.5x the fit (the demo's decoder stage 77 s).
+fitting. The first fit stops at ``align_iter`` EM iterations (it only has to place the frames; Theo Park's ran 100
+unconverged), so on the demo the mixtures take 51 s in all against 42 s fitted once (the same benchmark with the
+first fit run to convergence: CER 0.151, AP 0.71; stopped: 0.153, 0.70).
 
 Saved beside the unit inventories (``training.decoder``) as ``convert/<voice>.npz``.
 """
@@ -64,6 +66,7 @@ class ConversionConfig:
     # rounds of realignment: the TTS frames aligned again to the recording through the fitted conversion (DTW
     # between converted and recorded envelopes, two voices nearer each other than before), and the mixture refitted
     realign: int = 1
+    align_iter: int = 30  # EM iterations at most of a fit that is realigned after (it only has to place the frames)
     seed: int = 0
 
 
@@ -112,6 +115,9 @@ class VoiceConverter:
     def fit(cls, pairs: list[tuple[np.ndarray, np.ndarray]], config: ConversionConfig,
             source: str = BRIDGE_VOICE) -> VoiceConverter:
         """``pairs``: (reading by the bridge voice ``source``, the character's recording) of the same text, 16 kHz."""
+        import warnings
+
+        from sklearn.exceptions import ConvergenceWarning
         from sklearn.mixture import GaussianMixture
 
         analysed, log_f0, env, aps, voiced_env = [], [], [], [], []
@@ -132,14 +138,19 @@ class VoiceConverter:
             raise ValueError(f"{seconds:.1f} s of parallel speech ({len(voiced)} voiced frames): "
                              f"{config.min_parallel_s:.0f} s with voiced speech needed to learn a voice conversion")
         d, conv, gmm = config.order, None, None
-        for _ in range(1 + config.realign):
+        for round_ in range(1 + config.realign):
             joint = np.vstack([np.hstack(aligned_frames(cx, cy, None if conv is None else conv.envelope(cx)))
                                for cx, cy in analysed])
             # a realignment round starts from the last round's mixture: the same voices, nearer frame pairs
             start = {} if gmm is None else {"weights_init": gmm.weights_, "means_init": gmm.means_,
                                             "precisions_init": gmm.precisions_}
-            gmm = GaussianMixture(config.components, covariance_type="full", reg_covar=1e-3, max_iter=100,
-                                  random_state=config.seed, **start).fit(joint)
+            last = round_ == config.realign
+            with warnings.catch_warnings():
+                if not last:  # a placing fit stops at align_iter, converged or not
+                    warnings.simplefilter("ignore", ConvergenceWarning)
+                gmm = GaussianMixture(config.components, covariance_type="full", reg_covar=1e-3,
+                                      max_iter=100 if last else config.align_iter, random_state=config.seed,
+                                      **start).fit(joint)
             cov_xx, cov_yx = gmm.covariances_[:, :d, :d], gmm.covariances_[:, d:, :d]
             prec = np.linalg.inv(cov_xx)
             conv = cls(weights=gmm.weights_, mean_x=gmm.means_[:, :d], mean_y=gmm.means_[:, d:], prec_x=prec,
