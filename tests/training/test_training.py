@@ -19,14 +19,6 @@ from audiorole.audio import SAMPLE_RATE, load_audio
 REAL = Path(__import__("pyannote.audio").audio.__file__).parent / "sample" / "sample.wav"
 
 
-@pytest.fixture(scope="session")
-def tiny_lm(tmp_path_factory) -> Path:
-    from tests.conftest import built_once_per_run
-    from tests.model_dirs import build_tiny_causal_lm
-
-    return built_once_per_run(tmp_path_factory, "tiny-lm", lambda folder: build_tiny_causal_lm(folder / "model"))
-
-
 @pytest.fixture(autouse=True)
 def _rendezvous_env_does_not_leak(monkeypatch):
     """``train()`` in this process sets the rendezvous variables (MASTER_PORT, ...) in ``os.environ``; they are
@@ -259,7 +251,9 @@ def test_deepspeed_training_is_killed_and_resumes_to_the_same_step(tmp_path, tin
     from training.lm.train import read_history
 
     _spec(tmp_path, tiny_lm, max_steps=8)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # a fresh extensions folder: one CPU process must not compile DeepSpeed's shared-memory op (40 s of g++)
+    extensions = tmp_path / "torch_extensions"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TORCH_EXTENSIONS_DIR": str(extensions)}
     proc = subprocess.Popen([sys.executable, "-c", _RUNNER, str(tmp_path / "spec.json")], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     latest = tmp_path / "lm" / "checkpoints" / "latest"
@@ -284,6 +278,7 @@ def test_deepspeed_training_is_killed_and_resumes_to_the_same_step(tmp_path, tin
     best = json.loads((tmp_path / "lm" / "best" / "best.json").read_text())
     assert best["step"] in {h["step"] for h in history if "val_loss" in h}
     assert set(best["val"]["by_character"]) == {"a", "b"}
+    assert not extensions.exists() or not any(extensions.iterdir()), list(extensions.rglob("*"))[:5]
 
 
 def test_training_stops_after_patience_validations_without_a_better_model_and_stays_stopped(tmp_path, tiny_lm,

@@ -254,6 +254,15 @@ def _load_splits(spec: TrainSpec) -> tuple[list[dict], list[dict]]:
     return train_rows, val_rows
 
 
+def _no_shm_op_for_one_cpu_process(deepspeed, torch) -> None:
+    """DeepSpeed's communication backend compiles its shared-memory all-reduce (a C++ extension) on CPU whatever
+    the world size: 35-40 s of g++ on a fresh 2-core machine, every ``make demo`` and CI run. A single CPU process
+    has nothing to reduce with, so the op is marked unavailable there and the backend uses torch.distributed's own
+    (gloo), as it does wherever the op cannot be built. Several CPU ranks (torchrun) still build and use it."""
+    if not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
+
+
 def _deepspeed_engine(spec: TrainSpec, cfg: dict):
     """(vocab, engine, scheduler): the base LM adapted to the speech vocabulary, wrapped by DeepSpeed; the process
     group (NCCL on GPU, else gloo) starts once per process."""
@@ -270,6 +279,7 @@ def _deepspeed_engine(spec: TrainSpec, cfg: dict):
     model = adapt_model(model, vocab, seed=spec.seed)
     model.config.use_cache = False
     if not deepspeed.comm.is_initialized():
+        _no_shm_op_for_one_cpu_process(deepspeed, torch)
         deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo")
     engine, _, _, scheduler = deepspeed.initialize(
         model=model, model_parameters=[p for p in model.parameters() if p.requires_grad], config=cfg)
