@@ -279,6 +279,23 @@ def test_intelligibility_is_repeatable_and_a_wholly_wrong_clip_scores_one(pyanno
     assert scorer.score_many(clips) == [scorer.score(*clip) for clip in clips]
 
 
+def test_intelligibility_transcribes_the_same_audio_once_and_scores_it_against_each_text(pyannote_sample):
+    from audiorole.audio import load_audio
+    from evaluation.metrics.intelligibility import Intelligibility
+
+    wav = load_audio(pyannote_sample / "sample.wav")
+    a, b = wav[11 * 16000:15 * 16000], wav[15 * 16000:20 * 16000]
+    scorer = Intelligibility(workers=2)
+    heard_a, heard_b = scorer.transcribe(a), scorer.transcribe(b)
+    calls = []
+    real = scorer.transcribe
+    scorer.transcribe = lambda w: calls.append(len(w)) or real(w)
+    out = scorer.score_many([(a, heard_a), (b.copy(), "hi"), (a.copy(), "hi"), (b, heard_b)])
+    assert sorted(calls) == sorted([len(a), len(b)])  # two recordings, four clips
+    assert out == [(0.0, heard_a), (1.0, heard_b), (1.0, heard_a), (0.0, heard_b)]
+    assert scorer.score_many([(b, heard_b)]) == [(0.0, heard_b)] and len(calls) == 2  # heard before: not again
+
+
 def test_a_character_the_decoder_has_no_voice_for_is_not_answered_as(tmp_path):
     """The LM's floor of train speech is not the decoder's: a character trained by the LM without a decoder voice
     gets no replies stage (and a replies run for it fails naming the decoder), instead of a KeyError mid-run."""
