@@ -7,8 +7,8 @@ Replies are short, and Whisper's decoding of one short clip keeps a single core 
 the same 30, the same transcripts; the demo's whole scoring stage 132.5 s -> 74.6 s).
 Each clip is still decoded alone, in its own window, so a score never depends on which clips it was scored with.
 The same audio is transcribed once per scorer: the anchors' real replies recur across samples and systems, and
-greedy baselines repeat lines (on the demo, Whisper's 225 decodes per ARP-Eval run fall to 144, the stage 131 s ->
-97 s, every sample's score the same)."""
+greedy baselines repeat lines (a one-off count on a trained demo, the stage forced twice: Whisper's 225 decodes fall
+to 144, the stage 131 s -> 97 s, every sample's score the same; the stage's time is in its stamp, ``seconds``)."""
 
 from __future__ import annotations
 
