@@ -49,7 +49,8 @@ def build_definitions(media_root: str | None = None, data_dir: str | None = None
             "media_root": MediaRootResource(path=os.path.abspath(media_root)),
             "data_store": DataStoreResource(data_dir=os.path.abspath(data_dir)),
             "automation_config": AutomationConfigResource(path=os.environ.get("AUDIOROLE_RUN_CONFIG") or None),
-            "vad": VadResource(),
+            "vad": VadResource(tail_margin_db=float(os.environ["AUDIOROLE_VAD_TAIL_DB"])
+                               if os.environ.get("AUDIOROLE_VAD_TAIL_DB") else None),
             "enhancement": EnhancementResource(mode=os.environ.get("AUDIOROLE_ENHANCEMENT", "auto")),
             "asr": AsrResource(model_dir=os.environ.get("AUDIOROLE_WHISPER_DIR") or None),
             "speaker_embedding": SpeakerEmbeddingResource(

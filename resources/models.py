@@ -81,10 +81,13 @@ class VadResource(dg.ConfigurableResource):
     speech_pad_ms: int = _VAD.speech_pad_ms
     #: the VAD reads a copy at this level (dBFS), so quiet talkers are found; None: the audio as it is
     level_target_dbfs: float | None = _VAD.level_target_dbfs
+    #: opt-in: region ends follow each line's decay while it stays this many dB above the background (3.0), for a
+    #: series whose lines' echo counts as speech; None: where the voice stops
+    tail_margin_db: float | None = _VAD.tail_margin_db
 
     def config(self):
         return VadConfig(self.threshold, self.min_speech_ms, self.min_silence_ms, self.speech_pad_ms,
-                         self.level_target_dbfs)
+                         self.level_target_dbfs, tail_margin_db=self.tail_margin_db)
 
     def get(self):
         return _vad(self.config())

@@ -76,3 +76,15 @@ def test_a_stamp_of_the_previous_release_is_current(tmp_path, stage, key, inputs
     write_stamp(folder, stage.stamp, old, n=1)
     assert stage.current(store, key, inputs) == {"fingerprint": old, "n": 1}
     assert stage.current(store, key, [*inputs, "changed"]) is None, "another input is another state"
+
+
+def test_a_default_runs_vad_settings_are_the_previous_releases():
+    """The opt-in decay tails enter the speech stamp only when on: data dirs built before them stay current."""
+    from audiorole.segments.vad import VadConfig
+
+    previous = {"threshold": 0.5, "min_speech_ms": 200, "min_silence_ms": 120, "speech_pad_ms": 30,
+                "level_target_dbfs": -20.0, "level_span_s": 0.5, "level_max_gain_db": 40.0, "level_gate_dbfs": -40.0,
+                "level_gate_relative_db": -18.0, "level_min_prob": 0.8}
+    assert segments.speech_inputs(VadConfig()) == [previous]
+    (on,) = segments.speech_inputs(VadConfig(tail_margin_db=3.0))
+    assert on["tail_margin_db"] == 3.0 and {k: v for k, v in on.items() if not k.startswith("tail_")} == previous

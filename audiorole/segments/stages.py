@@ -72,7 +72,11 @@ def analysis_audio_path(store: DataStore, key: str) -> Path:
 
 # speech activity -------------------------------------------------------------------------------------------------
 def speech_inputs(vad_config) -> list:
-    return [asdict(vad_config)]
+    """The VAD settings; the opt-in decay tails only when on, so data dirs built before they existed stay current."""
+    settings = asdict(vad_config)
+    if settings.get("tail_margin_db") is None:
+        settings = {k: v for k, v in settings.items() if not k.startswith("tail_")}
+    return [settings]
 
 
 def run_speech_activity(ep: EpisodeSource, store: DataStore, vad, *, force: bool = False) -> StageResult:

@@ -43,6 +43,14 @@ class VadConfig:
     level_gate_relative_db: float = -18.0
     #: and only where the copy is this sure of speech
     level_min_prob: float = 0.8
+    #: a region's end follows its sound's decay (``decay_tails``): on while the audio stays this many dB above the
+    #: background around it, at most ``tail_max_s``; None (default): Silero's ends, where the voice stops. Opt-in:
+    #: it helps where a line's echo counts as the line (3 dB on the Fish Fillets recipe: missed speech 19.7% -> 13.6%)
+    #: and adds false alarms where it does not (the hard profile's rooms: 6.0% -> 10.1%)
+    tail_margin_db: float | None = None
+    tail_max_s: float = 0.8
+    #: the background is the median level of the non-speech within this many seconds of the end
+    tail_context_s: float = 5.0
 
 
 def running_level(wav: np.ndarray, span_s: float = 1.0) -> np.ndarray:
@@ -69,6 +77,48 @@ def level_normalize(wav: np.ndarray, target_dbfs: float, span_s: float = 1.0, ma
     per_sample = np.repeat(gain, WINDOW)
     per_sample = np.concatenate([per_sample, np.full(len(wav) - len(per_sample), gain[-1])])
     return np.clip(wav * per_sample, -1.0, 1.0).astype(np.float32)
+
+
+def decay_tails(regions: np.ndarray, wav: np.ndarray, sr: int = SAMPLE_RATE, *, margin_db: float = 3.0,
+                max_s: float = 0.8, context_s: float = 5.0) -> np.ndarray:
+    """``regions`` with each end moved on to where its sound has decayed into the background.
+
+    Silero ends a region where its speech probability drops, which is where the voice stops; in a reverberant room
+    (a hall, a game's underwater echo) the line goes on sounding for a few hundred milliseconds. Where that echo
+    counts as the line (the Fish Fillets recipe's truth: each clip down to 40 dB under its peak), each end
+    moves on, 10 ms at a time (levels smoothed over 30 ms), while the audio stays more than ``margin_db`` above the
+    background: the median level of the non-speech frames within ``context_s`` of the end (of the whole recording
+    where fewer than 0.2 s of it lie near). It stops at ``max_s``, at the next region's start, or at once where the
+    audio is already at the background (dry speech: nothing moves). Measured per setting on the recipes and the
+    demo: ``benchmarks/vad_quality.py``."""
+    from scipy.ndimage import uniform_filter1d
+
+    regions = np.asarray(regions, dtype=float).reshape(-1, 2)
+    hop = sr // 100
+    n = len(wav) // hop
+    if not len(regions) or n == 0:
+        return regions.copy()
+    rms = np.sqrt(np.mean(np.asarray(wav[: n * hop], dtype=np.float64).reshape(n, hop) ** 2, axis=1))
+    level = 20 * np.log10(uniform_filter1d(rms, 3, mode="nearest") + 1e-9)
+    speech = np.zeros(n, dtype=bool)
+    for s, e in regions:
+        speech[int(s * 100):int(np.ceil(e * 100))] = True
+    if (~speech).sum() < 20:
+        return regions.copy()
+    everywhere = float(np.median(level[~speech]))
+    out, ctx = regions.copy(), int(context_s * 100)
+    for i, (_, e) in enumerate(regions):
+        t = min(n, int(np.ceil(e * 100)))
+        lo, hi = max(0, t - ctx), min(n, t + ctx)
+        near = level[lo:hi][~speech[lo:hi]]
+        floor = float(np.median(near)) if len(near) >= 20 else everywhere
+        stop = min(n, t + int(round(max_s * 100)))
+        if i + 1 < len(regions):
+            stop = min(stop, int(regions[i + 1][0] * 100))
+        above = np.flatnonzero(level[t:stop] <= floor + margin_db)
+        end = t + (int(above[0]) if len(above) else max(0, stop - t))
+        out[i, 1] = max(e, end / 100)
+    return out
 
 
 class SileroVAD:
@@ -105,7 +155,10 @@ class SileroVAD:
             min_speech_duration_ms=c.min_speech_ms, min_silence_duration_ms=c.min_silence_ms,
             speech_pad_ms=c.speech_pad_ms, return_seconds=False, audio_length_samples=len(wav),
         )
-        return np.asarray([(s["start"] / sr, s["end"] / sr) for s in stamps], dtype=float).reshape(-1, 2)
+        regions = np.asarray([(s["start"] / sr, s["end"] / sr) for s in stamps], dtype=float).reshape(-1, 2)
+        if c.tail_margin_db is None:
+            return regions
+        return decay_tails(regions, wav, sr, margin_db=c.tail_margin_db, max_s=c.tail_max_s, context_s=c.tail_context_s)
 
     def speech_probs(self, wav: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
         """Speech probability of each 512-sample window (16 kHz), bit for bit what ``silero_vad.get_speech_timestamps``
