@@ -674,3 +674,32 @@ def test_a_reply_says_no_ngram_twice_nor_a_word_right_after_itself_but_may_use_t
     assert trigram(torch.tensor([[7]]), torch.zeros(1, 12))[0, 7] == -float("inf")
     scores = proc(torch.tensor([prompt + [1, 2, 11, 1]]), torch.zeros(1, 12))
     assert torch.isfinite(scores).all()  # past the text (units repeat), nothing is banned
+
+
+def test_a_gguf_file_is_parsed_once_while_the_base_is_converted(tmp_path):
+    """``gguf_parsed_once``: inside it, every reader of one GGUF file is one parsed reader (transformers parses the
+    packaged base anew for config, tensors and tokenizer), another file gets its own, and the class is back after."""
+    import gguf
+    import numpy as np
+
+    from training.lm.base import gguf_parsed_once
+
+    paths = []
+    for name in ("a", "b"):
+        w = gguf.GGUFWriter(tmp_path / f"{name}.gguf", arch="llama")
+        w.add_array("tokenizer.ggml.tokens", [f"tok{i}" for i in range(50)])
+        w.add_tensor("w", np.arange(8, dtype=np.float32))
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_tensors_to_file()
+        w.close()
+        paths.append(tmp_path / f"{name}.gguf")
+    original = gguf.GGUFReader
+    with gguf_parsed_once() as readers:
+        first = gguf.GGUFReader(paths[0])
+        assert gguf.GGUFReader(str(paths[0])) is first
+        assert gguf.GGUFReader(paths[1]) is not first
+        assert len(readers) == 2
+        assert first.fields["tokenizer.ggml.tokens"].data and np.array_equal(first.tensors[0].data, np.arange(8))
+    assert gguf.GGUFReader is original
+    assert isinstance(gguf.GGUFReader(paths[0]), original)
