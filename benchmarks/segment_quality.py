@@ -73,25 +73,23 @@ def score_data_dir(media_root: Path, truth_root: Path, data_dir: Path) -> list[d
 
 def score_cut_segments(segments: list[dict], synced_cues: list[dict], lines: Path) -> dict:
     """``n_cut``: kept segments whose text is a cut part of their subtitle line; ``cut_cer_est``: their CER against
-    the true words estimated to be said inside them."""
+    the true words estimated to be said inside them; ``kept_cer_est``: the same for every kept segment."""
     import jiwer
 
     from audiorole.segments.asr import normalize_text
     from audiorole.scoring import load_truth_lines
 
     cue_text = {(c["cue_index"], c["part"]): normalize_text(c["text"]) for c in synced_cues}
-    cut = [s for s in segments if s["keep"] and s["text_source"] == "subtitle"
-           and normalize_text(s["text"]) != cue_text.get((s["cue_index"], s["cue_part"]))]
-    truth = sorted(load_truth_lines(lines), key=lambda t: t.start_s)
-    refs = [" ".join(w for t in truth for w, at in _timed_words(t) if s["start_s"] <= at < s["end_s"]) or "-"
-            for s in cut]
-    hyps = [normalize_text(s["text"]) or "-" for s in cut]
     kept = [s for s in segments if s["keep"]]
-    kept_refs = [" ".join(w for t in truth for w, at in _timed_words(t) if s["start_s"] <= at < s["end_s"]) or "-"
-                 for s in kept]
-    kept_hyps = [normalize_text(s["text"] or "") or "-" for s in kept]
-    return {"n_cut": len(cut), "cut_cer_est": float(jiwer.cer(refs, hyps)) if cut else None,
-            "kept_cer_est": float(jiwer.cer(kept_refs, kept_hyps)) if kept else None}
+    cut = [s for s in kept if s["text_source"] == "subtitle"
+           and normalize_text(s["text"]) != cue_text.get((s["cue_index"], s["cue_part"]))]
+    words = [wa for t in sorted(load_truth_lines(lines), key=lambda t: t.start_s) for wa in _timed_words(t)]
+
+    def cer_est(segs: list[dict]) -> float | None:
+        refs = [" ".join(w for w, at in words if s["start_s"] <= at < s["end_s"]) or "-" for s in segs]
+        return float(jiwer.cer(refs, [normalize_text(s["text"] or "") or "-" for s in segs])) if segs else None
+
+    return {"n_cut": len(cut), "cut_cer_est": cer_est(cut), "kept_cer_est": cer_est(kept)}
 
 
 def _timed_words(line) -> list[tuple[str, float]]:
