@@ -34,6 +34,17 @@ DEFAULT_MEDIA_ROOT = "demo_data/media"
 DEFAULT_DATA_DIR = "demo_data/data"
 
 
+def env_number(name: str) -> float | None:
+    """A numeric setting from the environment: None when unset or empty, a clear error when it is no number."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r}: a number expected (or leave it unset)") from None
+
+
 def build_definitions(media_root: str | None = None, data_dir: str | None = None) -> dg.Definitions:
     media_root = media_root or os.environ.get("AUDIOROLE_MEDIA_ROOT", DEFAULT_MEDIA_ROOT)
     data_dir = data_dir or os.environ.get("AUDIOROLE_DATA_DIR", DEFAULT_DATA_DIR)
@@ -49,8 +60,7 @@ def build_definitions(media_root: str | None = None, data_dir: str | None = None
             "media_root": MediaRootResource(path=os.path.abspath(media_root)),
             "data_store": DataStoreResource(data_dir=os.path.abspath(data_dir)),
             "automation_config": AutomationConfigResource(path=os.environ.get("AUDIOROLE_RUN_CONFIG") or None),
-            "vad": VadResource(tail_margin_db=float(os.environ["AUDIOROLE_VAD_TAIL_DB"])
-                               if os.environ.get("AUDIOROLE_VAD_TAIL_DB") else None),
+            "vad": VadResource(tail_margin_db=env_number("AUDIOROLE_VAD_TAIL_DB")),
             "enhancement": EnhancementResource(mode=os.environ.get("AUDIOROLE_ENHANCEMENT", "auto")),
             "asr": AsrResource(model_dir=os.environ.get("AUDIOROLE_WHISPER_DIR") or None),
             "speaker_embedding": SpeakerEmbeddingResource(

@@ -52,6 +52,15 @@ class VadConfig:
     #: the background is the median level of the non-speech within this many seconds of the end
     tail_context_s: float = 5.0
 
+    def __post_init__(self):
+        import math
+
+        if self.tail_margin_db is not None and not (math.isfinite(self.tail_margin_db) and self.tail_margin_db >= 0):
+            raise ValueError(f"tail_margin_db={self.tail_margin_db!r}: the dB a line's echo must stay above the "
+                             "background, a number >= 0 (None: regions end where the voice stops)")
+        if not (self.tail_max_s > 0 and self.tail_context_s > 0):
+            raise ValueError(f"tail_max_s={self.tail_max_s!r}, tail_context_s={self.tail_context_s!r}: seconds > 0")
+
 
 def running_level(wav: np.ndarray, span_s: float = 1.0) -> np.ndarray:
     """Per 512-sample window: the running maximum of the window RMS over ``span_s``, smoothed over the same span

@@ -220,3 +220,15 @@ def test_two_runs_on_one_new_episode_at_once_compute_each_stage_once(media_root,
     (ep,) = [e for e in discover_episodes(media_root)[0] if e.key == "test-show/e01"]
     params = episode_params(build_definitions(str(media_root), str(data)).resources)
     assert stale_episode(ep, DataStore(data), params) == [] and not list(DataStore(data).episode_dir(ep.key).glob(".*.*"))
+
+
+def test_a_numeric_setting_from_the_environment_that_is_no_number_is_named(monkeypatch, tmp_path):
+    from audiorole_dagster.definitions import build_definitions
+
+    monkeypatch.setenv("AUDIOROLE_VAD_TAIL_DB", "three")
+    with pytest.raises(ValueError, match="AUDIOROLE_VAD_TAIL_DB='three': a number expected"):
+        build_definitions(str(tmp_path / "media"), str(tmp_path / "data"))
+    monkeypatch.setenv("AUDIOROLE_VAD_TAIL_DB", " 3 ")
+    assert build_definitions(str(tmp_path / "media"), str(tmp_path / "data")).resources["vad"].tail_margin_db == 3.0
+    monkeypatch.setenv("AUDIOROLE_VAD_TAIL_DB", "")
+    assert build_definitions(str(tmp_path / "media"), str(tmp_path / "data")).resources["vad"].tail_margin_db is None
