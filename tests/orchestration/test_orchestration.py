@@ -222,8 +222,12 @@ def test_two_runs_on_one_new_episode_at_once_compute_each_stage_once(media_root,
     assert stale_episode(ep, DataStore(data), params) == [] and not list(DataStore(data).episode_dir(ep.key).glob(".*.*"))
 
 
-def test_a_numeric_setting_from_the_environment_that_is_no_number_is_named(monkeypatch, tmp_path):
+def test_a_vad_setting_that_is_no_number_or_means_nothing_is_named(monkeypatch, tmp_path):
     from audiorole_dagster.definitions import build_definitions
+    from resources.models import VadResource
+
+    with pytest.raises(ValueError, match="tail_margin_db"):  # the launchpad's value, checked when the stage reads it
+        VadResource(tail_margin_db=-1.0).config()
 
     monkeypatch.setenv("AUDIOROLE_VAD_TAIL_DB", "three")
     with pytest.raises(ValueError, match="AUDIOROLE_VAD_TAIL_DB='three': a number expected"):
