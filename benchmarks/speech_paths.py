@@ -141,7 +141,7 @@ class MelPredictor:
     and the character to the character's mel, vocoded by HiFi-GAN. Trained here, on the characters' train lines as
     parallel speech (the reading's frames DTW-aligned to the recording through the character's own conversion, as the
     conversion aligns them); the pitch is the recording's in training and the reading's contour moved to the
-    character's log-F0 mean and spread (as ``VoiceConverter.convert`` moves it) when it converts."""
+    character's log-F0 mean and spread (``VoiceConverter.pitch``) when it converts."""
 
     LF0 = (5.0, 0.5)  # log-F0 scaling of the pitch input
 
@@ -167,19 +167,16 @@ class MelPredictor:
 
     def add(self, voice: str, reading: np.ndarray, real: np.ndarray) -> None:
         """One parallel train line: the reading's mel frames, each paired with the recording's aligned frame."""
-        import librosa
-
-        from training.decoder.convert import analyse
+        from training.decoder.convert import aligned_path, analyse
 
         if min(len(reading), len(real)) < 16_000 * 0.3:
             return
         _, cx, _ = analyse(reading, self.config, aperiodicity=False)
         f0y, cy, _ = analyse(real, self.config, aperiodicity=False)
-        _, path = librosa.sequence.dtw(self.conv[voice].envelope(cx)[:, 1:].T, cy[:, 1:].T, metric="euclidean")
-        order = np.argsort(path[:, 0], kind="stable")
-        first = np.searchsorted(path[order, 0], np.arange(len(cx)))
-        last = np.searchsorted(path[order, 0], np.arange(len(cx)), side="right") - 1
-        to_real = path[order, 1][(first + last) // 2]  # per reading frame, the middle of its aligned real frames
+        path = aligned_path(self.conv[voice].envelope(cx), cy)
+        first = np.searchsorted(path[:, 0], np.arange(len(cx)))  # the path's reading frames never go back
+        last = np.searchsorted(path[:, 0], np.arange(len(cx)), side="right") - 1
+        to_real = path[(first + last) // 2, 1]  # per reading frame, the middle of its aligned real frames
         mx, my = self.m.mel(reading), self.m.mel(real)
         rj = self._at_mel(to_real, len(mx))  # per reading mel frame, its real WORLD frame
         step = HIFIGAN_HOP / HIFIGAN_SR * 1000 / self.config.frame_ms  # WORLD frames per mel frame
@@ -242,11 +239,7 @@ class MelPredictor:
         from training.decoder.convert import analyse
 
         f0, _, _ = analyse(reading, self.config, aperiodicity=False)
-        voiced = f0 > 0
-        if voiced.sum() > 1:  # the reading's contour at the character's log-F0 mean and spread
-            lf, (mean, std) = np.log(f0[voiced]), self.conv[voice].log_f0
-            f0 = f0.copy()
-            f0[voiced] = np.exp((lf - lf.mean()) / (lf.std() + 1e-6) * std + mean)
+        f0 = self.conv[voice].pitch(f0)  # the reading's contour at the character's log-F0 mean and spread
         mx = self.m.mel(reading)
         x = np.hstack([mx, self._pitch(self._at_mel(f0, len(mx)))])
         with torch.no_grad():

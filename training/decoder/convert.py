@@ -82,15 +82,20 @@ def analyse(wav: np.ndarray, config: ConversionConfig, *, aperiodicity: bool = T
     return f0, pyworld.code_spectral_envelope(sp, SAMPLE_RATE, config.order), ap
 
 
-def aligned_frames(source: np.ndarray, target: np.ndarray,
-                   via: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """DTW of two readings' coded envelopes (energy left out); the aligned frame pairs. ``via``: the source frames as
-    a conversion maps them (one row per source frame), aligned to the target instead of the source itself."""
+def aligned_path(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """DTW of two readings' coded envelopes (energy left out): the path, (source frame, target frame) rows in time
+    order."""
     import librosa
 
-    a = source if via is None else via
-    _, path = librosa.sequence.dtw(a[:, 1:].T, target[:, 1:].T, metric="euclidean")
-    path = path[::-1]
+    _, path = librosa.sequence.dtw(source[:, 1:].T, target[:, 1:].T, metric="euclidean")
+    return path[::-1]
+
+
+def aligned_frames(source: np.ndarray, target: np.ndarray,
+                   via: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The aligned frame pairs of two readings' coded envelopes (``aligned_path``). ``via``: the source frames as a
+    conversion maps them (one row per source frame), aligned to the target instead of the source itself."""
+    path = aligned_path(source if via is None else via, target)
     return source[path[:, 0]], target[path[:, 1]]
 
 
@@ -192,6 +197,17 @@ class VoiceConverter:
         idx = np.argpartition(d, k - 1, axis=1)[:, :k]
         return np.ascontiguousarray(np.clip(self.bank_ap[idx].astype(np.float64).mean(1), 0.0, 1.0))
 
+    def pitch(self, f0: np.ndarray) -> np.ndarray:
+        """A reading's F0 contour (0 where unvoiced) moved to the voice's log-F0 mean and spread."""
+        voiced = f0 > 0
+        if voiced.sum() <= 1:
+            return f0
+        lf = np.log(f0[voiced])
+        mean, std = self.log_f0
+        out = f0.copy()
+        out[voiced] = np.exp((lf - lf.mean()) / (lf.std() + 1e-6) * std + mean)
+        return out
+
     def convert(self, wav: np.ndarray, config: ConversionConfig) -> np.ndarray:
         """A TTS reading in this voice: 16 kHz float32, same length and timing."""
         import pyworld
@@ -200,11 +216,7 @@ class VoiceConverter:
             return np.zeros(0, np.float32)
         f0, cx, ap = analyse(wav, config)
         voiced = f0 > 0
-        if voiced.sum() > 1:
-            lf = np.log(f0[voiced])
-            mean, std = self.log_f0
-            f0 = f0.copy()
-            f0[voiced] = np.exp((lf - lf.mean()) / (lf.std() + 1e-6) * std + mean)
+        f0 = self.pitch(f0)
         fft = (ap.shape[1] - 1) * 2
         env = self.envelope(cx)
         if config.ap_neighbours and self.bank_env is not None and self.bank_ap.shape[1] == ap.shape[1]:
