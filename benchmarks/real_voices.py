@@ -9,7 +9,7 @@ pipeline on it (``audiorole run``: episodes, characters, dialogues, shards, then
 ARP-Model, its replies and ARP-Eval; current work is skipped), and scores it against the series' ground truth:
 - the episodes: DER, kept speech, subtitle sync (median), episodes lost (failed or without segments);
 - the characters: attribution of kept speech, voice purity, main characters named;
-- content: the TF-IDF Content Personalization scorer's AUC on unseen lines (``content_separation.py``);
+- content: the TF-IDF Content Personalization scorer's AUC on unseen turns (``content_separation.py``);
 - ARP-Eval: AUC of AP and CP (own vs another character's real reply), the ARP-Model's AP, CP and CER.
 Prints one table and writes ``DIR/real_voices.json``. The issue's targets: attribution ≥ 95%, purity ≥ 0.95,
 DER ≤ 10%, kept ≥ 80%, no episode lost, AUC AP ≥ 0.95 and CP ≥ 0.80.
@@ -57,7 +57,7 @@ def _mean(values: list) -> float | None:
 def score(folder: Path, trained: bool) -> list[dict]:
     """One row per series under ``folder`` with ground truth (see the module docstring)."""
     from character_quality import score_series
-    from content_separation import SCORERS, separation_auc, series_lines
+    from content_separation import SCORERS, as_replies, separation_auc, series_lines
     from segment_quality import score_data_dir
 
     from audiorole.discovery import discover_episodes
@@ -85,7 +85,8 @@ def score(folder: Path, trained: bool) -> list[dict]:
             "attribution": round(ch["attribution_accuracy"], 3) if ch["attribution_accuracy"] is not None else None,
             "voice_purity": round(ch["voice_purity"], 3) if ch["voice_purity"] is not None else None,
             "all_main_named": ch["all_main_named"],
-            "cp_scorer_auc": round(separation_auc(lines[eps[0].series.folder.name], SCORERS["tfidf"])[0], 3)
+            "cp_scorer_auc": round(separation_auc(
+                {e: as_replies(x) for e, x in lines[eps[0].series.folder.name].items()}, SCORERS["tfidf"])["pooled"], 3)
             if eps and eps[0].series.folder.name in lines else None,
         }
         if trained:

@@ -15,6 +15,7 @@ TEST_SAMPLE_SCHEMA = pa.schema([
     ("context", pa.list_(_CONTEXT_TURN)),
     ("reply_text", pa.string()), ("reply_segment_id", pa.string()), ("reply_start_s", pa.float64()),
     ("reply_end_s", pa.float64()), ("audio_path", pa.string()),
+    ("reply_segment_ids", pa.list_(pa.string())),  # every segment of the reply's turn (AP leaves them all out)
     # the anchor: another main character's real reply (its text and audio), scored as if it were the reply
     ("other_character", pa.string()), ("other_character_key", pa.string()), ("other_dialogue_id", pa.string()),
     ("other_text", pa.string()), ("other_segment_id", pa.string()), ("other_start_s", pa.float64()),

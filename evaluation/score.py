@@ -40,7 +40,8 @@ def score_system(name: str, folder: Path, samples: list[dict], scorers: dict) ->
     ap, no_ref = {}, {}
     for s, e in zip(audio_ok, embs):
         try:
-            ap[s["sample_id"]] = float(scorers["AP"].score_embeddings(e[None], s["character_key"], s["reply_segment_id"])[0])
+            own = s.get("reply_segment_ids") or [s["reply_segment_id"]]
+            ap[s["sample_id"]] = float(scorers["AP"].score_embeddings(e[None], s["character_key"], own)[0])
         except ValueError as err:  # no held-out speech of the character besides this very reply
             no_ref[s["sample_id"]] = str(err)
     text_ok = [s for s in samples if replies[s["sample_id"]].text]

@@ -35,7 +35,8 @@ def _legacy_fingerprint(upstream: list, inputs: list) -> str:
 
 
 # 3: a main character needs the ARP-Model's minimum of train-split speech, not just one train dialogue
-ARP_TEST_SET = Stage("arp_test_set", stamp="test_set", version="3", scope="series", folder="eval",
+# 4: a reply is a whole turn (every segment of it named, for AP to leave them all out of the reference)
+ARP_TEST_SET = Stage("arp_test_set", stamp="test_set", version="4", scope="series", folder="eval",
                      outputs=("test_set.parquet",), upstream=("dialogues",), legacy=_legacy_fingerprint)
 
 SETS = ("single_turn", "multi_turn")
@@ -93,6 +94,7 @@ def build_test_set(dialogues: list[dict], main_keys: set[str], train_speech: dic
                     "context": [{"speaker": speaker_name(t), "text": t["text"] or ""} for t in d["context"]],
                     "reply_text": r["text"], "reply_segment_id": r["segment_id"], "reply_start_s": r["start_s"],
                     "reply_end_s": r["end_s"], "audio_path": d["audio_path"],
+                    "reply_segment_ids": r.get("segment_ids") or [r["segment_id"]],
                     "other_character": o["character"], "other_character_key": ok, "other_dialogue_id": o["dialogue_id"],
                     "other_text": orr["text"], "other_segment_id": orr["segment_id"], "other_start_s": orr["start_s"],
                     "other_end_s": orr["end_s"], "other_audio_path": o["audio_path"],

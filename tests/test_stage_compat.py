@@ -28,7 +28,6 @@ CASES = [
     (segments.SPEAKER_TURNS, EP, ["id"], fingerprint("diarization", "3", UP["enhanced_audio"], UP["synced_subtitles"],
                                                      "id")),
     (segments.TRANSCRIPT, EP, ["asr"], fingerprint("transcript", "1", UP["speech_activity"], "asr")),
-    (dataset.DIALOGUES, SERIES, [{"d": 1}, []], fingerprint("dialogues", "2", UP["characters"], {"d": 1}, [])),
     (dataset.DATASET_CARD, SERIES, ["Show"], fingerprint("card", "2", UP["dialogues"], "Show")),
     (dataset.CHARACTER_SHARDS, CHAR, ["walt", {"s": 1}], fingerprint("shards", "1", UP["dialogues"], "walt", {"s": 1})),
     (training.SPEECH_TOKENIZER, SERIES, [{"t": 1}], fingerprint("tokenizer", "1", UP["dialogues"], {"t": 1})),
@@ -48,7 +47,8 @@ CASES = [
 BUMPED = {"standardized_audio": "3: high-passed at 50 Hz (DC offset and rumble out)",
           "synced_subtitles": "3: text-to-words sync where cue starts miss the onsets (reads the transcript)",
           "arp_test_set": "2: a main character without train-split dialogues gets no test sample; 3: nor one with "
-                         "less train-split speech than the ARP-Model needs",
+                         "less train-split speech than the ARP-Model needs; 4: a reply is a turn, all its segments named",
+          "dialogues": "3: one character's consecutive utterances are one turn (a line split over cues answers nobody)",
           "characters": "5: subtitle tags constrain the voice clustering (4) and teach the series' discriminant space; "
                         "refinement within each episode's voices (5), and those its tags name (6)",
           "speech_decoder": "4: each voice also gets a conversion from the TTS bridge's voice; 5: with 40 coefficients "

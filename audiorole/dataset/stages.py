@@ -39,7 +39,8 @@ CHARACTERS = Stage("characters", stamp="characters", version="6", scope="series"
                    outputs=("voices.parquet", "segment_characters.parquet"), upstream=("aligned_segments",),
                    fan_in=("aligned_segments",))
 # 2: no empty test or validation split in a series of 10+ episodes
-DIALOGUES = Stage("dialogues", stamp="dialogues", version="2", scope="series", folder="series",
+# 3: one character's consecutive utterances are one turn (dialogues.merge_turns)
+DIALOGUES = Stage("dialogues", stamp="dialogues", version="3", scope="series", folder="series",
                   outputs=("dialogues.parquet", "scenes.parquet", "splits.parquet"), upstream=("characters",))
 DATASET_CARD = Stage("dataset_card", stamp="card", version="2", scope="series", folder="series",
                      outputs=("card/README.md", "card/index.html"), upstream=("dialogues",))
@@ -265,9 +266,9 @@ def _shards(store: DataStore, series_key: str, character_key: str, config: Shard
     best: dict[str, dict] = {}
     for d in pq.read_table(folder / "dialogues.parquet", columns=["reply", "context", "scene_id", "n_context"],
                            filters=[("character_key", "=", character_key)]).to_pylist():
-        sid = d["reply"]["segment_id"]
-        if sid not in best or d["n_context"] > best[sid]["n_context"]:
-            best[sid] = d
+        for sid in d["reply"].get("segment_ids") or [d["reply"]["segment_id"]]:
+            if sid not in best or d["n_context"] > best[sid]["n_context"]:
+                best[sid] = d
     scenes = pq.read_table(folder / "scenes.parquet").to_pylist()
     for r in rows:
         r["split"] = splits[r["episode_key"]]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from audiorole.dataset.dialogues import DialogueConfig, assign_splits, episode_dialogues, scene_breaks
+from audiorole.dataset.dialogues import DialogueConfig, assign_splits, episode_dialogues, merge_turns, scene_breaks
 
 
 def seg(i, start, end, character, keep=True, text=None, reason=None):
@@ -50,3 +50,27 @@ def test_records_single_and_multi_turn_within_scenes():
     r = next(r for r in records if r["kind"] == "multi_turn" and r["reply"]["segment_id"].endswith("0004"))
     assert r["scene_id"] == "s/e1/scene000" and r["split"] == "train" and r["context"][0]["keep"] is False
     assert r["dialogue_id"] == "s/e1#0004@3" and r["character"] == "Theo"
+
+
+def test_one_characters_consecutive_utterances_are_one_turn():
+    # a line the subtitles split over two cues, then an answer, then the same character after a long pause
+    segs = [seg(0, 0, 2, "Joe", text="It was just dinner"), seg(1, 2.4, 4, "Joe", text="and a movie."),
+            seg(2, 4.3, 6, "Rita", text="You really know how to treat a girl."),
+            seg(3, 6.2, 7, "other", text="Hey you two!"), seg(4, 7.1, 8, "other", text="Over here!"),
+            seg(5, 8.2, 9, "Joe", text="Who said that?"),
+            seg(6, 9.2, 10, "Joe", keep=False, text="Hello?", reason="overlap")]
+    records, scenes = episode_dialogues("s/e1", "s", segs, "train", "/a.flac")
+    assert [s["n_turns"] for s in scenes] == [6]  # Joe's two cues are one turn; 'other' voices and a rejected part not
+    rita = next(r for r in records if r["reply"]["segment_id"].endswith("0002") and r["kind"] == "single_turn")
+    (joe,) = rita["context"]
+    assert joe["text"] == "It was just dinner and a movie." and (joe["start_s"], joe["end_s"]) == (0, 4)
+    assert [x[-4:] for x in joe["segment_ids"]] == ["0000", "0001"] and joe["segment_id"].endswith("0000")
+    assert rita["reply"]["segment_ids"] == [rita["reply"]["segment_id"]]
+    # no record answers its own character's previous words: every reply follows someone else's turn
+    assert all(r["context"][-1]["character"] != r["character"] for r in records)
+    # a pause longer than turn_gap_s, or a turn that would outgrow max_turn_s, starts a new turn
+    apart = [seg(0, 0, 2, "Joe"), seg(1, 4.5, 6, "Joe")]
+    assert len(episode_dialogues("s/e1", "s", apart, "train", "/a", config=DialogueConfig(turn_gap_s=2.0))[1]) == 1
+    assert len(merge_turns(apart, DialogueConfig(turn_gap_s=2.0))) == 2
+    assert len(merge_turns(apart, DialogueConfig(turn_gap_s=3.0))) == 1
+    assert len(merge_turns(apart, DialogueConfig(turn_gap_s=3.0, max_turn_s=5.0))) == 2

@@ -325,3 +325,20 @@ def test_a_character_the_decoder_has_no_voice_for_is_not_answered_as(tmp_path):
                 converted_voices={"ann": 12.0})
     with pytest.raises(InputError, match="no voice conversion for this character"):
         run_replies(store, "show", "bob", model=object())
+
+
+def test_ap_leaves_every_segment_of_the_own_reply_out_of_the_reference():
+    """A reply is a turn of one or more segments: none of them may be in the centroid it is compared with, or the
+    own anchor is compared with itself."""
+    from evaluation.metrics.acoustic import AcousticPersonalization
+
+    class Embed:  # a clip's embedding is its first two samples
+        def embed_many(self, wavs):
+            return [w[:2] for w in wavs]
+
+    e1, e2 = np.array([1.0, 0.0], np.float32), np.array([0.0, 1.0], np.float32)
+    ap = AcousticPersonalization(Embed()).fit({"ann": {"turn-a": e1, "turn-b": e1, "other-line": e2}})
+    assert ap.score_embeddings(e1[None], "ann", ["turn-a", "turn-b"])[0] == pytest.approx(0.0, abs=1e-6)
+    assert ap.score_embeddings(e1[None], "ann", "turn-a")[0] > 0.7  # half of the turn is still in the reference
+    with pytest.raises(ValueError, match="no held-out real speech"):
+        ap.score_embeddings(e1[None], "ann", ["turn-a", "turn-b", "other-line"])
