@@ -24,11 +24,11 @@ Measured (2026-12-06, 2 cores; the systems' reply files from the latest ARP-Eval
                                          lda     1.000      0.871     0.974   0.250
 
 Learned from 722 train segments of 7 characters (Amazon Queen) and 37 of 6 (demo). The series' space separates
-Amazon Queen's real characters (Joe's short lines against Sparky's, whose voice lies
-near Joe's for the encoder) where the raw space does not. It is not adopted: it also lifts Base, the plain TTS voice
-that is no character, above 0 on the demo: a space learned to tell the series' characters apart rewards a voice
-for sounding like none of the others, not only for sounding like the character. A metric there would need a
-second check (own reply against a voice of no character) before it is trusted.
+Amazon Queen's real characters (Joe's short lines against Sparky's, whose voice lies near Joe's for the encoder)
+where the raw space does not. It is not adopted: it also lifts Base, the plain TTS voice that is no character,
+above 0 on the demo: a space learned to tell the series' characters apart rewards a voice for sounding like none of
+the others, not only for sounding like the character. A metric there would need a second check (own reply against
+a voice of no character) before it is trusted.
 """
 
 from __future__ import annotations
