@@ -266,7 +266,7 @@ def _shards(store: DataStore, series_key: str, character_key: str, config: Shard
     best: dict[str, dict] = {}
     for d in pq.read_table(folder / "dialogues.parquet", columns=["reply", "context", "scene_id", "n_context"],
                            filters=[("character_key", "=", character_key)]).to_pylist():
-        for sid in d["reply"].get("segment_ids") or [d["reply"]["segment_id"]]:
+        for sid in d["reply"]["segment_ids"]:
             if sid not in best or d["n_context"] > best[sid]["n_context"]:
                 best[sid] = d
     scenes = pq.read_table(folder / "scenes.parquet").to_pylist()
