@@ -82,7 +82,8 @@ def aligned_segments(context: dg.AssetExecutionContext, config: SegmentFilterCon
         ep = media_root.resolve(key)
         return segments.run_segments(ep, data_store.store, speaker_embedding.get(),
                                      config=SegmentConfig(**config.model_dump()),
-                                     audio_language=asr.audio_language_for(ep.series.language), force=force)
+                                     audio_language=asr.audio_language_for(ep.series.language),
+                                     asr=asr.for_language(ep.series.language), force=force)
 
     return for_each_partition(context, stage, catalog=data_store)
 

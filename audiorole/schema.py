@@ -55,6 +55,8 @@ SEGMENT_SCHEMA = pa.schema(
         pa.field("asr_text", pa.string(), nullable=True),
         pa.field("asr_confidence", pa.float32(), nullable=True),  # mean word probability
         pa.field("cer", pa.float32(), nullable=True),  # CER of asr_text against a subtitle text
+        # the audio's support for a subtitle text the ASR heard otherwise (nats per token; only where cer > max_cer)
+        pa.field("text_evidence", pa.float32(), nullable=True),
         pa.field("language", pa.string(), nullable=True),  # ISO 639-1, "und" when too short to tell
         pa.field("language_prob", pa.float32(), nullable=True),
         pa.field("audio_language", pa.string(), nullable=True),  # from the audio, when the ASR model can tell

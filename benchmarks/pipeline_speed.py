@@ -148,7 +148,7 @@ def main() -> int:
         ("sync", lambda ep: segments.run_sync(ep, store, force=True)),
         ("diarization", lambda ep: segments.run_diarization(ep, store, diarizer, force=True)),
         ("asr", lambda ep: segments.run_transcript(ep, store, asr, force=True)),
-        ("segments+embeddings", lambda ep: segments.run_segments(ep, store, emb, force=True)),
+        ("segments+embeddings", lambda ep: segments.run_segments(ep, store, emb, asr=asr, force=True)),
     ]
     names = [name for name, _ in stages]
     per_ep: list[dict] = []

@@ -236,6 +236,7 @@ class WhisperASR:
         self.model = WhisperModel(str(self.model_dir), device=device, compute_type=config.compute_type,
                                   cpu_threads=cpu_threads, num_workers=num_workers)
         self.batched = BatchedInferencePipeline(self.model)
+        self._silence = None  # text_evidence's encoder states of silence
 
     @property
     def multilingual(self) -> bool:
@@ -293,6 +294,38 @@ class WhisperASR:
             condition_on_previous_text=False, vad_filter=False,
         )
         return unpack_words([w for seg in segments for w in (seg.words or [])], pieces)
+
+    def text_evidence(self, clip: np.ndarray, text: str, *, language: str | None = "en") -> float | None:
+        """How much a clip's audio supports ``text`` being what it says, in nats per token: the mean log-probability
+        Whisper's decoder gives the text's tokens, teacher-forced (CTranslate2's ``align``), given the clip, minus
+        the same given silence. The difference takes out how predictable the words are by themselves ("Of course."
+        is likely after any audio), so it reads the audio's evidence alone: near 0 or below for a line that is not
+        in the clip, well above it for one that is, even where Whisper's own transcript of the clip is poor
+        (``audiorole.segments.build.transcript_mismatch``). None for an empty text or a clip under 0.1 s;
+        the first 30 s of a longer clip."""
+        import ctranslate2
+        from faster_whisper.tokenizer import Tokenizer
+
+        if not normalize_text(text) or len(clip) < SAMPLE_RATE // 10:
+            return None
+        m = self.model
+        lang = (language or "en") if self.multilingual else None
+        tok = Tokenizer(m.hf_tokenizer, m.model.is_multilingual, task="transcribe", language=lang)
+        tokens = tok.encode(" " + text.strip())[: m.max_length // 2 - len(tok.sot_sequence) - 1]
+        n = m.feature_extractor.nb_max_frames
+        feats = m.feature_extractor(np.asarray(clip[: 30 * SAMPLE_RATE], dtype=np.float32))[:, :n]
+        frames = feats.shape[-1]
+        padded = np.zeros((1, feats.shape[0], n), np.float32)  # Whisper pads the log-mel with zeros, as transcribe does
+        padded[0, :, :frames] = feats
+        heard = np.asarray(m.model.encode(ctranslate2.StorageView.from_array(padded), to_cpu=True))
+        if self._silence is None:  # the words' odds without speech: one window of silence, encoded once
+            quiet = np.ascontiguousarray(m.feature_extractor(np.zeros(30 * SAMPLE_RATE, np.float32))[None, :, :n])
+            self._silence = np.asarray(m.model.encode(ctranslate2.StorageView.from_array(quiet), to_cpu=True))
+        enc = ctranslate2.StorageView.from_array(np.ascontiguousarray(np.concatenate([heard, self._silence])))
+        heard, silent = m.model.align(enc, tok.sot_sequence, [tokens, tokens], frames)
+        mean = [float(np.mean(np.log(np.maximum(np.asarray(r.text_token_probs[: len(tokens)]), 1e-10))))
+                for r in (heard, silent)]
+        return mean[0] - mean[1]
 
     def detect_language(self, wav: np.ndarray) -> tuple[str, float]:
         """Spoken language of a clip; ("und", 0) with an English-only model."""

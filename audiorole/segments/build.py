@@ -36,7 +36,16 @@ class SegmentConfig:
     max_duration_s: float = 20.0  # longer ones are rarely one utterance and exceed training windows
     max_clipping: float = 0.01  # share of clipped samples above which audio is damaged
     min_snr_db: float = 5.0  # blind WADA-SNR below which speech is buried in the bed (WADA reads low: see quality)
-    max_cer: float = 0.5  # subtitle vs ASR disagreement above which the subtitle is not what was said
+    max_cer: float = 0.5  # subtitle vs ASR disagreement above which the subtitle may not be what was said...
+    #: ...unless the audio itself supports the subtitle's words: Whisper's teacher-forced log-probability of them
+    #: given the clip, over given silence (nats per token, ``WhisperASR.text_evidence``), at least this. Where the
+    #: ASR mishears (Czech lines through the multilingual base, a growled or sung line) its transcript's CER rejects
+    #: right subtitles; the evidence tells them from wrong ones (``transcript_mismatch``)
+    min_text_evidence: float = 0.5
+    #: ...and unless Whisper heard more than this many times the subtitle's characters: then the clip holds more
+    #: speech than the line (the partner's "Voda!" after the own "Voda!", a neighbour's words), and the evidence for
+    #: the line's own words, which are there, says nothing of the rest
+    max_heard_ratio: float = 1.5
     min_asr_confidence: float = 0.5  # mean word probability needed to trust ASR-only text
     max_other_speaker_share: float = 0.33  # share of a segment another speaker's turn may cover
     min_speaker_confidence: float = 0.5  # cosine similarity to the speaker centroid needed to trust the label
@@ -260,6 +269,24 @@ def language_in_doubt(c: Candidate, cfg: SegmentConfig, series_language: str) ->
     return False
 
 
+def heard_more(text: str, asr_text: str, cfg: SegmentConfig) -> bool:
+    """Whisper heard more than ``max_heard_ratio`` times the subtitle's characters (spaces and punctuation aside)."""
+    def chars(t: str) -> int:
+        return len(normalize_text(t).replace(" ", ""))
+
+    return chars(asr_text) > cfg.max_heard_ratio * chars(text)
+
+
+def transcript_mismatch(facts: dict, cfg: SegmentConfig) -> bool:
+    """A subtitle is not what was said: the ASR heard something else (CER above ``max_cer``) and the audio does not
+    support the subtitle's words either (``text_evidence`` below ``min_text_evidence``, or not measured: never where
+    the ASR heard more than the line, ``heard_more``)."""
+    if facts.get("cer") is None or facts["cer"] <= cfg.max_cer:
+        return False
+    evidence = facts.get("text_evidence")
+    return evidence is None or evidence < cfg.min_text_evidence
+
+
 def _checks(c: Candidate, cfg: SegmentConfig, series_language: str) -> list[tuple[str, bool]]:
     f = c.facts
     dur = c.end - c.start
@@ -273,7 +300,7 @@ def _checks(c: Candidate, cfg: SegmentConfig, series_language: str) -> list[tupl
         ("no_text", not (c.text or "").strip()),
         ("foreign_language", is_foreign(f.get("language", "und"), f.get("language_prob", 0.0), series_language)
             or audio_is_foreign(f.get("audio_language"), series_language)),
-        ("transcript_mismatch", f.get("cer") is not None and f["cer"] > cfg.max_cer),
+        ("transcript_mismatch", transcript_mismatch(f, cfg)),
         ("low_asr_confidence", c.text_source == "asr" and (f.get("asr_confidence") or 0.0) < cfg.min_asr_confidence),
         ("clipping", (f.get("clipping") or 0.0) > cfg.max_clipping),
         ("low_snr", f.get("snr_db") is not None and f["snr_db"] < cfg.min_snr_db),
@@ -293,6 +320,7 @@ def build_segments(
     config: SegmentConfig = SegmentConfig(),
     audio_language=None,
     language_probabilities=None,
+    text_evidence=None,
 ) -> list[dict]:
     """All utterances of an episode as SEGMENT_SCHEMA rows (without embeddings), sorted by start time.
 
@@ -302,6 +330,9 @@ def build_segments(
     beside an English-only ASR model), asked only for the segments whose language is in doubt
     (``language_in_doubt``), their audio's language being what ``audio_verdict`` settles; the others keep
     ``audio_language`` None.
+    ``text_evidence``: optional callable(clip, text) -> nats per token (``WhisperASR.text_evidence``), asked only
+    for subtitle segments whose CER is above ``max_cer`` and whose ASR text is not much longer (``heard_more``);
+    without it those are rejected as ``transcript_mismatch``.
     """
     cfg = config
     duration = len(wav) / SAMPLE_RATE
@@ -329,6 +360,10 @@ def build_segments(
         f["cer"] = cer(c.text, asr_text) if c.text_source == "subtitle" and not f.get("no_speech") else None
         f["language"], f["language_prob"] = text_language(c.text or "")
         clip = cut(wav, c.start, c.end)
+        f["text_evidence"] = None
+        if (text_evidence and f["cer"] is not None and f["cer"] > cfg.max_cer  # a second opinion, where CER says no
+                and not heard_more(c.text, asr_text, cfg)):
+            f["text_evidence"] = text_evidence(clip, c.text)
         # WADA, not the background-referenced estimate: measured on the demo, the louder music between scenes
         # makes the background estimate read ~6 dB low there and reject clean lines; the threshold is WADA's
         f["snr_db"] = quality.wada_snr_db(clip) if len(clip) > SAMPLE_RATE // 10 else None
@@ -345,7 +380,8 @@ def build_segments(
             "speaker": f.get("speaker"), "speaker_confidence": f.get("speaker_confidence"),
             "text": c.text, "text_source": c.text_source, "cue_index": c.cue_index, "cue_part": c.cue_part,
             "speaker_tag": c.speaker_tag, "asr_text": asr_text, "asr_confidence": f["asr_confidence"],
-            "cer": f["cer"], "language": f["language"], "language_prob": f["language_prob"],
+            "cer": f["cer"], "text_evidence": _finite(f["text_evidence"]), "language": f["language"],
+            "language_prob": f["language_prob"],
             "audio_language": f["audio_language"], "snr_db": _finite(f["snr_db"]), "clipping": f["clipping"],
             "overlap": bool(f.get("overlap", False)), "keep": reason is None, "reject_reason": reason,
             "embedding": None,

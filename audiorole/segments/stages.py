@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,7 @@ from audiorole.intervals import read_intervals, total_seconds, union, write_inte
 from audiorole.io import atomic_path, write_json_atomic, write_parquet_atomic
 from audiorole.schema import CUE_SCHEMA, TURN_SCHEMA
 from audiorole.segments import subsync
-from audiorole.segments.asr import Word
+from audiorole.segments.asr import WhisperASR, Word
 from audiorole.segments.backends import asr_model_id
 from audiorole.segments.build import SegmentConfig, add_embeddings, build_segments, overlap_regions, segments_table
 from audiorole.segments.diarization import Turn, write_rttm
@@ -52,8 +53,9 @@ SYNCED_SUBTITLES = Stage("synced_subtitles", stamp="sync", version="3", **_EPISO
 SPEAKER_TURNS = Stage("speaker_turns", stamp="diarization", version="3", **_EPISODE,
                       outputs=("turns.parquet", "turns.rttm"), upstream=("enhanced_audio", "synced_subtitles"))
 # 6: a one-letter ASR slip still anchors the cut of a talked-over line; 7: without a multilingual ASR model, the audio
-# of segments whose language is in doubt is checked by the packaged multilingual Whisper base
-ALIGNED_SEGMENTS = Stage("aligned_segments", stamp="segments", version="7", **_EPISODE, outputs=("segments.parquet",),
+# of segments whose language is in doubt is checked by the packaged multilingual Whisper base; 8: a subtitle the ASR
+# heard otherwise is kept when the audio supports its words (``WhisperASR.text_evidence``)
+ALIGNED_SEGMENTS = Stage("aligned_segments", stamp="segments", version="8", **_EPISODE, outputs=("segments.parquet",),
                          upstream=("speaker_turns", "transcript"))
 
 WORD_SCHEMA = pa.schema(
@@ -294,10 +296,15 @@ def segments_inputs(ep: EpisodeSource, config: SegmentConfig, embedder_name: str
 
 
 def run_segments(ep: EpisodeSource, store: DataStore, embedder, *, config: SegmentConfig = SegmentConfig(),
-                 audio_language=None, force: bool = False) -> StageResult:
+                 audio_language=None, asr: WhisperASR | None = None, force: bool = False) -> StageResult:
     """``audio_language``: a multilingual ASR model's language identification, asked for every segment; None (an
     English-only or the packaged ASR model): the packaged multilingual Whisper base's, asked only where a segment's
-    language is in doubt, in series whose language it identifies reliably (``audiorole.segments.language``)."""
+    language is in doubt, in series whose language it identifies reliably (``audiorole.segments.language``).
+    ``asr``: the series' ASR model, the transcript's (whose identity the transcript's stamp holds), which weighs the
+    audio's evidence for a subtitle it heard otherwise (``WhisperASR.text_evidence``); None: such subtitles are
+    rejected on their CER alone."""
+    evidence = None if asr is None else partial(asr.text_evidence, language=ep.series.language)
+
     def compute(folder: Path) -> dict:
         wav = load_audio(folder / "audio.flac")  # SNR, clipping, language: the audio as it is
         speech = read_intervals(folder / "speech.parquet")
@@ -306,7 +313,7 @@ def run_segments(ep: EpisodeSource, store: DataStore, embedder, *, config: Segme
                               pq.read_table(folder / "synced_cues.parquet").to_pylist(),
                               series_language=ep.series.language, config=config,
                               audio_language=audio_language, language_probabilities=None if audio_language
-                              else packaged_language_probabilities_for(ep.series.language))
+                              else packaged_language_probabilities_for(ep.series.language), text_evidence=evidence)
         n_emb = add_embeddings(rows, load_audio(analysis_audio_path(store, ep.key)), embedder)  # enhanced where it ran
         write_parquet_atomic(folder / "segments.parquet", segments_table(rows))
         return {**summarize_segments(rows, speech), "n_embedded": n_emb}

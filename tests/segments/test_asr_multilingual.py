@@ -145,3 +145,22 @@ def test_arp_eval_intelligibility_hears_replies_in_the_series_language(czech_lin
     assert cs < 0.35 and en > cs + 0.3, (cs, en)
     with pytest.raises(ValueError, match="English-only.*'cs'"):
         Intelligibility(str(asr.packaged_model_dir()), language="cs")
+
+
+@pytest.mark.slow
+def test_text_evidence_reads_czech_lines_the_base_mishears(czech_lines, tmp_path, monkeypatch):
+    """Each real Czech line is supported by its own audio and not by the others' texts, whatever the base's own
+    transcript of it (on Fish Fillets' 6-episode build the subtitles CER rejected had evidence 1.1-3.5 at the 10th-90th
+    percentile, another line's text -0.9-0.0)."""
+    from audiorole.audio import load_audio
+    from audiorole.segments.build import SegmentConfig
+
+    monkeypatch.setenv("AUDIOROLE_CACHE_DIR", str(tmp_path))
+    model = AsrResource(cpu_threads=2).for_language("cs")
+    threshold = SegmentConfig().min_text_evidence
+    for line in czech_lines:
+        wav = load_audio(line.audio)
+        assert model.text_evidence(wav, line.text, language="cs") >= threshold, line.text
+        for other in czech_lines:
+            if other is not line:
+                assert model.text_evidence(wav, other.text, language="cs") < threshold, (line.text, other.text)

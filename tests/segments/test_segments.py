@@ -76,6 +76,51 @@ def test_mixed_speakers_overlap_and_mismatch_are_rejected():
     assert reasons == ["mixed_speakers", "overlap", "transcript_mismatch"]
 
 
+def test_a_subtitle_the_asr_misheard_is_kept_when_the_audio_supports_its_words():
+    """The audio's evidence is asked only where CER says no, and decides there: kept at or above
+    ``min_text_evidence``, rejected below it or when it cannot be measured."""
+    turns = [Turn(0.0, 2.0, "A", confidence=0.9), Turn(3.0, 5.0, "B", confidence=0.9)]
+    words = [Word(0.1, 1.9, "the subtitle says this", 0.9), Word(3.1, 4.9, "bonjour mon ami", 0.9)]
+    cues = [cue(0, 0.0, 2.0, "The subtitle says this."), cue(1, 3.0, 5.0, "Ne vím, kde je klíč.")]
+    asked = []
+
+    def evidence(value):
+        def ask(clip, text):
+            asked.append((len(clip), text))
+            return value
+        return ask
+
+    cfg = S.SegmentConfig(min_snr_db=-100, min_text_evidence=0.5)
+    for value, kept in ((2.0, True), (0.5, True), (0.2, False), (None, False)):
+        asked.clear()
+        rows = _build(cues, turns, words, config=cfg, series_language="cs", text_evidence=evidence(value))
+        assert [t for _, t in asked] == ["Ne vím, kde je klíč."], "asked only for the subtitle CER rejects"
+        assert asked[0][0] > 16000, "with the segment's own audio"
+        misheard = rows[1]
+        assert misheard["cer"] > cfg.max_cer and misheard["text_evidence"] == value
+        assert misheard["keep"] is kept and misheard["reject_reason"] == (None if kept else "transcript_mismatch")
+        assert rows[0]["text_evidence"] is None and rows[0]["keep"]
+    without = _build(cues, turns, words, config=cfg, series_language="cs")
+    assert without[1]["reject_reason"] == "transcript_mismatch" and without[1]["text_evidence"] is None
+
+
+def test_a_clip_that_holds_more_than_its_line_is_rejected_whatever_the_evidence():
+    """The ASR heard the line and someone's answer after it: the line's own words are there, so the evidence for
+    them is high, but the clip is not the line."""
+    turns = [Turn(0.0, 2.0, "A", confidence=0.9)]
+    cues = [cue(0, 0.0, 2.0, "Voda!")]
+    asked = []
+    for heard, mismatch in (("Vůda! Vůda, voda!", True), ("Búta!", False)):
+        asked.clear()
+        rows = _build(cues, turns, [Word(0.1, 1.9, heard, 0.9)], series_language="cs",
+                      config=S.SegmentConfig(min_snr_db=-100, max_heard_ratio=1.5),
+                      text_evidence=lambda clip, text: asked.append(text) or 3.0)
+        assert rows[0]["cer"] > 0.5
+        assert (rows[0]["reject_reason"] == "transcript_mismatch") is mismatch and bool(asked) is not mismatch
+    assert S.heard_more("Hi Joe.", "Hi, Joe. Yeah, sure!", S.SegmentConfig())
+    assert not S.heard_more("Zkoušel jsi vůbec někdy Ubuntu?", "Skoučel si by bět znikle vům to?", S.SegmentConfig())
+
+
 def test_without_subtitles_segments_come_from_turns_and_asr():
     turns = [Turn(0.0, 3.0, "A", confidence=0.9), Turn(3.5, 6.0, "B", confidence=0.9)]
     words = [Word(0.2, 1.0, "good", 0.9), Word(1.1, 2.5, "morning", 0.9), Word(3.6, 5.0, "hi", 0.9)]
