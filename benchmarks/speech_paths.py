@@ -73,6 +73,26 @@ mel, applied to the conversion's output, 0.67 at 0.265 (one-off variants of ``Me
 
 ``--say`` on that build: tts-vc CER 0.202 (per character 0.06 Theo Park – 0.34 Rosa Alvarez), tts-units 0.85; on the
 first build, realigned (first fit to convergence): tts-vc 0.226 (0.048 Theo Park – 0.546 Rosa Alvarez), tts-units 0.814.
+
+What a frame-by-frame conversion could reach at best (2026-12-07, one-off, the first table's build and lines): each
+part of the conversion replaced by the real recording's own, DTW-aligned to the reading through the converted
+envelope (the reading's timing kept), then WORLD synthesis as ``convert`` does:
+
+    replaced by the recording's         CER  AP-norm
+    nothing (tts-vc)                  0.153     0.70
+    envelope                          0.161     0.76
+    F0 contour                        0.182     0.72
+    aperiodicity                      0.162     0.69
+    envelope + F0                     0.147     0.82
+    envelope + aperiodicity           0.188     0.78
+    envelope + F0 + aperiodicity      0.176     0.85
+    all, in the recording's timing    0.154     0.91   (WORLD copy-synthesis)
+    the reading stretched to the recording's length (global tempo only)   0.187  0.68
+
+So the voice is in the envelope and the pitch together (each alone buys little), the timing is worth 0.06, and a
+perfect frame-wise mapping of the reading still leaves model replies short of 0.8 (they score about 0.1 under the
+true texts). Replacing the mixture's envelope by the mean of the 4 nearest recorded envelopes (exemplar selection on
+the converted frame) did not help: AP 0.71 / 0.71 / 0.67 at weights 0.3 / 0.5 / 1.0, CER up to 0.231.
 """
 
 from __future__ import annotations
