@@ -26,8 +26,11 @@ def print_eval(data_dir: str | Path, series_key: str, echo=print) -> None:
     echo(f"\nARP-Eval of {series_key} (AP, CP normalized: 0 = another character's real reply, 1 = own real reply; "
          "95% bootstrap intervals; CER raw):")
     _echo_table(table(results), echo)
-    echo("metric AUC, own real reply vs another character's (all characters): "
-         + ", ".join(f"{r['metric']} {r['AUC']}" for r in auc_rows(results) if r["character"] == "ALL"))
+    aucs = [r for r in auc_rows(results) if r["character"] == "ALL"]
+    for replies in ("test set", "all held out"):
+        line = ", ".join(f"{r['metric']} {r['AUC']} (n {r['n']})" for r in aucs if r["replies"] == replies)
+        if line:
+            echo(f"metric AUC, own real reply vs another character's (all characters, {replies}): {line}")
     diffs = [r for r in difference_rows(results) if r["character"] != "ALL"]
     for comp in sorted({r["comparison"] for r in diffs}):
         for m in ("AP", "CP"):

@@ -95,9 +95,11 @@ def score(folder: Path, trained: bool) -> list[dict]:
             except FileNotFoundError:
                 results = None
             if results:
-                auc = {r["metric"]: r["AUC"] for r in auc_rows(results) if r["character"] == "ALL"}
+                auc = {(r["metric"], r["replies"]): r["AUC"] for r in auc_rows(results) if r["character"] == "ALL"}
                 model = [r for r in table(results) if r["system"] == ARP_MODEL and r["character"] == ALL]
-                row.update({"auc_AP": auc.get("AP"), "auc_CP": auc.get("CP"),
+                row.update({"auc_AP": auc.get(("AP", "test set")), "auc_CP": auc.get(("CP", "test set")),
+                            "auc_AP_held_out": auc.get(("AP", "all held out")),
+                            "auc_CP_held_out": auc.get(("CP", "all held out")),
                             **{f"model_{m}": (model[0].get(m) if model else None) for m in ("AP", "CP", "CER")}})
         rows.append(row)
     return rows
@@ -126,7 +128,8 @@ def main() -> int:
             row.update(name=name, seconds=seconds, failed=sorted(report.failed))
             table_rows.append(row)
     cols = [c for c in ("name", "episodes", "episodes_lost", "der", "kept_speech", "sync_median_ms", "attribution",
-                        "voice_purity", "all_main_named", "cp_scorer_auc", "auc_AP", "auc_CP", "model_AP", "model_CP",
+                        "voice_purity", "all_main_named", "cp_scorer_auc", "auc_AP", "auc_CP", "auc_AP_held_out",
+                        "auc_CP_held_out", "model_AP", "model_CP",
                         "model_CER", "seconds") if any(c in r for r in table_rows)]
     print("  ".join(cols))
     for r in table_rows:

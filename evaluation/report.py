@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from audiorole.io import atomic_path
-from evaluation.score import ALL, table
+from evaluation.score import ALL, HELD_OUT, table
 from evaluation.systems import ARP_MODEL, BUILT_IN, OTHER_CHARACTER, REAL_REPLY
 from evaluation.testset import context_text
 
@@ -133,11 +133,16 @@ def difference_rows(results: list[dict]) -> list[dict]:
 
 
 def auc_rows(results: list[dict]) -> list[dict]:
+    """The anchors' AUCs on the test set's samples and over every held-out reply (``score.held_out_separation``)."""
     rows = []
     for r in results:
-        if r["kind"] == "auc" and r["set"] == "all":
-            rows.append({"character": r["character"], "metric": r["metric"], "AUC": f"{r['value']:.3f}", "n": r["n"]})
-    return sorted(rows, key=lambda r: (r["character"] == ALL, r["character"], r["metric"]))
+        if r["kind"] == "auc" and r["set"] in ("all", HELD_OUT):
+            ci = (f" [{r['ci_low']:.2f}, {r['ci_high']:.2f}]" if r.get("ci_low") is not None
+                  and np.isfinite(r["ci_low"]) else "")
+            rows.append({"character": r["character"], "metric": r["metric"],
+                         "replies": "test set" if r["set"] == "all" else "all held out",
+                         "AUC": f"{r['value']:.3f}{ci}", "n": r["n"]})
+    return sorted(rows, key=lambda r: (r["character"] == ALL, r["character"], r["metric"], r["replies"]))
 
 
 def write_report(ev: Path, title: str, samples: list[dict], results: list[dict], scores: list[dict], facts: dict,

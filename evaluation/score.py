@@ -143,9 +143,10 @@ def aggregate(rows: list[dict], *, baselines: list[str], n_bootstrap: int = 2000
                 neg = [r["raw"] for r in mine if r["system"] == OTHER_CHARACTER and r["metric"] == m
                        and r["raw"] is not None]
                 if pos and neg:
+                    lo, hi = stats.auc_interval(pos, neg, **kw)
                     out.append({"series_key": series, "character": name, "character_key": key, "set": set_,
                                 "kind": "auc", "system": AUC_SYSTEM, "metric": m, "value": stats.auc(pos, neg),
-                                "ci_low": None, "ci_high": None, "n": len(pos) + len(neg), "raw": None,
+                                "ci_low": lo, "ci_high": hi, "n": len(pos) + len(neg), "raw": None,
                                 "n_failed": None, "n_missing": None})
     return out
 
@@ -175,3 +176,58 @@ def _fmt(v, lo, hi) -> str:
     if lo is None or not np.isfinite(lo):
         return f"{v:.2f}"
     return f"{v:.2f} [{lo:.2f}, {hi:.2f}]"
+
+
+HELD_OUT = "held_out"  # the set of the AUC rows over every held-out reply (``held_out_separation``)
+
+
+def held_out_separation(replies: list[dict], scorers: dict, *, series_key: str, n_bootstrap: int = 2000,
+                        seed: int = 0) -> list[dict]:
+    """The measures measured on every held-out reply, not only the test set's samples: EVAL_RESULT_SCHEMA AUC rows
+    (set ``held_out``) per character and ALL, with bootstrap intervals.
+
+    ``replies``: the validation and test splits' replies of the main characters (``character_key``, ``character``,
+    ``text``, ``segment_ids``). For each character c, its own replies' raw metric (AP: the reply's voice against c's
+    held-out centroid, its own segments left out; CP: P(c | the reply's text)) against the same metric of every
+    other main character's reply — what the test set's anchors compare, over a few hundred replies instead of a few
+    dozen (Amazon Queen's test episode gives Joe alone 16 samples). A reply's voice is the mean of its segments'
+    embeddings in the AP reference (``AcousticPersonalization.refs``); a reply whose segments are not there (its
+    character has no reference) has no AP; a character without train-split lines has no CP of its own (its replies
+    still count as others'). ALL pools every character's own and other scores."""
+    ap, cp = scorers["AP"], scorers["CP"]
+    voice = {}
+    for i, r in enumerate(replies):
+        embs = [ap.refs.get(r["character_key"], {}).get(s) for s in r["segment_ids"]]
+        if embs and all(e is not None for e in embs):
+            voice[i] = np.mean(embs, axis=0) / (np.linalg.norm(np.mean(embs, axis=0)) + 1e-9)
+    texts = [r["text"] for r in replies]
+    names = {r["character_key"]: r["character"] for r in replies}
+    scored: dict[str, dict[str, tuple[list, list]]] = {"AP": {}, "CP": {}}
+    for key in sorted(names):
+        own = [i for i, r in enumerate(replies) if r["character_key"] == key]
+        other = [i for i, r in enumerate(replies) if r["character_key"] != key]
+        if not own or not other:
+            continue
+        if key in cp.classes:  # a character without train-split lines has no column to score (nor a model)
+            probs = cp.score(texts, [key] * len(texts))
+            scored["CP"][key] = ([float(probs[i]) for i in own], [float(probs[i]) for i in other])
+        centroid = ap.centroid(key)
+        if centroid is not None:
+            pos = []
+            for i in own:
+                c = ap.centroid(key, leave_out=replies[i]["segment_ids"])
+                if i in voice and c is not None:
+                    pos.append(float(voice[i] @ c))
+            neg = [float(voice[i] @ centroid) for i in other if i in voice]
+            if pos and neg:
+                scored["AP"][key] = (pos, neg)
+    out = []
+    for metric, by_key in scored.items():
+        pooled = ([v for p, _ in by_key.values() for v in p], [v for _, n in by_key.values() for v in n])
+        for key, (pos, neg) in sorted(by_key.items()) + ([(ALL, pooled)] if by_key else []):
+            lo, hi = stats.auc_interval(pos, neg, n_resamples=n_bootstrap, seed=seed)
+            out.append({"series_key": series_key, "character": names.get(key, ALL), "character_key": key,
+                        "set": HELD_OUT, "kind": "auc", "system": AUC_SYSTEM, "metric": metric,
+                        "value": stats.auc(pos, neg), "ci_low": lo, "ci_high": hi, "n": len(pos) + len(neg),
+                        "raw": None, "n_failed": None, "n_missing": None})
+    return out

@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 
 from audiorole.audio import load_audio
 from audiorole.dataset.dialogues import MIN_REPLY_WORDS, UNKNOWN_SPEAKER, n_words, speaker_name
+from audiorole.dataset.stages import character_keys
 from audiorole.embeddings import build_embedder
 from audiorole.errors import InputError
 from audiorole.io import write_json_atomic, write_parquet_atomic
@@ -49,7 +50,7 @@ from evaluation.replies import (
 )
 from evaluation.report import write_report
 from evaluation.schema import EVAL_RESULT_SCHEMA, SAMPLE_SCORE_SCHEMA
-from evaluation.score import aggregate, normalize_rows, score_system
+from evaluation.score import HELD_OUT, aggregate, held_out_separation, normalize_rows, score_system
 from evaluation.systems.anchors import cut, write_anchors
 from evaluation.systems.arp_model import write_arp_model
 from evaluation.systems.baselines import BaseLM, write_baselines
@@ -70,10 +71,11 @@ ANCHORS = Stage("anchors", stamp="anchors", version="1", **_SERIES,
 ARP_BASELINES = Stage("arp_baselines", stamp="baselines", version="1", **_SERIES,
                       outputs=tuple(f"systems/{n}/{sysmod.SYSTEM_FILE}" for n in sysmod.BASELINES),
                       upstream=("arp_test_set", "speech_tokenizer", "speech_decoder"), legacy=_baselines_legacy)
-# 2: CER decoded at temperature 0 (the same on every run), capped at 1 per sample
-_EVAL_VERSION = "2"
+# 2: CER decoded at temperature 0 (the same on every run), capped at 1 per sample; 3: the AUCs with intervals, and
+# over every held-out reply (set "held_out"), AP's reference holding every main character's held-out speech
+_EVAL_VERSION = "3"
 #: Part of ``arp_eval``: the ARP-Model's replies copied into its system folder when they changed.
-ARP_MODEL_SYSTEM = Stage("arp_model_system", stamp="arp_model_system", version=_EVAL_VERSION, **_SERIES,
+ARP_MODEL_SYSTEM = Stage("arp_model_system", stamp="arp_model_system", version="2", **_SERIES,
                          outputs=(f"systems/{sysmod.ARP_MODEL}/{sysmod.SYSTEM_FILE}",),
                          upstream=("arp_test_set", "arp_replies"), fan_in=("arp_replies",))
 #: The scores read every system folder (the baselines', the ARP-Model's, dropped-in ones) by their identity.
@@ -223,12 +225,23 @@ def eval_inputs(config: MetricConfig, folders: dict[str, Path]) -> list:
     return [asdict(config), {n: [str(p), sysmod.folder_identity(p)] for n, p in sorted(folders.items())}]
 
 
-def _scorers(store: DataStore, series_key: str, samples: list[dict], config: MetricConfig) -> dict:
-    """The four metrics, fitted: AP on the test split's held-out speech, CP on the train split's lines, relevance on
-    the test set's real replies."""
+def held_out_replies(dialogues: list[dict], main_keys: set[str]) -> list[dict]:
+    """Every reply of a main character in the validation and test splits (each turn once: its single-turn record)
+    with at least ``MIN_REPLY_WORDS`` words, as the test set takes its samples."""
+    return [{"character_key": d["character_key"], "character": d["character"], "text": d["reply"]["text"],
+             "segment_ids": list(d["reply"].get("segment_ids") or [d["reply"]["segment_id"]])}
+            for d in dialogues if d["split"] in ("validation", "test") and d["kind"] == "single_turn"
+            and d["character_key"] in main_keys and n_words(d["reply"]["text"]) >= MIN_REPLY_WORDS]
+
+
+def _scorers(store: DataStore, series_key: str, samples: list[dict], config: MetricConfig) -> tuple[dict, list]:
+    """The four metrics, fitted: AP on the held-out speech (validation and test splits) of every main character,
+    CP on the train split's lines, relevance on the test set's real replies; and the held-out replies the AUCs of
+    ``held_out_separation`` read."""
 
     splits, segs, dialogues = series_data(store, series_key)
-    keys = {s["character_key"] for s in samples}
+    mains = {k.split("/", 1)[1] for k in character_keys(store, series_key)}
+    keys = {s["character_key"] for s in samples} | mains
     audio_of = {d["episode_key"]: d["audio_path"] for d in dialogues}
     held_out = {}  # speech no model trained on: the test and validation splits
     for s in segs:
@@ -242,7 +255,7 @@ def _scorers(store: DataStore, series_key: str, samples: list[dict], config: Met
         "CP": ContentPersonalization(seed=config.seed).fit([s["text"] for s in train], [s["character_key"] for s in train]),
         "relevance": Relevance(SentenceEmbedder()).fit({s["sample_id"]: s["reply_text"] for s in samples}),
         "CER": Intelligibility(config.asr_model_dir or None, language=series_language(store, series_key)),
-    }
+    }, held_out_replies(dialogues, mains)
 
 
 def run_eval(store: DataStore, series_key: str, *, config: MetricConfig = MetricConfig(),
@@ -264,13 +277,15 @@ def _score(store: DataStore, series_key: str, config: MetricConfig, folders: dic
     samples = load_test_set(store, series_key)
     if not samples:
         raise RuntimeError(f"{ev / 'test_set.parquet'}: the test set is empty; nothing to evaluate")
-    scorers = _scorers(store, series_key, samples, config)
+    scorers, replies = _scorers(store, series_key, samples, config)
     rows = []
     for name, folder in folders.items():
         rows += score_system(name, folder, samples, scorers)
     rows = normalize_rows(rows)
     results = aggregate(rows, baselines=[n for n in folders if n not in sysmod.ANCHORS and n != sysmod.ARP_MODEL],
                         n_bootstrap=config.n_bootstrap, seed=config.seed)
+    results += held_out_separation(replies, scorers, series_key=series_key, n_bootstrap=config.n_bootstrap,
+                                   seed=config.seed)
     write_parquet_atomic(ev / "samples.parquet", pa.Table.from_pylist(rows, schema=SAMPLE_SCORE_SCHEMA))
     write_parquet_atomic(ev / "results.parquet", pa.Table.from_pylist(results, schema=EVAL_RESULT_SCHEMA))
     problems = sorted({(r["system"], r["sample_id"], r["status"], r["problem"]) for r in rows if r["status"] != "ok"})
@@ -278,12 +293,24 @@ def _score(store: DataStore, series_key: str, config: MetricConfig, folders: dic
         "systems": {n: str(p) for n, p in folders.items()}, "n_samples": len(samples),
         "auc": {f"{r['metric']}": round(r["value"], 4) for r in results
                 if r["kind"] == "auc" and r["character_key"] == "ALL" and r["set"] == "all"},
+        "auc_interval": {f"{r['metric']}": _interval(r) for r in results
+                         if r["kind"] == "auc" and r["character_key"] == "ALL" and r["set"] == "all"},
+        # the same over every held-out reply of the main characters (validation and test splits)
+        "auc_held_out": {f"{r['metric']}": round(r["value"], 4) for r in results
+                         if r["kind"] == "auc" and r["character_key"] == "ALL" and r["set"] == HELD_OUT},
+        "auc_held_out_interval": {f"{r['metric']}": _interval(r) for r in results
+                                  if r["kind"] == "auc" and r["character_key"] == "ALL" and r["set"] == HELD_OUT},
+        "n_held_out_replies": len(replies),
         "n_problems": len(problems),
         "problems": [{"system": s, "sample_id": i, "status": st, "problem": p} for s, i, st, p in problems[:200]],
         "seconds": round(time.perf_counter() - t0, 1),
     }
     write_json_atomic(ev / "eval.json", facts)
     return facts, [f"{s}/{i}: {st} ({p})" for s, i, st, p in problems[:20]]
+
+
+def _interval(r: dict) -> list:
+    return [round(x, 4) if x is not None and np.isfinite(x) else None for x in (r["ci_low"], r["ci_high"])]
 
 
 def load_results(store: DataStore, series_key: str) -> list[dict]:

@@ -48,3 +48,22 @@ def auc(positive, negative) -> float:
     if not pos or not neg:
         return float("nan")
     return float(roc_auc_score([1] * len(pos) + [0] * len(neg), pos + neg))
+
+
+def auc_interval(positive, negative, n_resamples: int = 2000, seed: int = 0,
+                 level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``auc``: the positives and the negatives resampled each on their own (the
+    two groups' sizes kept). 16 own replies against 16 others leave an AUC of 0.6 anywhere from chance to 0.8, and
+    the interval says so. NaN without two of each."""
+    pos = np.asarray([v for v in positive if np.isfinite(v)], np.float64)
+    neg = np.asarray([v for v in negative if np.isfinite(v)], np.float64)
+    if len(pos) < 2 or len(neg) < 2:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    p = pos[rng.integers(0, len(pos), (n_resamples, len(pos)))]  # (R, P)
+    q = neg[rng.integers(0, len(neg), (n_resamples, len(neg)))]  # (R, N)
+    # Mann-Whitney: the share of (own, other) pairs in order, ties counting half
+    wins = (p[:, :, None] > q[:, None, :]).mean((1, 2)) + 0.5 * (p[:, :, None] == q[:, None, :]).mean((1, 2))
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(wins, [tail, 100 - tail])
+    return float(low), float(high)

@@ -38,7 +38,6 @@ CASES = [
                  UP["speech_tokenizer"], UP["speech_decoder"])),
     (evaluation.ARP_MODEL_SYSTEM, SERIES, [{"walt": "r"}],
      fingerprint("arp_model_system", "2", UP["arp_test_set"], {"walt": "r"})),
-    (evaluation.ARP_EVAL, SERIES, [{"m": 1}, {}], fingerprint("eval", "2", UP["arp_test_set"], {"m": 1}, {})),
     (evaluation.ARP_EVAL_REPORT, SERIES, [], fingerprint("report", "1", UP["arp_eval"])),
 ]
 
@@ -55,6 +54,7 @@ BUMPED = {"standardized_audio": "3: high-passed at 50 Hz (DC offset and rumble o
                             "and the voice's global variance; 6: its frame pairs realigned through its first fit",
           "arp_replies": "4: the speech says the reply's text (a TTS reading converted into the character's voice); "
                          "5: no text token right after itself, no undecodable bytes in its text",
+          "arp_eval": "3: the anchors' AUCs with bootstrap intervals, and over every held-out reply",
           "aligned_segments": "7: the audio of segments whose language is in doubt is checked by the packaged "
                               "multilingual Whisper base (English series without a multilingual ASR model); 8: a "
                               "subtitle the ASR heard otherwise is weighed by the audio's evidence for its words"}

@@ -218,6 +218,20 @@ def test_stats_edge_cases():
     assert stats.paired_difference({"a": 1.0, "b": 2.0}, {"b": 1.0, "c": 0.0})[3] == 1
 
 
+def test_auc_interval_holds_the_auc_and_narrows_with_more_replies():
+    rng = np.random.default_rng(0)
+    widths = []
+    for n in (16, 400):
+        own, other = rng.normal(0.5, 1, n), rng.normal(0, 1, n)  # true AUC = Phi(0.5 / sqrt 2) = 0.64
+        lo, hi = stats.auc_interval(own, other)
+        assert lo <= stats.auc(own, other) <= hi
+        widths.append(hi - lo)
+    assert widths[0] > 2.5 * widths[1] and lo < 0.64 < hi
+    assert stats.auc_interval([0.9, 0.8, 0.7], [0.1, 0.2]) == (1.0, 1.0)  # apart in every resample
+    assert stats.auc_interval([0.5, 0.5], [0.5, 0.5]) == (0.5, 0.5)  # ties count half
+    assert all(np.isnan(stats.auc_interval([0.9], [0.1, 0.2])))
+
+
 def test_content_personalization_tells_the_demo_characters_apart_in_an_unseen_episode():
     """Trained on three episodes' scripts, it attributes the lines of a fourth (real script text: characters come
     back to their topics and catch-phrases, backchannels are shared)."""
@@ -342,3 +356,49 @@ def test_ap_leaves_every_segment_of_the_own_reply_out_of_the_reference():
     assert ap.score_embeddings(e1[None], "ann", "turn-a")[0] > 0.7  # half of the turn is still in the reference
     with pytest.raises(ValueError, match="no held-out real speech"):
         ap.score_embeddings(e1[None], "ann", ["turn-a", "turn-b", "other-line"])
+
+
+def test_held_out_separation_scores_every_held_out_reply_against_every_other_characters():
+    """Own replies against every other main character's, per character and pooled: a voice and a vocabulary that
+    tell the characters apart give AUC 1; a reply's own segments are out of its reference (a character whose only
+    reference is that reply has no AP); CP reads the reply's text."""
+    from evaluation.metrics.acoustic import AcousticPersonalization
+    from evaluation.metrics.content import ContentPersonalization
+    from evaluation.score import ALL, HELD_OUT, held_out_separation
+
+    class Embed:  # a clip's embedding is its first three samples
+        def embed_many(self, wavs):
+            return [w[:3] for w in wavs]
+
+    rng = np.random.default_rng(0)
+    voices = {"ann": np.array([1.0, 0.2, 0.0]), "bob": np.array([0.0, 1.0, 0.2]), "cy": np.array([0.2, 0.0, 1.0])}
+    words = {"ann": "garden roses soil", "bob": "engine gears bolts", "cy": "violin concert tune"}
+    clips, replies = {}, []
+    for key, v in voices.items():
+        n = 1 if key == "cy" else 6  # cy: one held-out reply, so no reference without it
+        for i in range(n):
+            sid = f"{key}-{i}"
+            clips.setdefault(key, {})[sid] = (v + 0.1 * rng.standard_normal(3)).astype(np.float32)
+            replies.append({"character_key": key, "character": key.title(), "text": f"the {words[key]} again",
+                            "segment_ids": [sid]})
+    ap = AcousticPersonalization(Embed()).fit(clips)
+    cp = ContentPersonalization().fit([f"my {words[k]} {i}" for k in words for i in range(5)],
+                                      [k for k in words for _ in range(5)])
+    rows = held_out_separation(replies, {"AP": ap, "CP": cp}, series_key="s", n_bootstrap=200)
+    by = {(r["metric"], r["character_key"]): r for r in rows}
+    assert all(r["set"] == HELD_OUT and r["kind"] == "auc" for r in rows)
+    assert by[("AP", "ann")]["value"] == 1.0 and by[("AP", "ann")]["n"] == 6 + 7  # own 6, the others' 7
+    assert ("AP", "cy") not in by, "cy's only reply cannot be scored against a reference without it"
+    assert by[("CP", "cy")]["value"] == 1.0 and by[("CP", ALL)]["value"] == 1.0
+    assert by[("AP", ALL)]["n"] == by[("AP", "ann")]["n"] + by[("AP", "bob")]["n"]
+    assert by[("CP", ALL)]["ci_low"] <= by[("CP", ALL)]["value"] <= by[("CP", ALL)]["ci_high"]
+    # a character without train-split lines has no CP column of its own; its replies are still the others' replies
+    dee = replies + [{"character_key": "dee", "character": "Dee", "text": "the harbour boats sails again",
+                      "segment_ids": ["dee-0"]}]
+    rows = held_out_separation(dee, {"AP": ap, "CP": cp}, series_key="s", n_bootstrap=50)
+    assert ("CP", "dee") not in {(r["metric"], r["character_key"]) for r in rows}
+    assert next(r for r in rows if r["metric"] == "CP" and r["character_key"] == "ann")["n"] == 6 + 8
+    # a vocabulary every character shares separates nobody
+    same = [dict(r, text="the same words again") for r in replies]
+    assert {r["value"] for r in held_out_separation(same, {"AP": ap, "CP": cp}, series_key="s", n_bootstrap=50)
+            if r["metric"] == "CP"} == {0.5}
