@@ -16,11 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
+from audiorole.embeddings import l2_normalize
 from evaluation import stats
 from evaluation.metrics import FAILURE_RAW, METRICS, NORMALIZED
 from evaluation.systems import ANCHORS, ARP_MODEL, OTHER_CHARACTER, REAL_REPLY, read_reply
 
 ALL = "ALL"  # the row over every character
+HELD_OUT = "held_out"  # the set of the AUC rows over every held-out reply (``held_out_separation``)
 AUC_SYSTEM = f"{REAL_REPLY} vs {OTHER_CHARACTER}"
 
 
@@ -178,9 +180,6 @@ def _fmt(v, lo, hi) -> str:
     return f"{v:.2f} [{lo:.2f}, {hi:.2f}]"
 
 
-HELD_OUT = "held_out"  # the set of the AUC rows over every held-out reply (``held_out_separation``)
-
-
 def held_out_separation(replies: list[dict], scorers: dict, *, series_key: str, n_bootstrap: int = 2000,
                         seed: int = 0) -> list[dict]:
     """The measures measured on every held-out reply, not only the test set's samples: EVAL_RESULT_SCHEMA AUC rows
@@ -199,7 +198,7 @@ def held_out_separation(replies: list[dict], scorers: dict, *, series_key: str, 
     for i, r in enumerate(replies):
         embs = [ap.refs.get(r["character_key"], {}).get(s) for s in r["segment_ids"]]
         if embs and all(e is not None for e in embs):
-            voice[i] = np.mean(embs, axis=0) / (np.linalg.norm(np.mean(embs, axis=0)) + 1e-9)
+            voice[i] = l2_normalize(np.mean(embs, axis=0))
     texts = [r["text"] for r in replies]
     names = {r["character_key"]: r["character"] for r in replies}
     scored: dict[str, dict[str, tuple[list, list]]] = {"AP": {}, "CP": {}}

@@ -317,15 +317,15 @@ class WhisperASR:
         frames = feats.shape[-1]
         padded = np.zeros((1, feats.shape[0], n), np.float32)  # Whisper pads the log-mel with zeros, as transcribe does
         padded[0, :, :frames] = feats
-        heard = np.asarray(m.model.encode(ctranslate2.StorageView.from_array(padded), to_cpu=True))
+        states = np.asarray(m.model.encode(ctranslate2.StorageView.from_array(padded), to_cpu=True))
         if self._silence is None:  # the words' odds without speech: one window of silence, encoded once
             quiet = np.ascontiguousarray(m.feature_extractor(np.zeros(30 * SAMPLE_RATE, np.float32))[None, :, :n])
             self._silence = np.asarray(m.model.encode(ctranslate2.StorageView.from_array(quiet), to_cpu=True))
-        enc = ctranslate2.StorageView.from_array(np.ascontiguousarray(np.concatenate([heard, self._silence])))
-        heard, silent = m.model.align(enc, tok.sot_sequence, [tokens, tokens], frames)
-        mean = [float(np.mean(np.log(np.maximum(np.asarray(r.text_token_probs[: len(tokens)]), 1e-10))))
-                for r in (heard, silent)]
-        return mean[0] - mean[1]
+        both = ctranslate2.StorageView.from_array(np.ascontiguousarray(np.concatenate([states, self._silence])))
+        with_audio, with_silence = (
+            float(np.mean(np.log(np.maximum(np.asarray(r.text_token_probs[: len(tokens)]), 1e-10))))
+            for r in m.model.align(both, tok.sot_sequence, [tokens, tokens], frames))
+        return with_audio - with_silence
 
     def detect_language(self, wav: np.ndarray) -> tuple[str, float]:
         """Spoken language of a clip; ("und", 0) with an English-only model."""
