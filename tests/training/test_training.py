@@ -309,6 +309,24 @@ def test_training_stops_after_patience_validations_without_a_better_model_and_st
     assert json.loads((tmp_path / "lm" / "best" / "best.json").read_text())["step"] == 4
 
 
+def test_gains_below_min_delta_count_toward_patience_but_the_lowest_loss_is_published(tmp_path, tiny_lm,
+                                                                                      monkeypatch):
+    """Text loss 3.0, 2.98, 2.97 (each a little lower), validated every 2 steps with patience 2 and min_delta 0.05:
+    the two small gains count as no gain, so the run stops at step 6 of 12, and publishes step 6's model, the lowest
+    loss, not step 2's."""
+    from training.lm import train as loop
+
+    curve = iter([3.0, 2.98, 2.97, 1.0, 0.5, 0.2])
+    real = loop.summarize_losses
+    monkeypatch.setattr(loop, "summarize_losses", lambda per_sample: {**real(per_sample), "text_loss": next(curve)})
+    spec = loop.TrainSpec(**{**_spec(tmp_path, tiny_lm, max_steps=12).__dict__, "patience": 2, "select_by": "text",
+                             "min_delta": 0.05, "save_every": 4})
+    result = loop.train(spec)
+    assert result["stopped_early_at"] == 6 and result["steps"] == 6
+    assert result["best_step"] == 6 and result["best_val_loss"] == 2.97
+    assert json.loads((tmp_path / "lm" / "best" / "best.json").read_text())["step"] == 6
+
+
 def test_corrupt_checkpoint_is_a_clear_error(tmp_path, tiny_lm):
     from training.lm.train import train
 

@@ -8,7 +8,9 @@ the same spec resumes from the latest one (``load_checkpoint``) and ends at the 
 pure function of (seed, step), so a resumed run sees the batches the uninterrupted one would have. Validation loss
 is measured every ``eval_every`` steps; the best model so far is kept in ``best/`` (a transformers directory).
 With ``patience`` > 0 the run stops early once that many validations in a row found no better model (transformers'
-``EarlyStoppingCallback``): the steps after it could only publish the same ``best/``. The LR schedule still spans
+``EarlyStoppingCallback``): the steps after it could only publish the same ``best/``. With ``min_delta`` a validation
+counts as better, for that count, only when it lowers the best loss by more than ``min_delta`` (the callback's
+``early_stopping_threshold``); ``best/`` still takes any lower loss. The LR schedule still spans
 ``max_steps``, so the steps that do run, and the best model, are the full run's.
 """
 
@@ -52,6 +54,7 @@ class TrainSpec:
     fresh: bool = False  # ignore existing checkpoints
     select_by: str = "total"  # the validation loss that picks best/: "total" or "text" (the reply's words only)
     patience: int = 0  # stop after this many validations in a row without a better model (0: run max_steps)
+    min_delta: float = 0.0  # for ``patience``, a model is better only when its loss is lower by more than this
     extra: dict = field(default_factory=dict)  # carried into metrics (fingerprint, series, ...)
 
     @classmethod
@@ -341,8 +344,10 @@ def _run_steps(run: _Run) -> float:
         _record(run, rec)
         if spec.patience and "val_loss" in rec and state.get("since_best", 0) >= spec.patience:
             state["stopped_early_at"] = step  # saved below, so a resumed run ends here too
-            run.reporter.log(f"step {step}: {spec.patience} validation(s) without a better model than step "
-                             f"{state['best_step']}'s; stopping early")
+            gain = state.get("gain_step", state["best_step"])
+            run.reporter.log(f"step {step}: {spec.patience} validation(s) without a better model than step {gain}'s"
+                             + (f" (by more than {spec.min_delta:g})" if spec.min_delta else "")
+                             + f"; stopping early, publishing step {state['best_step']}'s")
         if step % spec.save_every == 0 or step == spec.max_steps or state.get("stopped_early_at"):
             _save_checkpoint(run, step)
     return time.perf_counter() - t_loop
@@ -380,8 +385,10 @@ def _validate(run: _Run, rec: dict) -> None:
     state, step = run.state, rec["step"]
     score = val["text_loss"] if run.spec.select_by == "text" else val["loss"]
     state["since_best"] = state.get("since_best", 0) + 1  # (a checkpoint of an older release has no count)
+    if state["best_val"] is None or score < state["best_val"] - run.spec.min_delta:
+        state["since_best"], state["gain_step"] = 0, step
     if state["best_val"] is None or score < state["best_val"]:
-        state["best_val"], state["best_step"], state["since_best"] = score, step, 0
+        state["best_val"], state["best_step"] = score, step
         save_speech_lm(run.engine.module, run.vocab, run.out / "best", {"best.json": json.dumps(
             {"step": step, "val": val}, indent=2)})
 
