@@ -1,8 +1,10 @@
 """Lay a corpus out as a series: episodes of real clips in their real order, subtitles as real ones are, ground truth.
 
 Per episode (consecutive scenes until it holds ``minutes`` of speech):
-- the clips at 48 kHz, trimmed of their silent ends (the truth's turns are the speech, not the file), a natural gap between turns (0.15–0.7 s; 2.5–5 s and a music sting between scenes), over a
-  noise floor (pink noise 35–45 dB below the speech) and a music bed under the speech at 18–28 dB;
+- the clips at 48 kHz, trimmed of their silent ends, a natural gap between turns (0.15–0.7 s; 2.5–5 s and a music
+  sting between scenes), over a noise floor (pink noise 35–45 dB below the speech) and a music bed under the speech
+  at 18–28 dB. A truth turn is the part of its clip that is heard over that background (``audible_extent``): a
+  reverberant clip's tail fades under the bed, and no listener marks what it cannot hear;
 - subtitles in the spoken language: one cue per line, a long line split over cues at sentence or clause breaks
   (at most 2 × 42 characters and 6 s a cue, timed by its share of the characters, so the later cues start
   mid-speech), two short quick lines of different speakers sometimes in one dash cue, a few short lines dropped,
@@ -27,7 +29,8 @@ from audiorole.io import atomic_path, write_json_atomic, write_text_atomic
 from audiorole.recipes import Corpus, Line, RecipeError
 
 SR = 48_000  # as the demo's episodes; narrow-band clips stay narrow-band
-RECIPE_VERSION = "3"  # 2: sounds ("(sigh)", "<koff>") get no cue; 3: clips trimmed of their silent ends
+RECIPE_VERSION = "4"  # 2: sounds ("(sigh)", "<koff>") get no cue; 3: clips trimmed of their silent ends;
+# 4: truth turns are the audible part of a clip (the mixed audio and the subtitles are those of 3)
 MAX_CUE_CHARS = 84  # two rows of 42
 MAX_CUE_S = 6.0
 TAG_SHARE = 0.5
@@ -46,6 +49,12 @@ class Placed:
     cue_index: int | None = None
     in_dash_cue: bool = False
     speaker_tagged: bool = False
+    # the truth turn: the part of [start, end] heard over the background (set by ``mix``; the clip's extent before)
+    heard: tuple[float, float] | None = None
+
+    @property
+    def turn(self) -> tuple[float, float]:
+        return self.heard or (self.start, self.end)
 
 
 @dataclass
@@ -140,22 +149,46 @@ def place(corpus: Corpus, scenes: list[int], clips: dict[Path, np.ndarray], rng:
     return placed, t + float(rng.uniform(2.0, 4.0))
 
 
+def audible_extent(voice: np.ndarray, background: np.ndarray, frame_s: float = 0.02) -> tuple[int, int]:
+    """(first, end) sample of the 20 ms frames where ``voice`` is louder than the ``background`` it is mixed over
+    (the same length); the whole clip when no frame is."""
+    hop = int(frame_s * SR)
+    n = len(voice) // hop
+    if n == 0:
+        return 0, len(voice)
+
+    def power(x: np.ndarray) -> np.ndarray:
+        return np.mean(x[: n * hop].reshape(n, hop).astype(np.float64) ** 2, axis=1)
+
+    heard = np.flatnonzero(power(voice) > power(background))
+    if not len(heard):
+        return 0, len(voice)
+    return int(heard[0] * hop), min(len(voice), int((heard[-1] + 1) * hop))
+
+
 def mix(placed: list[Placed], clips: dict[Path, np.ndarray], duration: float, rng: np.random.Generator) -> np.ndarray:
+    """The episode's audio; sets each placed line's ``heard`` extent (``audible_extent`` over the bed and floor)."""
     from audiorole.demo import mix as music
 
     n = int(duration * SR)
     speech = np.zeros(n, np.float32)
+    level = 0.08
+    voices = []
     for p in placed:
         clip = clips[p.line.audio]
         a = int(p.start * SR)
-        clip = clip / (np.sqrt(np.mean(clip ** 2)) + 1e-9) * 0.08  # clips come at many levels: even them out
-        speech[a:a + len(clip)] += clip[: n - a]
-    level = 0.08
+        clip = (clip / (np.sqrt(np.mean(clip ** 2)) + 1e-9) * level)[: n - a]  # clips come at many levels: even them out
+        speech[a:a + len(clip)] += clip
+        voices.append((p, a, clip))
     bed = music.music_bed(duration, rng)
     bed *= level / (np.sqrt(np.mean(bed ** 2)) + 1e-9) / 10 ** (float(rng.uniform(18, 28)) / 20)
     floor = music.pink_noise(n, rng)
     floor *= level / (np.sqrt(np.mean(floor ** 2)) + 1e-9) / 10 ** (float(rng.uniform(35, 45)) / 20)
-    out = speech + bed + floor
+    background = bed + floor
+    for p, a, clip in voices:
+        first, end = audible_extent(clip, background[a:a + len(clip)])
+        p.heard = (round(p.start + first / SR, 3), round(p.start + end / SR, 3))
+    out = speech + bed + floor  # (summed in this order, the audio is recipe 3's to the bit)
     return (out * min(1.0, 0.89 / float(np.max(np.abs(out)) or 1.0))).astype(np.float32)
 
 
@@ -256,11 +289,11 @@ def _encode(path: Path, audio: np.ndarray, work: Path) -> None:
 
 def _truth(truth_dir: Path, stem: str, placed: list[Placed], timing: dict) -> tuple[Path, Path]:
     rttm, lines = truth_dir / f"{stem}.rttm", truth_dir / f"{stem}.lines.jsonl"
-    write_text_atomic(rttm, "".join(f"SPEAKER {stem} 1 {p.start:.3f} {p.end - p.start:.3f} <NA> <NA> "
+    write_text_atomic(rttm, "".join(f"SPEAKER {stem} 1 {p.turn[0]:.3f} {p.turn[1] - p.turn[0]:.3f} <NA> <NA> "
                                     f"{truth_label(p.line.character)} <NA> <NA>\n" for p in placed))
     write_text_atomic(lines, "".join(json.dumps({
         "line_id": p.line_id, "scene": p.scene, "character": truth_label(p.line.character), "text": p.line.text,
-        "start_s": round(p.start, 3), "end_s": round(p.end, 3), "subtitle_cue_index": p.cue_index,
+        "start_s": round(p.turn[0], 3), "end_s": round(p.turn[1], 3), "subtitle_cue_index": p.cue_index,
         "in_dash_cue": p.in_dash_cue, "speaker_tagged": p.speaker_tagged, "overlaps_previous": False,
         "is_backchannel": False, "clip": str(p.line.audio), "text_en": p.line.text_en,
     }, ensure_ascii=False) + "\n" for p in placed))
@@ -312,9 +345,9 @@ def build_series(corpus: Corpus, out_dir: str | Path, *, minutes_per_episode: fl
                                                                                               for s in scenes]}
         rttm, lines = _truth(truth_dir, stem, placed, timing)
         for p in placed:
-            speech_s[p.line.character] = speech_s.get(p.line.character, 0.0) + p.end - p.start
+            speech_s[p.line.character] = speech_s.get(p.line.character, 0.0) + p.turn[1] - p.turn[0]
         episodes.append(RecipeEpisode(stem, str(media_path), str(subtitle_path), str(rttm), str(lines),
-                                      round(sum(p.end - p.start for p in placed), 1)))
+                                      round(sum(p.turn[1] - p.turn[0] for p in placed), 1)))
     _series_files(corpus, media_dir, truth_dir, speech_s)
     work.rmdir()
     write_json_atomic(manifest_path, {"params": params, "episodes": [asdict(e) for e in episodes]})

@@ -79,3 +79,21 @@ def test_clip_silence_is_trimmed_so_the_truth_is_the_speech():
     clip = np.concatenate([np.zeros(SR // 2, np.float32), tone, 1e-4 * np.ones(SR, np.float32)])
     out = trim_silence(clip)
     assert abs(len(out) / SR - 1.1) < 0.02  # the second of tone and 50 ms either side
+
+
+def test_a_truth_turn_ends_where_the_clip_fades_under_what_it_is_mixed_over():
+    """A reverberant clip: 0.2 s of silence, 0.5 s of tone, then a tail falling 60 dB a second, over noise 30 dB
+    under the tone. The tail is heard for 0.5 s, so the turn is 0.2-1.2 s of the clip; over louder noise, shorter."""
+    from audiorole.recipes.build import SR, audible_extent
+
+    rng = np.random.default_rng(0)
+    t = np.arange(int(1.5 * SR)) / SR
+    tone = np.sin(2 * np.pi * 220 * t[: SR // 2])
+    tail = np.sin(2 * np.pi * 220 * t[SR // 2:]) * 10 ** (-60 * (t[SR // 2:] - 0.5) / 20)
+    voice = np.concatenate([np.zeros(SR // 5), tone, tail]).astype(np.float32)
+    noise = rng.standard_normal(len(voice)).astype(np.float32) * np.sqrt(0.5) * 10 ** (-30 / 20)
+    first, end = audible_extent(voice, noise)
+    assert abs(first / SR - 0.2) <= 0.02 and abs(end / SR - 1.2) <= 0.03
+    _, end_louder = audible_extent(voice, noise * 10 ** (20 / 20))  # 10 dB under the tone: heard 1/6 s of tail
+    assert abs(end_louder / SR - (0.7 + 1 / 6)) <= 0.03
+    assert audible_extent(voice * 1e-3, noise * 10) == (0, len(voice))  # never heard: the whole clip stays
