@@ -3,8 +3,9 @@
 Per episode (consecutive scenes until it holds ``minutes`` of speech):
 - the clips at 48 kHz, trimmed of their silent ends, a natural gap between turns (0.15–0.7 s; 2.5–5 s and a music
   sting between scenes), over a noise floor (pink noise 35–45 dB below the speech) and a music bed under the speech
-  at 18–28 dB. A truth turn is the part of its clip that is heard over that background (``audible_extent``): a
-  reverberant clip's tail fades under the bed, and no listener marks what it cannot hear;
+  at 18–28 dB. A truth turn is what of its clip is heard over that background (``audible_spans``): a reverberant
+  clip's tail fades under the bed, and no listener marks what it cannot hear; a pause of 0.3 s or more that is not
+  heard splits the turn (the NIST RT convention: shorter pauses are bridged);
 - subtitles in the spoken language: one cue per line, a long line split over cues at sentence or clause breaks
   (at most 2 × 42 characters and 6 s a cue, timed by its share of the characters, so the later cues start
   mid-speech), two short quick lines of different speakers sometimes in one dash cue, a few short lines dropped,
@@ -30,7 +31,7 @@ from audiorole.recipes import Corpus, Line, RecipeError
 
 SR = 48_000  # as the demo's episodes; narrow-band clips stay narrow-band
 RECIPE_VERSION = "4"  # 2: sounds ("(sigh)", "<koff>") get no cue; 3: clips trimmed of their silent ends;
-# 4: truth turns are the audible part of a clip (the mixed audio and the subtitles are those of 3)
+# 4: truth turns are what of a clip is heard (the mixed audio and the subtitles are those of 3)
 MAX_CUE_CHARS = 84  # two rows of 42
 MAX_CUE_S = 6.0
 TAG_SHARE = 0.5
@@ -49,12 +50,20 @@ class Placed:
     cue_index: int | None = None
     in_dash_cue: bool = False
     speaker_tagged: bool = False
-    # the truth turn: the part of [start, end] heard over the background (set by ``mix``; the clip's extent before)
-    heard: tuple[float, float] | None = None
+    # the truth turn: the spans of [start, end] heard over the background (set by ``mix``; the clip's extent before)
+    heard: list[tuple[float, float]] = field(default_factory=list)
+
+    @property
+    def spans(self) -> list[tuple[float, float]]:
+        return self.heard or [(self.start, self.end)]
 
     @property
     def turn(self) -> tuple[float, float]:
-        return self.heard or (self.start, self.end)
+        return self.spans[0][0], self.spans[-1][1]
+
+    @property
+    def speech_s(self) -> float:
+        return sum(e - s for s, e in self.spans)
 
 
 @dataclass
@@ -149,25 +158,28 @@ def place(corpus: Corpus, scenes: list[int], clips: dict[Path, np.ndarray], rng:
     return placed, t + float(rng.uniform(2.0, 4.0))
 
 
-def audible_extent(voice: np.ndarray, background: np.ndarray, frame_s: float = 0.02) -> tuple[int, int]:
-    """(first, end) sample of the 20 ms frames where ``voice`` is louder than the ``background`` it is mixed over
-    (the same length); the whole clip when no frame is."""
+def audible_spans(voice: np.ndarray, background: np.ndarray, frame_s: float = 0.02, min_gap_s: float = 0.3
+                  ) -> list[tuple[int, int]]:
+    """(first, end) samples of the runs of 20 ms frames where ``voice`` is louder than the ``background`` it is
+    mixed over (the same length), runs less than ``min_gap_s`` apart joined; the whole clip when no frame is."""
     hop = int(frame_s * SR)
     n = len(voice) // hop
     if n == 0:
-        return 0, len(voice)
+        return [(0, len(voice))]
 
     def power(x: np.ndarray) -> np.ndarray:
         return np.mean(x[: n * hop].reshape(n, hop).astype(np.float64) ** 2, axis=1)
 
     heard = np.flatnonzero(power(voice) > power(background))
     if not len(heard):
-        return 0, len(voice)
-    return int(heard[0] * hop), min(len(voice), int((heard[-1] + 1) * hop))
+        return [(0, len(voice))]
+    breaks = np.flatnonzero(np.diff(heard) > round(min_gap_s / frame_s))  # a gap of that many unheard frames or more
+    firsts, lasts = np.r_[heard[0], heard[breaks + 1]], np.r_[heard[breaks], heard[-1]]
+    return [(int(f * hop), min(len(voice), int((last + 1) * hop))) for f, last in zip(firsts, lasts)]
 
 
 def mix(placed: list[Placed], clips: dict[Path, np.ndarray], duration: float, rng: np.random.Generator) -> np.ndarray:
-    """The episode's audio; sets each placed line's ``heard`` extent (``audible_extent`` over the bed and floor)."""
+    """The episode's audio; sets each placed line's ``heard`` spans (``audible_spans`` over the bed and floor)."""
     from audiorole.demo import mix as music
 
     n = int(duration * SR)
@@ -186,8 +198,8 @@ def mix(placed: list[Placed], clips: dict[Path, np.ndarray], duration: float, rn
     floor *= level / (np.sqrt(np.mean(floor ** 2)) + 1e-9) / 10 ** (float(rng.uniform(35, 45)) / 20)
     background = bed + floor
     for p, a, clip in voices:
-        first, end = audible_extent(clip, background[a:a + len(clip)])
-        p.heard = (round(p.start + first / SR, 3), round(p.start + end / SR, 3))
+        p.heard = [(round(p.start + first / SR, 3), round(p.start + end / SR, 3))
+                   for first, end in audible_spans(clip, background[a:a + len(clip)])]
     out = speech + bed + floor  # (summed in this order, the audio is recipe 3's to the bit)
     return (out * min(1.0, 0.89 / float(np.max(np.abs(out)) or 1.0))).astype(np.float32)
 
@@ -289,8 +301,8 @@ def _encode(path: Path, audio: np.ndarray, work: Path) -> None:
 
 def _truth(truth_dir: Path, stem: str, placed: list[Placed], timing: dict) -> tuple[Path, Path]:
     rttm, lines = truth_dir / f"{stem}.rttm", truth_dir / f"{stem}.lines.jsonl"
-    write_text_atomic(rttm, "".join(f"SPEAKER {stem} 1 {p.turn[0]:.3f} {p.turn[1] - p.turn[0]:.3f} <NA> <NA> "
-                                    f"{truth_label(p.line.character)} <NA> <NA>\n" for p in placed))
+    write_text_atomic(rttm, "".join(f"SPEAKER {stem} 1 {s:.3f} {e - s:.3f} <NA> <NA> {truth_label(p.line.character)} "
+                                    f"<NA> <NA>\n" for p in placed for s, e in p.spans))
     write_text_atomic(lines, "".join(json.dumps({
         "line_id": p.line_id, "scene": p.scene, "character": truth_label(p.line.character), "text": p.line.text,
         "start_s": round(p.turn[0], 3), "end_s": round(p.turn[1], 3), "subtitle_cue_index": p.cue_index,
@@ -345,9 +357,9 @@ def build_series(corpus: Corpus, out_dir: str | Path, *, minutes_per_episode: fl
                                                                                               for s in scenes]}
         rttm, lines = _truth(truth_dir, stem, placed, timing)
         for p in placed:
-            speech_s[p.line.character] = speech_s.get(p.line.character, 0.0) + p.turn[1] - p.turn[0]
+            speech_s[p.line.character] = speech_s.get(p.line.character, 0.0) + p.speech_s
         episodes.append(RecipeEpisode(stem, str(media_path), str(subtitle_path), str(rttm), str(lines),
-                                      round(sum(p.turn[1] - p.turn[0] for p in placed), 1)))
+                                      round(sum(p.speech_s for p in placed), 1)))
     _series_files(corpus, media_dir, truth_dir, speech_s)
     work.rmdir()
     write_json_atomic(manifest_path, {"params": params, "episodes": [asdict(e) for e in episodes]})

@@ -84,7 +84,7 @@ def test_clip_silence_is_trimmed_so_the_truth_is_the_speech():
 def test_a_truth_turn_ends_where_the_clip_fades_under_what_it_is_mixed_over():
     """A reverberant clip: 0.2 s of silence, 0.5 s of tone, then a tail falling 60 dB a second, over noise 30 dB
     under the tone. The tail is heard for 0.5 s, so the turn is 0.2-1.2 s of the clip; over louder noise, shorter."""
-    from audiorole.recipes.build import SR, audible_extent
+    from audiorole.recipes.build import SR, audible_spans
 
     rng = np.random.default_rng(0)
     t = np.arange(int(1.5 * SR)) / SR
@@ -92,8 +92,23 @@ def test_a_truth_turn_ends_where_the_clip_fades_under_what_it_is_mixed_over():
     tail = np.sin(2 * np.pi * 220 * t[SR // 2:]) * 10 ** (-60 * (t[SR // 2:] - 0.5) / 20)
     voice = np.concatenate([np.zeros(SR // 5), tone, tail]).astype(np.float32)
     noise = rng.standard_normal(len(voice)).astype(np.float32) * np.sqrt(0.5) * 10 ** (-30 / 20)
-    first, end = audible_extent(voice, noise)
+    [(first, end)] = audible_spans(voice, noise)
     assert abs(first / SR - 0.2) <= 0.02 and abs(end / SR - 1.2) <= 0.03
-    _, end_louder = audible_extent(voice, noise * 10 ** (20 / 20))  # 10 dB under the tone: heard 1/6 s of tail
+    [(_, end_louder)] = audible_spans(voice, noise * 10 ** (20 / 20))  # 10 dB under the tone: heard 1/6 s of tail
     assert abs(end_louder / SR - (0.7 + 1 / 6)) <= 0.03
-    assert audible_extent(voice * 1e-3, noise * 10) == (0, len(voice))  # never heard: the whole clip stays
+    assert audible_spans(voice * 1e-3, noise * 10) == [(0, len(voice))]  # never heard: the whole clip stays
+
+
+def test_a_pause_nobody_hears_splits_the_truth_turn_from_0_3_s_on():
+    from audiorole.recipes.build import SR, audible_spans
+
+    rng = np.random.default_rng(1)
+    tone = np.sin(2 * np.pi * 220 * np.arange(SR // 5) / SR)
+
+    def spans(pause_s: float) -> list[tuple[float, float]]:
+        voice = np.concatenate([tone, np.zeros(int(pause_s * SR)), tone]).astype(np.float32)
+        noise = rng.standard_normal(len(voice)).astype(np.float32) * 0.01
+        return [(round(a / SR, 2), round(b / SR, 2)) for a, b in audible_spans(voice, noise)]
+
+    assert spans(0.5) == [(0.0, 0.2), (0.7, 0.9)]
+    assert spans(0.2) == [(0.0, 0.6)]  # bridged, as annotators do
