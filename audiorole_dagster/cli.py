@@ -80,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_eval.add_argument("--system", action="append", default=[], metavar="NAME=PATH",
                         help="also score this folder of <sample_id>.txt/.wav replies (repeatable)")
     p_eval.add_argument("--force", action="store_true", help="recompute even what is current")
+    p_eval.add_argument("--speaker-encoder", metavar="NAME",
+                        help="AP's speaker encoder instead of the default resemblyzer+voicefilter-dvector: "
+                             "resemblyzer, voicefilter-dvector, or several joined by '+' (scores again only what "
+                             "depends on it; the next plain `eval` goes back to the default)")
 
     p_ui = sub.add_parser("ui", help="the Dagster UI (dagster dev) on a media root and data dir, with the sensors on")
     p_ui.add_argument("--media-root", required=True, type=Path)
@@ -162,7 +166,16 @@ def _eval(args) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    report = run_eval(args.data_dir, series=args.series, systems=systems, force=args.force)
+    if args.speaker_encoder:
+        from audiorole.embeddings import BACKENDS
+
+        unknown = [n for n in args.speaker_encoder.split("+") if n.strip() not in BACKENDS]
+        if unknown:
+            print(f"error: --speaker-encoder {args.speaker_encoder!r}: unknown encoder {unknown[0]!r} "
+                  f"(one of {', '.join(BACKENDS)}, or several joined by '+')", file=sys.stderr)
+            return 2
+    config = {"arp_eval": {"speaker_encoder": args.speaker_encoder}} if args.speaker_encoder else None
+    report = run_eval(args.data_dir, series=args.series, systems=systems, force=args.force, config=config)
     for label in report.succeeded + report.skipped:
         print_eval(args.data_dir, label.removeprefix("eval "))
     return _failures(report) or (0 if report.succeeded or report.skipped else 1)

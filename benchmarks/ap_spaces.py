@@ -3,7 +3,8 @@ another character's real reply, and each system's normalized AP, on a built, tra
 
     .venv/bin/python benchmarks/ap_spaces.py --data-dir DIR/data --series SERIES_KEY
 
-Spaces (the embeddings are resemblyzer's, as ARP-Eval's AP; the references are the character's held-out segments,
+Spaces (the embeddings are resemblyzer's, ARP-Eval's AP encoder when this was measured, before the resemblyzer +
+d-vector pair became its default; the references are the character's held-out segments,
 the own reply's segments left out, as in ``evaluation.metrics.acoustic``):
 - ``raw``: the encoder's space (ARP-Eval today);
 - ``tag``: the discriminant map the characters stage learns from tagged lines

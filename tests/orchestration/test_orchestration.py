@@ -236,3 +236,21 @@ def test_a_vad_setting_that_is_no_number_or_means_nothing_is_named(monkeypatch, 
     assert build_definitions(str(tmp_path / "media"), str(tmp_path / "data")).resources["vad"].tail_margin_db == 3.0
     monkeypatch.setenv("AUDIOROLE_VAD_TAIL_DB", "")
     assert build_definitions(str(tmp_path / "media"), str(tmp_path / "data")).resources["vad"].tail_margin_db is None
+
+
+def test_eval_scores_ap_with_the_speaker_encoder_asked_for_and_refuses_an_unknown_one(tmp_path, monkeypatch, capsys):
+    from audiorole_dagster import cli
+    from audiorole_dagster.runner import RunReport
+
+    calls = []
+
+    def fake_run_eval(data_dir, **kwargs):
+        calls.append(kwargs)
+        return RunReport()
+
+    monkeypatch.setattr(cli, "run_eval", fake_run_eval)
+    main(["eval", "--data-dir", str(tmp_path), "--speaker-encoder", "resemblyzer"])
+    main(["eval", "--data-dir", str(tmp_path)])
+    assert calls[0]["config"] == {"arp_eval": {"speaker_encoder": "resemblyzer"}} and calls[1]["config"] is None
+    assert main(["eval", "--data-dir", str(tmp_path), "--speaker-encoder", "resemblyzer+xvector"]) == 2
+    assert len(calls) == 2 and "unknown encoder 'xvector'" in capsys.readouterr().err

@@ -10,8 +10,9 @@ is measured every ``eval_every`` steps; the best model so far is kept in ``best/
 With ``patience`` > 0 the run stops early once that many validations in a row found no better model (transformers'
 ``EarlyStoppingCallback``): the steps after it could only publish the same ``best/``. With ``min_delta`` a validation
 counts as better, for that count, only when it lowers the best loss by more than ``min_delta`` (the callback's
-``early_stopping_threshold``); ``best/`` still takes any lower loss. The LR schedule still spans
-``max_steps``, so the steps that do run, and the best model, are the full run's.
+``early_stopping_threshold``), so the steps given up could only have bettered ``best/`` by less; ``best/`` still
+takes any lower loss. The LR schedule still spans ``max_steps``, so the steps that do run, and the best model, are
+the full run's.
 """
 
 from __future__ import annotations
@@ -342,7 +343,7 @@ def _run_steps(run: _Run) -> float:
         if step % spec.eval_every == 0 or step == spec.max_steps:
             _validate(run, rec)
         _record(run, rec)
-        if spec.patience and "val_loss" in rec and state.get("since_best", 0) >= spec.patience:
+        if spec.patience and "val_loss" in rec and state.get("since_gain", 0) >= spec.patience:
             state["stopped_early_at"] = step  # saved below, so a resumed run ends here too
             gain = state.get("gain_step", state["best_step"])
             run.reporter.log(f"step {step}: {spec.patience} validation(s) without a better model than step {gain}'s"
@@ -384,9 +385,11 @@ def _validate(run: _Run, rec: dict) -> None:
                val_by_character=val["by_character"])
     state, step = run.state, rec["step"]
     score = val["text_loss"] if run.spec.select_by == "text" else val["loss"]
-    state["since_best"] = state.get("since_best", 0) + 1  # (a checkpoint of an older release has no count)
+    # validations since the last one that lowered the best loss by more than min_delta (a checkpoint of an older
+    # release counted validations since the best under the name since_best, or nothing)
+    state["since_gain"] = state.pop("since_gain", state.pop("since_best", 0)) + 1
     if state["best_val"] is None or score < state["best_val"] - run.spec.min_delta:
-        state["since_best"], state["gain_step"] = 0, step
+        state["since_gain"], state["gain_step"] = 0, step
     if state["best_val"] is None or score < state["best_val"]:
         state["best_val"], state["best_step"] = score, step
         save_speech_lm(run.engine.module, run.vocab, run.out / "best", {"best.json": json.dumps(
