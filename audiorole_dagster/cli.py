@@ -84,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="AP's speaker encoder instead of the default resemblyzer+voicefilter-dvector: "
                              "resemblyzer, voicefilter-dvector, or several joined by '+' (scores again only what "
                              "depends on it; the next plain `eval` goes back to the default)")
+    p_eval.add_argument("--speaker-encoder-dir", type=Path, metavar="DIR",
+                        help="the local SpeechBrain ECAPA directory, for --speaker-encoder ecapa")
 
     p_ui = sub.add_parser("ui", help="the Dagster UI (dagster dev) on a media root and data dir, with the sensors on")
     p_ui.add_argument("--media-root", required=True, type=Path)
@@ -169,12 +171,21 @@ def _eval(args) -> int:
     if args.speaker_encoder:
         from audiorole.embeddings import BACKENDS
 
-        unknown = [n for n in args.speaker_encoder.split("+") if n.strip() not in BACKENDS]
+        names = [n.strip() for n in args.speaker_encoder.split("+")]
+        unknown = [n for n in names if n not in BACKENDS]
         if unknown:
             print(f"error: --speaker-encoder {args.speaker_encoder!r}: unknown encoder {unknown[0]!r} "
                   f"(one of {', '.join(BACKENDS)}, or several joined by '+')", file=sys.stderr)
             return 2
-    config = {"arp_eval": {"speaker_encoder": args.speaker_encoder}} if args.speaker_encoder else None
+        if "ecapa" in names and not (args.speaker_encoder_dir and args.speaker_encoder_dir.is_dir()):
+            print(f"error: --speaker-encoder ecapa needs --speaker-encoder-dir, a local SpeechBrain ECAPA directory "
+                  f"(given: {args.speaker_encoder_dir or 'none'})", file=sys.stderr)
+            return 2
+    config = None
+    if args.speaker_encoder:
+        config = {"arp_eval": {"speaker_encoder": args.speaker_encoder,
+                               **({"speaker_encoder_dir": str(args.speaker_encoder_dir.resolve())}
+                                  if args.speaker_encoder_dir else {})}}
     report = run_eval(args.data_dir, series=args.series, systems=systems, force=args.force, config=config)
     for label in report.succeeded + report.skipped:
         print_eval(args.data_dir, label.removeprefix("eval "))

@@ -254,3 +254,7 @@ def test_eval_scores_ap_with_the_speaker_encoder_asked_for_and_refuses_an_unknow
     assert calls[0]["config"] == {"arp_eval": {"speaker_encoder": "resemblyzer"}} and calls[1]["config"] is None
     assert main(["eval", "--data-dir", str(tmp_path), "--speaker-encoder", "resemblyzer+xvector"]) == 2
     assert len(calls) == 2 and "unknown encoder 'xvector'" in capsys.readouterr().err
+    assert main(["eval", "--data-dir", str(tmp_path), "--speaker-encoder", "ecapa"]) == 2  # no directory given
+    assert len(calls) == 2 and "needs --speaker-encoder-dir" in capsys.readouterr().err
+    main(["eval", "--data-dir", str(tmp_path), "--speaker-encoder", "ecapa", "--speaker-encoder-dir", str(tmp_path)])
+    assert calls[2]["config"] == {"arp_eval": {"speaker_encoder": "ecapa", "speaker_encoder_dir": str(tmp_path)}}
