@@ -199,7 +199,7 @@ def held_out_separation(replies: list[dict], scorers: dict, *, series_key: str, 
         embs = [ap.refs.get(r["character_key"], {}).get(s) for s in r["segment_ids"]]
         if embs and all(e is not None for e in embs):
             voice[i] = l2_normalize(np.mean(embs, axis=0))
-    texts = [r["text"] for r in replies]
+    proba = cp.probabilities([r["text"] for r in replies])  # every character's column, each text read once
     names = {r["character_key"]: r["character"] for r in replies}
     scored: dict[str, dict[str, tuple[list, list]]] = {"AP": {}, "CP": {}}
     for key in sorted(names):
@@ -208,7 +208,7 @@ def held_out_separation(replies: list[dict], scorers: dict, *, series_key: str, 
         if not own or not other:
             continue
         if key in cp.classes:  # a character without train-split lines has no column to score (nor a model)
-            probs = cp.score(texts, [key] * len(texts))
+            probs = proba[:, cp.classes.index(key)]
             scored["CP"][key] = ([float(probs[i]) for i in own], [float(probs[i]) for i in other])
         centroid = ap.centroid(key)
         if centroid is not None:

@@ -230,7 +230,7 @@ def held_out_replies(dialogues: list[dict], main_keys: set[str]) -> list[dict]:
     """Every reply of a main character in the validation and test splits (each turn once: its single-turn record)
     with at least ``MIN_REPLY_WORDS`` words, as the test set takes its samples."""
     return [{"character_key": d["character_key"], "character": d["character"], "text": d["reply"]["text"],
-             "segment_ids": list(d["reply"].get("segment_ids") or [d["reply"]["segment_id"]])}
+             "segment_ids": list(d["reply"]["segment_ids"])}
             for d in dialogues if d["split"] in ("validation", "test") and d["kind"] == "single_turn"
             and d["character_key"] in main_keys and n_words(d["reply"]["text"]) >= MIN_REPLY_WORDS]
 
@@ -294,15 +294,9 @@ def _score(store: DataStore, series_key: str, config: MetricConfig, folders: dic
     problems = sorted({(r["system"], r["sample_id"], r["status"], r["problem"]) for r in rows if r["status"] != "ok"})
     facts = {
         "systems": {n: str(p) for n, p in folders.items()}, "n_samples": len(samples),
-        "auc": {f"{r['metric']}": round(r["value"], 4) for r in results
-                if r["kind"] == "auc" and r["character_key"] == "ALL" and r["set"] == "all"},
-        "auc_interval": {f"{r['metric']}": _interval(r) for r in results
-                         if r["kind"] == "auc" and r["character_key"] == "ALL" and r["set"] == "all"},
+        **_overall_aucs(results, "all", "auc"),
         # the same over every held-out reply of the main characters (validation and test splits)
-        "auc_held_out": {f"{r['metric']}": round(r["value"], 4) for r in results
-                         if r["kind"] == "auc" and r["character_key"] == "ALL" and r["set"] == HELD_OUT},
-        "auc_held_out_interval": {f"{r['metric']}": _interval(r) for r in results
-                                  if r["kind"] == "auc" and r["character_key"] == "ALL" and r["set"] == HELD_OUT},
+        **_overall_aucs(results, HELD_OUT, "auc_held_out"),
         "n_held_out_replies": len(replies),
         "n_problems": len(problems),
         "problems": [{"system": s, "sample_id": i, "status": st, "problem": p} for s, i, st, p in problems[:200]],
@@ -312,8 +306,12 @@ def _score(store: DataStore, series_key: str, config: MetricConfig, folders: dic
     return facts, [f"{s}/{i}: {st} ({p})" for s, i, st, p in problems[:20]]
 
 
-def _interval(r: dict) -> list:
-    return [round(x, 4) if x is not None and np.isfinite(x) else None for x in (r["ci_low"], r["ci_high"])]
+def _overall_aucs(results: list[dict], set_: str, name: str) -> dict:
+    """``{name: {metric: AUC}, name_interval: {metric: [low, high]}}`` of the ALL rows of one set."""
+    rows = [r for r in results if r["kind"] == "auc" and r["character_key"] == "ALL" and r["set"] == set_]
+    return {name: {r["metric"]: round(r["value"], 4) for r in rows},
+            f"{name}_interval": {r["metric"]: [round(x, 4) if x is not None and np.isfinite(x) else None
+                                               for x in (r["ci_low"], r["ci_high"])] for r in rows}}
 
 
 def load_results(store: DataStore, series_key: str) -> list[dict]:

@@ -32,10 +32,14 @@ class ContentPersonalization:
         self.classes = list(self.model.classes_)
         return self
 
+    def probabilities(self, texts: list[str]) -> np.ndarray:
+        """(texts, ``classes``): P(character | text) of every character, each text read once."""
+        return self.model.predict_proba([t or "" for t in texts])
+
     def score(self, texts: list[str], character_keys: list[str]) -> np.ndarray:
         """P(target character | text) for each (text, target)."""
         if not texts:
             return np.zeros(0)
-        proba = self.model.predict_proba([t or "" for t in texts])
+        proba = self.probabilities(texts)
         col = {c: i for i, c in enumerate(self.classes)}
         return np.array([proba[i, col[k]] if k in col else 0.0 for i, k in enumerate(character_keys)])
