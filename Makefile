@@ -48,13 +48,15 @@ venv: $(VENV)/.installed
 # Every version is pinned in requirements.lock and installed without resolution (--no-deps), so a fresh machine
 # gets exactly the tested stack. resemblyzer goes in on its own with --no-deps (its webrtcvad pin is broken);
 # deepspeed is an sdist: built against the venv's torch (--no-build-isolation), no CUDA ops compiled (DS_BUILD_OPS=0).
+# --no-cache-dir: the wheels (torch and its CUDA libraries, ~4 GB) are not kept a second time in pip's cache, which
+# halves the disk an install needs at its peak (a CI machine once ran out of space during it).
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
-	$(BIN)/python -m pip install -q --no-deps -r requirements.lock
-	$(BIN)/python -m pip install -q --no-deps resemblyzer==0.1.4
-	DS_BUILD_OPS=0 $(BIN)/python -m pip install -q --no-deps --no-build-isolation deepspeed==0.19.8
-	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip install -q --no-cache-dir --upgrade pip setuptools wheel
+	$(BIN)/python -m pip install -q --no-cache-dir --no-deps -r requirements.lock
+	$(BIN)/python -m pip install -q --no-cache-dir --no-deps resemblyzer==0.1.4
+	DS_BUILD_OPS=0 $(BIN)/python -m pip install -q --no-cache-dir --no-deps --no-build-isolation deepspeed==0.19.8
+	$(BIN)/python -m pip install -q --no-cache-dir --no-deps --no-build-isolation -e .
 	touch $@
 
 demo: setup
