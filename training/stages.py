@@ -45,7 +45,8 @@ SPEECH_TOKENIZER = Stage("speech_tokenizer", stamp="tokenizer", version="1", **_
 # 4: + each voice's conversion from the TTS bridge's voice (convert/<voice>.npz)
 # 5: the conversion keeps 40 envelope coefficients and the voice's global variance
 # 6: the conversion's frame pairs realigned through its first fit
-SPEECH_DECODER = Stage("speech_decoder", stamp="decoder", version="6", **_SERIES, folder="models/decoder",
+# 7: the conversion speaks at the voice's speaking rate (its tempo against the bridge voice's)
+SPEECH_DECODER = Stage("speech_decoder", stamp="decoder", version="7", **_SERIES, folder="models/decoder",
                        outputs=("decoder.json", "unit_distances.npy"), upstream=("speech_tokenizer",))
 #: The ARP-Model reads the tokenizer's units and the dialogues (context → reply); not the shards, which are the
 #: dataset's export for other trainers.
@@ -180,7 +181,7 @@ def _decoder(store: DataStore, series_key: str, config: DecoderConfig, language:
             warnings.append(str(err))
     if not dec.voices:
         raise RuntimeError(f"{series_key}: no character has enough train speech for the decoder; " + "; ".join(warnings))
-    converted, source = {}, None
+    converted, rates, source = {}, {}, None
     if config.conversion:
         from training.bridge import BridgeUnavailable, bridge_voice
 
@@ -196,10 +197,10 @@ def _decoder(store: DataStore, series_key: str, config: DecoderConfig, language:
                 warnings.append(f"{key}: no voice conversion from {source}: {err}")
                 continue
             save_converters({key: conv}, out)
-            converted[key] = conv.parallel_s
+            converted[key], rates[key] = conv.parallel_s, conv.tempo
     dec.save(out)
-    return {"voices": voices, "converted_voices": converted, "bridge_voice": source, "skipped": warnings,
-            "samples_per_unit": spu}, warnings
+    return {"voices": voices, "converted_voices": converted, "speaking_rates": rates, "bridge_voice": source,
+            "skipped": warnings, "samples_per_unit": spu}, warnings
 
 
 # speech LM ----------------------------------------------------------------------------------------------------------

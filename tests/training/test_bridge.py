@@ -66,7 +66,7 @@ def test_a_conversion_learned_on_a_speakers_lines_moves_new_speech_towards_that_
     reading = emb.embed_many([tts])[0]
     reading /= np.linalg.norm(reading)
     for who, other in (("Diane", "Sheila"), ("Sheila", "Diane")):
-        assert len(out[who]) == pytest.approx(len(tts), abs=160)  # timing kept
+        assert len(out[who]) == pytest.approx(len(tts) * conv[who].tempo, abs=160)  # at the speaker's rate
         assert e[who] @ centroid[who] > e[who] @ centroid[other], who
         assert e[who] @ centroid[who] > reading @ centroid[who], who
         assert asr.score(out[who], NEW_LINE)[0] <= 0.7, who
@@ -93,6 +93,53 @@ def test_realignment_pairs_each_source_frame_with_the_target_frame_its_conversio
     assert {(tuple(a), tuple(b)) for a, b in zip(x, y)} == {(tuple(source[i]), tuple(target[j]))
                                                          for i, j in enumerate(order)}
     assert not np.array_equal(aligned_frames(source, target)[1], y)  # on the raw frames, another path
+
+
+def test_a_voice_that_speaks_slower_than_the_reading_is_given_its_own_rate():
+    """The "voice" here is the bridge's own reading slowed to 0.8 of its rate by a phase vocoder (librosa, not the
+    converter's own stretch): the conversion learns a tempo of 1/0.8 from the parallel lines, speaks a new line that
+    much longer, still as its words (the silence around the recordings is not counted); with ``tempo`` off it keeps the
+    reading's timing."""
+    import librosa
+
+    from evaluation.metrics.intelligibility import Intelligibility
+    from training.bridge import read_aloud
+    from training.decoder.convert import ConversionConfig, VoiceConverter
+
+    texts = ["The kettle is on the stove, and the tea is getting cold.",
+             "We walked along the river until the sun went down.",
+             "Nobody told me the meeting had moved to Friday afternoon."]
+    readings = [read_aloud(t) for t in texts]
+    rng = np.random.default_rng(0)
+    # each recording with 0.4 s of a quiet noise floor before and after it, as a segment cut from an episode has
+    pad = [(0.003 * rng.standard_normal(int(0.4 * SAMPLE_RATE))).astype(np.float32) for _ in range(2)]
+    pairs = [(r, np.concatenate([pad[0], librosa.effects.time_stretch(r, rate=0.8), pad[1]])) for r in readings]
+    cfg = ConversionConfig(components=2, min_parallel_s=3.0, realign=0)
+    conv = VoiceConverter.fit(pairs, cfg)
+    assert conv.tempo == pytest.approx(1.25, abs=0.08)  # the padding is not counted as speaking time
+    tts = read_aloud(NEW_LINE)
+    slow, kept = conv.convert(tts, cfg), conv.convert(tts, ConversionConfig(components=2, tempo=False))
+    assert len(slow) == pytest.approx(len(tts) * conv.tempo, abs=160)
+    assert len(kept) == pytest.approx(len(tts), abs=160)
+    assert Intelligibility().score(slow, NEW_LINE)[0] <= 0.2
+    # bounded: a voice measured at three times the reading's length is not stretched past the upper bound
+    pairs = [(r, librosa.effects.time_stretch(r, rate=1 / 3)) for r in readings]
+    assert VoiceConverter.fit(pairs, cfg).tempo == cfg.tempo_bounds[1]
+
+
+def test_stretching_never_blends_voiced_and_unvoiced_frames():
+    from training.decoder.convert import stretch
+
+    f0 = np.array([0.0, 100.0, 200.0, 0.0])
+    env, ap = np.arange(8.0).reshape(4, 2), np.zeros((4, 3))
+    f0_s, env_s, ap_s = stretch(f0, env, ap, 2.0)
+    assert len(f0_s) == len(env_s) == len(ap_s) == 8
+    # voiced between two voiced frames: log-interpolated; next to an unvoiced one: the nearer frame's, as it is
+    np.testing.assert_allclose(f0_s, [0, 100, 100, np.sqrt(100 * 200), 200, 0, 0, 0])
+    np.testing.assert_allclose(env_s[:, 0], [0, 1, 2, 3, 4, 5, 6, 6])  # halfway frames interpolated, the end held
+    f0_s, env_s, _ = stretch(f0, env, ap, 1.0)
+    np.testing.assert_allclose(f0_s, f0)
+    np.testing.assert_array_equal(env_s, env)
 
 
 def test_too_little_parallel_speech_is_refused_with_the_amount(sample_lines):

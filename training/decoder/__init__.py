@@ -48,13 +48,15 @@ class DecoderConfig:
     conversion_ap_neighbours: int = 8
     conversion_global_variance: bool = True
     conversion_realign: int = 1
+    conversion_tempo: bool = True  # the voice's speaking rate (``ConversionConfig.tempo``)
 
     def conversion_config(self):
         from training.decoder.convert import ConversionConfig
 
         return ConversionConfig(components=self.conversion_components, order=self.conversion_order,
                                 ap_neighbours=self.conversion_ap_neighbours, min_parallel_s=self.min_inventory_s,
-                                global_variance=self.conversion_global_variance, realign=self.conversion_realign)
+                                global_variance=self.conversion_global_variance, realign=self.conversion_realign,
+                                tempo=self.conversion_tempo)
 
 
 @dataclass
