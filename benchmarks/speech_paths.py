@@ -53,7 +53,10 @@ With ARP-Eval's encoder pair and each voice's speaking rate (2026-12-07, a new d
     tts-vc-tempo-1.70 0.299       0.835     0.80   1.00
 
 and on Amazon Queen (4 episodes of 8 minutes, ``--language en --per-character 20``): tts-vc CER 0.486, AP-norm -0.18
-(Joe, rate 1.15: 0.109 / 0.45), tts-vc-no-tempo 0.497 / -0.33 (Joe 0.155 / 0.26).
+(Joe, rate 1.15: 0.109 / 0.45), tts-vc-no-tempo 0.497 / -0.33 (Joe 0.155 / 0.26); on Fish Fillets (6 episodes of 8
+minutes, ``--language cs --per-character 8``; the fish at 0.89 and 0.80 of the reading's time) tts-vc 0.655 / 0.54,
+tts-vc-no-tempo 0.630 / 0.64. Those tts-vc rows allowed rates down to 0.7; since then a voice faster than the reading
+keeps its timing (``ConversionConfig.tempo_bounds``), so on the demo and Fish Fillets tts-vc is the no-tempo row.
 
 Amazon Queen (``audiorole recipe amazon-queen --minutes 8 --episodes 4``, ``--per-character 20``; the two characters
 with test lines), realigned with the first fit run to convergence (the stop at ``align_iter`` came after; not

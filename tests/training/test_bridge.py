@@ -99,7 +99,9 @@ def test_a_voice_that_speaks_slower_than_the_reading_is_given_its_own_rate():
     """The "voice" here is the bridge's own reading slowed to 0.8 of its rate by a phase vocoder (librosa, not the
     converter's own stretch): the conversion learns a tempo of 1/0.8 from the parallel lines, speaks a new line that
     much longer, still as its words (the silence around the recordings is not counted); with ``tempo`` off it keeps the
-    reading's timing."""
+    reading's timing. A voice faster than the reading is measured as such but keeps the reading's timing."""
+    from dataclasses import replace
+
     import librosa
 
     from evaluation.metrics.intelligibility import Intelligibility
@@ -122,9 +124,15 @@ def test_a_voice_that_speaks_slower_than_the_reading_is_given_its_own_rate():
     assert len(slow) == pytest.approx(len(tts) * conv.tempo, abs=160)
     assert len(kept) == pytest.approx(len(tts), abs=160)
     assert Intelligibility().score(slow, NEW_LINE)[0] <= 0.2
-    # bounded: a voice measured at three times the reading's length is not stretched past the upper bound
+    # bounded: a voice measured at three times the reading's length is not stretched past the upper bound, and a
+    # voice faster than the reading keeps the reading's timing (a compressed reading loses words)
     pairs = [(r, librosa.effects.time_stretch(r, rate=1 / 3)) for r in readings]
-    assert VoiceConverter.fit(pairs, cfg).tempo == cfg.tempo_bounds[1]
+    assert VoiceConverter.fit(pairs, cfg).tempo == cfg.tempo_bounds[1] == 1.4
+    pairs = [(r, librosa.effects.time_stretch(r, rate=1.25)) for r in readings]
+    faster = VoiceConverter.fit(pairs, cfg)
+    assert faster.tempo == 1.0 and len(faster.convert(tts, cfg)) == pytest.approx(len(tts), abs=160)
+    # measured without the bound, that voice's rate is what it is
+    assert VoiceConverter.fit(pairs, replace(cfg, tempo_bounds=(0.5, 2.0))).tempo == pytest.approx(0.8, abs=0.06)
 
 
 def test_stretching_never_blends_voiced_and_unvoiced_frames():

@@ -392,7 +392,7 @@ def test_training_and_eval_assets_materialize_through_pipes_and_go_stale(short_d
     assert set(decoder_facts["converted_voices"]) == set(decoder_facts["voices"])
     # and its speaking rate against that voice's, within the conversion's bounds
     assert set(decoder_facts["speaking_rates"]) == set(decoder_facts["voices"])
-    assert all(0.7 <= r <= 1.4 for r in decoder_facts["speaking_rates"].values())
+    assert all(1.0 <= r <= 1.4 for r in decoder_facts["speaking_rates"].values())
     # replies for one character: text + speech (by default the text read aloud, converted into the voice)
     key = f"maple-street/{rows[0]['character_key']}"
     instance.add_dynamic_partitions("characters", [key])
