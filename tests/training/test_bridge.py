@@ -89,7 +89,8 @@ def test_realignment_pairs_each_source_frame_with_the_target_frame_its_conversio
     target = rng.normal(size=(6, 5)) * 3
     order = np.array([0, 0, 1, 2, 2, 2, 3, 4, 5, 5])  # source frame i maps to target frame order[i]
     source = rng.normal(size=(len(order), 5))
-    x, y = aligned_frames(source, target, via=target[order])
+    x, y, path = aligned_frames(source, target, via=target[order])
+    np.testing.assert_array_equal(path[:, 1], order)  # the path, row by row, is that order
     assert {(tuple(a), tuple(b)) for a, b in zip(x, y)} == {(tuple(source[i]), tuple(target[j]))
                                                          for i, j in enumerate(order)}
     assert not np.array_equal(aligned_frames(source, target)[1], y)  # on the raw frames, another path

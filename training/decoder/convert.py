@@ -111,11 +111,12 @@ def aligned_path(source: np.ndarray, target: np.ndarray) -> np.ndarray:
 
 
 def aligned_frames(source: np.ndarray, target: np.ndarray,
-                   via: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The aligned frame pairs of two readings' coded envelopes (``aligned_path``). ``via``: the source frames as a
-    conversion maps them (one row per source frame), aligned to the target instead of the source itself."""
+                   via: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The aligned frame pairs of two readings' coded envelopes, and the path that pairs them (``aligned_path``).
+    ``via``: the source frames as a conversion maps them (one row per source frame), aligned to the target instead
+    of the source itself."""
     path = aligned_path(source if via is None else via, target)
-    return source[path[:, 0]], target[path[:, 1]]
+    return source[path[:, 0]], target[path[:, 1]], path
 
 
 @dataclass
@@ -167,8 +168,9 @@ class VoiceConverter:
                              f"{config.min_parallel_s:.0f} s with voiced speech needed to learn a voice conversion")
         d, conv, gmm = config.order, None, None
         for round_ in range(1 + config.realign):
-            paths = [aligned_path(cx if conv is None else conv.envelope(cx), cy) for cx, cy in analysed]
-            joint = np.vstack([np.hstack((cx[p[:, 0]], cy[p[:, 1]])) for (cx, cy), p in zip(analysed, paths)])
+            aligned = [aligned_frames(cx, cy, None if conv is None else conv.envelope(cx)) for cx, cy in analysed]
+            joint = np.vstack([np.hstack((x, y)) for x, y, _ in aligned])
+            paths = [path for _, _, path in aligned]  # the last round's paths measure the speaking rate
             # a realignment round starts from the last round's mixture: the same voices, nearer frame pairs
             start = {} if gmm is None else {"weights_init": gmm.weights_, "means_init": gmm.means_,
                                             "precisions_init": gmm.precisions_}
