@@ -168,6 +168,7 @@ def _eval(args) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    config = None  # the eval's run config: the default's unless another AP encoder is asked for
     if args.speaker_encoder:
         from audiorole.embeddings import BACKENDS
 
@@ -181,8 +182,6 @@ def _eval(args) -> int:
             print(f"error: --speaker-encoder ecapa needs --speaker-encoder-dir, a local SpeechBrain ECAPA directory "
                   f"(given: {args.speaker_encoder_dir or 'none'})", file=sys.stderr)
             return 2
-    config = None
-    if args.speaker_encoder:
         config = {"arp_eval": {"speaker_encoder": args.speaker_encoder,
                                **({"speaker_encoder_dir": str(args.speaker_encoder_dir.resolve())}
                                   if args.speaker_encoder_dir else {})}}
