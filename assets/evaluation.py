@@ -11,7 +11,7 @@ from assets.dataset import _series
 from assets.partitions import character_partitions, series_partitions
 from evaluation import replies, stages, testset
 from evaluation.config import BaselineConfig, MetricConfig, TestSetConfig
-from evaluation.score import table
+from evaluation.score import MIN_AUC, table
 from resources import DataStoreResource, MediaRootResource
 from resources.training import TrainingResource
 
@@ -24,7 +24,6 @@ class ArpEvalConfig(config_class("MetricRunConfig", MetricConfig)):
 
 
 #: A metric that cannot tell the own real reply from another character's cannot judge a model.
-MIN_AUC = {"AP": 0.95, "CP": 0.80}
 
 #: Dagster pool of the evaluation's model steps (baseline LM generation, scoring with Whisper/resemblyzer/MiniLM).
 EVALUATION_POOL = "evaluation"
@@ -134,7 +133,10 @@ def arp_eval(context: dg.AssetExecutionContext, config: ArpEvalConfig, data_stor
                               passed=all(aucs.get(m, 0) >= t for m, t in MIN_AUC.items()),
                               metadata={**{f"auc_{m}": aucs.get(m) for m in MIN_AUC},
                                         **{f"auc_{m}_test_set": r.row["auc"].get(m) for m in MIN_AUC},
-                                        "n_held_out_replies": r.row.get("n_held_out_replies")})
+                                        "n_held_out_replies": r.row.get("n_held_out_replies"),
+                                        # which pairs of characters keep a pooled AUC down
+                                        "pairs_under_target": dg.MetadataValue.json(
+                                            r.row.get("pairs_under_target") or [])})
 
 
 @stage_asset(stages.ARP_EVAL_REPORT, **_SERIES, kinds={"html"},

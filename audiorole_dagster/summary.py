@@ -9,7 +9,7 @@ from audiorole import catalog
 from audiorole.store import DataStore
 from evaluation import stages as ev
 from evaluation.report import auc_rows, difference_rows
-from evaluation.score import table
+from evaluation.score import pairs_under_target, table
 from resources.storage import refresh_catalog
 
 
@@ -31,6 +31,10 @@ def print_eval(data_dir: str | Path, series_key: str, echo=print) -> None:
         line = ", ".join(f"{r['metric']} {r['AUC']} (n {r['n']})" for r in aucs if r["replies"] == replies)
         if line:
             echo(f"metric AUC, own real reply vs another character's (all characters, {replies}): {line}")
+    under = pairs_under_target(results)
+    if under:
+        echo("pairs of characters a measure does not tell apart (held out, AUC under its target): " + ", ".join(
+            f"{r['metric']} {r['character']} vs {r['versus']} {r['auc']:.3f}" for r in under))
     diffs = [r for r in difference_rows(results) if r["character"] != "ALL"]
     for comp in sorted({r["comparison"] for r in diffs}):
         for m in ("AP", "CP"):

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from audiorole.io import atomic_path
-from evaluation.score import ALL, HELD_OUT, table
+from evaluation.score import ALL, HELD_OUT, MIN_AUC, PAIR_KIND, table
 from evaluation.systems import ARP_MODEL, BUILT_IN, OTHER_CHARACTER, REAL_REPLY
 from evaluation.testset import context_text
 
@@ -145,6 +145,22 @@ def auc_rows(results: list[dict]) -> list[dict]:
     return sorted(rows, key=lambda r: (r["character"] == ALL, r["character"], r["metric"], r["replies"]))
 
 
+PAIRS_TITLE = ("### Each pair of characters (held-out replies; AUC of the first's replies against the second's, in "
+               "the first's column)")
+
+
+def pair_rows(results: list[dict]) -> list[dict]:
+    """The held-out AUC of each pair of characters (``score.held_out_separation``'s ``auc_pair`` rows): one row per
+    (character, versus) with AP and CP, a value under its target (``score.MIN_AUC``) marked."""
+    by: dict = {}
+    for r in results:
+        if r["kind"] == PAIR_KIND:
+            cell = f"{r['value']:.3f}" + (" (under target)" if r["value"] < MIN_AUC.get(r["metric"], 0) else "")
+            by.setdefault((r["character"], r["system"]), {"character": r["character"], "versus": r["system"],
+                                                          "AP": "", "CP": ""})[r["metric"]] = cell
+    return [by[k] for k in sorted(by)]
+
+
 def write_report(ev: Path, title: str, samples: list[dict], results: list[dict], scores: list[dict], facts: dict,
                  per_character: int = 2) -> dict:
     out = ev / "report"
@@ -153,7 +169,7 @@ def write_report(ev: Path, title: str, samples: list[dict], results: list[dict],
     _scatter(results, out / "ap_x_cp.png")
     _separation(scores, out / "separation.png")
     main, single, multi = table(results, "all"), table(results, "single_turn"), table(results, "multi_turn")
-    diffs, aucs = difference_rows(results), auc_rows(results)
+    diffs, aucs, pairs = difference_rows(results), auc_rows(results), pair_rows(results)
     problems = facts.get("problems", [])
     systems = _systems(results)
     text = {(r["system"], r["sample_id"]): r for r in scores if r["metric"] == "CER"}
@@ -168,7 +184,8 @@ def write_report(ev: Path, title: str, samples: list[dict], results: list[dict],
           "intervals are 95% bootstrap intervals over samples. CER is Whisper's transcript of the reply's audio "
           "against the reply's text (raw, lower is better).", "",
           "## Do the metrics separate the characters? (own real reply vs another character's, AUC)", "",
-          _md_table(aucs), "", "## Per character and system (all samples)", "", _md_table(main), "",
+          _md_table(aucs), "", PAIRS_TITLE, "", _md_table(pairs),
+          "", "## Per character and system (all samples)", "", _md_table(main), "",
           "## ARP-Model against the baselines (paired differences, normalized)", "", _md_table(diffs), "",
           "![AP and CP](ap_cp.png)", "", "![AP x CP](ap_x_cp.png)", "", "![separation](separation.png)", "",
           "## Single-turn samples", "", _md_table(single), "", "## Multi-turn samples", "", _md_table(multi), "",
@@ -193,6 +210,7 @@ def write_report(ev: Path, title: str, samples: list[dict], results: list[dict],
          f"<style>{style}</style></head><body>", f"<h1>ARP-Eval: {html.escape(title)}</h1>",
          f"<p>{html.escape(md[2])}</p>",
          "<h2>Do the metrics separate the characters?</h2>", _html_table(aucs),
+         f"<h3>{html.escape(PAIRS_TITLE[4:])}</h3>", _html_table(pairs),
          "<img src='separation.png' width='900'>",
          "<h2>Per character and system</h2>", _html_table(main),
          "<img src='ap_cp.png' width='1150'><br><img src='ap_x_cp.png' width='560'>",

@@ -33,7 +33,9 @@ SAMPLE_SCORE_SCHEMA = pa.schema([
 EVAL_RESULT_SCHEMA = pa.schema([
     ("series_key", pa.string()), ("character", pa.string()), ("character_key", pa.string()),
     ("set", pa.string()),  # all | single_turn | multi_turn
-    ("kind", pa.string()),  # score | difference (system = "arp-model - base") | auc (system = the anchors)
+    # score | difference (system = "arp-model - base") | auc (system = the anchors)
+    # | auc_pair (held out: the character's replies against one other character's, system = that character)
+    ("kind", pa.string()),
     ("system", pa.string()), ("metric", pa.string()),
     ("value", pa.float64()), ("ci_low", pa.float64()), ("ci_high", pa.float64()), ("n", pa.int64()),
     ("raw", pa.float64()), ("n_failed", pa.int64()), ("n_missing", pa.int64()),

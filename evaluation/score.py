@@ -24,6 +24,11 @@ from evaluation.systems import ANCHORS, ARP_MODEL, OTHER_CHARACTER, REAL_REPLY, 
 ALL = "ALL"  # the row over every character
 HELD_OUT = "held_out"  # the set of the AUC rows over every held-out reply (``held_out_separation``)
 AUC_SYSTEM = f"{REAL_REPLY} vs {OTHER_CHARACTER}"
+#: an AUC of one character's held-out replies against one other character's (``held_out_separation``)
+PAIR_KIND = "auc_pair"
+MIN_PAIR_REPLIES = 5  # replies on each side a pair's AUC needs
+#: what the measures must reach to be trusted: AUC own real reply vs another character's, over the held-out replies
+MIN_AUC = {"AP": 0.95, "CP": 0.80}
 
 
 def score_system(name: str, folder: Path, samples: list[dict], scorers: dict) -> list[dict]:
@@ -153,6 +158,15 @@ def aggregate(rows: list[dict], *, baselines: list[str], n_bootstrap: int = 2000
     return out
 
 
+def pairs_under_target(results: list[dict], min_auc: dict[str, float] = MIN_AUC) -> list[dict]:
+    """The held-out pairs (``auc_pair`` rows) whose AUC is under the metric's target: {character, versus, metric,
+    auc}, lowest first."""
+    rows = [{"character": r["character"], "versus": r["system"], "metric": r["metric"], "auc": round(r["value"], 3)}
+            for r in results if r["kind"] == PAIR_KIND and r["metric"] in min_auc
+            and np.isfinite(r["value"]) and r["value"] < min_auc[r["metric"]]]
+    return sorted(rows, key=lambda r: (r["metric"], r["auc"], r["character"], r["versus"]))
+
+
 def table(results: list[dict], set_: str = "all") -> list[dict]:
     """One row per character × system: normalized AP and CP with intervals, relevance, CER (the printed table)."""
     by = {}
@@ -192,7 +206,13 @@ def held_out_separation(replies: list[dict], scorers: dict, *, series_key: str, 
     dozen (Amazon Queen's test episode gives Joe alone 16 samples). A reply's voice is the mean of its segments'
     embeddings in the AP reference (``AcousticPersonalization.refs``); a reply whose segments are not there (its
     character has no reference) has no AP; a character without train-split lines has no CP of its own (its replies
-    still count as others'). ALL pools every character's own and other scores."""
+    still count as others'). ALL pools every character's own and other scores.
+
+    Also one ``auc_pair`` row per ordered pair of characters with ``MIN_PAIR_REPLIES`` scored replies each (``system``
+    = the other character): c's own replies against that one character's, in c's column. A pooled AUC under target
+    can be one pair the measure cannot tell apart, or every pair a little; these rows tell which. On a 4-episode
+    Amazon Queen build, AP's pooled 0.910 is Joe against Sparky (0.648 in Joe's column, 0.930 in Sparky's: voices
+    as alike as one actor's), while each against Faye is 0.96-1.00."""
     ap, cp = scorers["AP"], scorers["CP"]
     voice = {}
     for i, r in enumerate(replies):
@@ -201,6 +221,7 @@ def held_out_separation(replies: list[dict], scorers: dict, *, series_key: str, 
             voice[i] = l2_normalize(np.mean(embs, axis=0))
     proba = cp.probabilities([r["text"] for r in replies])  # every character's column, each text read once
     names = {r["character_key"]: r["character"] for r in replies}
+    # metric -> own character -> (own scores, [(other reply's character, score)])
     scored: dict[str, dict[str, tuple[list, list]]] = {"AP": {}, "CP": {}}
     for key in sorted(names):
         own = [i for i, r in enumerate(replies) if r["character_key"] == key]
@@ -209,7 +230,8 @@ def held_out_separation(replies: list[dict], scorers: dict, *, series_key: str, 
             continue
         if key in cp.classes:  # a character without train-split lines has no column to score (nor a model)
             probs = proba[:, cp.classes.index(key)]
-            scored["CP"][key] = ([float(probs[i]) for i in own], [float(probs[i]) for i in other])
+            scored["CP"][key] = ([float(probs[i]) for i in own], [(replies[i]["character_key"], float(probs[i]))
+                                                                   for i in other])
         centroid = ap.centroid(key)
         if centroid is not None:
             pos = []
@@ -217,16 +239,27 @@ def held_out_separation(replies: list[dict], scorers: dict, *, series_key: str, 
                 c = ap.centroid(key, leave_out=replies[i]["segment_ids"])
                 if i in voice and c is not None:
                     pos.append(float(voice[i] @ c))
-            neg = [float(voice[i] @ centroid) for i in other if i in voice]
+            neg = [(replies[i]["character_key"], float(voice[i] @ centroid)) for i in other if i in voice]
             if pos and neg:
                 scored["AP"][key] = (pos, neg)
     out = []
+
+    def row(key: str, name: str, kind: str, system: str, metric: str, pos: list, neg: list) -> dict:
+        lo, hi = stats.auc_interval(pos, neg, n_resamples=n_bootstrap, seed=seed)
+        return {"series_key": series_key, "character": name, "character_key": key, "set": HELD_OUT, "kind": kind,
+                "system": system, "metric": metric, "value": stats.auc(pos, neg), "ci_low": lo, "ci_high": hi,
+                "n": len(pos) + len(neg), "raw": None, "n_failed": None, "n_missing": None}
+
     for metric, by_key in scored.items():
-        pooled = ([v for p, _ in by_key.values() for v in p], [v for _, n in by_key.values() for v in n])
-        for key, (pos, neg) in sorted(by_key.items()) + ([(ALL, pooled)] if by_key else []):
-            lo, hi = stats.auc_interval(pos, neg, n_resamples=n_bootstrap, seed=seed)
-            out.append({"series_key": series_key, "character": names.get(key, ALL), "character_key": key,
-                        "set": HELD_OUT, "kind": "auc", "system": AUC_SYSTEM, "metric": metric,
-                        "value": stats.auc(pos, neg), "ci_low": lo, "ci_high": hi, "n": len(pos) + len(neg),
-                        "raw": None, "n_failed": None, "n_missing": None})
+        pooled = ([v for p, _ in by_key.values() for v in p], [v for _, n in by_key.values() for _, v in n])
+        for key, (pos, neg) in sorted(by_key.items()):
+            out.append(row(key, names[key], "auc", AUC_SYSTEM, metric, pos, [v for _, v in neg]))
+            if len(pos) < MIN_PAIR_REPLIES:
+                continue
+            for other in sorted({k for k, _ in neg}):
+                theirs = [v for k, v in neg if k == other]
+                if len(theirs) >= MIN_PAIR_REPLIES:
+                    out.append(row(key, names[key], PAIR_KIND, names[other], metric, pos, theirs))
+        if by_key:
+            out.append(row(ALL, ALL, "auc", AUC_SYSTEM, metric, *pooled))
     return out

@@ -51,7 +51,14 @@ from evaluation.replies import (
 )
 from evaluation.report import write_report
 from evaluation.schema import EVAL_RESULT_SCHEMA, SAMPLE_SCORE_SCHEMA
-from evaluation.score import HELD_OUT, aggregate, held_out_separation, normalize_rows, score_system
+from evaluation.score import (
+    HELD_OUT,
+    aggregate,
+    held_out_separation,
+    normalize_rows,
+    pairs_under_target,
+    score_system,
+)
 from evaluation.systems.anchors import cut, write_anchors
 from evaluation.systems.arp_model import write_arp_model
 from evaluation.systems.baselines import BaseLM, write_baselines
@@ -73,8 +80,9 @@ ARP_BASELINES = Stage("arp_baselines", stamp="baselines", version="1", **_SERIES
                       outputs=tuple(f"systems/{n}/{sysmod.SYSTEM_FILE}" for n in sysmod.BASELINES),
                       upstream=("arp_test_set", "speech_tokenizer", "speech_decoder"), legacy=_baselines_legacy)
 # 2: CER decoded at temperature 0 (the same on every run), capped at 1 per sample; 3: the AUCs with intervals, and
-# over every held-out reply (set "held_out"), AP's reference holding every main character's held-out speech
-_EVAL_VERSION = "3"
+# over every held-out reply (set "held_out"), AP's reference holding every main character's held-out speech; 4: the
+# held-out AUC of each pair of characters (``auc_pair`` rows)
+_EVAL_VERSION = "4"
 #: Part of ``arp_eval``: the ARP-Model's replies copied into its system folder when they changed.
 ARP_MODEL_SYSTEM = Stage("arp_model_system", stamp="arp_model_system", version="2", **_SERIES,
                          outputs=(f"systems/{sysmod.ARP_MODEL}/{sysmod.SYSTEM_FILE}",),
@@ -298,6 +306,8 @@ def _score(store: DataStore, series_key: str, config: MetricConfig, folders: dic
         # the same over every held-out reply of the main characters (validation and test splits)
         **_overall_aucs(results, HELD_OUT, "auc_held_out"),
         "n_held_out_replies": len(replies),
+        # pairs of characters a measure does not tell apart (e.g. two characters of one actor, for AP)
+        "pairs_under_target": pairs_under_target(results),
         "n_problems": len(problems),
         "problems": [{"system": s, "sample_id": i, "status": st, "problem": p} for s, i, st, p in problems[:200]],
         "seconds": round(time.perf_counter() - t0, 1),

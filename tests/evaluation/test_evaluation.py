@@ -385,8 +385,8 @@ def test_held_out_separation_scores_every_held_out_reply_against_every_other_cha
     cp = ContentPersonalization().fit([f"my {words[k]} {i}" for k in words for i in range(5)],
                                       [k for k in words for _ in range(5)])
     rows = held_out_separation(replies, {"AP": ap, "CP": cp}, series_key="s", n_bootstrap=200)
-    by = {(r["metric"], r["character_key"]): r for r in rows}
-    assert all(r["set"] == HELD_OUT and r["kind"] == "auc" for r in rows)
+    assert all(r["set"] == HELD_OUT for r in rows)
+    by = {(r["metric"], r["character_key"]): r for r in rows if r["kind"] == "auc"}
     assert by[("AP", "ann")]["value"] == 1.0 and by[("AP", "ann")]["n"] == 6 + 7  # own 6, the others' 7
     assert ("AP", "cy") not in by, "cy's only reply cannot be scored against a reference without it"
     assert by[("CP", "cy")]["value"] == 1.0 and by[("CP", ALL)]["value"] == 1.0
@@ -397,8 +397,50 @@ def test_held_out_separation_scores_every_held_out_reply_against_every_other_cha
                       "segment_ids": ["dee-0"]}]
     rows = held_out_separation(dee, {"AP": ap, "CP": cp}, series_key="s", n_bootstrap=50)
     assert ("CP", "dee") not in {(r["metric"], r["character_key"]) for r in rows}
-    assert next(r for r in rows if r["metric"] == "CP" and r["character_key"] == "ann")["n"] == 6 + 8
+    assert next(r for r in rows if r["metric"] == "CP" and r["character_key"] == "ann" and r["kind"] == "auc"
+                )["n"] == 6 + 8
     # a vocabulary every character shares separates nobody
     same = [dict(r, text="the same words again") for r in replies]
     assert {r["value"] for r in held_out_separation(same, {"AP": ap, "CP": cp}, series_key="s", n_bootstrap=50)
-            if r["metric"] == "CP"} == {0.5}
+            if r["metric"] == "CP" and r["kind"] == "auc"} == {0.5}
+
+
+def test_held_out_pairs_name_the_characters_a_measure_cannot_tell_apart():
+    """Two characters of one voice (one actor) keep AP's pooled AUC down though every other pair is apart: the
+    pair rows say which pair it is, for both characters' columns, and CP (their words differ) still parts them."""
+    from evaluation.metrics.acoustic import AcousticPersonalization
+    from evaluation.metrics.content import ContentPersonalization
+    from evaluation.report import pair_rows
+    from evaluation.score import ALL, MIN_PAIR_REPLIES, PAIR_KIND, held_out_separation, pairs_under_target
+
+    class Embed:
+        def embed_many(self, wavs):
+            return [w[:3] for w in wavs]
+
+    rng = np.random.default_rng(1)
+    voices = {"ann": [1.0, 0.2, 0.0], "bob": [0.0, 1.0, 0.2], "dan": [1.0, 0.2, 0.0], "eve": [0.2, 0.0, 1.0]}
+    words = {"ann": "garden roses soil", "bob": "engine gears bolts", "dan": "harbour boats sails",
+             "eve": "violin concert tune"}
+    n = {"ann": 8, "bob": 8, "dan": 8, "eve": MIN_PAIR_REPLIES - 1}  # eve: too few replies for a pair of her own
+    clips, replies = {}, []
+    for key, v in voices.items():
+        for i in range(n[key]):
+            sid = f"{key}-{i}"
+            clips.setdefault(key, {})[sid] = (np.array(v) + 0.1 * rng.standard_normal(3)).astype(np.float32)
+            replies.append({"character_key": key, "character": key.title(), "text": f"the {words[key]} again",
+                            "segment_ids": [sid]})
+    ap = AcousticPersonalization(Embed()).fit(clips)
+    cp = ContentPersonalization().fit([f"my {words[k]} {i}" for k in words for i in range(5)],
+                                      [k for k in words for _ in range(5)])
+    rows = held_out_separation(replies, {"AP": ap, "CP": cp}, series_key="s", n_bootstrap=100)
+    pair = {(r["metric"], r["character"], r["system"]): r["value"] for r in rows if r["kind"] == PAIR_KIND}
+    pooled = {r["metric"]: r["value"] for r in rows if r["kind"] == "auc" and r["character_key"] == ALL}
+    assert pair[("AP", "Ann", "Bob")] == 1.0 and pair[("AP", "Bob", "Dan")] == 1.0
+    assert pair[("AP", "Ann", "Dan")] < 0.8 and pair[("AP", "Dan", "Ann")] < 0.8
+    assert pooled["AP"] < 0.95 and pooled["CP"] == 1.0
+    assert pair[("CP", "Ann", "Dan")] == 1.0
+    assert not any("Eve" in (c, v) for _, c, v in pair), "too few replies for a pair's AUC, on either side"
+    under = pairs_under_target(rows)
+    assert {(r["metric"], r["character"], r["versus"]) for r in under} == {("AP", "Ann", "Dan"), ("AP", "Dan", "Ann")}
+    table = {(r["character"], r["versus"]): r for r in pair_rows(rows)}
+    assert table[("Ann", "Dan")]["AP"].endswith("(under target)") and table[("Ann", "Dan")]["CP"] == "1.000"
