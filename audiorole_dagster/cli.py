@@ -23,6 +23,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+from audiorole.recipes.build import TAG_SHARE  # noqa: E402
 from audiorole_dagster.runner import RunReport, prepare_dagster_home, run_eval, run_pipeline  # noqa: E402
 
 
@@ -50,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_recipe.add_argument("--minutes", type=float, default=10.0, help="minutes of speech per episode (default 10)")
     p_recipe.add_argument("--episodes", type=int, help="at most this many episodes (default: the whole corpus)")
     p_recipe.add_argument("--seed", type=int, default=0)
+    p_recipe.add_argument("--tag-share", type=float, default=TAG_SHARE, metavar="FRACTION",
+                          help=f"share of the lines whose subtitle names the speaker (default {TAG_SHARE}; real "
+                               "subtitles range from none to all; one seed's builds differ only in the tags)")
 
     p_run = sub.add_parser("run", help="materialize every asset for every episode under the media root")
     p_run.add_argument("--media-root", required=True, type=Path)
@@ -126,7 +130,7 @@ def _recipe(args) -> int:
     try:
         corpus = importlib.import_module(RECIPES[args.name]).read(args.cache / args.name)
         manifest = build_series(corpus, args.out, minutes_per_episode=args.minutes, n_episodes=args.episodes,
-                                seed=args.seed)
+                                seed=args.seed, tag_share=args.tag_share)
     except RecipeError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -9,8 +9,9 @@ Per episode (consecutive scenes until it holds ``minutes`` of speech):
 - subtitles in the spoken language: one cue per line, a long line split over cues at sentence or clause breaks
   (at most 2 × 42 characters and 6 s a cue, timed by its share of the characters, so the later cues start
   mid-speech), two short quick lines of different speakers sometimes in one dash cue, a few short lines dropped,
-  speaker tags ``NAME:`` on about half of the lines, every edge jittered, then a constant offset and a linear drift
-  drawn per episode (offset within ±1.5 s, drift within ±300 ppm);
+  speaker tags ``NAME:`` on about half of the lines (``tag_share``; the draws do not depend on it, so builds of one
+  seed with other shares hold the same audio and cue times and differ only in the tags), every edge jittered, then
+  a constant offset and a linear drift drawn per episode (offset within ±1.5 s, drift within ±300 ppm);
 - the truth files of the demo: ``<stem>.rttm``, ``<stem>.lines.jsonl``, ``<stem>.subtitle_timing.json``, and the
   series' ``series.json``.
 Deterministic for a seed; idempotent (a build with the same parameters is kept as it is).
@@ -34,7 +35,7 @@ RECIPE_VERSION = "4"  # 2: sounds ("(sigh)", "<koff>") get no cue; 3: clips trim
 # 4: truth turns are what of a clip is heard (the mixed audio and the subtitles are those of 3)
 MAX_CUE_CHARS = 84  # two rows of 42
 MAX_CUE_S = 6.0
-TAG_SHARE = 0.5
+TAG_SHARE = 0.5  # the share of lines whose first cue names the speaker
 JITTER_S = 0.12
 OFFSET_S = 1.5
 DRIFT_PPM = 300.0
@@ -238,7 +239,7 @@ def subtitled(text: str) -> bool:
     return any(ch.isalpha() for _, part in split_cue_text(text) for ch in part)
 
 
-def make_cues(placed: list[Placed], rng: np.random.Generator) -> list[Cue]:
+def make_cues(placed: list[Placed], rng: np.random.Generator, tag_share: float = TAG_SHARE) -> list[Cue]:
     """Cues as real subtitles carry them (see the module docstring); sets each line's cue index and flags."""
     cues: list[Cue] = []
     i = 0
@@ -258,7 +259,7 @@ def make_cues(placed: list[Placed], rng: np.random.Generator) -> list[Cue]:
             cues.append(Cue(p.start, nxt.end, "\n".join(f"- {q.line.text}" for q in (p, nxt)), [p, nxt]))
             i += 2
             continue
-        tagged = rng.random() < TAG_SHARE
+        tagged = rng.random() < tag_share
         p.speaker_tagged = tagged
         parts = [x for x in split_text(p.line.text) if subtitled(x)]
         total, t = sum(len(x) for x in parts), p.start
@@ -327,11 +328,13 @@ def _series_files(corpus: Corpus, media_dir: Path, truth_dir: Path, speech_s: di
 
 
 def build_series(corpus: Corpus, out_dir: str | Path, *, minutes_per_episode: float = 10.0,
-                 n_episodes: int | None = None, seed: int = 0) -> RecipeManifest:
+                 n_episodes: int | None = None, seed: int = 0, tag_share: float = TAG_SHARE) -> RecipeManifest:
     """Write ``out_dir/media/<title>/`` (episodes .mp4 + .srt, series.yaml) and ``out_dir/truth/<title>/``."""
+    if not 0.0 <= tag_share <= 1.0:
+        raise RecipeError(f"tag_share {tag_share}: a share of the lines, from 0 to 1")
     out = Path(out_dir).resolve()
     params = {"version": RECIPE_VERSION, "corpus": corpus.name, "language": corpus.language,
-              "minutes": minutes_per_episode, "episodes": n_episodes, "seed": seed}
+              "minutes": minutes_per_episode, "episodes": n_episodes, "seed": seed, "tag_share": tag_share}
     manifest_path = out / "recipe.json"
     if manifest_path.exists():
         saved = json.loads(manifest_path.read_text())
@@ -348,7 +351,7 @@ def build_series(corpus: Corpus, out_dir: str | Path, *, minutes_per_episode: fl
         rng = np.random.default_rng([seed, number])
         stem = f"S01E{number:02d}"
         placed, duration = place(corpus, scenes, clips, rng)
-        cues = make_cues(placed, rng)
+        cues = make_cues(placed, rng, tag_share)
         offset, drift = float(rng.uniform(-OFFSET_S, OFFSET_S)), float(rng.uniform(-DRIFT_PPM, DRIFT_PPM))
         media_path, subtitle_path = media_dir / f"{stem}.mp4", media_dir / f"{stem}.srt"
         _encode(media_path, mix(placed, clips, duration, rng), work)

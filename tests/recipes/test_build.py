@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -112,3 +113,28 @@ def test_a_pause_nobody_hears_splits_the_truth_turn_from_0_3_s_on():
 
     assert spans(0.5) == [(0.0, 0.2), (0.7, 0.9)]
     assert spans(0.2) == [(0.0, 0.6)]  # bridged, as annotators do
+
+
+def test_the_tag_share_changes_only_the_tags(corpus, tmp_path):
+    """One seed with no tags and with every line tagged: the same cues at the same times, the same text once the tag
+    is taken off; a share outside 0-1 is refused before anything is written."""
+    import pysubs2
+
+    from audiorole.recipes import RecipeError
+
+    none = build_series(corpus, tmp_path / "none", minutes_per_episode=0.3, seed=1, tag_share=0.0)
+    every = build_series(corpus, tmp_path / "every", minutes_per_episode=0.3, seed=1, tag_share=1.0)
+    for a, b in zip(none.episodes, every.episodes, strict=True):
+        bare, tagged = pysubs2.load(a.subtitle_path), pysubs2.load(b.subtitle_path)
+        assert [(e.start, e.end) for e in bare] == [(e.start, e.end) for e in tagged]
+        assert not any(e.plaintext.startswith(("JOE:", "FRANK:")) for e in bare)
+        lines = [json.loads(x) for x in open(b.truth_lines, encoding="utf-8")]
+        first_cues = {ln["subtitle_cue_index"] for ln in lines
+                      if ln["subtitle_cue_index"] is not None and not ln["in_dash_cue"]}
+        assert first_cues and all(tagged[i].plaintext.startswith(("JOE: ", "FRANK: ")) for i in first_cues)
+        for e, f in zip(bare, tagged):
+            assert f.plaintext.split(": ", 1)[-1] == e.plaintext.split(": ", 1)[-1]
+        assert Path(a.media_path).read_bytes() == Path(b.media_path).read_bytes(), "the same audio"
+    with pytest.raises(RecipeError, match="tag_share 1.5"):
+        build_series(corpus, tmp_path / "bad", minutes_per_episode=0.3, seed=1, tag_share=1.5)
+    assert not (tmp_path / "bad").exists()
