@@ -34,6 +34,18 @@ or the pipeline will not come back exactly today.
   0.056; episodes without subtitles have no tags (unchanged). With ``tag_min_count=2`` a cluster named by a single
   tag stayed apart: Amazon Queen 0.071, Fish Fillets 0.245; keeping same-tag pieces at half their distance
   (``same_tag_scale=0.5``) was the old result again (0.117, 0.408).
+  Until booleans were parsed (``true``/``false``), ``join_tagged=False`` was read as the string "False", which is
+  true: that "before" joined clusters by their tags too. It changes nothing there: with same-tag pieces at distance 0
+  every tagged piece of a name is already in one cluster, and ``same_tag_scale=0,join_tagged=false`` gives the same
+  DER to the digit as ``same_tag_scale=0`` (2026-12-07: Amazon Queen, 4 episodes of 8 minutes, 0.136; Fish Fillets, 6,
+  0.379; both with ``split_tagged=false``, as then).
+- split_tagged (this change; a cluster whose tags name several speakers split among them), mean DER (per episode),
+  ``--variant split_tagged=false --variant base``, 2026-12-07, on builds whose subtitles name the speaker of one line
+  in ten (``audiorole recipe NAME --minutes 8 --tag-share 0.1``; the same audio and cues as the default share's):
+  Amazon Queen (4 episodes) 0.300 -> 0.145 (0.464/0.423/0.228/0.083 -> 0.160/0.107/0.228/0.083: Joe and Sparky, one
+  actor's two voices, were one cluster in the first two); Fish Fillets (6) 0.289 both (its errors there are the
+  leads' sessions split into several voices, which no tag joins, and guests without a tag). With half the lines
+  named (the default) nothing changes: Amazon Queen 0.084, Fish Fillets 0.164, the default demo 0.056 either way.
 - min_cluster_piece_uncued_s (5b7b73b), mean DER 1.0 s -> 1.5 s: hard profile 0.332 -> 0.193, TV demo without its
   subtitles 0.135 -> 0.118, real pyannote recording without subtitles 0.202 -> 0.176; at 1.25 / 1.75 s the hard
   profile reads 0.208 / 0.210, and from 2 s on too few pieces remain to build every voice (the TV demo loses one).
@@ -95,16 +107,21 @@ from vad_quality import episodes_with_truth  # noqa: E402
 
 
 def parse_variant(text: str) -> dict:
-    """``K=V[,K=V]`` as a dict of typed values (numbers as float, the rest as strings); ``base``: no override."""
+    """``K=V[,K=V]`` as a dict of typed values (``true``/``false`` as booleans, numbers as float, the rest as
+    strings); ``base``: no override."""
     if text == "base":
         return {}
     out = {}
     for part in text.split(","):
         k, _, v = part.partition("=")
+        v = v.strip()
+        if v.lower() in ("true", "false"):
+            out[k.strip()] = v.lower() == "true"
+            continue
         try:
             out[k.strip()] = float(v)
         except ValueError:
-            out[k.strip()] = v.strip()
+            out[k.strip()] = v
     return out
 
 

@@ -190,9 +190,12 @@ class DiarizationResource(dg.ConfigurableResource):
     #: speech it helps (``benchmarks/diarization_quality.py``, measured: overlap_detection)
     overlap_detection: str = "off"
     overlap_threshold: float = _OVERLAP.threshold
+    #: a cluster whose subtitle tags name several speakers is split among them (``DiarizationConfig.split_tagged``)
+    split_tagged: bool = _DIAR.split_tagged
 
     def config(self):
-        return DiarizationConfig(cluster_threshold=self.cluster_threshold, change_threshold=self.change_threshold)
+        return DiarizationConfig(cluster_threshold=self.cluster_threshold, change_threshold=self.change_threshold,
+                                 split_tagged=self.split_tagged)
 
     def overlap_id(self) -> str:
         if self.overlap_detection == "off":

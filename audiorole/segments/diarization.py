@@ -74,6 +74,13 @@ class DiarizationConfig:
     same_tag_scale: float = 1.0
     join_tagged: bool = True
     tag_min_count: int = 1
+    #: a cluster whose pieces' tags name two or more speakers, each at least ``split_min_tags`` times and at least
+    #: ``split_min_share`` of the cluster's tags, is that many speakers: each piece goes to the name whose tagged
+    #: pieces' centroid is nearest (``split_tagged_clusters``). Voices as alike as one actor's (Amazon Queen's Joe
+    #: and Sparky) are one cluster wherever few of their cues carry a name, and the names are the only evidence
+    split_tagged: bool = True
+    split_min_tags: int = 2
+    split_min_share: float = 0.2
     #: an overlap between two subtitle cues shorter than this is edge jitter, not overlapped speech
     min_overlap_s: float = 0.2
     #: a detected overlap region takes its second speaker from a turn of another speaker at most this far away
@@ -136,14 +143,16 @@ def change_points(wav: np.ndarray, start: float, end: float, embedder: SpeakerEm
 # clustering ------------------------------------------------------------------------------------------------------
 def cluster_embeddings(embs: np.ndarray, threshold: float, tags: list[str | None] | None = None,
                        n_clusters: str = "threshold", max_speakers: int = 12, same_tag_scale: float = 1.0,
-                       join_tagged: bool = True, tag_min_count: int = 1) -> np.ndarray:
+                       join_tagged: bool = True, tag_min_count: int = 1,
+                       split: tuple[int, float] | None = None) -> np.ndarray:
     """Agglomerative clustering, cosine distance, average linkage, stopped at ``threshold`` (or, with
     ``n_clusters="eigengap"``, at the number of speakers ``eigengap_count`` finds).
 
     ``tags`` (one per embedding, e.g. subtitle speaker tags) are soft constraints: two pieces with different tags
     are at least 1 apart (so average linkage keeps them apart unless the voices are overwhelmingly alike); two
     with the same tag at ``same_tag_scale`` × their distance; with ``join_tagged`` the clusters are then joined
-    by their tags (``join_tagged_clusters``). Zero distances hide how far a voice spreads: a speaker recorded in
+    by their tags (``join_tagged_clusters``), and with ``split`` = (min tags, min share) a cluster whose tags name
+    several speakers is split among them (``split_tagged_clusters``). Zero distances hide how far a voice spreads: a speaker recorded in
     several rooms had all its tagged pieces in one cluster, whose mean distance to the same voice's untagged pieces
     of any one room then exceeded the threshold, and those became speakers of their own."""
     if len(embs) == 0:
@@ -170,6 +179,34 @@ def cluster_embeddings(embs: np.ndarray, threshold: float, tags: list[str | None
                                          distance_threshold=threshold).fit_predict(dist)
     if tags is not None and join_tagged:
         labels = join_tagged_clusters(labels, tags, tag_min_count)
+    if tags is not None and split is not None:
+        labels = split_tagged_clusters(embs, labels, tags, *split)
+    return labels
+
+
+def split_tagged_clusters(embs: np.ndarray, labels: np.ndarray, tags: list[str | None], min_tags: int = 2,
+                          min_share: float = 0.2) -> np.ndarray:
+    """Each cluster whose tagged pieces name several speakers (each name on at least ``min_tags`` pieces and at
+    least ``min_share`` of the cluster's tagged pieces; rarer names are a cue's jitter, not a speaker) split among
+    those names: a piece tagged with one of them keeps its name, every other piece goes to the name whose tagged
+    pieces' centroid is nearest (cosine). The most tagged name keeps the cluster's label, the others get new ones."""
+    labels = np.asarray(labels).copy()
+    next_label = int(labels.max()) + 1 if len(labels) else 0
+    for lab in np.unique(labels):
+        members = np.flatnonzero(labels == lab)
+        votes = Counter(tags[i] for i in members if tags[i])
+        total = sum(votes.values())
+        names = [t for t, n in votes.most_common() if n >= min_tags and n >= min_share * total]
+        if len(names) < 2:
+            continue
+        cents = np.stack([l2_normalize(embs[[i for i in members if tags[i] == t]].mean(axis=0)) for t in names])
+        choice = np.argmax(embs[members] @ cents.T, axis=1)
+        for j, i in enumerate(members):
+            if tags[i] in names:
+                choice[j] = names.index(tags[i])
+        for k in range(1, len(names)):
+            labels[members[choice == k]] = next_label
+            next_label += 1
     return labels
 
 
@@ -392,7 +429,8 @@ def diarize(
                                           [tags[i] for i in np.flatnonzero(reliable)] if tags else None,
                                           n_clusters=cfg.n_clusters if not len(cue_spans) else "threshold",
                                           same_tag_scale=cfg.same_tag_scale, join_tagged=cfg.join_tagged,
-                                          tag_min_count=cfg.tag_min_count)
+                                          tag_min_count=cfg.tag_min_count,
+                                          split=(cfg.split_min_tags, cfg.split_min_share) if cfg.split_tagged else None)
     min_s = min(cfg.min_cluster_s, cfg.min_cluster_share * float(durations.sum()))
     if min_s > 0:
         labels[reliable] = _fold_small_clusters(embs[reliable], labels[reliable], durations[reliable], min_s,

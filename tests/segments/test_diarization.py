@@ -52,6 +52,34 @@ def test_tags_join_a_voice_recorded_in_several_rooms():
     assert list(D.join_tagged_clusters(np.array([0, 0, 1, 1]), ["X", "X", "X", None], min_count=2)) == [0, 0, 1, 1]
 
 
+def test_names_split_a_cluster_of_two_voices_as_alike_as_one_actors():
+    """Two characters of one actor: their voices closer than the clustering threshold, one piece in ten tagged.
+    Clustered on the voices they are one speaker; the tags that name two speakers in that one cluster split it, each
+    untagged piece going to the nearer name's voice. A stray tag (one piece, or a name under the share) splits
+    nothing."""
+    rng = np.random.default_rng(5)
+    dim = 64
+    base = l2_normalize(rng.normal(size=dim))
+    shift = 0.25 * l2_normalize(rng.normal(size=dim))
+    a = l2_normalize(base + shift + 0.05 * rng.normal(size=(30, dim)))
+    b = l2_normalize(base - shift + 0.05 * rng.normal(size=(30, dim)))
+    embs, truth = np.concatenate([a, b]), np.array([0] * 30 + [1] * 30)
+    tags = ["JOE" if i % 10 == 0 else None for i in range(30)] + ["SPARKY" if i % 10 == 3 else None for i in range(30)]
+    merged = D.cluster_embeddings(embs, 0.3, tags)
+    assert len(set(merged)) == 1, "the case the split is for: one voice to the clustering"
+    split = D.cluster_embeddings(embs, 0.3, tags, split=(2, 0.2))
+    assert len(set(split)) == 2 and split[0] != split[33]
+    assert all(split[i] == split[0] for i in range(30)) and all(split[i] == split[33] for i in range(30, 60))
+    assert split[0] == merged[0], "the most tagged name keeps the cluster's label"
+    one = list(tags)
+    one[33] = one[43] = one[53] = None
+    one[35] = "SPARKY"  # a single tag is a cue's jitter, not a speaker
+    assert len(set(D.split_tagged_clusters(embs, merged, one, 2, 0.2))) == 1
+    rare = ["JOE" if i % 3 == 0 else None for i in range(30)] + ["SPARKY" if i in (3, 13) else None for i in range(30)]
+    assert len(set(D.split_tagged_clusters(embs, merged, rare, 2, 0.2))) == 1  # 2 of 12 tags: under the share
+    assert len(set(D.split_tagged_clusters(embs, merged, rare, 2, 0.1))) == 2
+
+
 class ToneEmbedder(SpeakerEmbedder):
     """A stand-in 'voice' embedder for crafted audio: the spectrum of the clip (a voice = a tone frequency)."""
 
