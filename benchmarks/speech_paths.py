@@ -468,7 +468,10 @@ def main() -> None:
         return float(np.mean([(x[2] - floor[x[0]]) / (own[x[0]] - floor[x[0]]) for x in r]))
 
     print(f"\n{args.series}: {len(voices)} characters × ≤ {args.per_character} unseen test lines; similarity: "
-          f"{encoder}; the conversions' speaking rates: " + ", ".join(f"{v} {conv[v].tempo:.2f}" for v in voices))
+          f"{encoder}; the conversions' speaking rates (measured, where the bounds changed it): "
+          + ", ".join(f"{v} {conv[v].tempo:.2f}" + (f" ({conv[v].measured_tempo:.2f})"
+                                                   if conv[v].measured_tempo not in (None, conv[v].tempo) else "")
+                      for v in voices))
     print(f"{'path':16} {'CER':>6} {'similarity':>10} {'AP-norm':>8} {'top-1':>6} {'s per s':>8}")
     for name, r in rows.items():
         cer = np.mean([x[1] for x in r])

@@ -181,7 +181,7 @@ def _decoder(store: DataStore, series_key: str, config: DecoderConfig, language:
             warnings.append(str(err))
     if not dec.voices:
         raise RuntimeError(f"{series_key}: no character has enough train speech for the decoder; " + "; ".join(warnings))
-    converted, rates, source = {}, {}, None
+    converted, rates, measured, source = {}, {}, {}, None
     if config.conversion:
         from training.bridge import BridgeUnavailable, bridge_voice
 
@@ -197,9 +197,11 @@ def _decoder(store: DataStore, series_key: str, config: DecoderConfig, language:
                 warnings.append(f"{key}: no voice conversion from {source}: {err}")
                 continue
             save_converters({key: conv}, out)
-            converted[key], rates[key] = conv.parallel_s, conv.tempo
+            converted[key], rates[key], measured[key] = conv.parallel_s, conv.tempo, conv.measured_tempo
     dec.save(out)
-    return {"voices": voices, "converted_voices": converted, "speaking_rates": rates, "bridge_voice": source,
+    # speaking_rates: as the conversions apply them (within ConversionConfig.tempo_bounds); measured: before the bounds
+    return {"voices": voices, "converted_voices": converted, "speaking_rates": rates,
+            "measured_speaking_rates": measured, "bridge_voice": source,
             "skipped": warnings, "samples_per_unit": spu}, warnings
 
 

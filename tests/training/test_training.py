@@ -393,6 +393,9 @@ def test_training_and_eval_assets_materialize_through_pipes_and_go_stale(short_d
     # and its speaking rate against that voice's, within the conversion's bounds
     assert set(decoder_facts["speaking_rates"]) == set(decoder_facts["voices"])
     assert all(1.0 <= r <= 1.4 for r in decoder_facts["speaking_rates"].values())
+    measured = decoder_facts["measured_speaking_rates"]  # the applied rate is the measured one within the bounds
+    assert all(decoder_facts["speaking_rates"][k] == pytest.approx(min(max(r, 1.0), 1.4), abs=1e-4)
+               for k, r in measured.items()) and set(measured) == set(decoder_facts["speaking_rates"])
     # replies for one character: text + speech (by default the text read aloud, converted into the voice)
     key = f"maple-street/{rows[0]['character_key']}"
     instance.add_dynamic_partitions("characters", [key])

@@ -134,8 +134,10 @@ class VoiceConverter:
     bank_env: np.ndarray | None = None  # (N, D-1) recorded frames' coded envelopes, energy left out
     bank_ap: np.ndarray | None = None  # (N, bins) float16: their aperiodicity
     gv: np.ndarray | None = None  # (D-1,) the variance of the voice's coded envelope over its voiced frames
-    # the voice's time per unit of the source's (``speaking_rate``); 1.0 for a conversion saved before it
+    # the voice's time per unit of the source's (``speaking_rate``) as conversion applies it, within the bounds;
+    # 1.0 for a conversion saved before it
     tempo: float = 1.0
+    measured_tempo: float | None = None  # the same as measured, before the bounds (None: saved before it)
     source: str = BRIDGE_VOICE  # the bridge voice whose readings it converts (``training.bridge.bridge_voice``)
 
     @classmethod
@@ -192,7 +194,8 @@ class VoiceConverter:
             conv.bank_env, conv.bank_ap = bank_env[keep], bank_ap[keep].astype(np.float16)
         conv.gv = np.concatenate(voiced_env).var(0)
         if config.tempo:
-            conv.tempo = speaking_rate(paths, spoken, config.tempo_bounds)
+            conv.measured_tempo = speaking_rate(paths, spoken)
+            conv.tempo = round(float(np.clip(conv.measured_tempo, *config.tempo_bounds)), 4)
         return conv
 
     def envelope(self, cx: np.ndarray) -> np.ndarray:
@@ -262,6 +265,8 @@ class VoiceConverter:
         bank = {} if self.bank_env is None else {"bank_env": self.bank_env, "bank_ap": self.bank_ap}
         if self.gv is not None:
             bank["gv"] = self.gv
+        if self.measured_tempo is not None:
+            bank["measured_tempo"] = np.array(self.measured_tempo)
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.savez(f, weights=self.weights, mean_x=self.mean_x, mean_y=self.mean_y, prec_x=self.prec_x,
                      logdet_x=self.logdet_x, regress=self.regress, log_f0=self.log_f0,
@@ -272,17 +277,18 @@ class VoiceConverter:
     def load(cls, path: Path) -> VoiceConverter:
         try:
             with np.load(path) as z:
-                scalar = {"parallel_s": float, "source": str, "tempo": float}
+                scalar = {"parallel_s": float, "source": str, "tempo": float, "measured_tempo": float}
                 return cls(**{k: scalar[k](z[k]) if k in scalar else z[k] for k in z.files})
         except (OSError, ValueError, TypeError, KeyError) as err:
             raise ValueError(f"{path}: corrupt voice conversion: {err}") from err
 
 
-def speaking_rate(paths: list[np.ndarray], spoken: list, bounds: tuple[float, float]) -> float:
+def speaking_rate(paths: list[np.ndarray], spoken: list) -> float:
     """A voice's time per unit of the reading's: over the parallel lines, the recorded frames the alignments map the
     readings' speech extents to (first to last voiced frame) against those extents' own frames. The reading is a
     clean voice, so its extent is exact; the recording's silence, noise or music around and inside the line, which
-    would bias a count of its own, is placed by the alignment. 1.0 without a line to measure."""
+    would bias a count of its own, is placed by the alignment. 1.0 without a line to measure; unbounded (the fit
+    keeps what conversion applies within ``ConversionConfig.tempo_bounds``)."""
     reading = recorded = 0.0
     for path, ends in zip(paths, spoken):
         if ends is None or ends[1] <= ends[0]:
@@ -291,7 +297,7 @@ def speaking_rate(paths: list[np.ndarray], spoken: list, bounds: tuple[float, fl
         reading, recorded = reading + ends[1] - ends[0], recorded + at[1] - at[0]
     if reading <= 0 or recorded <= 0:
         return 1.0
-    return round(float(np.clip(recorded / reading, *bounds)), 4)
+    return round(float(recorded / reading), 4)
 
 
 def stretch(f0: np.ndarray, env: np.ndarray, ap: np.ndarray, factor: float):
