@@ -41,11 +41,13 @@ or the pipeline will not come back exactly today.
   0.379; both with ``split_tagged=false``, as then).
 - split_tagged (this change; a cluster whose tags name several speakers split among them), mean DER (per episode),
   ``--variant split_tagged=false --variant base``, 2026-12-07, on builds whose subtitles name the speaker of one line
-  in ten (``audiorole recipe NAME --minutes 8 --tag-share 0.1``; the same audio and cues as the default share's):
-  Amazon Queen (4 episodes) 0.300 -> 0.145 (0.464/0.423/0.228/0.083 -> 0.160/0.107/0.228/0.083: Joe and Sparky, one
-  actor's two voices, were one cluster in the first two); Fish Fillets (6) 0.289 both (its errors there are the
-  leads' sessions split into several voices, which no tag joins, and guests without a tag). With half the lines
-  named (the default) nothing changes: Amazon Queen 0.084, Fish Fillets 0.164, the default demo 0.056 either way.
+  in ten (``audiorole recipe NAME --minutes 8 --episodes 4|6 --tag-share 0.1``; the same audio and cues as the
+  default share's): Amazon Queen (4 episodes) 0.245 -> 0.153 (0.203/0.441/0.251/0.083 -> 0.203/0.075/0.251/0.083:
+  Joe and Sparky, one actor's two voices, were one cluster in the second); Fish Fillets (6) 0.370 both (its errors
+  there are the leads' recording sessions split into several voices, which no tag joins, and guests without a
+  tag). Another draw of the same share (each tag of the default build kept with probability 0.2; a one-off copy):
+  Amazon Queen 0.300 -> 0.145, Fish Fillets 0.289 both. With half the lines named (the default) nothing changes:
+  Amazon Queen 0.084, Fish Fillets 0.164, the default demo 0.056 either way.
 - min_cluster_piece_uncued_s (5b7b73b), mean DER 1.0 s -> 1.5 s: hard profile 0.332 -> 0.193, TV demo without its
   subtitles 0.135 -> 0.118, real pyannote recording without subtitles 0.202 -> 0.176; at 1.25 / 1.75 s the hard
   profile reads 0.208 / 0.210, and from 2 s on too few pieces remain to build every voice (the TV demo loses one).
