@@ -23,8 +23,6 @@ class ArpEvalConfig(config_class("MetricRunConfig", MetricConfig)):
     extra_systems: dict[str, str] = {}  # more systems to score: name → folder of <sample_id>.txt/.wav
 
 
-#: A metric that cannot tell the own real reply from another character's cannot judge a model.
-
 #: Dagster pool of the evaluation's model steps (baseline LM generation, scoring with Whisper/resemblyzer/MiniLM).
 EVALUATION_POOL = "evaluation"
 _SERIES = dict(partitions_def=series_partitions, group_name=EVALUATION,

@@ -145,8 +145,8 @@ def auc_rows(results: list[dict]) -> list[dict]:
     return sorted(rows, key=lambda r: (r["character"] == ALL, r["character"], r["metric"], r["replies"]))
 
 
-PAIRS_TITLE = ("### Each pair of characters (held-out replies; AUC of the first's replies against the second's, in "
-               "the first's column)")
+PAIRS_TITLE = ("Each pair of characters (held-out replies; AUC of the first's replies against the second's, in the "
+               "first's column)")
 
 
 def pair_rows(results: list[dict]) -> list[dict]:
@@ -184,7 +184,7 @@ def write_report(ev: Path, title: str, samples: list[dict], results: list[dict],
           "intervals are 95% bootstrap intervals over samples. CER is Whisper's transcript of the reply's audio "
           "against the reply's text (raw, lower is better).", "",
           "## Do the metrics separate the characters? (own real reply vs another character's, AUC)", "",
-          _md_table(aucs), "", PAIRS_TITLE, "", _md_table(pairs),
+          _md_table(aucs), "", f"### {PAIRS_TITLE}", "", _md_table(pairs),
           "", "## Per character and system (all samples)", "", _md_table(main), "",
           "## ARP-Model against the baselines (paired differences, normalized)", "", _md_table(diffs), "",
           "![AP and CP](ap_cp.png)", "", "![AP x CP](ap_x_cp.png)", "", "![separation](separation.png)", "",
@@ -210,7 +210,7 @@ def write_report(ev: Path, title: str, samples: list[dict], results: list[dict],
          f"<style>{style}</style></head><body>", f"<h1>ARP-Eval: {html.escape(title)}</h1>",
          f"<p>{html.escape(md[2])}</p>",
          "<h2>Do the metrics separate the characters?</h2>", _html_table(aucs),
-         f"<h3>{html.escape(PAIRS_TITLE[4:])}</h3>", _html_table(pairs),
+         f"<h3>{html.escape(PAIRS_TITLE)}</h3>", _html_table(pairs),
          "<img src='separation.png' width='900'>",
          "<h2>Per character and system</h2>", _html_table(main),
          "<img src='ap_cp.png' width='1150'><br><img src='ap_x_cp.png' width='560'>",

@@ -28,6 +28,7 @@ AUC_SYSTEM = f"{REAL_REPLY} vs {OTHER_CHARACTER}"
 PAIR_KIND = "auc_pair"
 MIN_PAIR_REPLIES = 5  # replies on each side a pair's AUC needs
 #: what the measures must reach to be trusted: AUC own real reply vs another character's, over the held-out replies
+#: (a metric that cannot tell a character's own real reply from another character's cannot judge a model)
 MIN_AUC = {"AP": 0.95, "CP": 0.80}
 
 

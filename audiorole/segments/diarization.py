@@ -143,16 +143,16 @@ def change_points(wav: np.ndarray, start: float, end: float, embedder: SpeakerEm
 # clustering ------------------------------------------------------------------------------------------------------
 def cluster_embeddings(embs: np.ndarray, threshold: float, tags: list[str | None] | None = None,
                        n_clusters: str = "threshold", max_speakers: int = 12, same_tag_scale: float = 1.0,
-                       join_tagged: bool = True, tag_min_count: int = 1,
-                       split: tuple[int, float] | None = None) -> np.ndarray:
+                       join_tagged: bool = True, tag_min_count: int = 1, split_tagged: bool = True,
+                       split_min_tags: int = 2, split_min_share: float = 0.2) -> np.ndarray:
     """Agglomerative clustering, cosine distance, average linkage, stopped at ``threshold`` (or, with
     ``n_clusters="eigengap"``, at the number of speakers ``eigengap_count`` finds).
 
     ``tags`` (one per embedding, e.g. subtitle speaker tags) are soft constraints: two pieces with different tags
     are at least 1 apart (so average linkage keeps them apart unless the voices are overwhelmingly alike); two
     with the same tag at ``same_tag_scale`` × their distance; with ``join_tagged`` the clusters are then joined
-    by their tags (``join_tagged_clusters``), and with ``split`` = (min tags, min share) a cluster whose tags name
-    several speakers is split among them (``split_tagged_clusters``). Zero distances hide how far a voice spreads: a speaker recorded in
+    by their tags (``join_tagged_clusters``), and with ``split_tagged`` a cluster whose tags name several speakers
+    is split among them (``split_tagged_clusters``). Zero distances hide how far a voice spreads: a speaker recorded in
     several rooms had all its tagged pieces in one cluster, whose mean distance to the same voice's untagged pieces
     of any one room then exceeded the threshold, and those became speakers of their own."""
     if len(embs) == 0:
@@ -179,8 +179,8 @@ def cluster_embeddings(embs: np.ndarray, threshold: float, tags: list[str | None
                                          distance_threshold=threshold).fit_predict(dist)
     if tags is not None and join_tagged:
         labels = join_tagged_clusters(labels, tags, tag_min_count)
-    if tags is not None and split is not None:
-        labels = split_tagged_clusters(embs, labels, tags, *split)
+    if tags is not None and split_tagged:
+        labels = split_tagged_clusters(embs, labels, tags, split_min_tags, split_min_share)
     return labels
 
 
@@ -429,8 +429,8 @@ def diarize(
                                           [tags[i] for i in np.flatnonzero(reliable)] if tags else None,
                                           n_clusters=cfg.n_clusters if not len(cue_spans) else "threshold",
                                           same_tag_scale=cfg.same_tag_scale, join_tagged=cfg.join_tagged,
-                                          tag_min_count=cfg.tag_min_count,
-                                          split=(cfg.split_min_tags, cfg.split_min_share) if cfg.split_tagged else None)
+                                          tag_min_count=cfg.tag_min_count, split_tagged=cfg.split_tagged,
+                                          split_min_tags=cfg.split_min_tags, split_min_share=cfg.split_min_share)
     min_s = min(cfg.min_cluster_s, cfg.min_cluster_share * float(durations.sum()))
     if min_s > 0:
         labels[reliable] = _fold_small_clusters(embs[reliable], labels[reliable], durations[reliable], min_s,

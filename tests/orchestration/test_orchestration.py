@@ -258,3 +258,13 @@ def test_eval_scores_ap_with_the_speaker_encoder_asked_for_and_refuses_an_unknow
     assert len(calls) == 2 and "needs --speaker-encoder-dir" in capsys.readouterr().err
     main(["eval", "--data-dir", str(tmp_path), "--speaker-encoder", "ecapa", "--speaker-encoder-dir", str(tmp_path)])
     assert calls[2]["config"] == {"arp_eval": {"speaker_encoder": "ecapa", "speaker_encoder_dir": str(tmp_path)}}
+
+
+def test_turning_the_tag_split_off_is_a_setting_of_its_own_that_makes_the_turns_stale():
+    """``DiarizationResource.split_tagged`` reaches the diarization's config, and the stage's identity changes with
+    it: turns made one way are not taken for the other's."""
+    from resources.models import DiarizationResource
+
+    on, off = DiarizationResource(), DiarizationResource(split_tagged=False)
+    assert on.config().split_tagged and not off.config().split_tagged
+    assert on.backend_id("resemblyzer") != off.backend_id("resemblyzer")

@@ -42,7 +42,7 @@ def test_tags_join_a_voice_recorded_in_several_rooms():
     truth = np.array([0] * len(a) + [1] * len(b))
     tags = ["ANN" if i % 2 == 0 else None for i in range(len(a))] + ["BOB" if i % 3 == 0 else None
                                                                       for i in range(len(b))]
-    old = D.cluster_embeddings(embs, 0.3, tags, same_tag_scale=0.0, join_tagged=False)
+    old = D.cluster_embeddings(embs, 0.3, tags, same_tag_scale=0.0, join_tagged=False, split_tagged=False)
     assert len(set(old[truth == 0])) > 1, "the case the cluster-level link is for"
     new = D.cluster_embeddings(embs, 0.3, tags)
     assert len(set(new[truth == 0])) == 1 and len(set(new[truth == 1])) == 1 and new[0] != new[-1]
@@ -65,9 +65,9 @@ def test_names_split_a_cluster_of_two_voices_as_alike_as_one_actors():
     b = l2_normalize(base - shift + 0.05 * rng.normal(size=(30, dim)))
     embs, truth = np.concatenate([a, b]), np.array([0] * 30 + [1] * 30)
     tags = ["JOE" if i % 10 == 0 else None for i in range(30)] + ["SPARKY" if i % 10 == 3 else None for i in range(30)]
-    merged = D.cluster_embeddings(embs, 0.3, tags)
+    merged = D.cluster_embeddings(embs, 0.3, tags, split_tagged=False)
     assert len(set(merged)) == 1, "the case the split is for: one voice to the clustering"
-    split = D.cluster_embeddings(embs, 0.3, tags, split=(2, 0.2))
+    split = D.cluster_embeddings(embs, 0.3, tags)
     assert len(set(split)) == 2 and split[0] != split[33]
     assert all(split[i] == split[0] for i in range(30)) and all(split[i] == split[33] for i in range(30, 60))
     assert split[0] == merged[0], "the most tagged name keeps the cluster's label"
