@@ -358,32 +358,39 @@ def test_ap_leaves_every_segment_of_the_own_reply_out_of_the_reference():
         ap.score_embeddings(e1[None], "ann", ["turn-a", "turn-b", "other-line"])
 
 
+def _held_out(voices: dict, words: dict, counts: dict, seed: int):
+    """Held-out replies of characters with the given voices (3-d vectors, plus noise) and vocabularies, and AP and CP
+    fitted on them: AP's embedding of a clip is its first three samples; CP learns each character's words."""
+    from evaluation.metrics.acoustic import AcousticPersonalization
+    from evaluation.metrics.content import ContentPersonalization
+
+    class Embed:
+        def embed_many(self, wavs):
+            return [w[:3] for w in wavs]
+
+    rng = np.random.default_rng(seed)
+    clips, replies = {}, []
+    for key, v in voices.items():
+        for i in range(counts[key]):
+            sid = f"{key}-{i}"
+            clips.setdefault(key, {})[sid] = (np.array(v) + 0.1 * rng.standard_normal(3)).astype(np.float32)
+            replies.append({"character_key": key, "character": key.title(), "text": f"the {words[key]} again",
+                            "segment_ids": [sid]})
+    cp = ContentPersonalization().fit([f"my {words[k]} {i}" for k in words for i in range(5)],
+                                      [k for k in words for _ in range(5)])
+    return replies, (AcousticPersonalization(Embed()).fit(clips), cp)
+
+
 def test_held_out_separation_scores_every_held_out_reply_against_every_other_characters():
     """Own replies against every other main character's, per character and pooled: a voice and a vocabulary that
     tell the characters apart give AUC 1; a reply's own segments are out of its reference (a character whose only
     reference is that reply has no AP); CP reads the reply's text."""
-    from evaluation.metrics.acoustic import AcousticPersonalization
-    from evaluation.metrics.content import ContentPersonalization
     from evaluation.score import ALL, HELD_OUT, held_out_separation
 
-    class Embed:  # a clip's embedding is its first three samples
-        def embed_many(self, wavs):
-            return [w[:3] for w in wavs]
-
-    rng = np.random.default_rng(0)
-    voices = {"ann": np.array([1.0, 0.2, 0.0]), "bob": np.array([0.0, 1.0, 0.2]), "cy": np.array([0.2, 0.0, 1.0])}
+    voices = {"ann": [1.0, 0.2, 0.0], "bob": [0.0, 1.0, 0.2], "cy": [0.2, 0.0, 1.0]}
     words = {"ann": "garden roses soil", "bob": "engine gears bolts", "cy": "violin concert tune"}
-    clips, replies = {}, []
-    for key, v in voices.items():
-        n = 1 if key == "cy" else 6  # cy: one held-out reply, so no reference without it
-        for i in range(n):
-            sid = f"{key}-{i}"
-            clips.setdefault(key, {})[sid] = (v + 0.1 * rng.standard_normal(3)).astype(np.float32)
-            replies.append({"character_key": key, "character": key.title(), "text": f"the {words[key]} again",
-                            "segment_ids": [sid]})
-    ap = AcousticPersonalization(Embed()).fit(clips)
-    cp = ContentPersonalization().fit([f"my {words[k]} {i}" for k in words for i in range(5)],
-                                      [k for k in words for _ in range(5)])
+    # cy: one held-out reply, so no reference without it
+    replies, (ap, cp) = _held_out(voices, words, {"ann": 6, "bob": 6, "cy": 1}, seed=0)
     rows = held_out_separation(replies, {"AP": ap, "CP": cp}, series_key="s", n_bootstrap=200)
     assert all(r["set"] == HELD_OUT for r in rows)
     by = {(r["metric"], r["character_key"]): r for r in rows if r["kind"] == "auc"}
@@ -408,30 +415,14 @@ def test_held_out_separation_scores_every_held_out_reply_against_every_other_cha
 def test_held_out_pairs_name_the_characters_a_measure_cannot_tell_apart():
     """Two characters of one voice (one actor) keep AP's pooled AUC down though every other pair is apart: the
     pair rows say which pair it is, for both characters' columns, and CP (their words differ) still parts them."""
-    from evaluation.metrics.acoustic import AcousticPersonalization
-    from evaluation.metrics.content import ContentPersonalization
     from evaluation.report import pair_rows
     from evaluation.score import ALL, MIN_PAIR_REPLIES, PAIR_KIND, held_out_separation, pairs_under_target
 
-    class Embed:
-        def embed_many(self, wavs):
-            return [w[:3] for w in wavs]
-
-    rng = np.random.default_rng(1)
     voices = {"ann": [1.0, 0.2, 0.0], "bob": [0.0, 1.0, 0.2], "dan": [1.0, 0.2, 0.0], "eve": [0.2, 0.0, 1.0]}
     words = {"ann": "garden roses soil", "bob": "engine gears bolts", "dan": "harbour boats sails",
              "eve": "violin concert tune"}
-    n = {"ann": 8, "bob": 8, "dan": 8, "eve": MIN_PAIR_REPLIES - 1}  # eve: too few replies for a pair of her own
-    clips, replies = {}, []
-    for key, v in voices.items():
-        for i in range(n[key]):
-            sid = f"{key}-{i}"
-            clips.setdefault(key, {})[sid] = (np.array(v) + 0.1 * rng.standard_normal(3)).astype(np.float32)
-            replies.append({"character_key": key, "character": key.title(), "text": f"the {words[key]} again",
-                            "segment_ids": [sid]})
-    ap = AcousticPersonalization(Embed()).fit(clips)
-    cp = ContentPersonalization().fit([f"my {words[k]} {i}" for k in words for i in range(5)],
-                                      [k for k in words for _ in range(5)])
+    # eve: too few replies for a pair of her own
+    replies, (ap, cp) = _held_out(voices, words, {"ann": 8, "bob": 8, "dan": 8, "eve": MIN_PAIR_REPLIES - 1}, seed=1)
     rows = held_out_separation(replies, {"AP": ap, "CP": cp}, series_key="s", n_bootstrap=100)
     pair = {(r["metric"], r["character"], r["system"]): r["value"] for r in rows if r["kind"] == PAIR_KIND}
     pooled = {r["metric"]: r["value"] for r in rows if r["kind"] == "auc" and r["character_key"] == ALL}
