@@ -13,6 +13,22 @@ from evaluation.score import pairs_under_target, table
 from resources.storage import refresh_catalog
 
 
+MAX_PAIRS_SHOWN = 8  # pairs under target printed by ``print_eval``
+
+
+def pairs_line(results: list[dict]) -> str | None:
+    """The held-out pairs of characters under their metric's target, lowest first, at most ``MAX_PAIRS_SHOWN`` of
+    them (a series of many characters can have dozens; the report lists every pair); None when there is none."""
+    under = pairs_under_target(results)
+    if not under:
+        return None
+    shown = ", ".join(f"{r['metric']} {r['character']} vs {r['versus']} {r['auc']:.3f}"
+                      for r in under[:MAX_PAIRS_SHOWN])
+    if len(under) > MAX_PAIRS_SHOWN:
+        shown += f", and {len(under) - MAX_PAIRS_SHOWN} more (the report lists them)"
+    return f"pairs of characters a measure does not tell apart (held out, AUC under its target): {shown}"
+
+
 def print_eval(data_dir: str | Path, series_key: str, echo=print) -> None:
     """The per-character ARP-Eval table of a series (normalized AP and CP with 95% intervals), its metric AUCs and
     which characters the ARP-Model beats the baselines for."""
@@ -31,10 +47,9 @@ def print_eval(data_dir: str | Path, series_key: str, echo=print) -> None:
         line = ", ".join(f"{r['metric']} {r['AUC']} (n {r['n']})" for r in aucs if r["replies"] == replies)
         if line:
             echo(f"metric AUC, own real reply vs another character's (all characters, {replies}): {line}")
-    under = pairs_under_target(results)
-    if under:
-        echo("pairs of characters a measure does not tell apart (held out, AUC under its target): " + ", ".join(
-            f"{r['metric']} {r['character']} vs {r['versus']} {r['auc']:.3f}" for r in under))
+    line = pairs_line(results)
+    if line:
+        echo(line)
     diffs = [r for r in difference_rows(results) if r["character"] != "ALL"]
     for comp in sorted({r["comparison"] for r in diffs}):
         for m in ("AP", "CP"):

@@ -435,3 +435,14 @@ def test_held_out_pairs_name_the_characters_a_measure_cannot_tell_apart():
     assert {(r["metric"], r["character"], r["versus"]) for r in under} == {("AP", "Ann", "Dan"), ("AP", "Dan", "Ann")}
     table = {(r["character"], r["versus"]): r for r in pair_rows(rows)}
     assert table[("Ann", "Dan")]["AP"].endswith("(under target)") and table[("Ann", "Dan")]["CP"] == "1.000"
+    # the printout names them; past MAX_PAIRS_SHOWN it counts the rest
+    from audiorole_dagster.summary import MAX_PAIRS_SHOWN, pairs_line
+
+    line = pairs_line(rows)
+    assert f"AP Ann vs Dan {pair[('AP', 'Ann', 'Dan')]:.3f}" in line and "AP Dan vs Ann" in line and "Bob" not in line
+    ann_dan = next(r for r in rows if r["kind"] == PAIR_KIND and r["metric"] == "AP" and r["character"] == "Ann"
+                   and r["system"] == "Dan")
+    many = rows + [dict(ann_dan, system=f"Extra {i}") for i in range(MAX_PAIRS_SHOWN)]
+    assert pairs_line(many).endswith(f", and {len(pairs_under_target(many)) - MAX_PAIRS_SHOWN} more (the report lists "
+                                     "them)")
+    assert pairs_line([r for r in rows if r["kind"] != PAIR_KIND]) is None
