@@ -9,7 +9,10 @@ then scores each series with ground truth:
 - naming: every main character of the truth is the name of exactly one character of the dataset;
 - split leakage: no episode or scene in two splits, and no test episode in train;
 - scene boundaries: precision/recall of the detected scene starts against the true ones (±1 s);
-- cross-episode voice clusters: purity and completeness against the true speakers, by kept speech time.
+- cross-episode voice clusters: purity and completeness against the true speakers, by kept speech time;
+- named shards: of the kept speech given a character's name, the share whose dominant true speaker is that
+  character (per character and over all named ones), and how many seconds are named: fewer subtitle names lose
+  names (seconds) before they lose purity (README, "Fewer names on the subtitles").
 Prints the figures and writes ``<demo-dir>/character_quality.json``. Targets: attribution ≥ 95%, all main
 characters named, no leakage. Works on any series built like the demo, e.g. ``audiorole recipe amazon-queen``.
 
@@ -75,6 +78,7 @@ def score_series(media: Path, truth: Path, data: Path) -> list[dict]:
         right = n = 0
         confusions: dict = {}
         pairs: list[tuple[str, str, float]] = []  # (voice, dominant true speaker, seconds) of kept segments
+        named: list[tuple[str, str, float]] = []  # (the segment's character, its dominant true speaker, seconds)
         tp = n_true = n_pred = 0
         for ep in eps:
             lines = load_truth_lines(folder / f"{ep.media_path.stem}.lines.jsonl")
@@ -85,6 +89,9 @@ def score_series(media: Path, truth: Path, data: Path) -> list[dict]:
                 cover = segment_truth(seg, lines)
                 if cover and seg["voice_id"] is not None:
                     pairs.append((seg["voice_id"], max(cover, key=cover.get), seg["end_s"] - seg["start_s"]))
+                if cover and seg["character"] in label_of:
+                    true = max(cover, key=cover.get)
+                    named.append((label_of[seg["character"]], true, seg["end_s"] - seg["start_s"]))
             right += m["accuracy"] * m["n"]
             n += m["n"]
             for k, v in m["confusions"].items():
@@ -106,9 +113,23 @@ def score_series(media: Path, truth: Path, data: Path) -> list[dict]:
             "all_main_named": all(names.count(x) == 1 for x in main_names),
             "wrong_names": [x for x in names if x not in label_of], "split_leaks": leaks,
             "scene_precision": tp / n_pred if n_pred else None, "scene_recall": tp / n_true if n_true else None,
-            **voice_purity(pairs),
+            **voice_purity(pairs), **shard_purity(named),
         })
     return out
+
+
+def shard_purity(named: list[tuple[str, str, float]]) -> dict:
+    """``named``: (true label of the name a kept segment was given, its dominant true speaker, seconds). The share of
+    the named time that is the named character's, over all names and per name, and the named seconds."""
+    total = sum(d for *_, d in named)
+    per: dict[str, list[float]] = {}
+    for name, true, d in named:
+        per.setdefault(name, [0.0, 0.0])
+        per[name][0] += d * (name == true)
+        per[name][1] += d
+    return {"named_shard_purity": sum(r for r, _ in per.values()) / total if total else None,
+            "named_speech_s": round(total, 1),
+            "shard_purity": {k: round(r / t, 3) for k, (r, t) in sorted(per.items(), key=lambda kv: -kv[1][1])}}
 
 
 def voice_purity(pairs: list[tuple[str, str, float]]) -> dict:
@@ -140,7 +161,9 @@ def main() -> int:
               f"wrong names: {r['wrong_names']}; split leaks: {r['split_leaks'] or 'none'}; "
               f"scene starts P/R {r['scene_precision'] or 0:.2f}/{r['scene_recall'] or 0:.2f}; "
               f"voice purity {r['voice_purity'] or 0:.3f}, completeness {r['voice_completeness'] or 0:.3f} "
-              f"({r['n_voices']} voices; target purity ≥ 0.95)")
+              f"({r['n_voices']} voices; target purity ≥ 0.95); named shards' purity "
+              f"{r['named_shard_purity'] or 0:.3f} over {r['named_speech_s']:.0f} s named "
+              f"({', '.join(f'{k} {v:.3f}' for k, v in list(r['shard_purity'].items())[:3])})")
         if r["confusions"]:
             print("  confusions (dataset <- truth):", r["confusions"])
     (args.demo_dir / "character_quality.json").write_text(json.dumps(results, indent=2))

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from audiorole.io import atomic_path
-from evaluation.score import ALL, HELD_OUT, MIN_AUC, PAIR_KIND, table
+from evaluation.score import ALL, HELD_OUT, PAIR_KIND, table, under_target
 from evaluation.systems import ARP_MODEL, BUILT_IN, OTHER_CHARACTER, REAL_REPLY
 from evaluation.testset import context_text
 
@@ -151,11 +151,11 @@ PAIRS_TITLE = ("Each pair of characters (held-out replies; AUC of the first's re
 
 def pair_rows(results: list[dict]) -> list[dict]:
     """The held-out AUC of each pair of characters (``score.held_out_separation``'s ``auc_pair`` rows): one row per
-    (character, versus) with AP and CP, a value under its target (``score.MIN_AUC``) marked."""
+    (character, versus) with AP and CP, a value under its target (``score.under_target``) marked."""
     by: dict = {}
     for r in results:
         if r["kind"] == PAIR_KIND:
-            cell = f"{r['value']:.3f}" + (" (under target)" if r["value"] < MIN_AUC.get(r["metric"], 0) else "")
+            cell = f"{r['value']:.3f}" + (" (under target)" if under_target(r) else "")
             by.setdefault((r["character"], r["system"]), {"character": r["character"], "versus": r["system"],
                                                           "AP": "", "CP": ""})[r["metric"]] = cell
     return [by[k] for k in sorted(by)]

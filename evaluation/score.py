@@ -159,12 +159,16 @@ def aggregate(rows: list[dict], *, baselines: list[str], n_bootstrap: int = 2000
     return out
 
 
+def under_target(row: dict, min_auc: dict[str, float] = MIN_AUC) -> bool:
+    """An AUC row whose value is under its metric's target."""
+    return row["metric"] in min_auc and bool(np.isfinite(row["value"])) and row["value"] < min_auc[row["metric"]]
+
+
 def pairs_under_target(results: list[dict], min_auc: dict[str, float] = MIN_AUC) -> list[dict]:
     """The held-out pairs (``auc_pair`` rows) whose AUC is under the metric's target: {character, versus, metric,
     auc}, lowest first."""
     rows = [{"character": r["character"], "versus": r["system"], "metric": r["metric"], "auc": round(r["value"], 3)}
-            for r in results if r["kind"] == PAIR_KIND and r["metric"] in min_auc
-            and np.isfinite(r["value"]) and r["value"] < min_auc[r["metric"]]]
+            for r in results if r["kind"] == PAIR_KIND and under_target(r, min_auc)]
     return sorted(rows, key=lambda r: (r["metric"], r["auc"], r["character"], r["versus"]))
 
 
