@@ -111,7 +111,8 @@ def character_shards(context: dg.AssetExecutionContext, config: ShardsConfig,
 
 
 @dg.asset_check(asset=characters, partitions_def=series_partitions,
-                description="Most kept segments are attributed with confidence (margin over the runner-up voice ≥ 0.05 for ≥ 90%).")
+                description="Most kept segments are attributed with confidence (named by their own "
+                            "subtitle tag, or a margin over the runner-up voice ≥ 0.05: ≥ 90%).")
 def attribution_confidence(context: dg.AssetCheckExecutionContext, data_store: DataStoreResource) -> dg.AssetCheckResult:
     stamp = dataset.CHARACTERS.read_stamp(data_store.store, context.partition_key) or {}
     share = stamp.get("confident_share") or 0.0

@@ -35,7 +35,7 @@ from audiorole.store import DataStore, file_identity
 
 # 4: subtitle tags constrain the voice clustering (one name one voice, two names never merge)
 # 6: refinement lets a voice into an episode whose tags name its character when none of the episode's voices does
-CHARACTERS = Stage("characters", stamp="characters", version="6", scope="series", folder="series",
+CHARACTERS = Stage("characters", stamp="characters", version="7", scope="series", folder="series",
                    outputs=("voices.parquet", "segment_characters.parquet"), upstream=("aligned_segments",),
                    fan_in=("aligned_segments",))
 # 2: no empty test or validation split in a series of 10+ episodes
@@ -125,8 +125,10 @@ def _characters(spec: SeriesSpec, store: DataStore, episodes: list[EpisodeSource
     write_parquet_atomic(folder / "voices.parquet", pa.Table.from_pylist(result.voices, schema=VOICE_SCHEMA))
     write_parquet_atomic(folder / "segment_characters.parquet",
                          pa.Table.from_pylist(result.segments, schema=SEGMENT_CHARACTER_SCHEMA))
-    attributed = [r for r in result.segments if r["attribution"] == "embedding"]
-    confident = sum(r["character_margin"] >= config.confident_margin for r in attributed)
+    # kept segments; one its own cue's tag attributes is confident whatever its voice margin
+    attributed = [r for r in result.segments if r["attribution"] in ("embedding", "subtitle_tag")]
+    confident = sum(r["attribution"] == "subtitle_tag" or r["character_margin"] >= config.confident_margin
+                    for r in attributed)
     row = {
         "n_voices": len(result.voices),
         "characters": sorted({v["character"] for v in result.voices if v["role"] == "main"}),

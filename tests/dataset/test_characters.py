@@ -336,6 +336,37 @@ def test_an_episode_whose_tags_name_a_character_lets_their_voice_in():
     assert np.all(with_tags[t2] == with_tags[t2][0]) and with_tags[t2][0] != with_tags[0]
 
 
+def test_a_line_whose_own_tag_names_a_voice_goes_to_that_voice_whatever_its_embedding():
+    """A THEO-tagged line that sounds like Maggie (a shout, one actor's two voices) is Theo's: the subtitle names
+    him. A tag that names no voice (one BOSS line) leaves its line where the voices put it."""
+    a, b = voices(2, inter_cos=0.3, seed=11)
+    rng = np.random.default_rng(12)
+    segs = []
+    for e in range(3):
+        for i in range(20):
+            m = i % 2 == 0
+            emb = normalize((a if m else b) + 0.1 * normalize(rng.normal(size=a.shape)))
+            segs.append({"segment_id": f"e{e}#{i:02d}", "episode_key": f"show/e{e}", "speaker": "M" if m else "T",
+                         "keep": True, "start_s": 5.0 * i, "end_s": 5.0 * i + 3, "embedding": emb.tolist(),
+                         "speaker_tag": ("MAGGIE" if m else "THEO") if i < 6 else None})
+    shout, boss = segs[20 + 8], segs[40 + 10]  # Maggie's voice and unit, untagged by the helper's rule
+    shout["speaker_tag"], boss["speaker_tag"] = "THEO", "BOSS"
+
+    def rows(**cfg):
+        return {r["segment_id"]: r for r in assign_characters(segs, SPEC, config=CharacterConfig(**cfg)).segments}
+
+    pinned, free = rows(), rows(pin_tagged_lines=False)
+    assert free[shout["segment_id"]]["character"] == "Maggie Chen", "its voice alone says Maggie"
+    assert pinned[shout["segment_id"]]["character"] == "Theo Park"
+    assert pinned[shout["segment_id"]]["attribution"] == "subtitle_tag"
+    assert pinned[shout["segment_id"]]["character_margin"] < 0, "the voice evidence against it stays visible"
+    assert pinned[boss["segment_id"]]["character"] == "Maggie Chen"
+    assert pinned[boss["segment_id"]]["attribution"] == "embedding"
+    tagged = [s["segment_id"] for s in segs if s["speaker_tag"] in ("MAGGIE", "THEO")]
+    assert all(pinned[k]["attribution"] == "subtitle_tag" for k in tagged)
+    assert all(pinned[k]["character"] == free[k]["character"] for k in pinned if k != shout["segment_id"])
+
+
 def test_voices_whose_pooled_centroids_meet_merge_unless_two_names_keep_them_apart():
     from audiorole.dataset.characters import merge_close_voices
 
