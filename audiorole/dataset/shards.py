@@ -27,7 +27,7 @@ import soundfile as sf
 from audiorole.audio import SAMPLE_RATE, cut
 from audiorole.io import atomic_path, sha256_file, write_json_atomic
 
-SHARD_FORMAT_VERSION = 1
+SHARD_FORMAT_VERSION = 2  # 2: the attribution column
 
 _CONTEXT_TURN = pa.struct([
     ("character", pa.string()), ("text", pa.string()), ("start_s", pa.float64()), ("end_s", pa.float64()),
@@ -40,6 +40,8 @@ SHARD_SCHEMA = pa.schema(
         ("text", pa.string()), ("text_source", pa.string()), ("asr_text", pa.string()), ("cer", pa.float32()),
         ("language", pa.string()), ("snr_db", pa.float32()),
         ("character_similarity", pa.float32()), ("character_margin", pa.float32()),
+        # how the line's character was decided: "subtitle_tag" (its own cue names the voice) or "embedding"
+        ("attribution", pa.string()),
         ("context", pa.list_(_CONTEXT_TURN)),  # preceding turns of the scene, oldest first
         ("audio", pa.struct([("bytes", pa.binary()), ("path", pa.string())])),  # FLAC, 16 kHz mono
     ]
@@ -125,6 +127,7 @@ def _shard_row(r: dict, audio: bytes, name: str) -> dict:
         "text": r["text"], "text_source": r["text_source"], "asr_text": r.get("asr_text"), "cer": r.get("cer"),
         "language": r.get("language"), "snr_db": r.get("snr_db"),
         "character_similarity": r.get("character_similarity"), "character_margin": r.get("character_margin"),
+        "attribution": r.get("attribution"),
         "context": [{k: t.get(k) for k in ("character", "text", "start_s", "end_s")} for t in r.get("context") or []],
         "audio": {"bytes": audio, "path": name},
     }

@@ -44,7 +44,7 @@ DIALOGUES = Stage("dialogues", stamp="dialogues", version="3", scope="series", f
                   outputs=("dialogues.parquet", "scenes.parquet", "splits.parquet"), upstream=("characters",))
 DATASET_CARD = Stage("dataset_card", stamp="card", version="2", scope="series", folder="series",
                      outputs=("card/README.md", "card/index.html"), upstream=("dialogues",))
-CHARACTER_SHARDS = Stage("character_shards", stamp="shards", version="1", scope="character", folder="shards",
+CHARACTER_SHARDS = Stage("character_shards", stamp="shards", version="2", scope="character", folder="shards",
                          outputs=("manifest.json", "files.parquet", "lhotse/cuts.jsonl.gz"), upstream=("dialogues",))
 ENROLLMENT_MIN_S = 1.0  # an enrollment clip shorter than this says too little about a voice
 
@@ -148,7 +148,8 @@ def read_voices(store: DataStore, series_key: str) -> list[dict]:
 
 
 def segments_with_characters(store: DataStore, series_key: str, keys: list[str]) -> list[dict]:
-    """The series' segments (no embeddings) with voice_id, character, character_key, similarity and margin."""
+    """The series' segments (no embeddings) with voice_id, character, character_key, similarity, margin and
+    attribution (how the character was decided: ``subtitle_tag``, ``embedding`` or ``diarization``)."""
     folder = store.series_dir(series_key)
     chars = {r["segment_id"]: r for r in pq.read_table(folder / "segment_characters.parquet").to_pylist()}
     key_of = {v["character"]: v["character_key"] for v in read_voices(store, series_key)}
@@ -156,7 +157,8 @@ def segments_with_characters(store: DataStore, series_key: str, keys: list[str])
     for r in rows:
         c = chars.get(r["segment_id"], {})
         r["series_key"] = series_key
-        r.update({k: c.get(k) for k in ("voice_id", "character", "character_similarity", "character_margin")})
+        r.update({k: c.get(k) for k in ("voice_id", "character", "character_similarity", "character_margin",
+                                        "attribution")})
         r["character_key"] = key_of.get(r["character"]) if r["character"] else None
     return rows
 

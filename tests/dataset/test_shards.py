@@ -24,6 +24,7 @@ def rows(n=12):
              "split": "test" if i < 3 else "train", "character": "Maggie", "start_s": i * 1.5, "end_s": i * 1.5 + 1.2,
              "text": f"line {i}", "text_source": "subtitle", "asr_text": f"line {i}", "cer": 0.0, "language": "en",
              "snr_db": 20.0, "character_similarity": 0.9, "character_margin": 0.2,
+             "attribution": "subtitle_tag" if i % 2 else "embedding",
              "context": [{"character": "Theo", "text": "hi", "start_s": 0.0, "end_s": 1.0}] if i else []}
             for i in range(n)]
 
@@ -62,6 +63,7 @@ def test_shards_load_in_hf_datasets_and_lhotse(tmp_path, episode_audio):
     ref = wav[int(1.5 * 16000):int(1.5 * 16000) + len(samples)]
     assert np.max(np.abs(np.asarray(samples) - ref)) < 1e-3  # 16-bit FLAC of the same samples
     assert ex["text"] == "line 1" and ex["context"][0]["character"] == "Theo"
+    assert ex["attribution"] == "subtitle_tag" and ds["test"][0]["attribution"] == "embedding"
 
     from lhotse import CutSet
 
