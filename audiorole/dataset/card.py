@@ -77,7 +77,7 @@ def card_stats(title: str, series_key: str, segments: list[dict], voices: list[d
                splits: dict[str, str], missing: list[str], language: str = "en") -> dict:
     """Everything the card shows, from the segments (with ``character``), voices, dialogues and splits."""
     per_char: dict[str, dict] = defaultdict(lambda: {"minutes": 0.0, "segments": 0, "durations": [],
-                                                     "dialogues": 0, "episodes": set()})
+                                                     "dialogues": 0, "episodes": set(), "tagged": 0.0})
     reasons: dict[str, dict] = defaultdict(lambda: {"segments": 0, "minutes": 0.0})
     per_ep: dict[str, dict] = defaultdict(lambda: {"kept": 0.0, "all": 0.0})
     for s in segments:
@@ -86,6 +86,7 @@ def card_stats(title: str, series_key: str, segments: list[dict], voices: list[d
         if s["keep"] and s.get("character"):
             c = per_char[s["character"]]
             c["minutes"] += d / 60
+            c["tagged"] += d / 60 if s.get("attribution") == "subtitle_tag" else 0.0
             c["segments"] += 1
             c["durations"].append(d)
             c["episodes"].add(s["episode_key"])
@@ -98,7 +99,9 @@ def card_stats(title: str, series_key: str, segments: list[dict], voices: list[d
     source = {v["character"]: v["name_source"] for v in voices}
     chars = [{"character": k, "minutes": round(v["minutes"], 2), "segments": v["segments"],
               "dialogues": v["dialogues"], "episodes": len(v["episodes"]), "durations": v["durations"],
-              "name_source": source.get(k, "none")}
+              "name_source": source.get(k, "none"),
+              # the share of its speech whose own cue names it; the rest is attributed by voice alone
+              "named_on_cue": round(v["tagged"] / v["minutes"], 3) if v["minutes"] else 0.0}
              for k, v in sorted(per_char.items(), key=lambda kv: -kv[1]["minutes"])]
     all_d = [d for c in chars for d in c["durations"]]
     return {
@@ -112,6 +115,9 @@ def card_stats(title: str, series_key: str, segments: list[dict], voices: list[d
     }
 
 
+CHARACTER_COLUMNS = ["character", "minutes", "segments", "dialogues", "episodes", "name from", "named on its cue"]
+
+
 def _table(header: list[str], rows: list[list]) -> str:
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(str(x) for x in r) + " |" for r in rows]
@@ -120,8 +126,8 @@ def _table(header: list[str], rows: list[list]) -> str:
 
 def render_markdown(stats: dict) -> str:
     s = stats
-    char_rows = [[c["character"], c["minutes"], c["segments"], c["dialogues"], c["episodes"], c["name_source"]]
-                 for c in s["characters"]]
+    char_rows = [[c["character"], c["minutes"], c["segments"], c["dialogues"], c["episodes"], c["name_source"],
+                  f"{100 * c['named_on_cue']:.0f}%"] for c in s["characters"]]
     reason_rows = [[k, v["segments"], round(v["minutes"], 2)] for k, v in s["reject_reasons"].items()]
     ep_rows = [[e["episode"], e["split"], f"{100 * e['kept_share']:.1f}%"] for e in s["episodes"]]
     parts = [
@@ -135,8 +141,9 @@ def render_markdown(stats: dict) -> str:
     if s["missing"]:
         parts += [f"**Missing episodes** (failed or not yet processed upstream): {', '.join(s['missing'])}", ""]
     parts += [
-        "## Characters", "", _table(["character", "minutes", "segments", "dialogues", "episodes", "name from"],
-                                    char_rows), "", "![speech per character](hours_per_character.png)", "",
+        "## Characters", "", _table(CHARACTER_COLUMNS, char_rows), "",
+        "*named on its cue*: the share of the character's speech whose own subtitle cue names them; the rest is "
+        "attributed by voice alone.", "", "![speech per character](hours_per_character.png)", "",
         "![utterance durations](durations.png)", "", "## Rejected speech", "",
         _table(["reason", "segments", "minutes"], reason_rows) if reason_rows else "Nothing was rejected.", "",
         "![rejections](rejections.png)", "", "## Episodes", "", _table(["episode", "split", "kept share"], ep_rows),
@@ -154,9 +161,9 @@ def render_html(stats: dict) -> str:
         body = "".join("<tr>" + "".join(f"<td>{esc(str(x))}</td>" for x in r) + "</tr>" for r in rows)
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
-    chars = table(["character", "minutes", "segments", "dialogues", "episodes", "name from"],
-                  [[c["character"], c["minutes"], c["segments"], c["dialogues"], c["episodes"], c["name_source"]]
-                   for c in s["characters"]])
+    chars = table(CHARACTER_COLUMNS,
+                  [[c["character"], c["minutes"], c["segments"], c["dialogues"], c["episodes"], c["name_source"],
+                    f"{100 * c['named_on_cue']:.0f}%"] for c in s["characters"]])
     reasons = table(["reason", "segments", "minutes"],
                     [[k, v["segments"], round(v["minutes"], 2)] for k, v in s["reject_reasons"].items()])
     eps = table(["episode", "split", "kept share"],

@@ -42,7 +42,7 @@ CHARACTERS = Stage("characters", stamp="characters", version="7", scope="series"
 # 3: one character's consecutive utterances are one turn (dialogues.merge_turns)
 DIALOGUES = Stage("dialogues", stamp="dialogues", version="3", scope="series", folder="series",
                   outputs=("dialogues.parquet", "scenes.parquet", "splits.parquet"), upstream=("characters",))
-DATASET_CARD = Stage("dataset_card", stamp="card", version="2", scope="series", folder="series",
+DATASET_CARD = Stage("dataset_card", stamp="card", version="3", scope="series", folder="series",
                      outputs=("card/README.md", "card/index.html"), upstream=("dialogues",))
 CHARACTER_SHARDS = Stage("character_shards", stamp="shards", version="2", scope="character", folder="shards",
                          outputs=("manifest.json", "files.parquet", "lhotse/cuts.jsonl.gz"), upstream=("dialogues",))

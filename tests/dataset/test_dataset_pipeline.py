@@ -119,6 +119,21 @@ def test_enrollment_clips_are_decoded_by_ffmpeg_checked_and_tracked(short_demo, 
     assert dataset.CHARACTERS.read_stamp(store, "maple-street")["fingerprint"] != first
 
 
+def test_the_card_shows_how_much_of_each_characters_speech_its_own_cues_name():
+    from audiorole.dataset.card import card_stats, render_html, render_markdown
+
+    def seg(i, who, how, dur):
+        return {"episode_key": "s/e1", "start_s": 10.0 * i, "end_s": 10.0 * i + dur, "keep": True, "character": who,
+                "attribution": how}
+
+    stats = card_stats("S", "s", [seg(0, "Ann", "subtitle_tag", 3.0), seg(1, "Ann", "embedding", 1.0),
+                                  seg(2, "Bo", "embedding", 2.0)], [], [], {"s/e1": "train"}, [])
+    share = {c["character"]: c["named_on_cue"] for c in stats["characters"]}
+    assert share == {"Ann": 0.75, "Bo": 0.0}
+    assert "| Ann | 0.07 | 2 | 0 | 1 | none | 75% |" in render_markdown(stats)
+    assert "<td>75%</td>" in render_html(stats)
+
+
 def test_the_card_names_the_series_language():
     from audiorole.dataset.card import card_stats, render_markdown
     from audiorole.dataset.stages import card_inputs
