@@ -29,7 +29,7 @@ PROBE = Stage("probed_media", stamp="probe", version="1", scope="episode", folde
               outputs=("probe.parquet",))
 STANDARDIZED_AUDIO = Stage("standardized_audio", stamp="audio", version="3", scope="episode", folder="episode",
                            outputs=("audio.flac", "audio.parquet"), upstream=("probed_media",))
-PARSED_SUBTITLES = Stage("parsed_subtitles", stamp="subtitles", version="1", scope="episode", folder="episode",
+PARSED_SUBTITLES = Stage("parsed_subtitles", stamp="subtitles", version="2", scope="episode", folder="episode",
                          outputs=("cues.parquet", "subtitles.parquet"), upstream=("probed_media",))
 
 

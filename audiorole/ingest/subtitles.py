@@ -39,6 +39,25 @@ _TAG = re.compile(
     r"\s*:\s+(?P<rest>\S.*)$"
 )
 _VTT_VOICE = re.compile(r"<v(?:\.[^\s>]+)?\s+([^>]+)>")
+#: A bracketed speaker ID opening a line, the form of the SDH style guides that put speaker IDs in brackets (Netflix's
+#: English SDH: "[Fred] Are you coming?", sound effects in lower case: "[door closes]"): a proper name of 1-3
+#: capitalized words (or upper case) in [] or (), then the spoken text. ">>" (a caption's speaker change) may precede.
+_BRACKET_ID = re.compile(
+    r"^(?P<lead>\s*(?:>>\s*)?(?:[-–—]\s*)?)[\[(](?P<tag>[A-Z][\w'.\-]*(?:\s+[A-Z0-9][\w'.\-]*){0,2})[\])]\s*:?\s+"
+    r"(?P<rest>\S.*)$"
+)
+#: Capitalized sound descriptions ("[Laughs] Okay.", "(SIGHS) Fine.") are not speakers: words of sound, and any word
+#: ending in -ing ("[Phone Ringing]")
+_SOUND_WORDS = frozenset("""
+    laughs laugh laughter chuckles chuckle giggles sighs sigh groans groan gasps gasp screams scream shrieks cries
+    sobs sniffs sniffles coughs cough sneezes grunts grunt moans moan whispers whisper shouts shout yells yell
+    exclaims mutters mumbles murmurs stammers stutters hums hum whistles whistle clears throat exhales inhales
+    breathes breath panting pants snores snorts scoffs sneers growls growl barks bark howls meows purrs hisses
+    music song singing applause cheers cheer cheering clapping claps silence static beep beeps ring rings knock
+    knocks door phone thunder explosion gunshot gunshots footsteps crowd indistinct inaudible muffled distant
+    echoes echoing continues continuing softly quietly loudly sarcastically angrily crying laughing sighing
+    in english in spanish in french foreign language over phone on phone on tv on radio narrator voice-over
+    """.split())
 
 
 @dataclass(frozen=True)
@@ -133,9 +152,25 @@ def decode_subtitle_bytes(data: bytes, path=None) -> tuple[str, str]:
 
 
 # --- cleaning ---------------------------------------------------------------------------------------------------
+def _strip_markup(line: str) -> str:
+    return _HTML_TAG.sub("", _ASS_TAG.sub("", line))
+
+
 def _clean_line(line: str) -> str:
-    line = _SDH.sub(" ", _HTML_TAG.sub("", _ASS_TAG.sub("", line)))
+    line = _SDH.sub(" ", _strip_markup(line)).replace(">>", " ")
     return _SPACES.sub(" ", line).strip()
+
+
+def _bracket_id_to_tag(line: str) -> str:
+    """``[Fred] Hi.`` → ``Fred: Hi.`` (and ``- [Fred] Hi.`` → ``- Fred: Hi.``), so the tag survives the SDH cleaning;
+    a sound description in brackets is left for the cleaning to drop."""
+    m = _BRACKET_ID.match(line)
+    if not m:
+        return line
+    words = m.group("tag").lower().split()
+    if any(w.strip(".") in _SOUND_WORDS or w.endswith("ing") for w in words):
+        return line
+    return f"{m.group('lead').replace('>>', '').lstrip()}{m.group('tag')}: {m.group('rest')}"
 
 
 def _split_tag(line: str) -> tuple[str | None, str]:
@@ -147,7 +182,7 @@ def _split_tag(line: str) -> tuple[str | None, str]:
 
 def split_cue_text(plain: str) -> list[tuple[str | None, str]]:
     """Plain cue text → [(speaker_tag, text), ...]: one entry per speaker of a dash cue, else one entry."""
-    lines = [ln for ln in (_clean_line(x) for x in plain.split("\n")) if ln]
+    lines = [ln for ln in (_clean_line(_bracket_id_to_tag(_strip_markup(x))) for x in plain.split("\n")) if ln]
     dashed = [bool(_DASH.match(ln)) for ln in lines]
     # "- Hi.\n- Hello." or "Hi.\n- Hello.": one part per speaker; "- Hi, how are\nyou?" stays one part
     if len(lines) >= 2 and (sum(dashed) >= 2 or all(dashed[1:])):

@@ -119,10 +119,21 @@ def test_gb18030_chinese_subtitles(tmp_path):
     "line, tag, text",
     [("JOEY: How you doin'?", "JOEY", "How you doin'?"), ("MRS. GELLER: Ross!", "MRS. GELLER", "Ross!"),
      ("Meet me at 10:30.", None, "Meet me at 10:30."), ("Note: this is it", "Note", "this is it"),
-     ("GUARD 2: Halt!", "GUARD 2", "Halt!"), ("(sighs) Fine.", None, "Fine.")],
+     ("GUARD 2: Halt!", "GUARD 2", "Halt!"), ("(sighs) Fine.", None, "Fine."),
+     # speaker IDs in brackets (Netflix-style SDH), told from capitalized sound descriptions; ">>" speaker changes
+     ("[Fred] Are you coming?", "Fred", "Are you coming?"), ("[Officer Smith]: Stop!", "Officer Smith", "Stop!"),
+     ("(JOE) Wait.", "JOE", "Wait."), ("[Laughs] Okay.", None, "Okay."), ("(SIGHS) Fine.", None, "Fine."),
+     ("[Phone Ringing] Hello?", None, "Hello?"), ("[man] Who's there?", None, "Who's there?"),
+     (">> JOE: We're live.", "JOE", "We're live."), (">> [Joe] Hi.", "Joe", "Hi."),
+     ("Meet me at [the bar] tonight.", None, "Meet me at tonight.")],
 )
 def test_speaker_tags(line, tag, text):
     assert split_cue_text(line) == [(tag, text)]
+
+
+def test_bracketed_speaker_ids_on_a_dash_cue():
+    assert split_cue_text("-[Fred] Hi.\n-[Maggie Chen] Hello.") == [("Fred", "Hi."), ("Maggie Chen", "Hello.")]
+    assert split_cue_text("[door closes]\n[Fred] Who's there?") == [("Fred", "Who's there?")]
 
 
 def test_single_dash_line_and_multiline_without_dashes():
