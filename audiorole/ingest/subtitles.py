@@ -162,8 +162,8 @@ def _clean_line(line: str) -> str:
 
 
 def _bracket_id_to_tag(line: str) -> str:
-    """``[Fred] Hi.`` → ``Fred: Hi.`` (and ``- [Fred] Hi.`` → ``- Fred: Hi.``), so the tag survives the SDH cleaning;
-    a sound description in brackets is left for the cleaning to drop."""
+    """``[Fred] Hi.`` → ``Fred: Hi.`` (``- [Fred] Hi.`` → ``- Fred: Hi.``), so the tag survives the SDH cleaning; a
+    sound description in brackets is left for the cleaning to drop."""
     m = _BRACKET_ID.match(line)
     if not m:
         return line
