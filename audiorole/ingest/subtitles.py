@@ -56,8 +56,8 @@ _SOUND_WORDS = frozenset("""
     music song singing applause cheers cheer cheering clapping claps silence static beep beeps ring rings knock
     knocks door phone thunder explosion gunshot gunshots footsteps crowd indistinct inaudible muffled distant
     echoes echoing continues continuing softly quietly loudly sarcastically angrily crying laughing sighing
-    in english in spanish in french foreign language over phone on phone on tv on radio narrator voice-over
-    """.split())
+    in on over english spanish french foreign language phone tv radio voice-over
+    """.split())  # the last line: manner and language notes ("[In Spanish]", "(Over Phone)")
 
 
 @dataclass(frozen=True)
