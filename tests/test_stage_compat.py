@@ -15,21 +15,18 @@ from evaluation import stages as evaluation
 from evaluation.config import BaselineConfig
 from training import stages as training
 
-EP, SERIES, CHAR = "show/e1", "show", "show/walt"
+EP, SERIES = "show/e1", "show"
 UP = {name: f"fp-of-{name}" for name in STAGES}  # every upstream stamp, by stage name
 
 #: (stage, partition key, inputs of today's declaration, the fingerprint the release before the protocol wrote)
 CASES = [
     (ingest.PROBE, EP, [["/m/e1.mkv", 10, 1]], fingerprint("probe", "1", ["/m/e1.mkv", 10, 1])),
-    (ingest.PARSED_SUBTITLES, EP, [[]], fingerprint("subtitles", "1", UP["probed_media"], [])),
     (segments.SPEECH_ACTIVITY, EP, [{"v": 1}], fingerprint("speech", "1", UP["standardized_audio"], {"v": 1})),
     (segments.ENHANCED_AUDIO, EP, ["auto", 8.0, 2, 100.0, 18.0],
      fingerprint("enhance", "7", UP["speech_activity"], UP["parsed_subtitles"], "auto", 8.0, 2, 100.0, 18.0)),
     (segments.SPEAKER_TURNS, EP, ["id"], fingerprint("diarization", "3", UP["enhanced_audio"], UP["synced_subtitles"],
                                                      "id")),
     (segments.TRANSCRIPT, EP, ["asr"], fingerprint("transcript", "1", UP["speech_activity"], "asr")),
-    (dataset.DATASET_CARD, SERIES, ["Show"], fingerprint("card", "2", UP["dialogues"], "Show")),
-    (dataset.CHARACTER_SHARDS, CHAR, ["walt", {"s": 1}], fingerprint("shards", "1", UP["dialogues"], "walt", {"s": 1})),
     (training.SPEECH_TOKENIZER, SERIES, [{"t": 1}], fingerprint("tokenizer", "1", UP["dialogues"], {"t": 1})),
     (training.ARP_MODEL, SERIES, [{"m": 1}], fingerprint("lm", "1", UP["speech_tokenizer"], UP["dialogues"], {"m": 1})),
     (evaluation.ANCHORS, SERIES, [], fingerprint("anchors", "1", UP["arp_test_set"])),
@@ -49,7 +46,11 @@ BUMPED = {"standardized_audio": "3: high-passed at 50 Hz (DC offset and rumble o
                          "less train-split speech than the ARP-Model needs; 4: a reply is a turn, all its segments named",
           "dialogues": "3: one character's consecutive utterances are one turn (a line split over cues answers nobody)",
           "characters": "5: subtitle tags constrain the voice clustering (4) and teach the series' discriminant space; "
-                        "refinement within each episode's voices (5), and those its tags name (6)",
+                        "refinement within each episode's voices (5), and those its tags name (6); 7: a line whose "
+                        "own cue names a voice is that voice's",
+          "parsed_subtitles": "2: bracketed speaker IDs ([Fred] Hi.) are speaker tags, not sound descriptions",
+          "dataset_card": "3: the share of each character's speech its own cues name",
+          "character_shards": "2: each line's attribution (subtitle_tag or embedding)",
           "speech_decoder": "4: each voice also gets a conversion from the TTS bridge's voice; 5: with 40 coefficients "
                             "and the voice's global variance; 6: its frame pairs realigned through its first fit",
           "arp_replies": "4: the speech says the reply's text (a TTS reading converted into the character's voice); "
