@@ -46,8 +46,9 @@ _BRACKET_ID = re.compile(
     r"^(?P<lead>\s*(?:>>\s*)?(?:[-–—]\s*)?)[\[(](?P<tag>[A-Z][\w'.\-]*(?:\s+[A-Z0-9][\w'.\-]*){0,2})[\])]\s*:?\s+"
     r"(?P<rest>\S.*)$"
 )
-#: Capitalized sound descriptions ("[Laughs] Okay.", "(SIGHS) Fine.") are not speakers: words of sound, and any word
-#: ending in -ing ("[Phone Ringing]")
+#: Capitalized sound descriptions ("[Laughs] Okay.", "(SIGHS) Fine.") are not speakers: words of sound, and a thing
+#: doing something ("[Phone Ringing]", "[Engine Starting]": two or more words, the last in -ing). A name may end in
+#: -ing ("[Viking 1]", "[King Arthur]")
 _SOUND_WORDS = frozenset("""
     laughs laugh laughter chuckles chuckle giggles sighs sigh groans groan gasps gasp screams scream shrieks cries
     sobs sniffs sniffles coughs cough sneezes grunts grunt moans moan whispers whisper shouts shout yells yell
@@ -56,6 +57,9 @@ _SOUND_WORDS = frozenset("""
     music song singing applause cheers cheer cheering clapping claps silence static beep beeps ring rings knock
     knocks door phone thunder explosion gunshot gunshots footsteps crowd indistinct inaudible muffled distant
     echoes echoing continues continuing softly quietly loudly sarcastically angrily crying laughing sighing
+    sobbing screaming shouting yelling whispering groaning moaning gasping coughing chuckling giggling humming
+    whistling snoring breathing grunting mumbling muttering murmuring sniffing sniffling stammering stuttering
+    ringing knocking banging beeping buzzing playing clapping chattering barking growling
     in on over english spanish french foreign language phone tv radio voice-over
     """.split())  # the last line: manner and language notes ("[In Spanish]", "(Over Phone)")
 
@@ -161,16 +165,16 @@ def _clean_line(line: str) -> str:
     return _SPACES.sub(" ", line).strip()
 
 
-def _bracket_id_to_tag(line: str) -> str:
-    """``[Fred] Hi.`` → ``Fred: Hi.`` (``- [Fred] Hi.`` → ``- Fred: Hi.``), so the tag survives the SDH cleaning; a
-    sound description in brackets is left for the cleaning to drop."""
+def _bracket_id(line: str) -> tuple[str | None, str]:
+    """``[Fred] Hi.`` → ``("Fred", "Hi.")`` (``- [Fred] Hi.`` → ``("Fred", "- Hi.")``), before the SDH cleaning
+    would drop the bracket; a sound description in brackets is left in the line for the cleaning to drop."""
     m = _BRACKET_ID.match(line)
     if not m:
-        return line
+        return None, line
     words = m.group("tag").lower().split()
-    if any(w.strip(".") in _SOUND_WORDS or w.endswith("ing") for w in words):
-        return line
-    return f"{m.group('lead').replace('>>', '').lstrip()}{m.group('tag')}: {m.group('rest')}"
+    if any(w.strip(".") in _SOUND_WORDS for w in words) or (len(words) > 1 and words[-1].endswith("ing")):
+        return None, line
+    return m.group("tag").strip(), f"{m.group('lead').replace('>>', '').lstrip()}{m.group('rest')}"
 
 
 def _split_tag(line: str) -> tuple[str | None, str]:
@@ -181,23 +185,27 @@ def _split_tag(line: str) -> tuple[str | None, str]:
 
 
 def split_cue_text(plain: str) -> list[tuple[str | None, str]]:
-    """Plain cue text → [(speaker_tag, text), ...]: one entry per speaker of a dash cue, else one entry."""
-    lines = [ln for ln in (_clean_line(_bracket_id_to_tag(_strip_markup(x))) for x in plain.split("\n")) if ln]
+    """Plain cue text → [(speaker_tag, text), ...]: one entry per speaker of a dash cue (or of a line opening with a
+    bracketed speaker ID), else one entry."""
+    lines, ids = [], []
+    for raw in plain.split("\n"):
+        tag, line = _bracket_id(_strip_markup(raw))
+        line = _clean_line(line)
+        if line:
+            lines.append(line)
+            ids.append(tag)
     dashed = [bool(_DASH.match(ln)) for ln in lines]
     # "- Hi.\n- Hello." or "Hi.\n- Hello.": one part per speaker; "- Hi, how are\nyou?" stays one part
-    if len(lines) >= 2 and (sum(dashed) >= 2 or all(dashed[1:])):
-        groups: list[list[str]] = []
-        for ln, is_dash in zip(lines, dashed):
-            if is_dash or not groups:
-                groups.append([_DASH.sub("", ln)])
-            else:
-                groups[-1].append(ln)
-        parts = [" ".join(g) for g in groups]
-    else:
-        parts = [" ".join(_DASH.sub("", ln) if i == 0 else ln for i, ln in enumerate(lines))]
+    dash_cue = len(lines) >= 2 and (sum(dashed) >= 2 or all(dashed[1:]))
+    parts: list[tuple[str | None, list[str]]] = []  # (bracketed speaker ID, lines)
+    for i, (ln, is_dash, tag) in enumerate(zip(lines, dashed, ids)):
+        if not parts or tag or (dash_cue and is_dash):
+            parts.append((tag, [_DASH.sub("", ln)]))
+        else:
+            parts[-1][1].append(ln)
     out = []
-    for p in parts:
-        tag, text = _split_tag(p)
+    for bracketed, group in parts:
+        tag, text = (bracketed, " ".join(group)) if bracketed else _split_tag(" ".join(group))
         text = _clean_line(text)
         if text and re.search(r"\w", text):
             out.append((tag, text))

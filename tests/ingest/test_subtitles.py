@@ -124,6 +124,8 @@ def test_gb18030_chinese_subtitles(tmp_path):
      ("[Fred] Are you coming?", "Fred", "Are you coming?"), ("[Officer Smith]: Stop!", "Officer Smith", "Stop!"),
      ("(JOE) Wait.", "JOE", "Wait."), ("[Laughs] Okay.", None, "Okay."), ("(SIGHS) Fine.", None, "Fine."),
      ("[Phone Ringing] Hello?", None, "Hello?"), ("[man] Who's there?", None, "Who's there?"),
+     ("[Engine Starting] Go!", None, "Go!"), ("[Laughing] Stop it.", None, "Stop it."),
+     ("[Viking 1] Ahoy!", "Viking 1", "Ahoy!"),
      (">> JOE: We're live.", "JOE", "We're live."), (">> [Joe] Hi.", "Joe", "Hi."),
      ("Meet me at [the bar] tonight.", None, "Meet me at tonight.")],
 )
@@ -134,6 +136,7 @@ def test_speaker_tags(line, tag, text):
 def test_bracketed_speaker_ids_on_a_dash_cue():
     assert split_cue_text("-[Fred] Hi.\n-[Maggie Chen] Hello.") == [("Fred", "Hi."), ("Maggie Chen", "Hello.")]
     assert split_cue_text("[door closes]\n[Fred] Who's there?") == [("Fred", "Who's there?")]
+    assert split_cue_text("[Mary-Lou] Hi.\n[Viking 1] Ahoy!") == [("Mary-Lou", "Hi."), ("Viking 1", "Ahoy!")]
 
 
 def test_single_dash_line_and_multiline_without_dashes():
