@@ -59,8 +59,8 @@ _SOUND_WORDS = frozenset("""
     echoes echoing continues continuing softly quietly loudly sarcastically angrily crying laughing sighing
     sobbing screaming shouting yelling whispering groaning moaning gasping coughing chuckling giggling humming
     whistling snoring breathing grunting mumbling muttering murmuring sniffing sniffling stammering stuttering
-    ringing knocking banging beeping buzzing playing clapping chattering barking growling
-    in on over english spanish french foreign language phone tv radio voice-over
+    ringing knocking banging beeping buzzing playing chattering barking growling
+    in on over english spanish french foreign language tv radio voice-over
     """.split())  # the last line: manner and language notes ("[In Spanish]", "(Over Phone)")
 
 
@@ -198,7 +198,7 @@ def split_cue_text(plain: str) -> list[tuple[str | None, str]]:
     # "- Hi.\n- Hello." or "Hi.\n- Hello.": one part per speaker; "- Hi, how are\nyou?" stays one part
     dash_cue = len(lines) >= 2 and (sum(dashed) >= 2 or all(dashed[1:]))
     parts: list[tuple[str | None, list[str]]] = []  # (bracketed speaker ID, lines)
-    for i, (ln, is_dash, tag) in enumerate(zip(lines, dashed, ids)):
+    for ln, is_dash, tag in zip(lines, dashed, ids):
         if not parts or tag or (dash_cue and is_dash):
             parts.append((tag, [_DASH.sub("", ln)]))
         else:
