@@ -52,7 +52,9 @@ BUMPED = {"standardized_audio": "3: high-passed at 50 Hz (DC offset and rumble o
           "dataset_card": "3: the share of each character's speech its own cues name",
           "character_shards": "2: each line's attribution (subtitle_tag or embedding)",
           "speech_decoder": "4: each voice also gets a conversion from the TTS bridge's voice; 5: with 40 coefficients "
-                            "and the voice's global variance; 6: its frame pairs realigned through its first fit",
+                            "and the voice's global variance; 6: its frame pairs realigned through its first fit; 7: "
+                            "speaking at the voice's rate; 8: every voice's conversion learned together, the series' "
+                            "mapping each one's prior",
           "arp_replies": "4: the speech says the reply's text (a TTS reading converted into the character's voice); "
                          "5: no text token right after itself, no undecodable bytes in its text",
           "arp_eval": "3: the anchors' AUCs with bootstrap intervals, and over every held-out reply",

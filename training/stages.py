@@ -29,7 +29,7 @@ from audiorole.stage import Stage, StageResult, stale
 from audiorole.store import DataStore
 from training.config import ModelConfig
 from training.decoder import DecoderConfig, Inventory, UnitSelectionDecoder, load_decoder
-from training.decoder.convert import fit_voice, save_converters
+from training.decoder.convert import fit_series_voices, save_converters
 from training.lm.base import resolve_base_dir
 from training.lm.format import Turn, pick_profile, profile_lines, training_sample
 from training.lm.model import BASE_TOKENIZER_DIR
@@ -46,7 +46,7 @@ SPEECH_TOKENIZER = Stage("speech_tokenizer", stamp="tokenizer", version="1", **_
 # 5: the conversion keeps 40 envelope coefficients and the voice's global variance
 # 6: the conversion's frame pairs realigned through its first fit
 # 7: the conversion speaks at the voice's speaking rate (its tempo against the bridge voice's)
-SPEECH_DECODER = Stage("speech_decoder", stamp="decoder", version="7", **_SERIES, folder="models/decoder",
+SPEECH_DECODER = Stage("speech_decoder", stamp="decoder", version="8", **_SERIES, folder="models/decoder",
                        outputs=("decoder.json", "unit_distances.npy"), upstream=("speech_tokenizer",))
 #: The ARP-Model reads the tokenizer's units and the dialogues (context → reply); not the shards, which are the
 #: dataset's export for other trainers.
@@ -190,13 +190,11 @@ def _decoder(store: DataStore, series_key: str, config: DecoderConfig, language:
             source = bridge_voice(language)
         except BridgeUnavailable as err:
             warnings.append(f"{series_key}: no voice conversion (replies can speak the LM's units only): {err}")
-        for key in sorted(dec.voices) if source else []:
-            try:
-                conv = fit_voice(said.get(key, []), cfg, source)
-            except ValueError as err:
-                warnings.append(f"{key}: no voice conversion from {source}: {err}")
-                continue
-            save_converters({key: conv}, out)
+        lines = {key: said.get(key, []) for key in dec.voices}
+        convs, refused = fit_series_voices(lines, cfg, source) if source else ({}, {})
+        warnings += [f"{key}: no voice conversion from {source}: {why}" for key, why in refused.items()]
+        save_converters(convs, out)
+        for key, conv in convs.items():
             converted[key], rates[key], measured[key] = conv.parallel_s, conv.tempo, conv.measured_tempo
     dec.save(out)
     # speaking_rates: as the conversions apply them (within ConversionConfig.tempo_bounds); measured: before the bounds

@@ -49,6 +49,7 @@ class DecoderConfig:
     conversion_global_variance: bool = True
     conversion_realign: int = 1
     conversion_tempo: bool = True  # the voice's speaking rate (``ConversionConfig.tempo``)
+    conversion_relevance: float = 400.0  # the series' mapping as each voice's prior (``ConversionConfig.relevance``)
 
     def conversion_config(self):
         from training.decoder.convert import ConversionConfig
@@ -56,7 +57,7 @@ class DecoderConfig:
         return ConversionConfig(components=self.conversion_components, order=self.conversion_order,
                                 ap_neighbours=self.conversion_ap_neighbours, min_parallel_s=self.min_inventory_s,
                                 global_variance=self.conversion_global_variance, realign=self.conversion_realign,
-                                tempo=self.conversion_tempo)
+                                tempo=self.conversion_tempo, relevance=self.conversion_relevance)
 
 
 @dataclass

@@ -2,12 +2,33 @@
 already holds: each of the character's train-split lines, as the episode has it, and the same text read by the
 TTS voice (``training.bridge.read_aloud``).
 
-Classic parallel conversion (a joint-density Gaussian mixture on WORLD spectral envelopes, after Stylianou 1998 /
-Toda 2007): both readings are analysed with WORLD (F0, spectral envelope coded to ``order`` mel-cepstrum-like
-coefficients, aperiodicity), aligned frame to frame by DTW on the envelopes, and a GMM is fitted on the joint
-vectors. Converting a new TTS reading keeps its timing, words and aperiodicity; its envelope becomes the mixture's
-conditional expectation of the character's, and its log-F0 takes the character's mean and spread. A few dozen
-seconds per character are enough to fit it — which a learned text→speech model of that character is not.
+Classic parallel conversion on WORLD spectral envelopes (after Stylianou 1998 / Toda 2007): both readings are
+analysed with WORLD (F0, spectral envelope coded to ``order`` mel-cepstrum-like coefficients, aperiodicity) and
+aligned frame to frame by DTW on the envelopes. A Gaussian mixture of the readings' envelopes (one voice's, shared by
+every character) splits them into classes of sound; per class, a character's envelope is a linear function of the
+reading's. Converting a new TTS reading keeps its timing, words and aperiodicity; its envelope becomes the
+posterior-weighted mean of the classes' functions, and its log-F0 takes the character's mean and spread.
+
+A character's functions are learned from its own lines *with the series' as prior* (``fit_voices``,
+``relevance``): every voice's frame pairs pooled give one mapping from the reading to the series' voices, and each
+voice's least squares adds ``relevance`` frames' worth of that mapping's statistics to its own (the conjugate MAP
+estimate of a linear regression). A class where the voice has minutes of frames is its own; one where it has a few
+seconds takes the series' shape and the voice's offset as far as its frames show it. Fitted on its own lines alone, a
+voice with seconds of speech got 40 × 41 coefficients per class from too few frames, and its conversions were noise:
+on Amazon Queen (4 episodes of 8 minutes) Sparky, 6.8 s of train speech, was heard at CER 0.87 (20 unseen test
+lines). Measured with a one-off refit of the conversions on trained builds (each voice's unseen test lines, their
+true text, scored as ``benchmarks/speech_paths.py`` scores them; 2026-12-07):
+
+    build (lines per character)          per voice alone (a joint GMM each)   series prior, relevance 400
+    the demo (6 x 6)                     CER 0.177, AP-norm 0.74               CER 0.065, AP-norm 0.69
+    Amazon Queen, Joe (20; 364 s)        CER 0.12, AP-norm 0.29                CER 0.14, AP-norm 0.19
+    Amazon Queen, Sparky (20; 6.8 s)     CER 0.87, AP-norm -0.87               CER 0.21, AP-norm -0.21
+
+Relevance 100 took the demo to 0.110 / 0.71 and Sparky to 0.50 / -0.49; 1600, 0.056 / 0.61 on the demo. Each voice
+alone with the shared classes (relevance 0) scored 0.173 / 0.67 on the demo: the classes of the readings alone cost
+a little of the voice that a joint mixture per voice (the classes placed by both voices' frames) kept, and more
+classes cost more (16: 0.092 / 0.63 at relevance 400; 32: 0.168 / 0.54). The voices are learned together in about a
+fifth of the time (the demo's six in 11 s against 50 s), since one mixture is fitted instead of two per voice.
 
 The excitation is the character's own: each converted frame takes the mean aperiodicity of the ``ap_neighbours``
 frames of the character's recordings whose envelopes are nearest the converted one (a voice's breathiness and buzz
@@ -27,15 +48,11 @@ and 0.52). On the pyannote sample's two close telephone voices it turned the ide
 wrong to right (the unit test holds both).
 
 The first alignment compares two voices' own envelopes, and where they differ most, DTW pairs frames badly: the
-mixture learns from frames of other sounds. So the TTS frames are aligned again through that first fit (its converted
-envelopes, already in the character's space, against the recorded ones) and the mixture is refitted on the new pairs,
-starting from the first one (``realign``, one round). ``benchmarks/speech_paths.py`` on a trained 3-episode demo,
-the same conversions refitted (6 characters x 6 unseen lines): CER 0.243 -> 0.151, AP 0.68 -> 0.71 (normalized),
-top-1 0.96 both; on Amazon Queen (4 episodes of 8 minutes, 20 unseen lines per character) Joe's CER 0.191 -> 0.124
-and AP -0.57 -> -0.48. A second round reached CER 0.11 on the demo in a one-off comparison, for another minute of
-fitting. The first fit stops at ``align_iter`` EM iterations (it only has to place the frames; Theo Park's ran 100
-unconverged), so on the demo the mixtures take 51 s in all against 42 s fitted once (the same benchmark with the
-first fit run to convergence: CER 0.151, AP 0.71; stopped: 0.153, 0.70).
+mapping learns from frames of other sounds. So the TTS frames are aligned again through the first fit (its converted
+envelopes, already in the character's space, against the recorded ones) and the regressions are fitted again on the
+new pairs (``realign``, one round). With a joint mixture per voice (before the series prior), on a trained 3-episode
+demo (6 characters x 6 unseen lines): CER 0.243 -> 0.151, AP 0.68 -> 0.71 (normalized); on Amazon Queen's Joe CER
+0.191 -> 0.124, AP -0.57 -> -0.48.
 
 A voice also has its own speaking rate, and the reading has the TTS voice's: a conversion speaks at the voice's
 ``tempo``, its time per unit of the reading's over the parallel lines (``speaking_rate``: the recorded frames the
@@ -70,7 +87,7 @@ FOLDER = "convert"
 
 @dataclass(frozen=True)
 class ConversionConfig:
-    components: int = 8  # Gaussian components of the joint density
+    components: int = 8  # Gaussian components (classes of sound) of the readings' envelopes
     order: int = 40  # coded spectral-envelope coefficients per frame
     frame_ms: float = 5.0
     min_parallel_s: float = 5.0  # a voice with less parallel speech (its train lines' audio) gets no converter
@@ -80,12 +97,15 @@ class ConversionConfig:
     # rounds of realignment: the TTS frames aligned again to the recording through the fitted conversion (DTW
     # between converted and recorded envelopes, two voices nearer each other than before), and the mixture refitted
     realign: int = 1
-    align_iter: int = 30  # EM iterations at most of a fit that is realigned after (it only has to place the frames)
     # the voice's speaking rate: a reading is stretched in time by the voice's time per unit of the reading's over
     # the parallel lines (``speaking_rate``; 1 = the reading's timing), kept within these bounds. Never faster than
     # the reading: compressing it lost words and voice wherever a voice was measured faster (see the module's notes)
     tempo: bool = True
     tempo_bounds: tuple[float, float] = (1.0, 1.4)
+    # a voice's mapping is its own lines' least squares with the series' (every voice's lines) as prior, worth this
+    # many frames per component (``fit_voices``; 0: each voice alone)
+    relevance: float = 400.0
+    source_frames: int = 60_000  # at most this many reading frames (evenly spaced) fit the source mixture
     seed: int = 0
 
 
@@ -121,7 +141,8 @@ def aligned_frames(source: np.ndarray, target: np.ndarray,
 
 @dataclass
 class VoiceConverter:
-    """One voice's joint-density mixture, kept in the form conversion needs."""
+    """One voice's conversion: the readings' mixture (shared by a series' voices) and, per component, the voice's
+    linear map of a reading's envelope (``mean_y`` + ``regress`` (x - ``mean_x``))."""
 
     weights: np.ndarray  # (K,)
     mean_x: np.ndarray  # (K, D) source means
@@ -143,70 +164,23 @@ class VoiceConverter:
     @classmethod
     def fit(cls, pairs: list[tuple[np.ndarray, np.ndarray]], config: ConversionConfig,
             source: str = BRIDGE_VOICE) -> VoiceConverter:
-        """``pairs``: (reading by the bridge voice ``source``, the character's recording) of the same text, 16 kHz."""
-        import warnings
+        """``pairs``: (reading by the bridge voice ``source``, the character's recording) of the same text, 16 kHz.
+        One voice alone: its own lines are the only evidence (``fit_voices`` learns several voices together)."""
+        return fit_voices({"voice": analyse_parallel(pairs, config)}, config, source)["voice"]
 
-        from sklearn.exceptions import ConvergenceWarning
-        from sklearn.mixture import GaussianMixture
-
-        analysed, log_f0, env, aps, voiced_env = [], [], [], [], []
-        spoken = []  # per pair: the reading's first and last voiced frame (a clean voice: its speech extent)
-        for tts, real in pairs:
-            if min(len(tts), len(real)) < SAMPLE_RATE * 0.3:
-                continue
-            f0x, cx, _ = analyse(tts, config, aperiodicity=False)
-            f0, cy, ap = analyse(real, config, aperiodicity=config.ap_neighbours > 0)
-            analysed.append((cx, cy))
-            spoken.append(np.flatnonzero(f0x > 0)[[0, -1]] if (f0x > 0).any() else None)
-            log_f0.append(np.log(f0[f0 > 0]))
-            voiced_env.append(cy[f0 > 0, 1:])
-            if ap is not None:
-                env.append(cy[:, 1:])
-                aps.append(ap)
-        seconds = sum(len(r) for _, r in pairs) / SAMPLE_RATE
-        voiced = np.concatenate(log_f0) if log_f0 else np.zeros(0)
-        if seconds < config.min_parallel_s or len(voiced) < 50:
-            raise ValueError(f"{seconds:.1f} s of parallel speech ({len(voiced)} voiced frames): "
-                             f"{config.min_parallel_s:.0f} s with voiced speech needed to learn a voice conversion")
-        d, conv, gmm = config.order, None, None
-        for round_ in range(1 + config.realign):
-            aligned = [aligned_frames(cx, cy, None if conv is None else conv.envelope(cx)) for cx, cy in analysed]
-            joint = np.vstack([np.hstack((x, y)) for x, y, _ in aligned])
-            paths = [path for _, _, path in aligned]  # the last round's paths measure the speaking rate
-            # a realignment round starts from the last round's mixture: the same voices, nearer frame pairs
-            start = {} if gmm is None else {"weights_init": gmm.weights_, "means_init": gmm.means_,
-                                            "precisions_init": gmm.precisions_}
-            last = round_ == config.realign
-            with warnings.catch_warnings():
-                if not last:  # a placing fit stops at align_iter, converged or not
-                    warnings.simplefilter("ignore", ConvergenceWarning)
-                gmm = GaussianMixture(config.components, covariance_type="full", reg_covar=1e-3,
-                                      max_iter=100 if last else config.align_iter, random_state=config.seed,
-                                      **start).fit(joint)
-            cov_xx, cov_yx = gmm.covariances_[:, :d, :d], gmm.covariances_[:, d:, :d]
-            prec = np.linalg.inv(cov_xx)
-            conv = cls(weights=gmm.weights_, mean_x=gmm.means_[:, :d], mean_y=gmm.means_[:, d:], prec_x=prec,
-                       logdet_x=np.linalg.slogdet(cov_xx)[1], regress=cov_yx @ prec,
-                       log_f0=np.array([voiced.mean(), voiced.std()]), parallel_s=round(seconds, 1), source=source)
-        if env:
-            bank_env, bank_ap = np.concatenate(env).astype(np.float32), np.concatenate(aps)
-            keep = np.linspace(0, len(bank_env) - 1, min(len(bank_env), config.bank_frames)).astype(int)
-            conv.bank_env, conv.bank_ap = bank_env[keep], bank_ap[keep].astype(np.float16)
-        conv.gv = np.concatenate(voiced_env).var(0)
-        if config.tempo:
-            conv.measured_tempo = speaking_rate(paths, spoken)
-            conv.tempo = round(float(np.clip(conv.measured_tempo, *config.tempo_bounds)), 4)
-        return conv
-
-    def envelope(self, cx: np.ndarray) -> np.ndarray:
-        """The conditional expectation of the voice's coded envelope given the source frames."""
+    def posterior(self, cx: np.ndarray) -> np.ndarray:
+        """(K, T): each source frame's posterior over the mixture's components."""
         diff = cx[None] - self.mean_x[:, None]  # (K, T, D)
         maha = np.einsum("ktd,kde,kte->kt", diff, self.prec_x, diff)
         logp = np.log(self.weights)[:, None] - 0.5 * (maha + self.logdet_x[:, None])
         post = np.exp(logp - logp.max(0, keepdims=True))
-        post /= post.sum(0, keepdims=True)
+        return post / post.sum(0, keepdims=True)
+
+    def envelope(self, cx: np.ndarray) -> np.ndarray:
+        """The conditional expectation of the voice's coded envelope given the source frames."""
+        diff = cx[None] - self.mean_x[:, None]  # (K, T, D)
         cond = self.mean_y[:, None] + np.einsum("kde,kte->ktd", self.regress, diff)
-        return np.einsum("kt,ktd->td", post, cond)
+        return np.einsum("kt,ktd->td", self.posterior(cx), cond)
 
     def restore_variance(self, env: np.ndarray, voiced: np.ndarray) -> np.ndarray:
         """``env`` with each coefficient's spread over the voiced frames scaled to the voice's own (the global
@@ -283,6 +257,129 @@ class VoiceConverter:
             raise ValueError(f"{path}: corrupt voice conversion: {err}") from err
 
 
+@dataclass
+class ParallelSpeech:
+    """One voice's parallel lines as the fit needs them (``analyse_parallel``)."""
+
+    pairs: list[tuple[np.ndarray, np.ndarray]]  # per line: (the reading's coded envelope, the recording's)
+    spoken: list  # per line: the reading's first and last voiced frame (a clean voice: its speech extent), or None
+    log_f0: np.ndarray  # the recordings' voiced frames' log-F0
+    gv: np.ndarray  # (D-1,) the variance of the recordings' coded envelope over their voiced frames
+    bank_env: np.ndarray | None  # (N, D-1) recorded frames' coded envelopes (energy left out), evenly kept
+    bank_ap: np.ndarray | None  # (N, bins) float16: their aperiodicity
+    seconds: float  # the recordings' length
+
+
+def analyse_parallel(pairs: list[tuple[np.ndarray, np.ndarray]], config: ConversionConfig) -> ParallelSpeech:
+    """WORLD analysis of a voice's parallel lines: (reading by the bridge voice, the voice's recording), 16 kHz.
+    Refused (``ValueError``, with the amount) below ``config.min_parallel_s`` or 50 voiced frames."""
+    analysed, spoken, log_f0, voiced_env, env, aps = [], [], [], [], [], []
+    for tts, real in pairs:
+        if min(len(tts), len(real)) < SAMPLE_RATE * 0.3:
+            continue
+        f0x, cx, _ = analyse(tts, config, aperiodicity=False)
+        f0, cy, ap = analyse(real, config, aperiodicity=config.ap_neighbours > 0)
+        analysed.append((cx.astype(np.float32), cy.astype(np.float32)))  # a series' voices are held at once
+        spoken.append(np.flatnonzero(f0x > 0)[[0, -1]] if (f0x > 0).any() else None)
+        log_f0.append(np.log(f0[f0 > 0]))
+        voiced_env.append(cy[f0 > 0, 1:])
+        if ap is not None:
+            env.append(cy[:, 1:])
+            aps.append(ap.astype(np.float16))
+    seconds = sum(len(r) for _, r in pairs) / SAMPLE_RATE
+    voiced = np.concatenate(log_f0) if log_f0 else np.zeros(0)
+    if seconds < config.min_parallel_s or len(voiced) < 50:
+        raise ValueError(f"{seconds:.1f} s of parallel speech ({len(voiced)} voiced frames): "
+                         f"{config.min_parallel_s:.0f} s with voiced speech needed to learn a voice conversion")
+    bank_env = bank_ap = None
+    if env:
+        bank_env, bank_ap = np.concatenate(env).astype(np.float32), np.concatenate(aps)
+        keep = np.linspace(0, len(bank_env) - 1, min(len(bank_env), config.bank_frames)).astype(int)
+        bank_env, bank_ap = bank_env[keep], bank_ap[keep]
+    return ParallelSpeech(pairs=analysed, spoken=spoken, log_f0=voiced, gv=np.concatenate(voiced_env).var(0),
+                          bank_env=bank_env, bank_ap=bank_ap, seconds=round(seconds, 1))
+
+
+def _regression_stats(post: np.ndarray, x: np.ndarray, y: np.ndarray, mean_x: np.ndarray):
+    """Per component k, the weighted sufficient statistics of the regression y ≈ W_k [1, x - mean_x_k]:
+    (n (K,), G (K, D+1, D+1) = Σ γ φ φᵀ, H (K, D, D+1) = Σ γ y φᵀ)."""
+    k, t = post.shape
+    phi = np.concatenate([np.ones((k, t, 1)), x[None] - mean_x[:, None]], axis=2)  # (K, T, D+1)
+    weighted = phi * post[:, :, None]
+    return (post.sum(1), np.einsum("kti,ktj->kij", weighted, phi),
+            np.einsum("kti,ktd->kdi", weighted, y[None].astype(np.float64)))
+
+
+def _solve(g: np.ndarray, h: np.ndarray, ridge: float = 1e-3) -> np.ndarray:
+    """W = H G⁻¹ per component, a small ridge keeping G invertible."""
+    eye = np.eye(g.shape[1])[None] * ridge * np.maximum(np.trace(g, axis1=1, axis2=2) / g.shape[1], 1e-9)[:, None, None]
+    return np.linalg.solve((g + eye).transpose(0, 2, 1), h.transpose(0, 2, 1)).transpose(0, 2, 1)
+
+
+def adapted_regressions(stats: dict[str, tuple], relevance: float) -> dict[str, np.ndarray]:
+    """Per voice, per component, the regression W (D, D+1) of its envelope on [1, reading frame - component mean]:
+    the voice's least squares with the pooled voices' as a conjugate prior worth ``relevance`` frames. ``stats``:
+    voice → (n, G, H) of ``_regression_stats``. W = (H + r W₀ Ĝ)(G + r Ĝ)⁻¹, W₀ the pooled fit and Ĝ the
+    pooled G per frame: a component with many of the voice's frames takes its own fit, one with few the pooled one."""
+    n_all = sum(s[0] for s in stats.values())
+    g_all, h_all = sum(s[1] for s in stats.values()), sum(s[2] for s in stats.values())
+    prior = _solve(g_all, h_all)
+    g_frame = g_all / np.maximum(n_all, 1e-9)[:, None, None]
+    return {v: _solve(g + relevance * g_frame, h + relevance * np.einsum("kdi,kij->kdj", prior, g_frame))
+            for v, (_, g, h) in stats.items()}
+
+
+def fit_voices(parallel: dict[str, ParallelSpeech], config: ConversionConfig,
+               source: str = BRIDGE_VOICE) -> dict[str, VoiceConverter]:
+    """Every voice's conversion from the same bridge voice ``source``, learned together.
+
+    The source side is one mixture for all (Stylianou 1998): a Gaussian mixture of the readings' coded envelopes,
+    which are all the same voice's. Per component, a voice's envelope is a linear function of the reading's; each
+    voice's is fitted by weighted least squares on its aligned frame pairs, with the series' (every voice's pairs
+    pooled) as its prior: ``relevance`` frames' worth of the pooled statistics are added to the voice's own (the
+    conjugate MAP estimate; the weight a voice's own evidence gets grows with its frames in the component). A voice
+    with minutes of speech is its own; one with seconds borrows the series' mapping where its frames are few, instead
+    of fitting 40 × 41 coefficients per component to them. Realignment as ``ConversionConfig.realign`` says: the pairs
+    aligned again through each voice's conversion, the regressions fitted again."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.mixture import GaussianMixture
+
+    d = config.order
+    frames = np.vstack([cx for p in parallel.values() for cx, _ in p.pairs])  # every reading: one voice's
+    keep = np.linspace(0, len(frames) - 1, min(len(frames), config.source_frames)).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        gmm = GaussianMixture(config.components, covariance_type="full", reg_covar=1e-3, max_iter=100,
+                              random_state=config.seed).fit(frames[keep].astype(np.float64))
+    shared = {"weights": gmm.weights_, "mean_x": gmm.means_, "prec_x": np.linalg.inv(gmm.covariances_),
+              "logdet_x": np.linalg.slogdet(gmm.covariances_)[1]}
+    convs = {v: VoiceConverter(**shared, mean_y=gmm.means_.copy(), regress=np.zeros((config.components, d, d)),
+                               log_f0=np.array([p.log_f0.mean(), p.log_f0.std()]), parallel_s=p.seconds,
+                               bank_env=p.bank_env, bank_ap=p.bank_ap, gv=p.gv, source=source)
+             for v, p in parallel.items()}
+    paths: dict[str, list] = {}
+    for round_ in range(1 + config.realign):
+        stats = {}
+        for v, p in parallel.items():
+            conv, n, g, h = convs[v], 0, 0, 0
+            paths[v] = []
+            for cx, cy in p.pairs:
+                x, y, path = aligned_frames(cx, cy, None if round_ == 0 else conv.envelope(cx))
+                paths[v].append(path)
+                dn, dg, dh = _regression_stats(conv.posterior(x), x, y, conv.mean_x)
+                n, g, h = n + dn, g + dg, h + dh
+            stats[v] = (n, g, h)
+        for v, w in adapted_regressions(stats, config.relevance).items():
+            convs[v].mean_y, convs[v].regress = w[:, :, 0], w[:, :, 1:]
+    if config.tempo:
+        for v, p in parallel.items():
+            convs[v].measured_tempo = speaking_rate(paths[v], p.spoken)
+            convs[v].tempo = round(float(np.clip(convs[v].measured_tempo, *config.tempo_bounds)), 4)
+    return convs
+
+
 def speaking_rate(paths: list[np.ndarray], spoken: list) -> float:
     """A voice's time per unit of the reading's: over the parallel lines, the recorded frames the alignments map the
     readings' speech extents to (first to last voiced frame) against those extents' own frames. The reading is a
@@ -316,12 +413,20 @@ def stretch(f0: np.ndarray, env: np.ndarray, ap: np.ndarray, factor: float):
     return f0_s, np.ascontiguousarray(env_s), np.ascontiguousarray(ap_s)
 
 
-def fit_voice(lines: list[tuple[str, np.ndarray]], config: ConversionConfig, source: str) -> VoiceConverter:
-    """One voice's conversion from its lines (text, the voice's recording of it, 16 kHz), each read by ``source``."""
+def fit_series_voices(lines: dict[str, list[tuple[str, np.ndarray]]], config: ConversionConfig,
+                      source: str) -> tuple[dict[str, VoiceConverter], dict[str, str]]:
+    """Every voice's conversion from its lines (text, the voice's recording of it, 16 kHz), each read by
+    ``source``, learned together (``fit_voices``). Returns the conversions and, per voice left without one, why."""
     from training.bridge import read_aloud
 
-    return VoiceConverter.fit([(read_aloud(text, voice=source), audio) for text, audio in lines], config,
-                              source=source)
+    parallel, refused = {}, {}
+    for voice, said in sorted(lines.items()):
+        try:
+            parallel[voice] = analyse_parallel([(read_aloud(text, voice=source), audio) for text, audio in said],
+                                               config)
+        except ValueError as err:
+            refused[voice] = str(err)
+    return (fit_voices(parallel, config, source) if parallel else {}), refused
 
 
 def save_converters(converters: dict[str, VoiceConverter], folder: Path) -> None:
