@@ -312,7 +312,8 @@ def _regression_stats(post: np.ndarray, x: np.ndarray, y: np.ndarray, mean_x: np
 
 def _solve(g: np.ndarray, h: np.ndarray, ridge: float = 1e-3) -> np.ndarray:
     """W = H G⁻¹ per component, a small ridge keeping G invertible."""
-    eye = np.eye(g.shape[1])[None] * ridge * np.maximum(np.trace(g, axis1=1, axis2=2) / g.shape[1], 1e-9)[:, None, None]
+    scale = np.maximum(np.trace(g, axis1=1, axis2=2) / g.shape[1], 1e-9)  # per component: the ridge is relative
+    eye = np.eye(g.shape[1])[None] * ridge * scale[:, None, None]
     return np.linalg.solve((g + eye).transpose(0, 2, 1), h.transpose(0, 2, 1)).transpose(0, 2, 1)
 
 
