@@ -5,6 +5,7 @@ and each result is scored as ARP-Eval scores replies.
     .venv/bin/python benchmarks/speech_paths.py --data-dir demo_data/data --series maple-street [--per-character 6]
         # [--language cs]: a series built without its test set (``audiorole run --no-train``) has none on record
         # [--ceiling]: also the conversion with parts of the real recording in place of its own (``recording_parts``)
+        # [--relevance R ...]: also the conversions learned again with another prior weight (0: each voice alone)
     .venv/bin/python benchmarks/speech_paths.py --data-dir demo_data/data --say   # lines nobody in the series wrote,
         # spoken by ``RolePlayModel.speak`` (what ``audiorole say --text`` does) in every character's voice
 
@@ -94,6 +95,19 @@ mel, applied to the conversion's output, 0.67 at 0.265 (one-off variants of ``Me
 
 ``--say`` on that build: tts-vc CER 0.202 (per character 0.06 Theo Park – 0.34 Rosa Alvarez), tts-units 0.85; on the
 first build, realigned (first fit to convergence): tts-vc 0.226 (0.048 Theo Park – 0.546 Rosa Alvarez), tts-units 0.814.
+
+The voices learned together (``ConversionConfig.relevance`` 400, the series' mapping each one's prior; 2026-12-07, a
+fresh demo build; ``--relevance 0 --relevance 100 --mel-steps 0`` added the refitted rows, learned as the decoder
+stage learns them from ``training.stages.conversion_lines``):
+
+    path                  CER  similarity  AP-norm  top-1
+    real                0.125       0.920     1.00   1.00
+    tts-vc              0.065       0.789     0.69   0.97   (relevance 400, the decoder's)
+    tts-vc-relevance-0  0.156       0.781     0.67   0.94   (each voice alone, the shared classes)
+    tts-vc-relevance-100 0.116      0.799     0.71   0.97
+
+and the joint mixture per voice of the code before (169368c, the same lines in a one-off): 0.177 / 0.74. On
+Amazon Queen (4 x 8 min, 20 lines each) Sparky, 6.8 s of train speech, went from 0.87 / -0.87 to 0.21 / -0.21.
 
 What a frame-by-frame conversion could reach at best (2026-12-07, the first table's build and lines; ``--ceiling
 --mel-steps 0`` adds these rows, ``recording_parts``, and gave the same figures as the first one-off reading): each
@@ -342,6 +356,9 @@ def main() -> None:
                     help="the speaker encoder of the similarity columns (default: ARP-Eval's AP encoder)")
     ap.add_argument("--tempo", type=float, action="append", default=[],
                     help="also tts-vc at this speaking rate for every voice instead of its own (repeatable)")
+    ap.add_argument("--relevance", type=float, action="append", default=[],
+                    help="also tts-vc from conversions refitted on the train lines with this prior weight (frames; "
+                         "0: each voice alone) instead of the decoder's (repeatable)")
     ap.add_argument("--ceiling", action="store_true",
                     help="also the conversion with parts of the real recording in place of its own (CEILING_PARTS)")
     args = ap.parse_args()
@@ -359,7 +376,7 @@ def main() -> None:
     from evaluation.testset import ARP_TEST_SET, series_language
     from training import stages
     from training.bridge import BRIDGE_VOICE, TTSBridge, read_aloud
-    from training.decoder.convert import load_converters
+    from training.decoder.convert import fit_series_voices, load_converters
     from training.tokenizer import load_tokenizer, units_for_span
 
     torch.set_num_threads(2)
@@ -376,6 +393,12 @@ def main() -> None:
     if args.ap_neighbours is not None:
         conv_cfg = replace(conv_cfg, ap_neighbours=args.ap_neighbours)
     source = next((c.source for c in conv.values()), BRIDGE_VOICE)  # the voice the conversions were learned from
+    refits = {}  # --relevance: every voice's conversion learned again, as the decoder stage learns them
+    for r in args.relevance:
+        t0 = time.perf_counter()
+        refits[r], _ = fit_series_voices(stages.conversion_lines(store, args.series), replace(conv_cfg, relevance=r),
+                                         source)
+        print(f"relevance {r:g}: {len(refits[r])} conversions refitted in {time.perf_counter() - t0:.0f} s")
     bridge = TTSBridge(tok, voice=source)
     splits, segs, _ = stages.series_data(store, args.series)
     rate = tok.config.unit_rate_hz
@@ -443,6 +466,9 @@ def main() -> None:
             for t in args.tempo:
                 paths[f"tts-vc-tempo-{t:.2f}"] = (lambda t=t: replace(conv[v], tempo=t).convert(reading, conv_cfg),
                                                   t_read)
+            for r, refit in refits.items():
+                if v in refit:
+                    paths[f"tts-vc-relevance-{r:g}"] = (lambda c=refit[v]: c.convert(reading, conv_cfg), t_read)
             if knn is not None:
                 paths["hifigan-resynth"] = (lambda: knn.vocode(knn.mel(real)), 0.0)
                 paths["tts-knn-mel"] = (lambda: knn.convert(reading, v), t_read)
@@ -472,14 +498,15 @@ def main() -> None:
           + ", ".join(f"{v} {conv[v].tempo:.2f}" + (f" ({conv[v].measured_tempo:.2f})"
                                                    if conv[v].measured_tempo not in (None, conv[v].tempo) else "")
                       for v in voices))
-    print(f"{'path':16} {'CER':>6} {'similarity':>10} {'AP-norm':>8} {'top-1':>6} {'s per s':>8}")
+    width = max(16, *map(len, rows))
+    print(f"{'path':{width}} {'CER':>6} {'similarity':>10} {'AP-norm':>8} {'top-1':>6} {'s per s':>8}")
     for name, r in rows.items():
         cer = np.mean([x[1] for x in r])
         sim = np.mean([x[2] for x in r])
         top1 = np.mean([x[3] for x in r])
         speed = sum(x[4] for x in r) / max(1e-9, sum(x[5] for x in r))
-        print(f"{name:16} {cer:6.3f} {sim:10.3f} {normalized(r):8.2f} {top1:6.2f} {speed:8.3f}")
-    for name in ("tts-vc", "tts-vc-no-tempo", "tts-mel-pred"):
+        print(f"{name:{width}} {cer:6.3f} {sim:10.3f} {normalized(r):8.2f} {top1:6.2f} {speed:8.3f}")
+    for name in ("tts-vc", "tts-vc-no-tempo", "tts-mel-pred", *(f"tts-vc-relevance-{r:g}" for r in refits)):
         if name in rows:
             print(f"\nper character, {name}: CER / AP-norm")
             for v in voices:

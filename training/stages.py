@@ -152,6 +152,30 @@ def run_speech_decoder(store: DataStore, series_key: str, *, config: DecoderConf
                               lambda out: _decoder(store, series_key, config, language, out), force=force)
 
 
+def _train_episodes(store: DataStore, splits: dict, segs: list[dict]):
+    """(episode key, its analysis audio) of every train-split episode, one at a time."""
+    for ep in sorted({s["episode_key"] for s in segs if splits.get(s["episode_key"]) == "train"}):
+        yield ep, load_audio(analysis_audio_path(store, ep))
+
+
+def _add_said(said: dict[str, list], seg: dict, wav: np.ndarray) -> None:
+    if (seg.get("text") or "").strip():
+        said.setdefault(seg["character_key"], []).append(
+            (seg["text"], wav[int(seg["start_s"] * SAMPLE_RATE):int(seg["end_s"] * SAMPLE_RATE)]))
+
+
+def conversion_lines(store: DataStore, series_key: str) -> dict[str, list[tuple[str, np.ndarray]]]:
+    """voice → (text, its recording, 16 kHz) of each kept train-split segment with text: the parallel speech the
+    speech decoder's conversions learn from."""
+    splits, segs, _ = series_data(store, series_key)
+    said: dict[str, list] = {}
+    for ep, wav in _train_episodes(store, splits, segs):
+        for s in segs:
+            if s["episode_key"] == ep:
+                _add_said(said, s, wav)
+    return said
+
+
 def _decoder(store: DataStore, series_key: str, config: DecoderConfig, language: str,
              out: Path) -> tuple[dict, list[str]]:
     tok = load_tokenizer(store.model_dir(series_key, "tokenizer"))
@@ -160,17 +184,15 @@ def _decoder(store: DataStore, series_key: str, config: DecoderConfig, language:
     dec = UnitSelectionDecoder(tok.unit_distances(), spu, config)
     pieces: dict[str, list] = {}
     said: dict[str, list] = {}  # voice → (text, its recording): the conversion's parallel speech
-    for ep in sorted({s["episode_key"] for s in segs if splits.get(s["episode_key"]) == "train"}):
-        wav, units = load_audio(analysis_audio_path(store, ep)), episode_units(store, series_key, ep)
+    for ep, wav in _train_episodes(store, splits, segs):
+        units = episode_units(store, series_key, ep)
         for s in segs:
             if s["episode_key"] != ep:
                 continue
             a = int(np.floor(s["start_s"] * rate))
             u = units_for_span(units, s["start_s"], s["end_s"], rate)
             pieces.setdefault(s["character_key"], []).append((u, wav[a * spu:(a + len(u)) * spu]))
-            if (s.get("text") or "").strip():
-                said.setdefault(s["character_key"], []).append(
-                    (s["text"], wav[int(s["start_s"] * SAMPLE_RATE):int(s["end_s"] * SAMPLE_RATE)]))
+            _add_said(said, s, wav)
     warnings, voices = [], {}
     for key, p in sorted(pieces.items()):
         inv = Inventory.from_pieces(p, spu)
