@@ -45,9 +45,9 @@ def test_the_bridge_voice_says_the_words_and_speaks_words_no_lexicon_has(asr):
 
 def test_a_conversion_learned_on_a_speakers_lines_moves_new_speech_towards_that_speaker(sample_lines, asr, tmp_path):
     """Two real speakers (close voices: their centroids' cosine is 0.90), their converters learned together, each on
-    that speaker's lines read by the bridge voice: a sentence neither said, converted into each, is identified as that speaker —
-    nearer their centroid than the other's (speaker embedding the converter never saw), and nearer than the
-    unconverted reading was — and is still heard as words of it. Ten seconds of telephone speech per speaker is
+    that speaker's lines read by the bridge voice: a sentence neither said, converted into each, is identified as
+    that speaker — nearer their centroid than the other's (speaker embedding the converter never saw), and nearer
+    than the unconverted reading was — and is still heard as words of it. Ten seconds of telephone speech per speaker is
     little: Whisper's CER of the converted sentence ranges 0.13–0.68 over mixture sizes here (noise scores 1.0); the
     demo's characters have minutes, and ``benchmarks/speech_paths.py`` measures them."""
     from audiorole.embeddings import build_embedder
@@ -108,6 +108,19 @@ def test_the_series_mapping_as_prior_keeps_a_voice_with_seconds_of_speech_intell
                         e @ centroid[other] / np.linalg.norm(centroid[other]), (who, text)
         cer[relevance] = float(np.mean(scores))
     assert cer[ConversionConfig().relevance] < cer[0.0] - 0.15, cer
+
+
+def test_the_voices_learned_on_two_threads_are_the_voices_learned_on_one(sample_lines):
+    from training.decoder.convert import ConversionConfig, fit_series_voices
+
+    cfg = ConversionConfig(components=2, min_parallel_s=3.0)
+    one, _ = fit_series_voices(sample_lines, cfg, "hibari:heart", threads=1)
+    two, _ = fit_series_voices(sample_lines, cfg, "hibari:heart", threads=2)
+    assert list(one) == list(two) == sorted(sample_lines)
+    for who in one:
+        for field in ("mean_x", "mean_y", "regress", "log_f0", "gv", "bank_env"):
+            np.testing.assert_array_equal(getattr(one[who], field), getattr(two[who], field), err_msg=field)
+        assert one[who].tempo == two[who].tempo
 
 
 def test_a_voices_own_regression_wins_where_it_has_the_frames_and_the_pooled_one_where_it_has_not():
