@@ -93,9 +93,9 @@ class ConversionConfig:
     min_parallel_s: float = 5.0  # a voice with less parallel speech (its train lines' audio) gets no converter
     ap_neighbours: int = 8  # recorded frames whose aperiodicity a converted frame takes (0: keep the TTS's)
     bank_frames: int = 4000  # at most this many recorded frames kept per voice for that (evenly spaced)
-    global_variance: bool = True  # restore the voice's per-coefficient spread the mixture's averaging flattens
+    global_variance: bool = True  # restore the voice's per-coefficient spread the conversion's averaging flattens
     # rounds of realignment: the TTS frames aligned again to the recording through the fitted conversion (DTW
-    # between converted and recorded envelopes, two voices nearer each other than before), and the mixture refitted
+    # between converted and recorded envelopes, two voices nearer each other than before), the regressions refitted
     realign: int = 1
     # the voice's speaking rate: a reading is stretched in time by the voice's time per unit of the reading's over
     # the parallel lines (``speaking_rate``; 1 = the reading's timing), kept within these bounds. Never faster than
