@@ -46,6 +46,7 @@ SPEECH_TOKENIZER = Stage("speech_tokenizer", stamp="tokenizer", version="1", **_
 # 5: the conversion keeps 40 envelope coefficients and the voice's global variance
 # 6: the conversion's frame pairs realigned through its first fit
 # 7: the conversion speaks at the voice's speaking rate (its tempo against the bridge voice's)
+# 8: the series' voices' conversions learned together, the series' mapping each one's prior
 SPEECH_DECODER = Stage("speech_decoder", stamp="decoder", version="8", **_SERIES, folder="models/decoder",
                        outputs=("decoder.json", "unit_distances.npy"), upstream=("speech_tokenizer",))
 #: The ARP-Model reads the tokenizer's units and the dialogues (context → reply); not the shards, which are the
@@ -153,9 +154,13 @@ def run_speech_decoder(store: DataStore, series_key: str, *, config: DecoderConf
 
 
 def _train_episodes(store: DataStore, splits: dict, segs: list[dict]):
-    """(episode key, its analysis audio) of every train-split episode, one at a time."""
-    for ep in sorted({s["episode_key"] for s in segs if splits.get(s["episode_key"]) == "train"}):
-        yield ep, load_audio(analysis_audio_path(store, ep))
+    """(episode key, its analysis audio, its segments) of every train-split episode, one at a time."""
+    by_episode: dict[str, list[dict]] = {}
+    for s in segs:
+        if splits.get(s["episode_key"]) == "train":
+            by_episode.setdefault(s["episode_key"], []).append(s)
+    for ep in sorted(by_episode):
+        yield ep, load_audio(analysis_audio_path(store, ep)), by_episode[ep]
 
 
 def _add_said(said: dict[str, list], seg: dict, wav: np.ndarray) -> None:
@@ -169,10 +174,9 @@ def conversion_lines(store: DataStore, series_key: str) -> dict[str, list[tuple[
     speech decoder's conversions learn from."""
     splits, segs, _ = series_data(store, series_key)
     said: dict[str, list] = {}
-    for ep, wav in _train_episodes(store, splits, segs):
-        for s in segs:
-            if s["episode_key"] == ep:
-                _add_said(said, s, wav)
+    for _, wav, ep_segs in _train_episodes(store, splits, segs):
+        for s in ep_segs:
+            _add_said(said, s, wav)
     return said
 
 
@@ -184,11 +188,9 @@ def _decoder(store: DataStore, series_key: str, config: DecoderConfig, language:
     dec = UnitSelectionDecoder(tok.unit_distances(), spu, config)
     pieces: dict[str, list] = {}
     said: dict[str, list] = {}  # voice → (text, its recording): the conversion's parallel speech
-    for ep, wav in _train_episodes(store, splits, segs):
+    for ep, wav, ep_segs in _train_episodes(store, splits, segs):
         units = episode_units(store, series_key, ep)
-        for s in segs:
-            if s["episode_key"] != ep:
-                continue
+        for s in ep_segs:
             a = int(np.floor(s["start_s"] * rate))
             u = units_for_span(units, s["start_s"], s["end_s"], rate)
             pieces.setdefault(s["character_key"], []).append((u, wav[a * spu:(a + len(u)) * spu]))
