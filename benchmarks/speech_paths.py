@@ -26,7 +26,8 @@ Scores: CER of Whisper tiny.en against the text (``evaluation.metrics.intelligib
 resemblyzer`` for the encoder of the tables below) to the centroid of the character's *other* test lines, normalized
 like ARP-Eval's AP (0 = the mean similarity of the other characters' real lines to that centroid, 1 = the
 character's own real line); top-1: the output is nearer its character's centroid than any other's; speed: synthesis
-seconds per second. ``tts-vc-no-tempo``: the conversion on the reading's own timing, not the voice's speaking rate.
+seconds per second. ``tts-vc-no-tempo``: the conversion on the reading's own timing, not the voice's speaking rate;
+``tts-vc-world``: through WORLD's excitation, not the voice's recorded frames (``training.decoder.excitation``).
 
 Figures with resemblyzer (a trained 3-episode default demo, 6 characters × 6 unseen lines, 2 cores), the conversion
 realigned through its first fit (``ConversionConfig.realign``, the default) and, on the same build, without:
@@ -321,7 +322,7 @@ def recording_parts(conv, reading: np.ndarray, real: np.ndarray, config, parts: 
     f0, cx, ap = analyse(reading, config)
     voiced = f0 > 0
     f0, env = conv.pitch(f0), conv.envelope(cx)
-    ap = conv.excitation(env, config.ap_neighbours)
+    ap = conv.aperiodicity(env, config.ap_neighbours)
     rf0, cy, rap = analyse(real, config)
     path = aligned_path(env, cy)
     at = np.zeros(len(env), int)
@@ -461,6 +462,8 @@ def main() -> None:
                      "tts-vc": (lambda: conv[v].convert(reading, conv_cfg), t_read),
                      # the same conversion on the reading's own timing instead of the voice's speaking rate
                      "tts-vc-no-tempo": (lambda: conv[v].convert(reading, replace(conv_cfg, tempo=False)), t_read),
+                     # the same conversion through WORLD's excitation instead of the voice's recorded frames
+                     "tts-vc-world": (lambda: conv[v].convert(reading, replace(conv_cfg, excitation="world")), t_read),
                      "real-units": (lambda: dec.synthesize(units_for_span(units, s["start_s"], s["end_s"], rate), v),
                                     0.0)}
             for t in args.tempo:
@@ -506,7 +509,8 @@ def main() -> None:
         top1 = np.mean([x[3] for x in r])
         speed = sum(x[4] for x in r) / max(1e-9, sum(x[5] for x in r))
         print(f"{name:{width}} {cer:6.3f} {sim:10.3f} {normalized(r):8.2f} {top1:6.2f} {speed:8.3f}")
-    for name in ("tts-vc", "tts-vc-no-tempo", "tts-mel-pred", *(f"tts-vc-relevance-{r:g}" for r in refits)):
+    for name in ("tts-vc", "tts-vc-no-tempo", "tts-vc-world", "tts-mel-pred",
+                 *(f"tts-vc-relevance-{r:g}" for r in refits)):
         if name in rows:
             print(f"\nper character, {name}: CER / AP-norm")
             for v in voices:

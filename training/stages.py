@@ -47,7 +47,8 @@ SPEECH_TOKENIZER = Stage("speech_tokenizer", stamp="tokenizer", version="1", **_
 # 6: the conversion's frame pairs realigned through its first fit
 # 7: the conversion speaks at the voice's speaking rate (its tempo against the bridge voice's)
 # 8: the series' voices' conversions learned together, the series' mapping each one's prior
-SPEECH_DECODER = Stage("speech_decoder", stamp="decoder", version="8", **_SERIES, folder="models/decoder",
+# 9: a conversion speaks with the voice's own recorded excitation (``training.decoder.excitation``)
+SPEECH_DECODER = Stage("speech_decoder", stamp="decoder", version="9", **_SERIES, folder="models/decoder",
                        outputs=("decoder.json", "unit_distances.npy"), upstream=("speech_tokenizer",))
 #: The ARP-Model reads the tokenizer's units and the dialogues (context → reply); not the shards, which are the
 #: dataset's export for other trainers.
@@ -205,7 +206,7 @@ def _decoder(store: DataStore, series_key: str, config: DecoderConfig, language:
             warnings.append(str(err))
     if not dec.voices:
         raise RuntimeError(f"{series_key}: no character has enough train speech for the decoder; " + "; ".join(warnings))
-    converted, rates, measured, source = {}, {}, {}, None
+    converted, rates, measured, excitation, source = {}, {}, {}, {}, None
     if config.conversion:
         from training.bridge import BridgeUnavailable, bridge_voice
 
@@ -220,10 +221,12 @@ def _decoder(store: DataStore, series_key: str, config: DecoderConfig, language:
         save_converters(convs, out)
         for key, conv in convs.items():
             converted[key], rates[key], measured[key] = conv.parallel_s, conv.tempo, conv.measured_tempo
+            if conv.excitation is not None:
+                excitation[key] = round(conv.excitation.seconds, 1)
     dec.save(out)
     # speaking_rates: as the conversions apply them (within ConversionConfig.tempo_bounds); measured: before the bounds
     return {"voices": voices, "converted_voices": converted, "speaking_rates": rates,
-            "measured_speaking_rates": measured, "bridge_voice": source,
+            "measured_speaking_rates": measured, "excitation_s": excitation, "bridge_voice": source,
             "skipped": warnings, "samples_per_unit": spu}, warnings
 
 

@@ -50,6 +50,8 @@ class DecoderConfig:
     conversion_realign: int = 1
     conversion_tempo: bool = True  # the voice's speaking rate (``ConversionConfig.tempo``)
     conversion_relevance: float = 400.0  # the series' mapping as each voice's prior (``ConversionConfig.relevance``)
+    conversion_excitation: str = "recorded"  # the voice's recorded frames or "world" (``ConversionConfig.excitation``)
+    conversion_excitation_s: float = 300.0  # recordings kept per voice for it (``ConversionConfig.excitation_s``)
 
     def conversion_config(self):
         from training.decoder.convert import ConversionConfig
@@ -57,7 +59,8 @@ class DecoderConfig:
         return ConversionConfig(components=self.conversion_components, order=self.conversion_order,
                                 ap_neighbours=self.conversion_ap_neighbours, min_parallel_s=self.min_inventory_s,
                                 global_variance=self.conversion_global_variance, realign=self.conversion_realign,
-                                tempo=self.conversion_tempo, relevance=self.conversion_relevance)
+                                tempo=self.conversion_tempo, relevance=self.conversion_relevance,
+                                excitation=self.conversion_excitation, excitation_s=self.conversion_excitation_s)
 
 
 @dataclass

@@ -1,0 +1,202 @@
+"""The voice's own excitation under the converted envelope.
+
+WORLD resynthesis of a converted envelope drives it with WORLD's excitation: pulses at the mapped F0 and noise by the
+aperiodicity. Much of what a speaker encoder (and a listener) hears as *the* voice is in what that replaces: the
+glottal pulse's shape, its jitter and breathiness, the phase. So a conversion can speak through an excitation bank
+instead: a part of the voice's own train recordings, analysed in 5 ms frames (coded envelope, log-F0). To speak a
+converted utterance, a Viterbi search picks one recorded frame per frame (``select``): the target cost is the
+distance of the frame's coded envelope (first ``FEATURES`` coefficients, energy weighted down) to the converted one,
+relative to the utterance's median distance of the best candidates, plus ``pitch_weight`` times a log-F0 and voicing
+mismatch; a jump between frames that were not consecutive in the recording costs ``join``. Each chosen frame's 20 ms
+of recorded audio then has its own spectral envelope divided out and the converted one put in (``transplant``, in the
+STFT, weighted overlap-add; after a jump the window is taken up to 2.5 ms off its centre where it best continues the
+previous one, as WSOLA joins): the words are the conversion's envelope, the excitation is the voice's.
+
+Measured with one-offs on trained builds (each character's unseen test lines, their true text, scored as
+``benchmarks/speech_paths.py`` scores them, the conversions refitted; 2026-12-07), WORLD's excitation (with the
+aperiodicity of the voice's nearest frames) against the voice's recorded one:
+
+    build (lines per character)                     WORLD's excitation        the voice's recorded excitation
+    the demo (6 x 6; 22-39 s of train speech)        CER 0.068, AP-norm 0.69   CER 0.114, AP-norm 0.78
+    Amazon Queen, 22 episodes (5 x 8; real actors)   CER 0.204, AP-norm 0.51   CER 0.228, AP-norm 0.68
+
+(real recordings: CER 0.125 and 0.071; Amazon Queen's voices fitted on at most 150 lines each). On Amazon Queen Joe
+went from AP-norm 0.68 to 0.93 and Faye from 0.70 to 0.82 at the same CER (0.08, 0.02); Klunk, whose own recordings
+are heard at CER 0.22, from 0.44 to 0.83 at a CER of 0.43 -> 0.56. On the demo the espeak voice heard least like
+itself (Rosa Alvarez) moved from 0.49 to 0.72. Frames of 10 ms and windows of 40 ms lost more words (demo CER 0.171,
+AP-norm 0.79; Amazon Queen 0.285, 0.70): consonants are short. Windows of 15 or 30 ms did as 20 (0.124 / 0.77,
+0.119 / 0.79); WORLD's synthesis for the unvoiced frames and the transplant for the voiced (crossfaded) 0.151 / 0.76
+at 10 ms. Recorded frames chosen for their envelopes alone, without the transplant, kept the voice (AP-norm 0.83 on
+the demo) and lost the words (CER 0.55), as the unit-selection decoder does; taking the recorded frames' envelopes
+into the WORLD conversion instead (their k-nearest mean, blended) moved AP-norm by 0.01-0.03. A voice with a few
+seconds of recordings loses words this way (``ConversionConfig.excitation_min_s``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from audiorole.audio import SAMPLE_RATE
+
+STEP = 1  # WORLD's 5 ms frames per frame here
+HOP = SAMPLE_RATE // 200 * STEP  # 5 ms frames
+WINDOW = 4 * HOP  # 20 ms of audio per frame, Hann-weighted twice (analysis and synthesis), overlap-added
+N_FFT = 1024
+FEATURES = 24  # coded-envelope coefficients the search compares (0 is the energy)
+ENERGY_WEIGHT = 0.1
+BLOCK = 256  # target frames whose distances to the whole bank are held at once
+
+
+@dataclass
+class ExcitationBank:
+    """A voice's recorded frames: ``audio`` (int16, the lines one after another; line ``i`` is
+    ``audio[offsets[i]:offsets[i + 1]]``) and per 10 ms frame its coded envelope, log-F0 (0 where unvoiced), line and
+    position in the line (frame ``p`` is centred on sample ``p * HOP`` of its line)."""
+
+    audio: np.ndarray  # (samples,) int16
+    offsets: np.ndarray  # (lines + 1,) int64
+    env: np.ndarray  # (N, D) float32
+    lf0: np.ndarray  # (N,) float32
+    line: np.ndarray  # (N,) int32
+    pos: np.ndarray  # (N,) int32
+
+    FIELDS = ("audio", "offsets", "env", "lf0", "line", "pos")
+
+    @staticmethod
+    def stride(total_s: float, max_s: float) -> int:
+        """Every how many lines one is kept, for ``total_s`` seconds of lines to keep at most about ``max_s``."""
+        return max(1, int(np.ceil(total_s / max_s)))
+
+    @classmethod
+    def from_lines(cls, lines: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> ExcitationBank:
+        """``lines``: (16 kHz recording, its WORLD F0 and coded envelope at 5 ms frames)."""
+        audio, offsets, env, lf0, line, pos = [], [0], [], [], [], []
+        for wav, f0, cx in lines:
+            f0, cx = f0[::STEP], cx[::STEP]  # WORLD's 5 ms frames at 10 ms: frame p is at sample p * HOP
+            n = min(len(f0), len(wav) // HOP)
+            if n < 2:
+                continue
+            audio.append(np.clip(np.round(wav * 32767), -32768, 32767).astype(np.int16))
+            offsets.append(offsets[-1] + len(wav))
+            env.append(cx[:n].astype(np.float32))
+            lf0.append(np.where(f0[:n] > 0, np.log(np.maximum(f0[:n], 1.0)), 0.0).astype(np.float32))
+            line.append(np.full(n, len(audio) - 1, np.int32))
+            pos.append(np.arange(n, dtype=np.int32))
+        if not audio:
+            raise ValueError("no recorded line long enough for an excitation bank")
+        return cls(np.concatenate(audio), np.asarray(offsets, np.int64), np.vstack(env), np.concatenate(lf0),
+                   np.concatenate(line), np.concatenate(pos))
+
+    @property
+    def seconds(self) -> float:
+        return len(self.audio) / SAMPLE_RATE
+
+    def arrays(self, prefix: str = "exc_") -> dict[str, np.ndarray]:
+        return {prefix + k: getattr(self, k) for k in self.FIELDS}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict, prefix: str = "exc_") -> ExcitationBank | None:
+        if prefix + "audio" not in arrays:
+            return None
+        return cls(**{k: np.asarray(arrays[prefix + k]) for k in cls.FIELDS})
+
+    def select(self, env: np.ndarray, lf0: np.ndarray, *, candidates: int = 32, join: float = 2.0,
+               pitch_weight: float = 0.3) -> np.ndarray:
+        """Per target frame (coded envelope ``env``, log-F0 ``lf0``, 0 where unvoiced; 10 ms apart), the index of
+        the recorded frame the Viterbi search picks (the module's notes)."""
+        w = np.sqrt(np.r_[ENERGY_WEIGHT, np.ones(FEATURES - 1)]).astype(np.float32)
+        q = np.asarray(env[:, :FEATURES], np.float32) * w
+        bank = self.env[:, :FEATURES].astype(np.float32) * w
+        bank_sq = (bank ** 2).sum(1)
+        k = min(candidates, len(bank))
+
+        def distances(rows: slice) -> np.ndarray:  # (rows, N) squared distances, a block of target frames at a time
+            return (q[rows] ** 2).sum(1)[:, None] - 2 * q[rows] @ bank.T + bank_sq[None]
+
+        blocks = [slice(a, a + BLOCK) for a in range(0, len(q), BLOCK)]
+        # the scale: the median distance of each target frame's best candidates
+        scale = max(float(np.median(np.concatenate([np.partition(distances(b), k - 1, axis=1)[:, :k].ravel()
+                                                    for b in blocks]))), 1e-9)
+        bv = self.lf0 > 0
+        cand, cost = np.zeros((len(q), k), np.int64), np.zeros((len(q), k))
+        for b in blocks:
+            d = distances(b) / scale
+            tv = lf0[b] > 0
+            pitch = np.where(tv[:, None] & bv[None], (lf0[b][:, None] - self.lf0[None]) / 0.1, 0.0) ** 2
+            d += pitch_weight * (np.minimum(pitch, 4.0) + (tv[:, None] != bv[None]))
+            cand[b] = np.argpartition(d, k - 1, axis=1)[:, :k]
+            cost[b] = np.take_along_axis(d, cand[b], 1)
+        acc, back = cost[0].copy(), np.zeros(cand.shape, np.int64)
+        for t in range(1, len(cand)):
+            p, c = cand[t - 1], cand[t]
+            follows = (self.line[p][:, None] == self.line[c][None]) & (self.pos[p][:, None] + 1 == self.pos[c][None])
+            total = acc[:, None] + np.where(follows, 0.0, join)
+            back[t] = total.argmin(0)
+            acc = total.min(0) + cost[t]
+        path = np.zeros(len(cand), np.int64)
+        path[-1] = acc.argmin()
+        for t in range(len(cand) - 1, 0, -1):
+            path[t - 1] = back[t, path[t]]
+        return cand[np.arange(len(cand)), path]
+
+    def windows(self, chosen: np.ndarray, win: np.ndarray, shift: int) -> np.ndarray:
+        """(T, WINDOW): each chosen frame's audio around its centre. Where a frame does not follow the one before in
+        its recording, it is taken up to ``shift`` samples off its centre, where it best continues the previous
+        window's waveform (normalized cross-correlation, as WSOLA joins): a join of two recordings' pitch periods
+        out of phase cancels part of both."""
+        from numpy.lib.stride_tricks import sliding_window_view
+
+        audio = self.audio
+        out = np.zeros((len(chosen), WINDOW))
+        prev = None  # (the previous window's first sample, its line)
+        for t, c in enumerate(chosen):
+            line = int(self.line[c])
+            start, end = self.offsets[line], self.offsets[line + 1]
+            a = start + int(self.pos[c]) * HOP - WINDOW // 2
+            if prev is not None and prev[1] == line and self.pos[c] == self.pos[chosen[t - 1]] + 1:
+                a = prev[0] + HOP  # a run of the recording, as it was recorded
+            elif prev is not None and shift:
+                n0 = prev[0] + HOP  # where the previous window's recording would go on
+                nlo, nhi = max(n0, self.offsets[prev[1]]), min(n0 + WINDOW, self.offsets[prev[1] + 1])
+                lo, hi = max(a - shift, start), min(a + shift + WINDOW, end)
+                if nhi - nlo > WINDOW // 2 and hi - lo > WINDOW:
+                    natural = np.zeros(WINDOW)
+                    natural[nlo - n0:nhi - n0] = audio[nlo:nhi]
+                    around = np.zeros(WINDOW + 2 * shift)
+                    around[lo - a + shift:hi - a + shift] = audio[lo:hi]
+                    cands = sliding_window_view(around, WINDOW)  # (2 shift + 1, WINDOW)
+                    score = cands @ (natural * win) / np.sqrt((cands ** 2) @ win + 1e-6)
+                    a += int(np.argmax(score)) - shift
+            lo, hi = max(a, start), min(a + WINDOW, end)
+            if hi > lo:
+                out[t, lo - a:hi - a] = audio[lo:hi]
+            prev = (a, line)
+        return out / 32768.0
+
+    def transplant(self, chosen: np.ndarray, env: np.ndarray, shift: int = 0) -> np.ndarray:
+        """The chosen recorded frames' audio, each with its own spectral envelope divided out and ``env``'s frame
+        (coded, one per chosen frame) put in, overlap-added 10 ms apart: float32, ``len(chosen) * HOP`` samples."""
+        import pyworld
+
+        def amplitude(coded: np.ndarray) -> np.ndarray:
+            power = pyworld.decode_spectral_envelope(np.ascontiguousarray(coded, np.float64), SAMPLE_RATE, N_FFT)
+            return np.sqrt(power)
+
+        gain = amplitude(env) / np.maximum(amplitude(self.env[chosen]), 1e-8)  # (T, N_FFT // 2 + 1)
+        win = np.hanning(WINDOW + 1)[:-1]  # periodic: its square overlap-adds to a constant
+        frames = self.windows(chosen, win, shift)
+        spec = np.fft.rfft(frames * win, N_FFT, axis=1) * gain
+        frames = np.fft.irfft(spec, N_FFT, axis=1)[:, :WINDOW] * win
+        out = np.zeros(len(chosen) * HOP + WINDOW)
+        for t in range(len(chosen)):
+            out[t * HOP:t * HOP + WINDOW] += frames[t]
+        y = out[WINDOW // 2:WINDOW // 2 + len(chosen) * HOP] * (HOP / (win ** 2).sum())
+        return y.astype(np.float32)
+
+    def speak(self, f0: np.ndarray, env: np.ndarray, shift: int | None = None, **search) -> np.ndarray:
+        """A converted utterance (WORLD F0 and coded envelope at 5 ms frames) with this voice's excitation."""
+        f0, env = f0[::STEP], env[::STEP]
+        lf0 = np.where(f0 > 0, np.log(np.maximum(f0, 1.0)), 0.0)
+        return self.transplant(self.select(env, lf0, **search), env, HOP // 2 if shift is None else shift)
