@@ -6,8 +6,9 @@ glottal pulse's shape, its jitter and breathiness, the phase. So a conversion ca
 instead: a part of the voice's own train recordings, analysed in 5 ms frames (coded envelope, log-F0). To speak a
 converted utterance, a Viterbi search picks one recorded frame per frame (``select``): the target cost is the
 distance of the frame's coded envelope (first ``FEATURES`` coefficients, energy weighted down) to the converted one,
-relative to the utterance's median distance of the best candidates, plus ``pitch_weight`` times a log-F0 and voicing
-mismatch; a jump between frames that were not consecutive in the recording costs ``join``. Each chosen frame's 20 ms
+relative to the utterance's median distance of the best candidates, plus ``pitch_weight`` times a log-F0 distance
+(capped at 4) and ``voicing`` (10) times a voicing mismatch, so that a voiced frame is excited by a voiced recording
+whatever its pitch; a jump between frames that were not consecutive in the recording costs ``join``. Each chosen frame's 20 ms
 of recorded audio then has its own spectral envelope divided out and the converted one put in (``transplant``, in the
 STFT, weighted overlap-add; after a jump the window is taken up to 2.5 ms off its centre where it best continues the
 previous one, as WSOLA joins): the words are the conversion's envelope, the excitation is the voice's.
@@ -103,7 +104,7 @@ class ExcitationBank:
         return cls(**{k: np.asarray(arrays[prefix + k]) for k in cls.FIELDS})
 
     def select(self, env: np.ndarray, lf0: np.ndarray, *, candidates: int = 32, join: float = 2.0,
-               pitch_weight: float = 0.3) -> np.ndarray:
+               pitch_weight: float = 0.3, voicing: float = 10.0) -> np.ndarray:
         """Per target frame (coded envelope ``env``, log-F0 ``lf0``, 0 where unvoiced; 10 ms apart), the index of
         the recorded frame the Viterbi search picks (the module's notes)."""
         w = np.sqrt(np.r_[ENERGY_WEIGHT, np.ones(FEATURES - 1)]).astype(np.float32)
@@ -125,7 +126,7 @@ class ExcitationBank:
             d = distances(b) / scale
             tv = lf0[b] > 0
             pitch = np.where(tv[:, None] & bv[None], (lf0[b][:, None] - self.lf0[None]) / 0.1, 0.0) ** 2
-            d += pitch_weight * (np.minimum(pitch, 4.0) + (tv[:, None] != bv[None]))
+            d += pitch_weight * (np.minimum(pitch, 4.0) + voicing * (tv[:, None] != bv[None]))
             cand[b] = np.argpartition(d, k - 1, axis=1)[:, :k]
             cost[b] = np.take_along_axis(d, cand[b], 1)
         acc, back = cost[0].copy(), np.zeros(cand.shape, np.int64)
