@@ -32,8 +32,8 @@ fifth of the time (the demo's six in 11 s against 50 s), since one mixture is fi
 
 The converted envelope speaks through the voice's own recorded frames by default (``excitation`` "recorded",
 ``training.decoder.excitation``: per frame a recorded frame picked by a Viterbi search, its envelope swapped for the
-converted one): on Amazon Queen's real actors AP-norm 0.51 -> 0.68 at a CER of 0.204 -> 0.228, on the demo 0.69 ->
-0.78 at 0.068 -> 0.114 (that module's notes). A voice with fewer than ``excitation_min_s`` seconds of recordings, or
+converted one): on Amazon Queen's real actors AP-norm 0.54 -> 0.66 at a CER of 0.204 -> 0.224, on the demo 0.69 ->
+0.76 at 0.065 -> 0.096 (that module's notes). A voice with fewer than ``excitation_min_s`` seconds of recordings, or
 ``excitation`` "world", speaks through WORLD's excitation, which is the character's own in part: each converted
 frame takes the mean aperiodicity of the ``ap_neighbours``
 frames of the character's recordings whose envelopes are nearest the converted one (a voice's breathiness and buzz

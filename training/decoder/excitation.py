@@ -8,29 +8,34 @@ converted utterance, a Viterbi search picks one recorded frame per frame (``sele
 distance of the frame's coded envelope (first ``FEATURES`` coefficients, energy weighted down) to the converted one,
 relative to the utterance's median distance of the best candidates, plus ``pitch_weight`` times a log-F0 distance
 (capped at 4) and ``voicing`` (10) times a voicing mismatch, so that a voiced frame is excited by a voiced recording
-whatever its pitch; a jump between frames that were not consecutive in the recording costs ``join``. Each chosen frame's 20 ms
-of recorded audio then has its own spectral envelope divided out and the converted one put in (``transplant``, in the
-STFT, weighted overlap-add; after a jump the window is taken up to 2.5 ms off its centre where it best continues the
-previous one, as WSOLA joins): the words are the conversion's envelope, the excitation is the voice's.
+whatever its pitch; a jump between frames that were not consecutive in the recording costs ``join``. Each chosen
+frame's 20 ms of recorded audio then has its own spectral envelope divided out and the converted one put in
+(``transplant``, in the STFT, weighted overlap-add; after a jump the window is taken up to 2.5 ms off its centre
+where it best continues the previous one, as WSOLA joins): the words are the conversion's envelope, the excitation
+is the voice's.
 
-Measured with one-offs on trained builds (each character's unseen test lines, their true text, scored as
-``benchmarks/speech_paths.py`` scores them, the conversions refitted; 2026-12-07), WORLD's excitation (with the
-aperiodicity of the voice's nearest frames) against the voice's recorded one:
+Measured on trained builds with ``benchmarks/speech_paths.py`` (each character's unseen test lines, their true text;
+its ``tts-vc-world`` row is the same conversion through WORLD's excitation, with the aperiodicity of the voice's
+nearest frames; 2026-12-07):
 
     build (lines per character)                     WORLD's excitation        the voice's recorded excitation
-    the demo (6 x 6; 22-39 s of train speech)        CER 0.068, AP-norm 0.69   CER 0.114, AP-norm 0.78
-    Amazon Queen, 22 episodes (5 x 8; real actors)   CER 0.204, AP-norm 0.51   CER 0.228, AP-norm 0.68
+    the demo, a fresh clone (6 x 6; 22-39 s)         CER 0.065, AP-norm 0.69   CER 0.096, AP-norm 0.76
+    Amazon Queen, 22 episodes (5 x 8; real actors)   CER 0.204, AP-norm 0.54   CER 0.224, AP-norm 0.66
 
-(real recordings: CER 0.125 and 0.071; Amazon Queen's voices fitted on at most 150 lines each). On Amazon Queen Joe
-went from AP-norm 0.68 to 0.93 and Faye from 0.70 to 0.82 at the same CER (0.08, 0.02); Klunk, whose own recordings
-are heard at CER 0.22, from 0.44 to 0.83 at a CER of 0.43 -> 0.56. On the demo the espeak voice heard least like
-itself (Rosa Alvarez) moved from 0.49 to 0.72. Frames of 10 ms and windows of 40 ms lost more words (demo CER 0.171,
-AP-norm 0.79; Amazon Queen 0.285, 0.70): consonants are short. Windows of 15 or 30 ms did as 20 (0.124 / 0.77,
-0.119 / 0.79); WORLD's synthesis for the unvoiced frames and the transplant for the voiced (crossfaded) 0.151 / 0.76
-at 10 ms. Recorded frames chosen for their envelopes alone, without the transplant, kept the voice (AP-norm 0.83 on
-the demo) and lost the words (CER 0.55), as the unit-selection decoder does; taking the recorded frames' envelopes
-into the WORLD conversion instead (their k-nearest mean, blended) moved AP-norm by 0.01-0.03. A voice with a few
-seconds of recordings loses words this way (``ConversionConfig.excitation_min_s``).
+(real recordings: CER 0.111 and 0.071). On Amazon Queen Faye went from AP-norm 0.72 to 0.90 (CER 0.008 -> 0.021),
+Joe from 0.57 to 0.71 (0.054 -> 0.121), Klunk from 0.55 to 0.73 (0.472 -> 0.499; his own recordings are heard at
+0.22); on the demo Rosa Alvarez (an espeak voice) from 0.50 to 0.69, Maggie Chen from 0.73 to 0.88. Synthesis takes
+0.055 s per second of speech on the demo (WORLD's 0.064: no aperiodicity to analyse), 0.117 s on Amazon Queen, whose
+banks hold up to 300 s (0.061). Measured with one-offs and not kept (the demo's and Amazon Queen's CER / AP-norm):
+a voicing mismatch costing as much as a small pitch distance (``voicing`` 1): 0.114 / 0.78 and 0.263 / 0.63 (Klunk,
+41% of whose frames are voiced, at CER 0.68); 10-ms frames with 40-ms windows: 0.171 / 0.79 and 0.285 / 0.70
+(consonants are short); windows of 15 or 30 ms on the demo: 0.124 / 0.77, 0.119 / 0.79; WORLD's synthesis for the
+unvoiced frames and the transplant for the voiced, crossfaded: 0.151 / 0.76 (10 ms); a join cost of 1 or 4, 64
+candidates, pitch weights 0 or 1: 0.08-0.116 / 0.76-0.78 on the demo. Recorded frames chosen for their envelopes
+alone, without the transplant, kept the voice (AP-norm 0.83 on the demo) and lost the words (CER 0.55), as the
+unit-selection decoder does; the recorded frames' envelopes taken into the WORLD conversion instead (their k-nearest
+mean, blended) moved AP-norm by 0.01-0.03. A voice with a few seconds of recordings loses words this way
+(``ConversionConfig.excitation_min_s``).
 """
 
 from __future__ import annotations
