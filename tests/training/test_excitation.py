@@ -69,4 +69,6 @@ def test_a_bank_round_trips_through_its_arrays(bank_and_lines):
     for field in ExcitationBank.FIELDS:
         np.testing.assert_array_equal(getattr(back, field), getattr(bank, field))
     assert ExcitationBank.from_arrays({}) is None
+    with pytest.raises(ValueError, match="no recorded line"):
+        ExcitationBank.from_lines([(np.zeros(100, np.float32), np.zeros(1), np.zeros((1, 40)))])
     assert ExcitationBank.stride(900.0, 300.0) == 3 and ExcitationBank.stride(20.0, 300.0) == 1

@@ -325,7 +325,10 @@ def analyse_parallel(pairs: list[tuple[np.ndarray, np.ndarray]], config: Convers
         bank_env, bank_ap = np.concatenate(env).astype(np.float32), np.concatenate(aps)
         keep = np.linspace(0, len(bank_env) - 1, min(len(bank_env), config.bank_frames)).astype(int)
         bank_env, bank_ap = bank_env[keep], bank_ap[keep]
-    excitation = ExcitationBank.from_lines(recorded) if recorded else None
+    try:  # no line long enough for a bank: WORLD's excitation, the conversion kept
+        excitation = ExcitationBank.from_lines(recorded) if recorded else None
+    except ValueError:
+        excitation = None
     return ParallelSpeech(pairs=analysed, spoken=spoken, log_f0=voiced, gv=np.concatenate(voiced_env).var(0),
                           bank_env=bank_env, bank_ap=bank_ap, seconds=round(seconds, 1), excitation=excitation)
 
