@@ -326,7 +326,8 @@ def analyse_parallel(pairs: list[tuple[np.ndarray, np.ndarray]], config: Convers
         keep = np.linspace(0, len(bank_env) - 1, min(len(bank_env), config.bank_frames)).astype(int)
         bank_env, bank_ap = bank_env[keep], bank_ap[keep]
     try:  # no line long enough for a bank: WORLD's excitation, the conversion kept
-        excitation = ExcitationBank.from_lines(recorded) if recorded else None
+        hop = round(SAMPLE_RATE * config.frame_ms / 1000)  # the bank's frames are the analysis's
+        excitation = ExcitationBank.from_lines(recorded, hop) if recorded else None
     except ValueError:
         excitation = None
     return ParallelSpeech(pairs=analysed, spoken=spoken, log_f0=voiced, gv=np.concatenate(voiced_env).var(0),

@@ -46,9 +46,6 @@ import numpy as np
 
 from audiorole.audio import SAMPLE_RATE
 
-STEP = 1  # WORLD's 5 ms frames per frame here
-HOP = SAMPLE_RATE // 200 * STEP  # 5 ms frames
-WINDOW = 4 * HOP  # 20 ms of audio per frame, Hann-weighted twice (analysis and synthesis), overlap-added
 N_FFT = 1024
 FEATURES = 24  # coded-envelope coefficients the search compares (0 is the energy)
 ENERGY_WEIGHT = 0.1
@@ -58,8 +55,10 @@ BLOCK = 256  # target frames whose distances to the whole bank are held at once
 @dataclass
 class ExcitationBank:
     """A voice's recorded frames: ``audio`` (int16, the lines one after another; line ``i`` is
-    ``audio[offsets[i]:offsets[i + 1]]``) and per 10 ms frame its coded envelope, log-F0 (0 where unvoiced), line and
-    position in the line (frame ``p`` is centred on sample ``p * HOP`` of its line)."""
+    ``audio[offsets[i]:offsets[i + 1]]``) and per WORLD analysis frame (``hop`` samples apart, 5 ms by default) its
+    coded envelope, log-F0 (0 where unvoiced), line and position in the line (frame ``p`` is centred on sample
+    ``p * hop`` of its line). Each frame speaks ``window`` (4 hops, 20 ms) of audio, Hann-weighted twice (analysis
+    and synthesis) and overlap-added."""
 
     audio: np.ndarray  # (samples,) int16
     offsets: np.ndarray  # (lines + 1,) int64
@@ -67,8 +66,13 @@ class ExcitationBank:
     lf0: np.ndarray  # (N,) float32
     line: np.ndarray  # (N,) int32
     pos: np.ndarray  # (N,) int32
+    hop: int = SAMPLE_RATE // 200  # samples per frame: the WORLD analysis's frame period
 
-    FIELDS = ("audio", "offsets", "env", "lf0", "line", "pos")
+    FIELDS = ("audio", "offsets", "env", "lf0", "line", "pos", "hop")
+
+    @property
+    def window(self) -> int:
+        return 4 * self.hop
 
     @staticmethod
     def stride(total_s: float, max_s: float) -> int:
@@ -76,12 +80,11 @@ class ExcitationBank:
         return max(1, int(np.ceil(total_s / max_s)))
 
     @classmethod
-    def from_lines(cls, lines: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> ExcitationBank:
-        """``lines``: (16 kHz recording, its WORLD F0 and coded envelope at 5 ms frames)."""
+    def from_lines(cls, lines: list[tuple[np.ndarray, np.ndarray, np.ndarray]], hop: int) -> ExcitationBank:
+        """``lines``: (16 kHz recording, its WORLD F0 and coded envelope), analysed ``hop`` samples apart."""
         audio, offsets, env, lf0, line, pos = [], [0], [], [], [], []
         for wav, f0, cx in lines:
-            f0, cx = f0[::STEP], cx[::STEP]  # WORLD's 5 ms frames at 10 ms: frame p is at sample p * HOP
-            n = min(len(f0), len(wav) // HOP)
+            n = min(len(f0), len(wav) // hop)
             if n < 2:
                 continue
             audio.append(np.clip(np.round(wav * 32767), -32768, 32767).astype(np.int16))
@@ -93,7 +96,7 @@ class ExcitationBank:
         if not audio:
             raise ValueError("no recorded line long enough for an excitation bank")
         return cls(np.concatenate(audio), np.asarray(offsets, np.int64), np.vstack(env), np.concatenate(lf0),
-                   np.concatenate(line), np.concatenate(pos))
+                   np.concatenate(line), np.concatenate(pos), hop)
 
     @property
     def seconds(self) -> float:
@@ -106,12 +109,13 @@ class ExcitationBank:
     def from_arrays(cls, arrays: dict, prefix: str = "exc_") -> ExcitationBank | None:
         if prefix + "audio" not in arrays:
             return None
-        return cls(**{k: np.asarray(arrays[prefix + k]) for k in cls.FIELDS})
+        fields = {k: np.asarray(arrays[prefix + k]) for k in cls.FIELDS}
+        return cls(**fields | {"hop": int(fields["hop"])})
 
     def select(self, env: np.ndarray, lf0: np.ndarray, *, candidates: int = 32, join: float = 2.0,
                pitch_weight: float = 0.3, voicing: float = 10.0) -> np.ndarray:
-        """Per target frame (coded envelope ``env``, log-F0 ``lf0``, 0 where unvoiced; 10 ms apart), the index of
-        the recorded frame the Viterbi search picks (the module's notes)."""
+        """Per target frame (coded envelope ``env``, log-F0 ``lf0``, 0 where unvoiced; ``hop`` samples apart), the
+        index of the recorded frame the Viterbi search picks (the module's notes)."""
         w = np.sqrt(np.r_[ENERGY_WEIGHT, np.ones(FEATURES - 1)]).astype(np.float32)
         q = np.asarray(env[:, :FEATURES], np.float32) * w
         bank = self.env[:, :FEATURES].astype(np.float32) * w
@@ -148,34 +152,34 @@ class ExcitationBank:
         return cand[np.arange(len(cand)), path]
 
     def windows(self, chosen: np.ndarray, win: np.ndarray, shift: int) -> np.ndarray:
-        """(T, WINDOW): each chosen frame's audio around its centre. Where a frame does not follow the one before in
+        """(T, ``window``): each chosen frame's audio around its centre. Where a frame does not follow the one before in
         its recording, it is taken up to ``shift`` samples off its centre, where it best continues the previous
         window's waveform (normalized cross-correlation, as WSOLA joins): a join of two recordings' pitch periods
         out of phase cancels part of both."""
         from numpy.lib.stride_tricks import sliding_window_view
 
-        audio = self.audio
-        out = np.zeros((len(chosen), WINDOW))
+        audio, hop, window = self.audio, self.hop, self.window
+        out = np.zeros((len(chosen), window))
         prev = None  # (the previous window's first sample, its line)
         for t, c in enumerate(chosen):
             line = int(self.line[c])
             start, end = self.offsets[line], self.offsets[line + 1]
-            a = start + int(self.pos[c]) * HOP - WINDOW // 2
+            a = start + int(self.pos[c]) * hop - window // 2
             if prev is not None and prev[1] == line and self.pos[c] == self.pos[chosen[t - 1]] + 1:
-                a = prev[0] + HOP  # a run of the recording, as it was recorded
+                a = prev[0] + hop  # a run of the recording, as it was recorded
             elif prev is not None and shift:
-                n0 = prev[0] + HOP  # where the previous window's recording would go on
-                nlo, nhi = max(n0, self.offsets[prev[1]]), min(n0 + WINDOW, self.offsets[prev[1] + 1])
-                lo, hi = max(a - shift, start), min(a + shift + WINDOW, end)
-                if nhi - nlo > WINDOW // 2 and hi - lo > WINDOW:
-                    natural = np.zeros(WINDOW)
+                n0 = prev[0] + hop  # where the previous window's recording would go on
+                nlo, nhi = max(n0, self.offsets[prev[1]]), min(n0 + window, self.offsets[prev[1] + 1])
+                lo, hi = max(a - shift, start), min(a + shift + window, end)
+                if nhi - nlo > window // 2 and hi - lo > window:
+                    natural = np.zeros(window)
                     natural[nlo - n0:nhi - n0] = audio[nlo:nhi]
-                    around = np.zeros(WINDOW + 2 * shift)
+                    around = np.zeros(window + 2 * shift)
                     around[lo - a + shift:hi - a + shift] = audio[lo:hi]
-                    cands = sliding_window_view(around, WINDOW)  # (2 shift + 1, WINDOW)
+                    cands = sliding_window_view(around, window)  # (2 shift + 1, window)
                     score = cands @ (natural * win) / np.sqrt((cands ** 2) @ win + 1e-6)
                     a += int(np.argmax(score)) - shift
-            lo, hi = max(a, start), min(a + WINDOW, end)
+            lo, hi = max(a, start), min(a + window, end)
             if hi > lo:
                 out[t, lo - a:hi - a] = audio[lo:hi]
             prev = (a, line)
@@ -183,7 +187,7 @@ class ExcitationBank:
 
     def transplant(self, chosen: np.ndarray, env: np.ndarray, shift: int = 0) -> np.ndarray:
         """The chosen recorded frames' audio, each with its own spectral envelope divided out and ``env``'s frame
-        (coded, one per chosen frame) put in, overlap-added 10 ms apart: float32, ``len(chosen) * HOP`` samples."""
+        (coded, one per chosen frame) put in, overlap-added ``hop`` apart: float32, ``len(chosen) * hop`` samples."""
         import pyworld
 
         def amplitude(coded: np.ndarray) -> np.ndarray:
@@ -191,18 +195,19 @@ class ExcitationBank:
             return np.sqrt(power)
 
         gain = amplitude(env) / np.maximum(amplitude(self.env[chosen]), 1e-8)  # (T, N_FFT // 2 + 1)
-        win = np.hanning(WINDOW + 1)[:-1]  # periodic: its square overlap-adds to a constant
+        hop, window = self.hop, self.window
+        win = np.hanning(window + 1)[:-1]  # periodic: its square overlap-adds to a constant
         frames = self.windows(chosen, win, shift)
         spec = np.fft.rfft(frames * win, N_FFT, axis=1) * gain
-        frames = np.fft.irfft(spec, N_FFT, axis=1)[:, :WINDOW] * win
-        out = np.zeros(len(chosen) * HOP + WINDOW)
+        frames = np.fft.irfft(spec, N_FFT, axis=1)[:, :window] * win
+        out = np.zeros(len(chosen) * hop + window)
         for t in range(len(chosen)):
-            out[t * HOP:t * HOP + WINDOW] += frames[t]
-        y = out[WINDOW // 2:WINDOW // 2 + len(chosen) * HOP] * (HOP / (win ** 2).sum())
+            out[t * hop:t * hop + window] += frames[t]
+        y = out[window // 2:window // 2 + len(chosen) * hop] * (hop / (win ** 2).sum())
         return y.astype(np.float32)
 
     def speak(self, f0: np.ndarray, env: np.ndarray, shift: int | None = None, **search) -> np.ndarray:
-        """A converted utterance (WORLD F0 and coded envelope at 5 ms frames) with this voice's excitation."""
-        f0, env = f0[::STEP], env[::STEP]
+        """A converted utterance (WORLD F0 and coded envelope, ``hop`` samples apart) with this voice's excitation;
+        joins taken up to ``shift`` samples (default half a hop) off their frames' centres."""
         lf0 = np.where(f0 > 0, np.log(np.maximum(f0, 1.0)), 0.0)
-        return self.transplant(self.select(env, lf0, **search), env, HOP // 2 if shift is None else shift)
+        return self.transplant(self.select(env, lf0, **search), env, self.hop // 2 if shift is None else shift)
