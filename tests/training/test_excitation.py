@@ -68,3 +68,20 @@ def test_a_bank_round_trips_through_its_arrays(bank_and_lines):
     with pytest.raises(ValueError, match="no recorded line"):
         ExcitationBank.from_lines([(np.zeros(100, np.float32), np.zeros(1), np.zeros((1, 40)))], 80)
     assert ExcitationBank.stride(900.0, 300.0) == 3 and ExcitationBank.stride(20.0, 300.0) == 1
+
+
+def test_a_blend_keeps_that_share_of_the_recorded_frames_own_envelope(bank_and_lines):
+    """The coded envelope is log power: a quarter of the recorded frames' own envelope blended into a target 12 dB
+    louder gives 9 dB, and a blend of 1 gives the recording back whatever the target."""
+    bank, _ = bank_and_lines
+    frames = np.flatnonzero(bank.line == 0)
+    louder = bank.env[frames].copy()
+    louder[:, 0] += np.log(10 ** (12 / 10))
+    base = bank.transplant(frames, bank.env[frames])
+    inner = slice(bank.window, len(base) - bank.window)
+
+    def gain_db(y):
+        return 10 * np.log10(np.mean(y[inner] ** 2) / np.mean(base[inner] ** 2))
+
+    assert gain_db(bank.transplant(frames, louder, blend=0.25)) == pytest.approx(9.0, abs=0.5)
+    np.testing.assert_allclose(bank.transplant(frames, louder + 1.0, blend=1.0), base, atol=1e-6)

@@ -52,6 +52,7 @@ class DecoderConfig:
     conversion_relevance: float = 400.0  # the series' mapping as each voice's prior (``ConversionConfig.relevance``)
     conversion_excitation: str = "recorded"  # the voice's recorded frames or "world" (``ConversionConfig.excitation``)
     conversion_excitation_s: float = 300.0  # recordings kept per voice for it (``ConversionConfig.excitation_s``)
+    conversion_excitation_blend: float = 0.2  # the recorded frames' own envelope kept (``ConversionConfig``)
 
     def conversion_config(self):
         from training.decoder.convert import ConversionConfig
@@ -60,7 +61,8 @@ class DecoderConfig:
                                 ap_neighbours=self.conversion_ap_neighbours, min_parallel_s=self.min_inventory_s,
                                 global_variance=self.conversion_global_variance, realign=self.conversion_realign,
                                 tempo=self.conversion_tempo, relevance=self.conversion_relevance,
-                                excitation=self.conversion_excitation, excitation_s=self.conversion_excitation_s)
+                                excitation=self.conversion_excitation, excitation_s=self.conversion_excitation_s,
+                                excitation_blend=self.conversion_excitation_blend)
 
 
 @dataclass

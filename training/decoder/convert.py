@@ -32,12 +32,13 @@ fifth of the time (the demo's six in 11 s against 50 s), since one mixture is fi
 
 The converted envelope speaks through the voice's own recorded frames by default (``excitation`` "recorded",
 ``training.decoder.excitation``: per frame a recorded frame picked by a Viterbi search, its envelope swapped for the
-converted one): on Amazon Queen's real actors AP-norm 0.54 -> 0.66 at a CER of 0.204 -> 0.224, on the demo 0.69 ->
-0.76 at 0.065 -> 0.096 (that module's notes). A voice with fewer than ``excitation_min_s`` seconds of recordings, or
-``excitation`` "world", speaks through WORLD's excitation, which is the character's own in part: each converted
-frame takes the mean aperiodicity of the ``ap_neighbours``
-frames of the character's recordings whose envelopes are nearest the converted one (a voice's breathiness and buzz
-are much of what makes it theirs, and the mixture maps envelopes only). In a one-off comparison on 24 test lines of
+converted one): on Amazon Queen's real actors AP-norm 0.54 -> 0.66 at a CER of 0.204 -> 0.224, on the demo 0.69 -> 0.76
+at 0.065 -> 0.096, and with a fifth of each recorded frame's own envelope kept (``excitation_blend``) 0.73 and 0.79 at
+0.217 and 0.109 (that module's notes). A voice with fewer than ``excitation_min_s`` seconds of recordings, or
+``excitation`` "world", speaks through WORLD's excitation, which is the character's own in part: each converted frame
+takes the mean aperiodicity of the ``ap_neighbours`` frames of the character's recordings whose envelopes are nearest
+the converted one (a voice's breathiness and buzz are much of what makes it theirs, and the mixture maps envelopes
+only). In a one-off comparison on 24 test lines of
 the 3-episode demo this moved the converted speech's speaker similarity from 0.50 to 0.55 (normalized like ARP-Eval's
 AP) and top-1 identification from 0.61 to 0.87, at a CER of 0.226 against 0.202 (taking the neighbours' envelopes too
 reached 0.60 / 0.96 but a CER of 0.29); ``benchmarks/speech_paths.py --ap-neighbours 0`` measures the first pair.
@@ -121,6 +122,9 @@ class ConversionConfig:
     # a voice with fewer seconds of recordings speaks with WORLD's excitation: from a small bank the search picks
     # frames of other sounds, and words are lost (the pyannote sample's two voices, ~10 s each: CER about 0.2 higher)
     excitation_min_s: float = 20.0
+    # the share of each chosen recorded frame's own coded envelope kept under the converted one (0: the converted
+    # envelope alone): the recording's formants carry the voice as well, the conversion's the words
+    excitation_blend: float = 0.2
 
 
 def analyse(wav: np.ndarray, config: ConversionConfig, *, aperiodicity: bool = True):
@@ -247,7 +251,7 @@ class VoiceConverter:
         if config.global_variance:
             env = self.restore_variance(env, voiced)
         if recorded:
-            y = self.excitation.speak(f0, env)
+            y = self.excitation.speak(f0, env, blend=config.excitation_blend)
         else:
             sp = pyworld.decode_spectral_envelope(np.ascontiguousarray(env), SAMPLE_RATE, (ap.shape[1] - 1) * 2)
             y = pyworld.synthesize(f0, sp, ap, SAMPLE_RATE, config.frame_ms)

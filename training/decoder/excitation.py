@@ -22,20 +22,40 @@ nearest frames; 2026-12-07):
     the demo, a fresh clone (6 x 6; 22-39 s)         CER 0.065, AP-norm 0.69   CER 0.096, AP-norm 0.76
     Amazon Queen, 22 episodes (5 x 8; real actors)   CER 0.204, AP-norm 0.54   CER 0.224, AP-norm 0.66
 
-(real recordings: CER 0.111 and 0.071). On Amazon Queen Faye went from AP-norm 0.72 to 0.90 (CER 0.008 -> 0.021),
-Joe from 0.57 to 0.71 (0.054 -> 0.121), Klunk from 0.55 to 0.73 (0.472 -> 0.499; his own recordings are heard at
-0.22); on the demo Rosa Alvarez (an espeak voice) from 0.50 to 0.69, Maggie Chen from 0.73 to 0.88. Synthesis takes
-0.055 s per second of speech on the demo (WORLD's 0.064: no aperiodicity to analyse), 0.117 s on Amazon Queen, whose
-banks hold up to 300 s (0.061). Measured with one-offs and not kept (the demo's and Amazon Queen's CER / AP-norm):
-a voicing mismatch costing as much as a small pitch distance (``voicing`` 1): 0.114 / 0.78 and 0.263 / 0.63 (Klunk,
-41% of whose frames are voiced, at CER 0.68); 10-ms frames with 40-ms windows: 0.171 / 0.79 and 0.285 / 0.70
-(consonants are short); windows of 15 or 30 ms on the demo: 0.124 / 0.77, 0.119 / 0.79; WORLD's synthesis for the
-unvoiced frames and the transplant for the voiced, crossfaded: 0.151 / 0.76 (10 ms); a join cost of 1 or 4, 64
-candidates, pitch weights 0 or 1: 0.08-0.116 / 0.76-0.78 on the demo. Recorded frames chosen for their envelopes
-alone, without the transplant, kept the voice (AP-norm 0.83 on the demo) and lost the words (CER 0.55), as the
+(real recordings: CER 0.111 and 0.071; the table's recorded column is before the blend below). On Amazon Queen Faye went
+from AP-norm 0.72 to 0.90 (CER 0.008 -> 0.021), Joe from 0.57 to 0.71 (0.054 -> 0.121), Klunk from 0.55 to 0.73 (0.472
+-> 0.499; his own recordings are heard at 0.22); on the demo Rosa Alvarez (an espeak voice) from 0.50 to 0.69, Maggie
+Chen from 0.73 to 0.88. Synthesis takes 0.055 s per second of speech on the demo (WORLD's 0.064: no aperiodicity to
+analyse), 0.117 s on Amazon Queen, whose banks hold up to 300 s (0.061). Measured with one-offs and not kept (the demo's
+and Amazon Queen's CER / AP-norm): a voicing mismatch costing as much as a small pitch distance (``voicing`` 1): 0.114 /
+0.78 and 0.263 / 0.63 (Klunk, 41% of whose frames are voiced, at CER 0.68); 10-ms frames with 40-ms windows: 0.171 /
+0.79 and 0.285 / 0.70 (consonants are short); windows of 15 or 30 ms on the demo: 0.124 / 0.77, 0.119 / 0.79; WORLD's
+synthesis for the unvoiced frames and the transplant for the voiced, crossfaded: 0.151 / 0.76 (10 ms); a join cost of 1
+or 4, 64 candidates, pitch weights 0 or 1: 0.08-0.116 / 0.76-0.78 on the demo. Recorded frames chosen for their
+envelopes alone, without the transplant, kept the voice (AP-norm 0.83 on the demo) and lost the words (CER 0.55), as the
 unit-selection decoder does; the recorded frames' envelopes taken into the WORLD conversion instead (their k-nearest
 mean, blended) moved AP-norm by 0.01-0.03. A voice with a few seconds of recordings loses words this way
 (``ConversionConfig.excitation_min_s``).
+
+The envelope put in keeps a share of each chosen frame's own (``blend``; ``ConversionConfig.excitation_blend``,
+0.2): the coded envelopes are mixed, so the spectra are mixed geometrically, the converted one's formants with a
+fifth of the recording's. The conversion's envelope is a regression's average and the recording's is the voice's own
+shape of the sound the search found nearest; the words stay the conversion's. The same trained builds and lines as
+the table above (a one-off sweep of the blend through ``speak``, CER / AP-norm, demo then Amazon Queen):
+
+    blend                                   the demo (6 x 6)   Amazon Queen (5 x 8)
+    0 (the recorded column above)           0.096 / 0.76       0.215 / 0.66
+    0.2 (the default)                       0.109 / 0.79       0.217 / 0.73
+    0.3                                     0.117 / 0.81       0.241 / 0.76
+    0.4                                     0.152 / 0.81       -
+    0.3 on voiced frames only               0.108 / 0.79       0.250 / 0.69
+    coefficients 24-39 the recording's      0.107 / 0.76       -
+
+Per character on Amazon Queen, AP-norm 0 -> 0.2: Faye 0.90 -> 0.95, Joe 0.71 -> 0.80, John 0.63 -> 0.69, Klunk 0.73 ->
+0.81, Sparky 0.31 -> 0.41. The unvoiced frames' own envelopes carry the voice too (blending the voiced frames alone
+gains less), and the recording's fine detail above the search's ``FEATURES`` coefficients adds nothing the transplant
+does not already keep (it divides out the recorded frame's coded envelope only, so the detail above the code stays).
+0.2 is where Amazon Queen's real actors lose no words; 0.3 costs them 0.02-0.03 of CER for 0.02-0.03 of AP-norm.
 """
 
 from __future__ import annotations
@@ -185,10 +205,15 @@ class ExcitationBank:
             prev = (a, line)
         return out / 32768.0
 
-    def transplant(self, chosen: np.ndarray, env: np.ndarray, shift: int = 0) -> np.ndarray:
+    def transplant(self, chosen: np.ndarray, env: np.ndarray, shift: int = 0, blend: float = 0.0) -> np.ndarray:
         """The chosen recorded frames' audio, each with its own spectral envelope divided out and ``env``'s frame
-        (coded, one per chosen frame) put in, overlap-added ``hop`` apart: float32, ``len(chosen) * hop`` samples."""
+        (coded, one per chosen frame) put in, overlap-added ``hop`` apart: float32, ``len(chosen) * hop`` samples.
+        ``blend``: the share of the recorded frame's own coded envelope mixed into ``env``'s (0: ``env`` alone; 1:
+        the recording as it was)."""
         import pyworld
+
+        if blend:
+            env = (1.0 - blend) * np.asarray(env, np.float64) + blend * self.env[chosen]
 
         def amplitude(coded: np.ndarray) -> np.ndarray:
             power = pyworld.decode_spectral_envelope(np.ascontiguousarray(coded, np.float64), SAMPLE_RATE, N_FFT)
@@ -206,8 +231,11 @@ class ExcitationBank:
         y = out[window // 2:window // 2 + len(chosen) * hop] * (hop / (win ** 2).sum())
         return y.astype(np.float32)
 
-    def speak(self, f0: np.ndarray, env: np.ndarray, shift: int | None = None, **search) -> np.ndarray:
+    def speak(self, f0: np.ndarray, env: np.ndarray, shift: int | None = None, blend: float = 0.0,
+              **search) -> np.ndarray:
         """A converted utterance (WORLD F0 and coded envelope, ``hop`` samples apart) with this voice's excitation;
-        joins taken up to ``shift`` samples (default half a hop) off their frames' centres."""
+        joins taken up to ``shift`` samples (default half a hop) off their frames' centres; ``blend`` of each chosen
+        frame's own envelope kept (``transplant``)."""
         lf0 = np.where(f0 > 0, np.log(np.maximum(f0, 1.0)), 0.0)
-        return self.transplant(self.select(env, lf0, **search), env, self.hop // 2 if shift is None else shift)
+        return self.transplant(self.select(env, lf0, **search), env, self.hop // 2 if shift is None else shift,
+                               blend)
