@@ -189,7 +189,26 @@ class _LMLikelihood:
         return z / z.sum(axis=1, keepdims=True)
 
 
-SCORERS = {"tfidf": _Tfidf, "minilm": _Embedded, "knn": lambda: _Embedded(knn=5), "lm": _LMLikelihood}
+class _Mean:
+    """The geometric mean of several scorers' probabilities, renormalized (their classes are the same sorted names)."""
+
+    def __init__(self, *parts):
+        self.parts = parts
+
+    def fit(self, texts, characters):
+        self.parts = [p().fit(texts, characters) for p in self.parts]
+        self.classes = self.parts[0].classes
+        assert all(list(p.classes) == list(self.classes) for p in self.parts)
+        return self
+
+    def proba(self, texts):
+        logp = np.mean([np.log(np.maximum(p.proba(texts), 1e-12)) for p in self.parts], axis=0)
+        z = np.exp(logp - logp.max(axis=1, keepdims=True))
+        return z / z.sum(axis=1, keepdims=True)
+
+
+SCORERS = {"tfidf": _Tfidf, "minilm": _Embedded, "knn": lambda: _Embedded(knn=5), "lm": _LMLikelihood,
+           "tfidf+minilm": lambda: _Mean(_Tfidf, _Embedded)}
 
 
 def separation_auc(episodes: dict[str, list[dict]], make, min_lines: int = 30) -> dict:
