@@ -34,7 +34,7 @@ DEFAULT_SAMPLING = {"temperature": 0.8, "top_p": 0.9, "speech": "tts-vc", "perso
 # 3: a duration prior keeps the speech between 0.8x and 1.5x the length its text needs
 # 4: the speech says the reply's text (a TTS reading in the character's voice) unless ``speech`` says otherwise
 # 5: no text token right after itself in a reply ("script script script"), no undecodable bytes in its text
-ARP_REPLIES = Stage("arp_replies", stamp="replies", version="5", scope="character", folder="replies",
+ARP_REPLIES = Stage("arp_replies", stamp="replies", version="6", scope="character", folder="replies",
                     outputs=("replies.parquet",), upstream=("arp_model", "speech_decoder", "arp_test_set"))
 
 

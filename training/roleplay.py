@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from audiorole.dataset.dialogues import MIN_REPLY_WORDS
 from audiorole.store import DataStore
 from training.lm.format import Turn, pick_profile, prompt_ids
 
@@ -74,17 +75,20 @@ class _NoRepeatInReply:
 
 
 class _ModalityMask:
-    """A logits processor: text (or ``<|speech|>``) until speech starts — forced after ``max_text`` tokens —, then
+    """A logits processor: text until speech starts — ``<|speech|>`` allowed from the ``min_text``-th text token on
+    (a reply says something: every train reply has at least ``MIN_REPLY_WORDS`` words, so at least as many tokens;
+    a Fish Fillets model's reply was once empty), forced after ``max_text`` tokens —, then
     ``min_units`` to ``max_units`` units, then ``<|end_speech|>`` and ``<|end|>``. A duration prior from the text:
     with the series' speaking rate (``units_per_text_token``, from the training samples), the speech lasts between
     ``min_share`` and ``max_share`` × rate × the reply's text tokens (at least 3 units) — so it neither stops half-way
     through what the text says nor runs on."""
 
     def __init__(self, vocab, prompt_len: int, max_units: int, max_text: int, units_per_text_token: float = 0.0,
-                 min_share: float = 0.8, max_share: float = 1.5):
+                 min_share: float = 0.8, max_share: float = 1.5, min_text: int = MIN_REPLY_WORDS):
         import torch
 
         self.prompt_len, self.max_units, self.max_text = prompt_len, max_units, max_text
+        self.min_text = min(min_text, max_text)
         self.rate, self.min_share, self.max_share = units_per_text_token, min_share, max_share
         n = vocab.size
         self.speech, self.end_speech, self.end = (vocab.marker(m) for m in ("<|speech|>", "<|end_speech|>", "<|end|>"))
@@ -121,6 +125,9 @@ class _ModalityMask:
             elif len(gen) >= self.max_text:  # a reply that talks on: its speech starts now
                 allowed = torch.zeros_like(self.text_ok)
                 allowed[self.speech] = True
+            elif len(gen) < self.min_text:
+                allowed = self.text_ok.clone()
+                allowed[self.speech] = False
             else:
                 allowed = self.text_ok
             scores[b, ~allowed] = -float("inf")
