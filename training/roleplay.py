@@ -75,7 +75,7 @@ class _NoRepeatInReply:
 
 
 class _ModalityMask:
-    """A logits processor: text until speech starts — ``<|speech|>`` allowed from the ``min_text``-th text token on
+    """A logits processor: text until speech starts — ``<|speech|>`` allowed once ``min_text`` text tokens are out
     (a reply says something: every train reply has at least ``MIN_REPLY_WORDS`` words, so at least as many tokens;
     a Fish Fillets model's reply was once empty), forced after ``max_text`` tokens —, then
     ``min_units`` to ``max_units`` units, then ``<|end_speech|>`` and ``<|end|>``. A duration prior from the text:

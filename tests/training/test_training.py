@@ -679,7 +679,7 @@ def test_the_duration_prior_holds_speech_to_the_length_of_its_text():
     # no speaking rate known: the old bounds (3 units .. max_units)
     free = _ModalityMask(Vocab(), prompt_len=0, max_units=50, max_text=16)
     assert 9 in {i for i in range(20) if free(torch.tensor([text + [12] * 3]), torch.zeros(1, 20))[0, i] > -1e9}
-    # a reply says something: <|speech|> (which ends a text-only reply) only from the third text token on
+    # a reply says something: <|speech|> (which ends a text-only reply) only once three text tokens are out
     assert 8 not in allowed([]) and 8 not in allowed([3, 4]) and {3, 4, 5} <= allowed([3])
     assert 8 in allowed([3, 4, 5])
 

@@ -38,10 +38,10 @@ at 0.065 -> 0.096, and with a fifth of each recorded frame's own envelope kept (
 ``excitation`` "world", speaks through WORLD's excitation, which is the character's own in part: each converted frame
 takes the mean aperiodicity of the ``ap_neighbours`` frames of the character's recordings whose envelopes are nearest
 the converted one (a voice's breathiness and buzz are much of what makes it theirs, and the mixture maps envelopes
-only). In a one-off comparison on 24 test lines of
-the 3-episode demo this moved the converted speech's speaker similarity from 0.50 to 0.55 (normalized like ARP-Eval's
-AP) and top-1 identification from 0.61 to 0.87, at a CER of 0.226 against 0.202 (taking the neighbours' envelopes too
-reached 0.60 / 0.96 but a CER of 0.29); ``benchmarks/speech_paths.py --ap-neighbours 0`` measures the first pair.
+only). In a one-off comparison on 24 test lines of the 3-episode demo this moved the converted speech's speaker
+similarity from 0.50 to 0.55 (normalized like ARP-Eval's AP) and top-1 identification from 0.61 to 0.87, at a CER of
+0.226 against 0.202 (taking the neighbours' envelopes too reached 0.60 / 0.96 but a CER of 0.29);
+``benchmarks/speech_paths.py --ap-neighbours 0`` measures the first pair.
 
 The mixture's conditional mean is an average, and averaged envelopes sound muffled and like nobody in particular:
 each converted utterance's coefficients get back the spread they have in the voice's own voiced frames (the global
