@@ -205,6 +205,7 @@ def _summary(args) -> int:
 def _say(args) -> int:
     import soundfile as sf
     from audiorole.discovery import slug
+    from audiorole.io import atomic_path
     from training import RolePlayModel, parse_context
 
     series_key = slug(args.series)
@@ -217,8 +218,8 @@ def _say(args) -> int:
     except (FileNotFoundError, KeyError, ValueError) as err:
         print(f"error: {err.args[0] if err.args else err}", file=sys.stderr)
         return 2
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(args.out), reply.wav, 16000)
+    with atomic_path(args.out) as tmp:  # a wav is whole or not there
+        sf.write(str(tmp), reply.wav, 16000, format="WAV")
     print(f"{model.characters[model.character_key(args.character)]}: {reply.text}")
     units = f", {len(reply.units)} units" if reply.units else ""
     print(f"speech: {args.out} ({len(reply.wav) / 16000:.2f} s{units}; {args.speech})")

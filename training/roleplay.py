@@ -234,6 +234,8 @@ class RolePlayModel:
         if speech not in ("tts-vc", "tts-units"):
             raise ValueError(f"speech {speech!r} cannot speak a given text (the LM's units answer a context; use "
                              "tts-vc or tts-units)")
+        if not any(ch.isalnum() for ch in text):
+            raise ValueError(f"nothing to speak: the text {text!r} has no word")
         return Reply(text.strip(), *self._spoken(text, self.character_key(character), speech))
 
     def _spoken(self, text: str, voice: str, speech: str) -> tuple[list[int], np.ndarray]:

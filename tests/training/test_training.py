@@ -418,6 +418,9 @@ def test_training_and_eval_assets_materialize_through_pipes_and_go_stale(short_d
     assert said.text == reply.text and said.units == []  # same sampling, the same text; its speech needs no units
     with pytest.raises(ValueError, match="unknown speech source"):
         model.reply(rows[0]["character"], ctx, speech="telepathy")
+    with pytest.raises(ValueError, match="nothing to speak"):  # a given line with no word is refused, not silence
+        model.speak(rows[0]["character"], " ... ")
+    _say_writes_a_whole_wav_or_none(data, rows[0]["character"], tmp_path / "said")
     _persona_guidance_weighs_the_profile(model, rows[0]["character"], ctx)
     _context_audio_reaches_a_model_trained_on_it(model, store, rows[0]["character"], monkeypatch)
     _eval_assets(defs, instance, data, replies, tmp_path)
@@ -682,6 +685,19 @@ def test_the_duration_prior_holds_speech_to_the_length_of_its_text():
     # a reply says something: <|speech|> (which ends a text-only reply) only once three text tokens are out
     assert 8 not in allowed([]) and 8 not in allowed([3, 4]) and {3, 4, 5} <= allowed([3])
     assert 8 in allowed([3, 4, 5])
+
+
+def _say_writes_a_whole_wav_or_none(data, character, folder):
+    """``audiorole say --text``: a given line spoken into a wav (written whole, then renamed), a line with no word a
+    clear error (exit 2) and no file."""
+    from audiorole.audio import load_audio
+    from audiorole_dagster import cli
+
+    args = ["say", "--data-dir", str(data), "--series", "maple-street", "--character", character]
+    assert cli.main([*args, "--text", "A line nobody wrote before.", "--out", str(folder / "line.wav")]) == 0
+    assert len(load_audio(folder / "line.wav")) > 0.5 * 16000
+    assert cli.main([*args, "--text", " ... ", "--out", str(folder / "none.wav")]) == 2
+    assert sorted(p.name for p in folder.iterdir()) == ["line.wav"]  # no empty wav, no temporary file left
 
 
 def test_a_reply_says_no_ngram_twice_nor_a_word_right_after_itself_but_may_use_the_prompts():
