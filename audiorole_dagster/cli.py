@@ -219,7 +219,7 @@ def _say(args) -> int:
         print(f"error: {err.args[0] if err.args else err}", file=sys.stderr)
         return 2
     with atomic_path(args.out) as tmp:  # a wav is whole or not there
-        sf.write(str(tmp), reply.wav, 16000, format="WAV")
+        sf.write(str(tmp), reply.wav, 16000, format=None if args.out.suffix else "WAV")  # the format --out names
     print(f"{model.characters[model.character_key(args.character)]}: {reply.text}")
     units = f", {len(reply.units)} units" if reply.units else ""
     print(f"speech: {args.out} ({len(reply.wav) / 16000:.2f} s{units}; {args.speech})")

@@ -27,7 +27,8 @@ resemblyzer`` for the encoder of the tables below) to the centroid of the charac
 like ARP-Eval's AP (0 = the mean similarity of the other characters' real lines to that centroid, 1 = the
 character's own real line); top-1: the output is nearer its character's centroid than any other's; speed: synthesis
 seconds per second. ``tts-vc-no-tempo``: the conversion on the reading's own timing, not the voice's speaking rate;
-``tts-vc-world``: through WORLD's excitation, not the voice's recorded frames (``training.decoder.excitation``).
+``tts-vc-world``: through WORLD's excitation, not the voice's recorded frames (``training.decoder.excitation``);
+``--blend B``: ``tts-vc-blend-B`` keeps that share of each recorded frame's own envelope instead of the decoder's.
 
 Figures with resemblyzer (a trained 3-episode default demo, 6 characters × 6 unseen lines, 2 cores), the conversion
 realigned through its first fit (``ConversionConfig.realign``, the default) and, on the same build, without:
@@ -357,6 +358,9 @@ def main() -> None:
                     help="the speaker encoder of the similarity columns (default: ARP-Eval's AP encoder)")
     ap.add_argument("--tempo", type=float, action="append", default=[],
                     help="also tts-vc at this speaking rate for every voice instead of its own (repeatable)")
+    ap.add_argument("--blend", type=float, action="append", default=[],
+                    help="also tts-vc with this share of the recorded frames' own envelope kept (``ConversionConfig."
+                         "excitation_blend``) instead of the decoder's (repeatable)")
     ap.add_argument("--relevance", type=float, action="append", default=[],
                     help="also tts-vc from conversions refitted on the train lines with this prior weight (frames; "
                          "0: each voice alone) instead of the decoder's (repeatable)")
@@ -469,6 +473,9 @@ def main() -> None:
             for t in args.tempo:
                 paths[f"tts-vc-tempo-{t:.2f}"] = (lambda t=t: replace(conv[v], tempo=t).convert(reading, conv_cfg),
                                                   t_read)
+            for b in args.blend:
+                paths[f"tts-vc-blend-{b:g}"] = (
+                    lambda b=b: conv[v].convert(reading, replace(conv_cfg, excitation_blend=b)), t_read)
             for r, refit in refits.items():
                 if v in refit:
                     paths[f"tts-vc-relevance-{r:g}"] = (lambda c=refit[v]: c.convert(reading, conv_cfg), t_read)
@@ -510,7 +517,7 @@ def main() -> None:
         speed = sum(x[4] for x in r) / max(1e-9, sum(x[5] for x in r))
         print(f"{name:{width}} {cer:6.3f} {sim:10.3f} {normalized(r):8.2f} {top1:6.2f} {speed:8.3f}")
     for name in ("tts-vc", "tts-vc-no-tempo", "tts-vc-world", "tts-mel-pred",
-                 *(f"tts-vc-relevance-{r:g}" for r in refits)):
+                 *(f"tts-vc-blend-{b:g}" for b in args.blend), *(f"tts-vc-relevance-{r:g}" for r in refits)):
         if name in rows:
             print(f"\nper character, {name}: CER / AP-norm")
             for v in voices:

@@ -86,7 +86,8 @@ def test_the_voices_recorded_excitation_sounds_more_like_the_voice_than_worlds(s
     new sentences in each voice sound more like that voice (mean cosine to its centroid, measured 0.762 with WORLD's
     excitation and 0.772 with the voice's own) and stay nearer it than the other voice's; they are heard as their
     words about as well (Whisper's CER here 0.07-0.39 with WORLD's, 0.14-0.36 with the voice's own;
-    ``benchmarks/speech_paths.py`` measures minutes of speech). The bank is saved with the conversion and speaks the same after loading."""
+    ``benchmarks/speech_paths.py`` measures minutes of speech). The bank is saved with the conversion and speaks the
+    same after loading."""
     from dataclasses import replace
 
     from audiorole.embeddings import build_embedder

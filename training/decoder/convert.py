@@ -33,8 +33,8 @@ fifth of the time (the demo's six in 11 s against 50 s), since one mixture is fi
 The converted envelope speaks through the voice's own recorded frames by default (``excitation`` "recorded",
 ``training.decoder.excitation``: per frame a recorded frame picked by a Viterbi search, its envelope swapped for the
 converted one): on Amazon Queen's real actors AP-norm 0.54 -> 0.66 at a CER of 0.204 -> 0.224, on the demo 0.69 -> 0.76
-at 0.065 -> 0.096, and with a fifth of each recorded frame's own envelope kept (``excitation_blend``) 0.73 and 0.79 at
-0.217 and 0.109 (that module's notes). A voice with fewer than ``excitation_min_s`` seconds of recordings, or
+at 0.065 -> 0.096, and with a fifth of each recorded frame's own envelope kept (``excitation_blend``) 0.73 and 0.80 at
+0.217 and 0.106 (that module's notes). A voice with fewer than ``excitation_min_s`` seconds of recordings, or
 ``excitation`` "world", speaks through WORLD's excitation, which is the character's own in part: each converted frame
 takes the mean aperiodicity of the ``ap_neighbours`` frames of the character's recordings whose envelopes are nearest
 the converted one (a voice's breathiness and buzz are much of what makes it theirs, and the mixture maps envelopes
@@ -43,18 +43,18 @@ similarity from 0.50 to 0.55 (normalized like ARP-Eval's AP) and top-1 identific
 0.226 against 0.202 (taking the neighbours' envelopes too reached 0.60 / 0.96 but a CER of 0.29);
 ``benchmarks/speech_paths.py --ap-neighbours 0`` measures the first pair.
 
-The mixture's conditional mean is an average, and averaged envelopes sound muffled and like nobody in particular:
-each converted utterance's coefficients get back the spread they have in the voice's own voiced frames (the global
-variance post-filter of Toda et al. 2007, in closed form). With it, and 40 coefficients instead of 24, a one-off
-comparison (the same build, conversions refitted per setting, 2 × 8 unseen test lines) moved Amazon Queen's Joe —
-a real actor, 11 kHz — from −2.56 to −0.28 normalized (0 = another character's real line; the voices of that
-series are close, which stretches the scale), at the same CER (0.11 → 0.12); on the demo (6 × 6 lines) from 0.55
-to 0.63 at a CER of 0.237 → 0.193. Either change alone did less (global variance: −0.81 and 0.64; order 40: −1.93
-and 0.52). On the pyannote sample's two close telephone voices it turned the identification of one conversion from
-wrong to right (the unit test holds both). On Fish Fillets' two fish (Czech, read by Festival's voice; 2 × 8 unseen
-lines, the recorded excitation with its blend, conversions refitted per setting; 2026-12-07) it is what keeps the
-words: CER 0.428 and AP-norm 0.76 with it, 0.617 and 0.59 without; 4 components instead of 8 gave 0.461 / 0.69, a
-relevance of 1600 instead of 400 0.409 / 0.76.
+The mixture's conditional mean is an average, and averaged envelopes sound muffled and like nobody in particular: each
+converted utterance's coefficients get back the spread they have in the voice's own voiced frames (the global variance
+post-filter of Toda et al. 2007, in closed form). With it, and 40 coefficients instead of 24, a one-off comparison (the
+same build, conversions refitted per setting, 2 × 8 unseen test lines) moved Amazon Queen's Joe — a real actor, 11 kHz —
+from −2.56 to −0.28 normalized (0 = another character's real line; the voices of that series are close, which stretches
+the scale), at the same CER (0.11 → 0.12); on the demo (6 × 6 lines) from 0.55 to 0.63 at a CER of 0.237 → 0.193. Either
+change alone did less (global variance: −0.81 and 0.64; order 40: −1.93 and 0.52). On the pyannote sample's two close
+telephone voices it turned the identification of one conversion from wrong to right (the unit test holds both). On Fish
+Fillets' two fish (Czech, read by Festival's voice; 2 × 8 unseen lines, the recorded excitation with its blend,
+conversions refitted per setting in a one-off; 2026-12-07) it is what keeps the words: CER 0.428 and AP-norm 0.76 with
+it, 0.617 and 0.59 without; 4 components instead of 8 gave 0.461 / 0.69, a relevance of 1600 instead of 400 0.409 /
+0.76.
 
 The first alignment compares two voices' own envelopes, and where they differ most, DTW pairs frames badly: the
 mapping learns from frames of other sounds. So the TTS frames are aligned again through the first fit (its converted

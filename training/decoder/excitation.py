@@ -41,12 +41,13 @@ The envelope put in keeps a share of each chosen frame's own (``blend``; ``Conve
 0.2): the coded envelopes are mixed, so the spectra are mixed geometrically, the converted one's formants with a
 fifth of the recording's. The conversion's envelope is a regression's average and the recording's is the voice's own
 shape of the sound the search found nearest; the words stay the conversion's. The same trained builds and lines as
-the table above (a one-off sweep of the blend through ``speak``, CER / AP-norm, demo then Amazon Queen):
+the table above, CER / AP-norm (``benchmarks/speech_paths.py --data-dir DIR --series S --mel-steps 0 [--per-character
+8] --blend 0 --blend 0.3``; the last three rows a one-off sweep through ``speak``):
 
     blend                                   the demo (6 x 6)   Amazon Queen (5 x 8)
-    0 (the recorded column above)           0.096 / 0.76       0.215 / 0.66
-    0.2 (the default)                       0.109 / 0.79       0.217 / 0.73
-    0.3                                     0.117 / 0.81       0.241 / 0.76
+    0 (the recorded column above)           0.096 / 0.76       0.224 / 0.66
+    0.2 (the default)                       0.106 / 0.80       0.217 / 0.73
+    0.3                                     0.114 / 0.81       0.241 / 0.76
     0.4                                     0.152 / 0.81       -
     0.3 on voiced frames only               0.108 / 0.79       0.250 / 0.69
     coefficients 24-39 the recording's      0.107 / 0.76       -
