@@ -322,7 +322,7 @@ def recording_parts(conv, reading: np.ndarray, real: np.ndarray, config, parts: 
 
     f0, cx, ap = analyse(reading, config)
     voiced = f0 > 0
-    f0, env = conv.pitch(f0), conv.envelope(cx)
+    f0, env = conv.pitch(f0), conv.envelope(cx, config.mlp_weight)
     ap = conv.aperiodicity(env, config.ap_neighbours)
     rf0, cy, rap = analyse(real, config)
     path = aligned_path(env, cy)
@@ -361,6 +361,9 @@ def main() -> None:
     ap.add_argument("--blend", type=float, action="append", default=[],
                     help="also tts-vc with this share of the recorded frames' own envelope kept (``ConversionConfig."
                          "excitation_blend``) instead of the decoder's (repeatable)")
+    ap.add_argument("--mlp-weight", type=float, action="append", default=[],
+                    help="also tts-vc with this share of the context network's envelope (``ConversionConfig."
+                         "mlp_weight``; 0: the mixture's alone) instead of the decoder's (repeatable)")
     ap.add_argument("--relevance", type=float, action="append", default=[],
                     help="also tts-vc from conversions refitted on the train lines with this prior weight (frames; "
                          "0: each voice alone) instead of the decoder's (repeatable)")
@@ -476,6 +479,9 @@ def main() -> None:
             for b in args.blend:
                 paths[f"tts-vc-blend-{b:g}"] = (
                     lambda b=b: conv[v].convert(reading, replace(conv_cfg, excitation_blend=b)), t_read)
+            for w in args.mlp_weight:
+                paths[f"tts-vc-mlp-{w:g}"] = (
+                    lambda w=w: conv[v].convert(reading, replace(conv_cfg, mlp_weight=w)), t_read)
             for r, refit in refits.items():
                 if v in refit:
                     paths[f"tts-vc-relevance-{r:g}"] = (lambda c=refit[v]: c.convert(reading, conv_cfg), t_read)
@@ -517,7 +523,8 @@ def main() -> None:
         speed = sum(x[4] for x in r) / max(1e-9, sum(x[5] for x in r))
         print(f"{name:{width}} {cer:6.3f} {sim:10.3f} {normalized(r):8.2f} {top1:6.2f} {speed:8.3f}")
     for name in ("tts-vc", "tts-vc-no-tempo", "tts-vc-world", "tts-mel-pred",
-                 *(f"tts-vc-blend-{b:g}" for b in args.blend), *(f"tts-vc-relevance-{r:g}" for r in refits)):
+                 *(f"tts-vc-blend-{b:g}" for b in args.blend), *(f"tts-vc-mlp-{w:g}" for w in args.mlp_weight),
+                 *(f"tts-vc-relevance-{r:g}" for r in refits)):
         if name in rows:
             print(f"\nper character, {name}: CER / AP-norm")
             for v in voices:

@@ -48,7 +48,8 @@ SPEECH_TOKENIZER = Stage("speech_tokenizer", stamp="tokenizer", version="1", **_
 # 7: the conversion speaks at the voice's speaking rate (its tempo against the bridge voice's)
 # 8: the series' voices' conversions learned together, the series' mapping each one's prior
 # 9: a conversion speaks with the voice's own recorded excitation (``training.decoder.excitation``)
-SPEECH_DECODER = Stage("speech_decoder", stamp="decoder", version="9", **_SERIES, folder="models/decoder",
+# 10: a conversion's envelope is the mean of the mixture's and a context network's (``training.decoder.mapping``)
+SPEECH_DECODER = Stage("speech_decoder", stamp="decoder", version="10", **_SERIES, folder="models/decoder",
                        outputs=("decoder.json", "unit_distances.npy"), upstream=("speech_tokenizer",))
 #: The ARP-Model reads the tokenizer's units and the dialogues (context → reply); not the shards, which are the
 #: dataset's export for other trainers.

@@ -162,8 +162,9 @@ def test_the_voices_learned_on_two_threads_are_the_voices_learned_on_one(sample_
     for who in one:
         for field in ("mean_x", "mean_y", "regress", "log_f0", "gv", "bank_env"):
             np.testing.assert_array_equal(getattr(one[who], field), getattr(two[who], field), err_msg=field)
-        for field, value in one[who].excitation.arrays().items():
-            np.testing.assert_array_equal(value, two[who].excitation.arrays()[field], err_msg=field)
+        for field, value in {**one[who].excitation.arrays(), **one[who].mlp.arrays()}.items():
+            np.testing.assert_array_equal(value, {**two[who].excitation.arrays(), **two[who].mlp.arrays()}[field],
+                                          err_msg=field)
         assert one[who].tempo == two[who].tempo
 
 

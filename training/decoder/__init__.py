@@ -53,6 +53,7 @@ class DecoderConfig:
     conversion_excitation: str = "recorded"  # the voice's recorded frames or "world" (``ConversionConfig.excitation``)
     conversion_excitation_s: float = 300.0  # recordings kept per voice for it (``ConversionConfig.excitation_s``)
     conversion_excitation_blend: float = 0.2  # the recorded frames' own envelope kept (``ConversionConfig``)
+    conversion_mlp_weight: float = 0.5  # the context network's share of the envelope (``ConversionConfig``)
 
     def conversion_config(self):
         from training.decoder.convert import ConversionConfig
@@ -62,7 +63,8 @@ class DecoderConfig:
                                 global_variance=self.conversion_global_variance, realign=self.conversion_realign,
                                 tempo=self.conversion_tempo, relevance=self.conversion_relevance,
                                 excitation=self.conversion_excitation, excitation_s=self.conversion_excitation_s,
-                                excitation_blend=self.conversion_excitation_blend)
+                                excitation_blend=self.conversion_excitation_blend,
+                                mlp_weight=self.conversion_mlp_weight)
 
 
 @dataclass
