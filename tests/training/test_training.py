@@ -444,6 +444,7 @@ def test_training_and_eval_assets_materialize_through_pipes_and_go_stale(short_d
     assert ("training_job", "maple-street") not in ran and ("replies_job", key) not in ran
     assert {("replies_job", f"maple-street/{r['character_key']}") for r in rows[1:]} <= set(ran)
     assert not any(job == "episode_job" for job, _ in ran), "current episodes start no run"
+    _eval_names_the_replies_it_cannot_vouch_for(runner, data, key, rows)
     ran.clear()
     changed = {**config, "speech_decoder": {**TINY_TRAINING["speech_decoder"], "context_weight": 0.0}}
     runner.run_pipeline(demo.media_root, data, only=["maple-street"], train=True, dataset_config=changed,
@@ -458,6 +459,26 @@ def test_training_and_eval_assets_materialize_through_pipes_and_go_stale(short_d
         assert stages.ARP_MODEL.current(store, "maple-street", stages.lm_inputs(cfg)) is None
         assert stages.stale_model(store, "maple-street", stages.ModelParams(model=cfg)) == [
             "speech_tokenizer", "speech_decoder", "arp_model"]
+    finally:
+        stamp.write_text(saved)
+
+
+def _eval_names_the_replies_it_cannot_vouch_for(runner, data, key: str, rows: list[dict]) -> None:
+    """`audiorole eval` scores the replies on record: it names the characters that have none, and those whose
+    replies a rebuilt speech decoder has made stale (scored as they are, not as the model would now reply)."""
+    said = []
+    runner.run_eval(data, series=["maple-street"], echo=said.append)
+    others = [r["character_key"] for r in rows[1:]]
+    assert any("no ARP-Model replies yet" in m and all(k in m for k in others) for m in said), said
+    assert not any("older than" in m for m in said), said
+    stamp = data / "models" / "maple-street" / "decoder" / "_stamps" / "decoder.json"
+    saved = stamp.read_text()
+    try:
+        stamp.write_text(json.dumps({**json.loads(saved), "fingerprint": "refitted"}))
+        said.clear()
+        runner.run_eval(data, series=["maple-street"], echo=said.append)
+        old = [m for m in said if "older than" in m]
+        assert len(old) == 1 and key.split("/")[1] in old[0] and not any(k in old[0] for k in others), said
     finally:
         stamp.write_text(saved)
 
