@@ -69,6 +69,10 @@ with it, 2026-12-07; CER / AP-norm):
     Amazon Queen, 22 episodes (5 x 8)    0.217 / 0.73        0.187 / 0.76        0.184 / 0.79
     Fish Fillets, 6 episodes (2 x 8)     0.428 / 0.76        0.521 / 0.86        0.435 / 0.81
 
+A share of 0.3 or 0.7 instead (``--mlp-weight 0.3 --mlp-weight 0.7``): the demo 0.074 / 0.81 and 0.112 / 0.81, Amazon
+Queen 0.186 / 0.75 and 0.188 / 0.77, Fish Fillets 0.436 / 0.75 and 0.504 / 0.83; the real actors are best served at
+0.5.
+
 Where Fish Fillets' words go (one-offs on that build): the reading's own envelope, with the fish's pitch and recorded
 excitation, is heard at 0.150 / 0.16 (the reading itself 0.123), so it is the envelope's mapping that loses them.
 Mixing a quarter of the reading's envelope back in trades voice for words (0.269 / 0.71 there, 0.131 / 0.47 on Amazon
