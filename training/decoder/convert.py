@@ -71,7 +71,9 @@ with it, 2026-12-07; CER / AP-norm):
 
 A share of 0.3 or 0.7 instead (``--mlp-weight 0.3 --mlp-weight 0.7``): the demo 0.074 / 0.81 and 0.112 / 0.81, Amazon
 Queen 0.186 / 0.75 and 0.188 / 0.77, Fish Fillets 0.436 / 0.75 and 0.504 / 0.83; the real actors are best served at
-0.5.
+0.5. Refitted with other networks (one-offs): four frames on each side, the demo 0.112 / 0.81; 16 passes instead of 8,
+Fish Fillets 0.507 / 0.85 (the network alone 0.567 / 0.87): longer training buys voice with words. Refitting with the
+defaults gave 0.435 / 0.81 again: the fit is reproducible.
 
 Where Fish Fillets' words go (one-offs on that build): the reading's own envelope, with the fish's pitch and recorded
 excitation, is heard at 0.150 / 0.16 (the reading itself 0.123), so it is the envelope's mapping that loses them.
