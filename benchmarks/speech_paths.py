@@ -28,7 +28,9 @@ like ARP-Eval's AP (0 = the mean similarity of the other characters' real lines 
 character's own real line); top-1: the output is nearer its character's centroid than any other's; speed: synthesis
 seconds per second. ``tts-vc-no-tempo``: the conversion on the reading's own timing, not the voice's speaking rate;
 ``tts-vc-world``: through WORLD's excitation, not the voice's recorded frames (``training.decoder.excitation``);
-``--blend B``: ``tts-vc-blend-B`` keeps that share of each recorded frame's own envelope instead of the decoder's.
+``--blend B``: ``tts-vc-blend-B`` keeps that share of each recorded frame's own envelope instead of the decoder's;
+``--mlp-weight W``: ``tts-vc-mlp-W`` takes that share of the envelope from the context network (0: the mixture's
+alone, 1: the network's alone; ``training.decoder.mapping``).
 
 Figures with resemblyzer (a trained 3-episode default demo, 6 characters × 6 unseen lines, 2 cores), the conversion
 realigned through its first fit (``ConversionConfig.realign``, the default) and, on the same build, without:

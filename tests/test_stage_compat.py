@@ -54,7 +54,8 @@ BUMPED = {"standardized_audio": "3: high-passed at 50 Hz (DC offset and rumble o
           "speech_decoder": "4: each voice also gets a conversion from the TTS bridge's voice; 5: with 40 coefficients "
                             "and the voice's global variance; 6: its frame pairs realigned through its first fit; 7: "
                             "speaking at the voice's rate; 8: every voice's conversion learned together, the series' "
-                            "mapping each one's prior; 9: speaking with the voice's own recorded excitation",
+                            "mapping each one's prior; 9: speaking with the voice's own recorded excitation; 10: the "
+                            "envelope the mean of the mixture's and a context network's",
           "arp_replies": "4: the speech says the reply's text (a TTS reading converted into the character's voice); "
                          "5: no text token right after itself, no undecodable bytes in its text; 6: never empty (at "
                          "least MIN_REPLY_WORDS text tokens before its speech)",

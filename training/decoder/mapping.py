@@ -33,10 +33,16 @@ class MLPConfig:
     seed: int = 0
 
 
-def stacked(cx: np.ndarray, context: int) -> np.ndarray:
-    """(T, D) frames → (T, (2 context + 1) D): each frame with its neighbours, the ends repeated."""
-    pad = np.pad(cx, ((context, context), (0, 0)), mode="edge")
-    return np.concatenate([pad[i:i + len(cx)] for i in range(2 * context + 1)], axis=1)
+def padded(cx: np.ndarray, context: int) -> np.ndarray:
+    """A reading's frames with ``context`` copies of its first and last frame added at either end."""
+    return np.pad(np.asarray(cx, np.float32), ((context, context), (0, 0)), mode="edge")
+
+
+def windows(frames: np.ndarray, first: np.ndarray, context: int) -> np.ndarray:
+    """Rows of ``padded`` frames: per index in ``first``, the ``2 context + 1`` frames from it on, one after another
+    ((N, (2 context + 1) D)); frame t of a padded reading is centred in the window that starts at t."""
+    width = 2 * context + 1
+    return frames[first[:, None] + np.arange(width)[None]].reshape(len(first), width * frames.shape[1])
 
 
 @dataclass
@@ -55,7 +61,7 @@ class ContextMLP:
 
     def predict(self, cx: np.ndarray) -> np.ndarray:
         """(T, D) reading frames → (T, D) the voice's coded envelope."""
-        h = (stacked(np.asarray(cx, np.float32), self.context) - self.in_stats[0]) / self.in_stats[1]
+        h = (windows(padded(cx, self.context), np.arange(len(cx)), self.context) - self.in_stats[0]) / self.in_stats[1]
         h = np.maximum(h @ self.w0 + self.b0, 0.0)
         h = np.maximum(h @ self.w1 + self.b1, 0.0)
         return (h @ self.w2 + self.b2) * self.out_stats[1] + self.out_stats[0]
@@ -90,18 +96,17 @@ def fit_context_mlp(pairs: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarr
         for cx, cy, path in pairs[v]:
             kept = path[(seen + np.arange(len(path))) % stride == 0]
             seen += len(path)
-            sources.append(np.pad(np.asarray(cx, np.float32), ((config.context, config.context), (0, 0)), mode="edge"))
+            sources.append(padded(cx, config.context))
             targets.append(np.asarray(cy, np.float32)[kept[:, 1]])
             rows.append(kept[:, 0] + offset)  # the frame's first context row in the padded sources
             onehot.append(np.full(len(kept), i))
             offset += len(sources[-1])
     src, y = np.concatenate(sources), np.concatenate(targets)
     first, voice = np.concatenate(rows), np.concatenate(onehot)
-    width = 2 * config.context + 1
-    d = src.shape[1]
+    width, d = 2 * config.context + 1, src.shape[1]
 
     def inputs(idx: np.ndarray) -> np.ndarray:
-        return src[first[idx, None] + np.arange(width)[None]].reshape(len(idx), width * d)
+        return windows(src, first[idx], config.context)
 
     sample = inputs(np.arange(0, len(y), max(1, len(y) // 20_000)))
     in_stats = np.stack([sample.mean(0), sample.std(0) + 1e-6]).astype(np.float32)
