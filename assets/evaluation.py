@@ -1,6 +1,7 @@
 """ARP-Eval assets: the fixed test set of a series (before any model answers it) → the anchor and baseline systems,
-and each character's ARP-Model replies (per character) → the scores of every system → the report. Asset checks turn red when the ARP-Model does not beat the
-Base on AP or CP for a character, and when a metric cannot tell the real characters apart."""
+and each character's ARP-Model replies (per character) → the scores of every system → the report. Asset checks turn
+red when the ARP-Model does not beat the Base on AP or CP for a character and when a metric cannot tell the real
+characters apart, and yellow when the replies scored are missing or older than the model that should have made them."""
 
 import dagster as dg
 
@@ -108,13 +109,20 @@ def _table(results: list[dict]) -> dg.TableMetadataValue:
                        dg.AssetCheckSpec("arp_model_beats_base_cp", asset="arp_eval",
                                          description="ARP-Model's CP beats Base's for every character (paired 95% interval above 0)."),
                        dg.AssetCheckSpec("metrics_separate_characters", asset="arp_eval",
-                                         description="On real replies (every held-out reply of the main characters), AUC own vs another character's ≥ 0.95 (AP) and ≥ 0.80 (CP).")],
+                                         description="On real replies (every held-out reply of the main characters), AUC own vs another character's ≥ 0.95 (AP) and ≥ 0.80 (CP)."),
+                       dg.AssetCheckSpec("replies_current", asset="arp_eval",
+                                         description=("Every trained character's ARP-Model replies exist and were made by "
+                                                      "the current model, speech decoder and test set (a warning: "
+                                                      "ARP-Eval scores the replies on record, it does not make them)."))],
           description=("ARP-Eval scores: AP, CP (normalized between the anchors), relevance and CER of every system "
                        "(built-in and dropped-in folders) on the test set, per character, with bootstrap intervals and "
                        "ARP-Model − baseline paired differences."))
 def arp_eval(context: dg.AssetExecutionContext, config: ArpEvalConfig, data_store: DataStoreResource):
     store, key = data_store.store, context.partition_key
     metric_cfg = MetricConfig(**{k: v for k, v in config.model_dump().items() if k != "extra_systems"})
+    status = stages.reply_status(store, key)  # the replies scored below, as they are
+    for message in stages.reply_warnings(store, key):
+        context.log.warning(f"{key}: {message}")
     r = run_stage(context, lambda: stages.run_eval(store, key, config=metric_cfg, extra_systems=config.extra_systems,
                                                    force=is_forced(context)))
     data_store.refresh_catalog()
@@ -135,6 +143,10 @@ def arp_eval(context: dg.AssetExecutionContext, config: ArpEvalConfig, data_stor
                                         # which pairs of characters keep a pooled AUC down
                                         "pairs_under_target": dg.MetadataValue.json(
                                             r.row.get("pairs_under_target") or [])})
+    yield dg.AssetCheckResult(check_name="replies_current", passed=all(v == "current" for v in status.values()),
+                              severity=dg.AssetCheckSeverity.WARN,
+                              metadata={state: dg.MetadataValue.json(sorted(k for k, v in status.items() if v == state))
+                                        for state in ("stale", "missing")})
 
 
 @stage_asset(stages.ARP_EVAL_REPORT, **_SERIES, kinds={"html"},

@@ -168,36 +168,13 @@ def run_pipeline(media_root: str | Path, data_dir: str | Path, *, force: bool = 
     return report
 
 
-def _warn_about_replies(store: DataStore, series_key: str, params, echo) -> None:
-    """Eval scores the ARP-Model's replies on record; it does not make them (``audiorole run`` and the sensors do).
-    Says which trained characters have none, and whose replies were made before their model, decoder or test set
-    changed (scored, but not the current model's)."""
-    from evaluation.replies import reply_fingerprints
-    from evaluation.stages import stale_replies
-
-    fps = reply_fingerprints(store, series_key)
-    missing = sorted(k for k, f in fps.items() if f is None)
-    old = sorted(k for k, f in fps.items() if f is not None and stale_replies(store, f"{series_key}/{k}", params))
-
-    def some(keys: list[str]) -> str:
-        return ", ".join(keys[:6]) + (f" and {len(keys) - 6} more" if len(keys) > 6 else "")
-
-    if old:
-        echo(f"eval {series_key}: warning: the replies of {some(old)} are older than their model, speech decoder or "
-             "test set: they are scored as they are, not as the current model would reply; `audiorole run` makes "
-             "them again")
-    if missing:
-        echo(f"eval {series_key}: no ARP-Model replies yet for {some(missing)} (not scored; `audiorole run` makes "
-             "them)")
-
-
 def run_eval(data_dir: str | Path, *, series: list[str] | None = None, systems: dict[str, str] | None = None,
              force: bool = False, config: dict | None = None, echo=print) -> RunReport:
     """ARP-Eval (``eval_job``) of every series with a test set (or of ``series``), when the planner's ARP-Eval chain
     says it is stale; ``systems``: more system folders to score (name → folder); ``config``: run config by asset."""
 
     from audiorole_dagster.definitions import build_definitions
-    from evaluation.stages import stale_eval
+    from evaluation.stages import reply_warnings, stale_eval
     from evaluation.testset import ARP_TEST_SET
 
     data_dir = Path(data_dir).resolve()
@@ -217,7 +194,8 @@ def run_eval(data_dir: str | Path, *, series: list[str] | None = None, systems: 
                 report.failed[f"eval {key}"] = "no test set (run the training_job or `audiorole run` first)"
                 echo(f"eval {key}: no test set, skipped")
                 continue
-            _warn_about_replies(store, key, params, echo)
+            for message in reply_warnings(store, key):
+                echo(f"eval {key}: warning: {message}")
             stale = ["arp_eval"] if force or systems else stale_eval(store, key, params)
             if not stale:
                 echo(f"eval {key}: current")

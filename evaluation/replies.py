@@ -80,7 +80,7 @@ def run_replies(store: DataStore, series_key: str, character_key: str, *, seed: 
         write_parquet_atomic(out / "replies.parquet", pa.Table.from_pylist(rows, schema=REPLY_SCHEMA))
         facts = {"character": row["character"], "n_replies": len(rows), "speech": speech,
                  "mean_duration_s": round(float(np.mean([r["duration_s"] for r in rows])), 2) if rows else 0.0,
-                 "val_loss": row["val_loss"]}
+                 "val_loss": row["val_loss"], "seed": seed, "sampling": sampling}  # what made them (``reply_status``)
         return facts, [] if rows else [f"{key}: no test sample for this character"]
 
     return ARP_REPLIES.run(store, key, replies_inputs(key, seed, sampling), compute, force=force)

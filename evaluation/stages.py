@@ -372,6 +372,43 @@ def stale_replies(store: DataStore, key: str, params: EvalParams = EvalParams())
     return stale(store, [(ARP_REPLIES, key, lambda: replies_inputs(key, params.seed, params.sampling))])
 
 
+def reply_status(store: DataStore, series_key: str) -> dict[str, str]:
+    """Trained character → ``"missing"`` (no replies yet), ``"stale"`` (made before their model, speech decoder or test
+    set changed) or ``"current"``. Judged with the seed and sampling the replies were made with (their stamp's record;
+    the defaults for a stamp older than that record), so replies made with another sampling than the defaults are
+    not called stale for it."""
+    out = {}
+    for k, fp in reply_fingerprints(store, series_key).items():
+        if fp is None:
+            out[k] = "missing"
+            continue
+        stamp = ARP_REPLIES.read_stamp(store, f"{series_key}/{k}") or {}
+        made = EvalParams(seed=stamp.get("seed", 0), sampling=stamp.get("sampling") or dict(DEFAULT_SAMPLING))
+        out[k] = "stale" if stale_replies(store, f"{series_key}/{k}", made) else "current"
+    return out
+
+
+def reply_warnings(store: DataStore, series_key: str) -> list[str]:
+    """What ARP-Eval cannot vouch for: it scores the ARP-Model's replies on record and does not make them (``audiorole
+    run``, the replies job and the sensors do). One message for the characters whose replies are stale, one for those
+    with none (``reply_status``)."""
+    status = reply_status(store, series_key)
+
+    def some(state: str) -> str:
+        keys = sorted(k for k, v in status.items() if v == state)
+        return ", ".join(keys[:6]) + (f" and {len(keys) - 6} more" if len(keys) > 6 else "") if keys else ""
+
+    out = []
+    if old := some("stale"):
+        out.append(f"the ARP-Model replies of {old} are older than their model, speech decoder or test set: they are "
+                   "scored as they are, not as the current model would reply; `audiorole run` (or the replies job) "
+                   "makes them again")
+    if missing := some("missing"):
+        out.append(f"no ARP-Model replies yet for {missing} (not scored; `audiorole run` or the replies job makes "
+                   "them)")
+    return out
+
+
 def stale_eval(store: DataStore, series_key: str, params: EvalParams = EvalParams()) -> list[str]:
     """The series' ARP-Eval stages after its test set that would run, in DAG order: the anchors and baselines, the
     scores (a changed ARP-Model reply or system folder included) and the report."""

@@ -481,6 +481,22 @@ def _eval_names_the_replies_it_cannot_vouch_for(runner, data, key: str, rows: li
         assert len(old) == 1 and key.split("/")[1] in old[0] and not any(k in old[0] for k in others), said
     finally:
         stamp.write_text(saved)
+    # replies made with another sampling than the defaults are judged by their own record: current, though the
+    # planner (default sampling) would make them again
+    from audiorole.store import DataStore
+    from evaluation import stages as ev
+    from evaluation.replies import ARP_REPLIES, replies_inputs
+
+    store = DataStore(data)
+    stamp = ARP_REPLIES.dir(store, key) / "_stamps" / "replies.json"
+    saved = stamp.read_text()
+    try:
+        sampling = {**json.loads(saved)["sampling"], "temperature": 0.3}
+        stamp.write_text(json.dumps({**json.loads(saved), "seed": 7, "sampling": sampling,
+                                     "fingerprint": ARP_REPLIES.fingerprint(store, key, replies_inputs(key, 7, sampling))}))
+        assert ev.stale_replies(store, key) and ev.reply_status(store, "maple-street")[key.split("/")[1]] == "current"
+    finally:
+        stamp.write_text(saved)
 
 
 def _persona_guidance_weighs_the_profile(model, character: str, ctx) -> None:
@@ -630,6 +646,8 @@ def test_checkpoints_of_another_training_are_not_resumed(tmp_path, tiny_lm):
 def _eval_assets(defs, instance, data, replies, tmp_path):
     """ARP-Eval over the tiny model: anchors, Base and One-shot (on the tiny base), the ARP-Model's replies (one
     character answered: the others' samples are missing) and a dropped-in system with a silent and a corrupt reply."""
+    import dagster as dg
+
     from audiorole import catalog
     from audiorole.store import DataStore
     from evaluation import stages as ev
@@ -646,8 +664,15 @@ def _eval_assets(defs, instance, data, replies, tmp_path):
     result = defs.resolve_job_def("eval_job").execute_in_process(partition_key="maple-street", instance=instance,
                                                                  run_config=run_config)
     assert result.success
-    checks = {e.check_name for e in result.get_asset_check_evaluations()}
-    assert checks == {"arp_model_beats_base_ap", "arp_model_beats_base_cp", "metrics_separate_characters"}
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert set(checks) == {"arp_model_beats_base_ap", "arp_model_beats_base_cp", "metrics_separate_characters",
+                           "replies_current"}
+    # one character answered: the UI's check names the others, whose samples are scored as missing (a warning)
+    current = checks["replies_current"]
+    assert not current.passed and current.severity == dg.AssetCheckSeverity.WARN
+    answered = {r["character_key"] for r in replies}
+    assert answered and not answered & set(current.metadata["missing"].value)
+    assert set(current.metadata["missing"].value) == set(ev.reply_status(store, "maple-street")) - answered
     meta = result.asset_materializations_for_node("arp_eval")[0].metadata
     assert meta["scores"].value.records  # the per-character table, shown in the UI
     scores = ev.load_sample_scores(store, "maple-street")
