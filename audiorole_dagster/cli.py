@@ -16,6 +16,7 @@ non-zero when any partition failed, and each failure is printed with the file an
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
@@ -90,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "depends on it; the next plain `eval` goes back to the default)")
     p_eval.add_argument("--speaker-encoder-dir", type=Path, metavar="DIR",
                         help="the local SpeechBrain ECAPA directory, for --speaker-encoder ecapa")
+    p_eval.add_argument("--ap-space-weight", type=float, metavar="W",
+                        help="the weight of the series' speaker space in AP (default 0.25; 0: the encoder alone); "
+                             "like --speaker-encoder, for this run only")
 
     p_ui = sub.add_parser("ui", help="the Dagster UI (dagster dev) on a media root and data dir, with the sensors on")
     p_ui.add_argument("--media-root", required=True, type=Path)
@@ -189,6 +193,13 @@ def _eval(args) -> int:
         config = {"arp_eval": {"speaker_encoder": args.speaker_encoder,
                                **({"speaker_encoder_dir": str(args.speaker_encoder_dir.resolve())}
                                   if args.speaker_encoder_dir else {})}}
+    if args.ap_space_weight is not None:
+        if not (math.isfinite(args.ap_space_weight) and args.ap_space_weight >= 0):
+            print(f"error: --ap-space-weight {args.ap_space_weight}: a weight >= 0 (0: the encoder alone)",
+                  file=sys.stderr)
+            return 2
+        config = config or {"arp_eval": {}}
+        config["arp_eval"]["ap_series_space_weight"] = args.ap_space_weight
     report = run_eval(args.data_dir, series=args.series, systems=systems, force=args.force, config=config)
     for label in report.succeeded + report.skipped:
         print_eval(args.data_dir, label.removeprefix("eval "))

@@ -237,14 +237,12 @@ def held_out_separation(replies: list[dict], scorers: dict, *, series_key: str, 
             probs = proba[:, cp.classes.index(key)]
             scored["CP"][key] = ([float(probs[i]) for i in own], [(replies[i]["character_key"], float(probs[i]))
                                                                    for i in other])
-        centroid = ap.centroid(key)
-        if centroid is not None:
-            pos = []
-            for i in own:
-                c = ap.centroid(key, leave_out=replies[i]["segment_ids"])
-                if i in voice and c is not None:
-                    pos.append(float(voice[i] @ c))
-            neg = [(replies[i]["character_key"], float(voice[i] @ centroid)) for i in other if i in voice]
+        if ap.centroid(key) is not None:
+            pos = [float(ap.score_embeddings(voice[i], key, replies[i]["segment_ids"])[0]) for i in own
+                   if i in voice and ap.centroid(key, leave_out=replies[i]["segment_ids"]) is not None]
+            mine = [i for i in other if i in voice]
+            theirs = ap.score_embeddings(np.stack([voice[i] for i in mine]), key) if mine else []
+            neg = [(replies[i]["character_key"], float(v)) for i, v in zip(mine, theirs)]
             if pos and neg:
                 scored["AP"][key] = (pos, neg)
     out = []

@@ -82,7 +82,8 @@ ARP_BASELINES = Stage("arp_baselines", stamp="baselines", version="1", **_SERIES
 # 2: CER decoded at temperature 0 (the same on every run), capped at 1 per sample; 3: the AUCs with intervals, and
 # over every held-out reply (set "held_out"), AP's reference holding every main character's held-out speech; 4: the
 # held-out AUC of each pair of characters (``auc_pair`` rows)
-_EVAL_VERSION = "4"
+# 5: AP adds the cosine in the series' speaker space (a discriminant analysis of the train split's segments)
+_EVAL_VERSION = "5"
 #: Part of ``arp_eval``: the ARP-Model's replies copied into its system folder when they changed.
 ARP_MODEL_SYSTEM = Stage("arp_model_system", stamp="arp_model_system", version="2", **_SERIES,
                          outputs=(f"systems/{sysmod.ARP_MODEL}/{sysmod.SYSTEM_FILE}",),
@@ -243,10 +244,28 @@ def held_out_replies(dialogues: list[dict], main_keys: set[str]) -> list[dict]:
             and d["character_key"] in main_keys and n_words(d["reply"]["text"]) >= MIN_REPLY_WORDS]
 
 
+def space_segments(segs: list[dict], splits: dict[str, str], episodes: set[str], max_per_character: int,
+                   min_s: float = 1.0) -> list[dict]:
+    """The train split's segments AP's series space learns from: every named character's (the series' own guests
+    too: more voices to tell apart), ``min_s`` or longer, at most ``max_per_character`` each, spread evenly over
+    the character's segments in episode order (a lead's thousands would cost minutes to embed and add little)."""
+    by: dict[str, list[dict]] = {}
+    for s in sorted(segs, key=lambda s: (s["episode_key"], s["start_s"])):
+        if splits.get(s["episode_key"]) == "train" and s["episode_key"] in episodes and s.get("character_key") \
+                and s["end_s"] - s["start_s"] >= min_s:
+            by.setdefault(s["character_key"], []).append(s)
+    out = []
+    for key in sorted(by):
+        rows = by[key]
+        pick = np.unique(np.linspace(0, len(rows) - 1, min(len(rows), max_per_character)).round().astype(int))
+        out += [rows[i] for i in pick]
+    return out
+
+
 def _scorers(store: DataStore, series_key: str, samples: list[dict], config: MetricConfig) -> tuple[dict, list]:
-    """The four metrics, fitted: AP on the held-out speech (validation and test splits) of every main character,
-    CP on the train split's lines, relevance on the test set's real replies; and the held-out replies the AUCs of
-    ``held_out_separation`` read."""
+    """The four metrics, fitted: AP on the held-out speech (validation and test splits) of every main character and
+    its series space on the train split's segments, CP on the train split's lines, relevance on the test set's real
+    replies; and the held-out replies the AUCs of ``held_out_separation`` read."""
 
     splits, segs, dialogues = series_data(store, series_key)
     mains = {k.split("/", 1)[1] for k in character_keys(store, series_key)}
@@ -261,8 +280,12 @@ def _scorers(store: DataStore, series_key: str, samples: list[dict], config: Met
     embedder = build_embedder(config.speaker_encoder, config.speaker_encoder_dir or None,
                               onnx_threads=min(4, os.cpu_count() or 1))
     train = [s for s in segs if splits.get(s["episode_key"]) == "train" and (s.get("text") or "").strip()]
+    space = space_segments(segs, splits, set(audio_of), config.ap_space_max_segments) \
+        if config.ap_series_space_weight > 0 else []
     return {
-        "AP": AcousticPersonalization(embedder).fit(held_out),
+        "AP": AcousticPersonalization(embedder, config.ap_series_space_weight).fit(
+            held_out, ([cut(audio_of[s["episode_key"]], s["start_s"], s["end_s"]) for s in space],
+                       [s["character_key"] for s in space])),
         "CP": ContentPersonalization(seed=config.seed).fit([s["text"] for s in train], [s["character_key"] for s in train]),
         "relevance": Relevance(SentenceEmbedder()).fit({s["sample_id"]: s["reply_text"] for s in samples}),
         "CER": Intelligibility(config.asr_model_dir or None, language=series_language(store, series_key)),

@@ -59,7 +59,8 @@ BUMPED = {"standardized_audio": "3: high-passed at 50 Hz (DC offset and rumble o
           "arp_replies": "4: the speech says the reply's text (a TTS reading converted into the character's voice); "
                          "5: no text token right after itself, no undecodable bytes in its text; 6: never empty (at "
                          "least MIN_REPLY_WORDS text tokens before its speech)",
-          "arp_eval": "3: the anchors' AUCs with bootstrap intervals, and over every held-out reply",
+          "arp_eval": "3: the anchors' AUCs with bootstrap intervals, and over every held-out reply; 5: AP adds the "
+                      "cosine in the series' speaker space",
           "aligned_segments": "7: the audio of segments whose language is in doubt is checked by the packaged "
                               "multilingual Whisper base (English series without a multilingual ASR model); 8: a "
                               "subtitle the ASR heard otherwise is weighed by the audio's evidence for its words"}

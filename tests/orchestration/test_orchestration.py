@@ -258,6 +258,10 @@ def test_eval_scores_ap_with_the_speaker_encoder_asked_for_and_refuses_an_unknow
     assert len(calls) == 2 and "needs --speaker-encoder-dir" in capsys.readouterr().err
     main(["eval", "--data-dir", str(tmp_path), "--speaker-encoder", "ecapa", "--speaker-encoder-dir", str(tmp_path)])
     assert calls[2]["config"] == {"arp_eval": {"speaker_encoder": "ecapa", "speaker_encoder_dir": str(tmp_path)}}
+    main(["eval", "--data-dir", str(tmp_path), "--ap-space-weight", "0"])  # AP with the encoder alone
+    assert calls[3]["config"] == {"arp_eval": {"ap_series_space_weight": 0.0}}
+    assert main(["eval", "--data-dir", str(tmp_path), "--ap-space-weight", "-1"]) == 2
+    assert len(calls) == 4 and "a weight >= 0" in capsys.readouterr().err
 
 
 def test_turning_the_tag_split_off_is_a_setting_of_its_own_that_makes_the_turns_stale():
