@@ -284,7 +284,7 @@ def _scorers(store: DataStore, series_key: str, samples: list[dict], config: Met
         if config.ap_series_space_weight > 0 else []
     return {
         "AP": AcousticPersonalization(embedder, config.ap_series_space_weight).fit(
-            held_out, ([cut(audio_of[s["episode_key"]], s["start_s"], s["end_s"]) for s in space],
+            held_out, ((cut(audio_of[s["episode_key"]], s["start_s"], s["end_s"]) for s in space),
                        [s["character_key"] for s in space])),
         "CP": ContentPersonalization(seed=config.seed).fit([s["text"] for s in train], [s["character_key"] for s in train]),
         "relevance": Relevance(SentenceEmbedder()).fit({s["sample_id"]: s["reply_text"] for s in samples}),

@@ -13,8 +13,9 @@ where the Base system's plain TTS voice lands.
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 
 import numpy as np
 
@@ -22,6 +23,7 @@ from audiorole.embeddings import l2_normalize
 
 #: a character needs this many train segments to be a class of the series space
 MIN_SPACE_SEGMENTS = 5
+BATCH = 64  # train clips embedded at a time
 
 
 class AcousticPersonalization:
@@ -39,14 +41,18 @@ class AcousticPersonalization:
         self.space = None  # the fitted discriminant analysis, or None (the encoder alone)
         self.space_classes: list[str] = []
 
-    def fit(self, clips: dict[str, dict[str, np.ndarray]], train: tuple[list[np.ndarray], list[str]] | None = None,
+    def fit(self, clips: dict[str, dict[str, np.ndarray]], train: tuple[Iterable[np.ndarray], list[str]] | None = None,
             ) -> "AcousticPersonalization":
+        """``train``: the train split's clips (any iterable: they are embedded ``BATCH`` at a time, never all held)
+        and their characters, in the same order."""
         for key, by_segment in clips.items():
             ids = sorted(by_segment)
             embs = self.embed([by_segment[i] for i in ids])
             self.refs[key] = dict(zip(ids, embs))
         if self.weight > 0 and train is not None:
-            self.fit_space(self.embed(list(train[0])), list(train[1]))
+            wavs, characters = iter(train[0]), list(train[1])
+            parts = [self.embed(list(itertools.islice(wavs, BATCH))) for _ in range(0, len(characters), BATCH)]
+            self.fit_space(np.concatenate(parts) if parts else np.zeros((0, 0), np.float32), characters)
         return self
 
     def fit_space(self, embs: np.ndarray, characters: list[str]) -> None:

@@ -358,12 +358,13 @@ def test_ap_leaves_every_segment_of_the_own_reply_out_of_the_reference():
         ap.score_embeddings(e1[None], "ann", ["turn-a", "turn-b", "other-line"])
 
 
-def test_the_series_space_tells_apart_voices_the_encoder_blurs():
+def test_the_series_space_tells_apart_voices_the_encoder_blurs(monkeypatch):
     """Two characters whose voices differ along a direction the encoder barely weighs, under a large spread along one
     both share: the encoder's cosine hardly separates their held-out segments, the series space learned from their
     train segments does; weight 0 is the encoder alone, and a series with one character has no space."""
     from sklearn.metrics import roc_auc_score
 
+    from evaluation.metrics import acoustic
     from evaluation.metrics.acoustic import AcousticPersonalization
 
     class Embed:  # a clip's embedding is its first three samples
@@ -385,9 +386,13 @@ def test_the_series_space_tells_apart_voices_the_encoder_blurs():
         return roc_auc_score([1] * len(own) + [0] * len(other), own + other)
 
     alone = AcousticPersonalization(Embed()).fit(held, train)
-    spaced = AcousticPersonalization(Embed(), series_space_weight=0.25).fit(held, train)
+    spaced = AcousticPersonalization(Embed(), series_space_weight=0.25).fit(held, (iter(train[0]), train[1]))
     assert alone.space is None and spaced.space_classes == ["ann", "bob"]
     assert auc(alone) < 0.8 and auc(spaced) > 0.95
+    monkeypatch.setattr(acoustic, "BATCH", 7)  # the train clips embedded a few at a time: the same space
+    batched = AcousticPersonalization(Embed(), series_space_weight=0.25).fit(held, (iter(train[0]), train[1]))
+    probe = np.stack(list(held["bob"].values()))
+    assert np.allclose(batched.project(probe), spaced.project(probe), atol=1e-5)
     one = AcousticPersonalization(Embed(), series_space_weight=0.25).fit(held, (train[0][:30], train[1][:30]))
     assert one.space is None and auc(one) == auc(alone)
     with pytest.raises(ValueError, match="series_space_weight"):
