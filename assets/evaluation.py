@@ -108,12 +108,13 @@ def _table(results: list[dict]) -> dg.TableMetadataValue:
                                          description="ARP-Model's AP beats Base's for every character (paired 95% interval above 0)."),
                        dg.AssetCheckSpec("arp_model_beats_base_cp", asset="arp_eval",
                                          description="ARP-Model's CP beats Base's for every character (paired 95% interval above 0)."),
-                       dg.AssetCheckSpec("metrics_separate_characters", asset="arp_eval",
-                                         description="On real replies (every held-out reply of the main characters), AUC own vs another character's ≥ 0.95 (AP) and ≥ 0.80 (CP)."),
-                       dg.AssetCheckSpec("replies_current", asset="arp_eval",
-                                         description=("Every trained character's ARP-Model replies exist and were made by "
-                                                      "the current model, speech decoder and test set (a warning: "
-                                                      "ARP-Eval scores the replies on record, it does not make them)."))],
+                       dg.AssetCheckSpec("metrics_separate_characters", asset="arp_eval", description=(
+                           "On real replies (every held-out reply of the main characters), AUC own vs another "
+                           "character's ≥ 0.95 (AP) and ≥ 0.80 (CP).")),
+                       dg.AssetCheckSpec("replies_current", asset="arp_eval", description=(
+                           "Every trained character's ARP-Model replies exist and were made by the current model, "
+                           "speech decoder and test set (a warning: ARP-Eval scores the replies on record, it does not "
+                           "make them)."))],
           description=("ARP-Eval scores: AP, CP (normalized between the anchors), relevance and CER of every system "
                        "(built-in and dropped-in folders) on the test set, per character, with bootstrap intervals and "
                        "ARP-Model − baseline paired differences."))

@@ -396,10 +396,10 @@ def stale_replies(store: DataStore, key: str, params: EvalParams = EvalParams())
 
 
 def reply_status(store: DataStore, series_key: str) -> dict[str, str]:
-    """Trained character → ``"missing"`` (no replies yet), ``"stale"`` (made before their model, speech decoder or test
-    set changed) or ``"current"``. Judged with the seed and sampling the replies were made with (their stamp's record;
-    the defaults for a stamp older than that record), so replies made with another sampling than the defaults are
-    not called stale for it."""
+    """Trained character → ``"missing"`` (no replies yet), ``"stale"`` (made before their model, speech decoder
+    or test set changed) or ``"current"``. Judged with the seed and sampling the replies were made with (their
+    stamp's record; the defaults for a stamp older than that record), so replies made with another sampling than
+    the defaults are not called stale for it."""
     out = {}
     for k, fp in reply_fingerprints(store, series_key).items():
         if fp is None:

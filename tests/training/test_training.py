@@ -492,8 +492,8 @@ def _eval_names_the_replies_it_cannot_vouch_for(runner, data, key: str, rows: li
     saved = stamp.read_text()
     try:
         sampling = {**json.loads(saved)["sampling"], "temperature": 0.3}
-        stamp.write_text(json.dumps({**json.loads(saved), "seed": 7, "sampling": sampling,
-                                     "fingerprint": ARP_REPLIES.fingerprint(store, key, replies_inputs(key, 7, sampling))}))
+        made = ARP_REPLIES.fingerprint(store, key, replies_inputs(key, 7, sampling))
+        stamp.write_text(json.dumps({**json.loads(saved), "seed": 7, "sampling": sampling, "fingerprint": made}))
         assert ev.stale_replies(store, key) and ev.reply_status(store, "maple-street")[key.split("/")[1]] == "current"
     finally:
         stamp.write_text(saved)
