@@ -161,6 +161,19 @@ def pair_rows(results: list[dict]) -> list[dict]:
     return [by[k] for k in sorted(by)]
 
 
+def replies_caveat(replies: dict) -> str:
+    """What the report says of the ARP-Model's replies when they were not the current model's (``replies``: the
+    eval facts' ``arp_model_replies``, the trained characters whose replies were stale or missing when scored)."""
+    parts = []
+    if replies.get("stale"):
+        parts.append(f"the ARP-Model replies of {', '.join(replies['stale'])} were older than their model, speech "
+                     "decoder or test set when scored: their rows are an older model's")
+    if replies.get("missing"):
+        parts.append(f"{', '.join(replies['missing'])} had no ARP-Model replies when scored: their samples count "
+                     "as missing")
+    return "; ".join(parts) + ("." if parts else "")
+
+
 def write_report(ev: Path, title: str, samples: list[dict], results: list[dict], scores: list[dict], facts: dict,
                  per_character: int = 2) -> dict:
     out = ev / "report"
@@ -178,11 +191,12 @@ def write_report(ev: Path, title: str, samples: list[dict], results: list[dict],
     for key in sorted({s["character_key"] for s in samples}):
         picks += [s for s in samples if s["character_key"] == key][:per_character]
 
+    caveat = replies_caveat(facts.get("arp_model_replies") or {})
     md = [f"# ARP-Eval: {title}", "",
           f"{facts.get('n_samples', len(samples))} test samples; systems: {', '.join(systems)}. AP and CP are "
           "normalized per character: 0 = another character's real reply, 1 = the character's own held-out reply; "
           "intervals are 95% bootstrap intervals over samples. CER is Whisper's transcript of the reply's audio "
-          "against the reply's text (raw, lower is better).", "",
+          "against the reply's text (raw, lower is better).", "", *([f"**Warning:** {caveat}", ""] if caveat else []),
           "## Do the metrics separate the characters? (own real reply vs another character's, AUC)", "",
           _md_table(aucs), "", f"### {PAIRS_TITLE}", "", _md_table(pairs),
           "", "## Per character and system (all samples)", "", _md_table(main), "",
@@ -208,7 +222,8 @@ def write_report(ev: Path, title: str, samples: list[dict], results: list[dict],
              "audio{height:28px;vertical-align:middle}.sys{display:inline-block;width:130px;font-weight:600}")
     h = [f"<!doctype html><html><head><meta charset='utf-8'><title>ARP-Eval: {html.escape(title)}</title>"
          f"<style>{style}</style></head><body>", f"<h1>ARP-Eval: {html.escape(title)}</h1>",
-         f"<p>{html.escape(md[2])}</p>",
+         f"<p>{html.escape(md[2])}</p>", *([f"<p style='color:#a15c00'><b>Warning:</b> {html.escape(caveat)}</p>"]
+                                          if caveat else []),
          "<h2>Do the metrics separate the characters?</h2>", _html_table(aucs),
          f"<h3>{html.escape(PAIRS_TITLE)}</h3>", _html_table(pairs),
          "<img src='separation.png' width='900'>",

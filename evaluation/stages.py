@@ -82,7 +82,8 @@ ARP_BASELINES = Stage("arp_baselines", stamp="baselines", version="1", **_SERIES
 # 2: CER decoded at temperature 0 (the same on every run), capped at 1 per sample; 3: the AUCs with intervals, and
 # over every held-out reply (set "held_out"), AP's reference holding every main character's held-out speech; 4: the
 # held-out AUC of each pair of characters (``auc_pair`` rows)
-# 5: AP adds the cosine in the series' speaker space (a discriminant analysis of the train split's segments)
+# 5: AP adds the cosine in the series' speaker space (a discriminant analysis of the train split's segments), and the
+# facts name the ARP-Model replies that were stale or missing when scored (the report says so)
 _EVAL_VERSION = "5"
 #: Part of ``arp_eval``: the ARP-Model's replies copied into its system folder when they changed.
 ARP_MODEL_SYSTEM = Stage("arp_model_system", stamp="arp_model_system", version="2", **_SERIES,
@@ -311,6 +312,7 @@ def _score(store: DataStore, series_key: str, config: MetricConfig, folders: dic
     samples = load_test_set(store, series_key)
     if not samples:
         raise RuntimeError(f"{ev / 'test_set.parquet'}: the test set is empty; nothing to evaluate")
+    status = reply_status(store, series_key)  # the ARP-Model's replies as they are when scored (the report says so)
     scorers, replies = _scorers(store, series_key, samples, config)
     rows = []
     for name, folder in folders.items():
@@ -331,6 +333,9 @@ def _score(store: DataStore, series_key: str, config: MetricConfig, folders: dic
         "n_held_out_replies": len(replies),
         # pairs of characters a measure does not tell apart (e.g. two characters of one actor, for AP)
         "pairs_under_target": pairs_under_target(results),
+        # trained characters whose ARP-Model replies were older than their model, decoder or test set, or missing
+        "arp_model_replies": {state: sorted(k for k, v in status.items() if v == state)
+                              for state in ("stale", "missing")},
         "n_problems": len(problems),
         "problems": [{"system": s, "sample_id": i, "status": st, "problem": p} for s, i, st, p in problems[:200]],
         "seconds": round(time.perf_counter() - t0, 1),
