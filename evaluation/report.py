@@ -161,15 +161,19 @@ def pair_rows(results: list[dict]) -> list[dict]:
     return [by[k] for k in sorted(by)]
 
 
-def replies_caveat(replies: dict) -> str:
+def replies_caveat(replies: dict, names: dict[str, str] | None = None) -> str:
     """What the report says of the ARP-Model's replies when they were not the current model's (``replies``: the
-    eval facts' ``arp_model_replies``, the trained characters whose replies were stale or missing when scored)."""
+    eval facts' ``arp_model_replies``, the keys of the trained characters whose replies were stale or missing when
+    scored; ``names``: character key → name)."""
+    def who(keys: list[str]) -> str:
+        return ", ".join((names or {}).get(k, k) for k in keys)
+
     parts = []
     if replies.get("stale"):
-        parts.append(f"the ARP-Model replies of {', '.join(replies['stale'])} were older than their model, speech "
+        parts.append(f"the ARP-Model replies of {who(replies['stale'])} were older than their model, speech "
                      "decoder or test set when scored: their rows are an older model's")
     if replies.get("missing"):
-        parts.append(f"{', '.join(replies['missing'])} had no ARP-Model replies when scored: their samples count "
+        parts.append(f"{who(replies['missing'])} had no ARP-Model replies when scored: their samples count "
                      "as missing")
     return "; ".join(parts) + ("." if parts else "")
 
@@ -191,7 +195,7 @@ def write_report(ev: Path, title: str, samples: list[dict], results: list[dict],
     for key in sorted({s["character_key"] for s in samples}):
         picks += [s for s in samples if s["character_key"] == key][:per_character]
 
-    caveat = replies_caveat(facts.get("arp_model_replies") or {})
+    caveat = replies_caveat(facts.get("arp_model_replies") or {}, {s["character_key"]: s["character"] for s in samples})
     md = [f"# ARP-Eval: {title}", "",
           f"{facts.get('n_samples', len(samples))} test samples; systems: {', '.join(systems)}. AP and CP are "
           "normalized per character: 0 = another character's real reply, 1 = the character's own held-out reply; "

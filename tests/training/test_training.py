@@ -692,8 +692,10 @@ def _eval_assets(defs, instance, data, replies, tmp_path):
     assert "<audio" in html and "ap_cp.png" in html and "corrupt audio" in html
     # the report says whose replies it could not score as the current model's
     caveat = html.split("Warning:</b>", 1)[1].split("</p>", 1)[0]
-    assert "had no ARP-Model replies" in caveat and all(k in caveat for k in current.metadata["missing"].value)
-    assert not any(r["character_key"] in caveat for r in replies)
+    names = {s["character_key"]: s["character"] for s in samples}  # a trained character without samples: its key
+    missing = [names.get(k, k) for k in current.metadata["missing"].value]
+    assert "had no ARP-Model replies" in caveat and all(m in caveat for m in missing)
+    assert not any(r["character"] in caveat for r in replies)
     assert (data / "eval" / "maple-street" / "report" / "ap_cp.png").stat().st_size > 1000
     rows = catalog.query(data, "SELECT DISTINCT system FROM eval_results WHERE kind = 'score'")
     assert {r["system"] for r in rows} == systems
