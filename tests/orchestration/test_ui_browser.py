@@ -141,6 +141,13 @@ def test_curator_ui_path_in_a_real_browser(dagster_ui, tmp_path):
         assert "character_shards" not in body, "the model reads the dialogues and units, not the shards"
         body = visit("/automation", "03_automation.png", "media_root_sensor")
         assert "dataset_sensor" in body and "models_sensor" in body and "stale_series_schedule" in body
+        # what ARP-Eval checks: the model against Base, the metrics' separation, and the replies' currency (a warning)
+        body = visit("/assets/arp_eval?view=checks", "03b_eval_checks.png", "replies_current")
+        for check in ("arp_model_beats_base_ap", "arp_model_beats_base_cp", "metrics_separate_characters"):
+            assert check in body, check
+        page.get_by_text("replies_current").first.click()
+        page.get_by_text("ARP-Eval scores the replies on record").first.wait_for(timeout=30_000)
+        page.screenshot(path=str(shots / "03c_replies_current_check.png"))
 
         phase('lineage and automation pages checked')
         # 2. a curator drops a series folder, and a bad one, into the media root; nobody launches anything
