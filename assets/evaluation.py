@@ -122,7 +122,7 @@ def arp_eval(context: dg.AssetExecutionContext, config: ArpEvalConfig, data_stor
     store, key = data_store.store, context.partition_key
     metric_cfg = MetricConfig(**{k: v for k, v in config.model_dump().items() if k != "extra_systems"})
     status = stages.reply_status(store, key)  # the replies scored below, as they are
-    for message in stages.reply_warnings(store, key):
+    for message in stages.reply_warnings(status):
         context.log.warning(f"{key}: {message}")
     r = run_stage(context, lambda: stages.run_eval(store, key, config=metric_cfg, extra_systems=config.extra_systems,
                                                    force=is_forced(context)))

@@ -174,7 +174,7 @@ def run_eval(data_dir: str | Path, *, series: list[str] | None = None, systems: 
     says it is stale; ``systems``: more system folders to score (name → folder); ``config``: run config by asset."""
 
     from audiorole_dagster.definitions import build_definitions
-    from evaluation.stages import reply_warnings, stale_eval
+    from evaluation.stages import reply_status, reply_warnings, stale_eval
     from evaluation.testset import ARP_TEST_SET
 
     data_dir = Path(data_dir).resolve()
@@ -194,7 +194,7 @@ def run_eval(data_dir: str | Path, *, series: list[str] | None = None, systems: 
                 report.failed[f"eval {key}"] = "no test set (run the training_job or `audiorole run` first)"
                 echo(f"eval {key}: no test set, skipped")
                 continue
-            for message in reply_warnings(store, key):
+            for message in reply_warnings(reply_status(store, key)):
                 echo(f"eval {key}: warning: {message}")
             stale = ["arp_eval"] if force or systems else stale_eval(store, key, params)
             if not stale:

@@ -34,11 +34,11 @@ a voice of no character) before it is trusted.
 Since 2026-12-07 ARP-Eval's AP is the encoders' cosine *plus* a quarter of the cosine in an ``lda`` space
 (``evaluation.metrics.acoustic``: the default encoder pair, the train split's segments of every named character,
 at most 200 each): the encoders' cosine keeps a voice of no character low, the series space adds what tells the
-characters apart. Measured with ARP-Eval itself over every held-out reply (``audiorole eval --data-dir DIR
---ap-space-weight W``), weights 0 / 0.25 / 0.5 / 1 in a one-off before that: AUC AP Amazon Queen (22 episodes)
-0.945 / 0.960 / 0.966 / 0.972, Fish Fillets 0.972 / 0.986 / 0.992 / 0.995, the demo 1.000 at every weight; Base
-normalized, Amazon Queen -1.74 / -1.41 / -1.25 / -1.10, Fish Fillets -0.19 / +0.09 / +0.18 / +0.25, the demo
--0.35 / -0.13 / -0.03 / +0.06. The README's "ARP-Eval" has the adopted weight's figures.
+characters apart. Measured with ARP-Eval itself over every held-out reply, the same replies scored at weights
+0 / 0.25 / 0.5 / 1 (``audiorole eval --data-dir DIR --ap-space-weight W``; 2026-12-08): AUC AP Amazon Queen (22
+episodes) 0.945 / 0.961 / 0.967 / 0.973, Fish Fillets 0.972 / 0.986 / 0.992 / 0.995, the demo 1.000 at every weight;
+Base normalized, Amazon Queen -1.74 / -1.33 / -1.13 / -0.93, Fish Fillets -0.19 / +0.08 / +0.18 / +0.25, the demo
+-0.35 / -0.12 / -0.03 / +0.06. The README's "ARP-Eval" has the adopted weight's figures.
 """
 
 from __future__ import annotations

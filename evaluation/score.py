@@ -237,9 +237,9 @@ def held_out_separation(replies: list[dict], scorers: dict, *, series_key: str, 
             probs = proba[:, cp.classes.index(key)]
             scored["CP"][key] = ([float(probs[i]) for i in own], [(replies[i]["character_key"], float(probs[i]))
                                                                    for i in other])
-        if ap.centroid(key) is not None:
+        if ap.has_reference(key):
             pos = [float(ap.score_embeddings(voice[i], key, replies[i]["segment_ids"])[0]) for i in own
-                   if i in voice and ap.centroid(key, leave_out=replies[i]["segment_ids"]) is not None]
+                   if i in voice and ap.has_reference(key, replies[i]["segment_ids"])]
             mine = [i for i in other if i in voice]
             theirs = ap.score_embeddings(np.stack([voice[i] for i in mine]), key) if mine else []
             neg = [(replies[i]["character_key"], float(v)) for i, v in zip(mine, theirs)]

@@ -48,6 +48,7 @@ from evaluation.replies import (
     load_replies,
     replies_inputs,
     reply_fingerprints,
+    trained_characters,
 )
 from evaluation.report import write_report
 from evaluation.schema import EVAL_RESULT_SCHEMA, SAMPLE_SCORE_SCHEMA
@@ -406,22 +407,20 @@ def reply_status(store: DataStore, series_key: str) -> dict[str, str]:
     stamp's record; the defaults for a stamp older than that record), so replies made with another sampling than
     the defaults are not called stale for it."""
     out = {}
-    for k, fp in reply_fingerprints(store, series_key).items():
-        if fp is None:
+    for k in trained_characters(store, series_key):
+        stamp = ARP_REPLIES.read_stamp(store, f"{series_key}/{k}")
+        if stamp is None:
             out[k] = "missing"
             continue
-        stamp = ARP_REPLIES.read_stamp(store, f"{series_key}/{k}") or {}
         made = EvalParams(seed=stamp.get("seed", 0), sampling=stamp.get("sampling") or dict(DEFAULT_SAMPLING))
         out[k] = "stale" if stale_replies(store, f"{series_key}/{k}", made) else "current"
     return out
 
 
-def reply_warnings(store: DataStore, series_key: str) -> list[str]:
+def reply_warnings(status: dict[str, str]) -> list[str]:
     """What ARP-Eval cannot vouch for: it scores the ARP-Model's replies on record and does not make them (``audiorole
     run``, the replies job and the sensors do). One message for the characters whose replies are stale, one for those
-    with none (``reply_status``)."""
-    status = reply_status(store, series_key)
-
+    with none (``status``: ``reply_status``'s)."""
     def some(state: str) -> str:
         keys = sorted(k for k, v in status.items() if v == state)
         return ", ".join(keys[:6]) + (f" and {len(keys) - 6} more" if len(keys) > 6 else "") if keys else ""

@@ -83,10 +83,9 @@ class AcousticPersonalization:
         out = {leave_out} if isinstance(leave_out, str) else set(leave_out or ())
         return [v for k, v in self.refs.get(character_key, {}).items() if k not in out]
 
-    def centroid(self, character_key: str, leave_out: str | Collection[str] | None = None) -> np.ndarray | None:
-        """The encoder-space centroid of the character's held-out speech (``leave_out`` segments left out)."""
-        refs = self._refs(character_key, leave_out)
-        return l2_normalize(np.mean(np.stack(refs), axis=0)) if refs else None
+    def has_reference(self, character_key: str, leave_out: str | Collection[str] | None = None) -> bool:
+        """Whether the character has held-out speech to compare with, ``leave_out`` segments left out."""
+        return bool(self._refs(character_key, leave_out))
 
     def score_embeddings(self, embs: np.ndarray, character_key: str,
                          leave_out: str | Collection[str] | None = None) -> np.ndarray:
