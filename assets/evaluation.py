@@ -12,7 +12,7 @@ from assets.dataset import _series
 from assets.partitions import character_partitions, series_partitions
 from evaluation import replies, stages, testset
 from evaluation.config import BaselineConfig, MetricConfig, TestSetConfig
-from evaluation.score import MIN_AUC, table
+from evaluation.score import MIN_AUC, TABLE_COLUMNS, table
 from resources import DataStoreResource, MediaRootResource
 from resources.training import TrainingResource
 
@@ -96,7 +96,7 @@ def arp_replies(context: dg.AssetExecutionContext, config: RepliesConfig,
 
 def _table(results: list[dict]) -> dg.TableMetadataValue:
     rows = table(results)
-    cols = ["character", "system", "AP", "CP", "relevance", "CER", "n", "failed"]
+    cols = list(TABLE_COLUMNS)
     return dg.MetadataValue.table(
         records=[dg.TableRecord({c: (str(r.get(c, "")) if c not in ("n", "failed") else int(r.get(c) or 0))
                                  for c in cols}) for r in rows],

@@ -3,12 +3,13 @@ per-character ARP-Eval table of each evaluated series."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from audiorole import catalog
 from audiorole.store import DataStore
 from evaluation import stages as ev
-from evaluation.report import auc_rows, difference_rows
+from evaluation.report import auc_rows, difference_rows, verbatim_line
 from evaluation.score import pairs_under_target, table
 from resources.storage import refresh_catalog
 
@@ -55,6 +56,10 @@ def print_eval(data_dir: str | Path, series_key: str, echo=print) -> None:
         for m in ("AP", "CP"):
             lost = [r["character"] for r in diffs if r["comparison"] == comp and r["metric"] == m and r["beats"] != "yes"]
             echo(f"{comp} on {m}: " + ("beats it for every character" if not lost else f"does NOT beat it for {', '.join(lost)}"))
+    facts_path = store.eval_dir(series_key) / "eval.json"
+    line = verbatim_line(json.loads(facts_path.read_text())) if facts_path.exists() else None
+    if line:
+        echo(line)
     echo(f"report: {store.eval_dir(series_key) / 'report' / 'index.html'}")
 
 

@@ -8,6 +8,7 @@ per character, and reach the scoring as the ``arp_model`` system folder (``evalu
 from __future__ import annotations
 
 import functools
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +35,18 @@ DEFAULT_SAMPLING = {"temperature": 0.8, "top_p": 0.9, "speech": "tts-vc", "perso
 # 3: a duration prior keeps the speech between 0.8x and 1.5x the length its text needs
 # 4: the speech says the reply's text (a TTS reading in the character's voice) unless ``speech`` says otherwise
 # 5: no text token right after itself in a reply ("script script script"), no undecodable bytes in its text
-ARP_REPLIES = Stage("arp_replies", stamp="replies", version="6", scope="character", folder="replies",
+# 7: each sample's reply sampled with its own seed (``sample_seed``), not the run's seed + the sample's position
+ARP_REPLIES = Stage("arp_replies", stamp="replies", version="7", scope="character", folder="replies",
                     outputs=("replies.parquet",), upstream=("arp_model", "speech_decoder", "arp_test_set"))
+
+
+def sample_seed(seed: int, sample_id: str) -> int:
+    """The seed one test sample's reply is sampled with: the run's ``seed`` and the sample's own id. With the run's
+    seed + the sample's position instead, every character's i-th reply drew the same random numbers, and an LM that
+    conditions weakly on the character then gave the same words for all of them (Amazon Queen: "Not long enough..."
+    as the second reply of five characters to five different contexts; 31% of the replies word for word one given
+    as another character, none of the real replies)."""
+    return zlib.crc32(f"{seed}/{sample_id}".encode())
 
 
 def replies_inputs(key: str, seed: int = 0, sampling: dict | None = None) -> list:
@@ -92,10 +103,10 @@ def _answer(store: DataStore, series_key: str, character_key: str, model, seed: 
 
     turn_units = _context_units(store, series_key, model) if getattr(model, "context_units", False) else None
     rows = []
-    for i, s in enumerate(character_samples(store, series_key, character_key)):
+    for s in character_samples(store, series_key, character_key):
         units = turn_units(s["dialogue_id"]) if turn_units else [None] * len(s["context"])
         context = [Turn(t["speaker"], t["text"] or "", u) for t, u in zip(s["context"], units)]
-        reply = model.reply(character_key, context, seed=seed + i, **sampling)
+        reply = model.reply(character_key, context, seed=sample_seed(seed, s["sample_id"]), **sampling)
         wav_path = out / "wav" / f"{s['sample_id']}.wav"
         with atomic_path(wav_path) as tmp:
             sf.write(str(tmp), reply.wav, SAMPLE_RATE, format="WAV")

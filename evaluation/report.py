@@ -161,6 +161,17 @@ def pair_rows(results: list[dict]) -> list[dict]:
     return [by[k] for k in sorted(by)]
 
 
+def verbatim_line(facts: dict) -> str | None:
+    """Which share of each system's replies is a train-split line word for word (the eval facts'
+    ``verbatim_train_lines``), the real replies' own share first; None before that was measured."""
+    shares = facts.get("verbatim_train_lines") or {}
+    if not shares:
+        return None
+    order = sorted(shares, key=lambda n: (n != REAL_REPLY, n))
+    return ("replies that are a train line word for word: "
+            + ", ".join(f"{n} {100 * shares[n]:.0f}%" for n in order))
+
+
 def replies_caveat(replies: dict, names: dict[str, str] | None = None) -> str:
     """What the report says of the ARP-Model's replies when they were not the current model's (``replies``: the
     eval facts' ``arp_model_replies``, the keys of the trained characters whose replies were stale or missing when
@@ -195,12 +206,17 @@ def write_report(ev: Path, title: str, samples: list[dict], results: list[dict],
     for key in sorted({s["character_key"] for s in samples}):
         picks += [s for s in samples if s["character_key"] == key][:per_character]
 
+    verbatim = verbatim_line(facts)
     caveat = replies_caveat(facts.get("arp_model_replies") or {}, {s["character_key"]: s["character"] for s in samples})
     md = [f"# ARP-Eval: {title}", "",
           f"{facts.get('n_samples', len(samples))} test samples; systems: {', '.join(systems)}. AP and CP are "
           "normalized per character: 0 = another character's real reply, 1 = the character's own held-out reply; "
           "intervals are 95% bootstrap intervals over samples. CER is Whisper's transcript of the reply's audio "
-          "against the reply's text (raw, lower is better).", "", *([f"**Warning:** {caveat}", ""] if caveat else []),
+          "against the reply's text (raw, lower is better). train_sim, self_sim, cross_sim: how near the reply's "
+          "words are to the nearest train line, to the system's reply for the same character to another turn, and "
+          "for another character (1 = word for word; raw, lower is newer; the real replies give the series' own "
+          "level).", "", *([f"**Warning:** {caveat}", ""] if caveat else []),
+          *([verbatim[0].upper() + verbatim[1:] + ".", ""] if verbatim else []),
           "## Do the metrics separate the characters? (own real reply vs another character's, AUC)", "",
           _md_table(aucs), "", f"### {PAIRS_TITLE}", "", _md_table(pairs),
           "", "## Per character and system (all samples)", "", _md_table(main), "",
@@ -228,6 +244,7 @@ def write_report(ev: Path, title: str, samples: list[dict], results: list[dict],
          f"<style>{style}</style></head><body>", f"<h1>ARP-Eval: {html.escape(title)}</h1>",
          f"<p>{html.escape(md[2])}</p>", *([f"<p style='color:#a15c00'><b>Warning:</b> {html.escape(caveat)}</p>"]
                                           if caveat else []),
+         *([f"<p>{html.escape(verbatim[0].upper() + verbatim[1:])}.</p>"] if verbatim else []),
          "<h2>Do the metrics separate the characters?</h2>", _html_table(aucs),
          f"<h3>{html.escape(PAIRS_TITLE)}</h3>", _html_table(pairs),
          "<img src='separation.png' width='900'>",

@@ -18,7 +18,7 @@ import numpy as np
 
 from audiorole.embeddings import l2_normalize
 from evaluation import stats
-from evaluation.metrics import FAILURE_RAW, METRICS, NORMALIZED
+from evaluation.metrics import FAILURE_RAW, METRICS, NORMALIZED, REPETITION
 from evaluation.systems import ANCHORS, ARP_MODEL, OTHER_CHARACTER, REAL_REPLY, read_reply
 
 ALL = "ALL"  # the row over every character
@@ -56,6 +56,12 @@ def score_system(name: str, folder: Path, samples: list[dict], scorers: dict) ->
     texts = [replies[s["sample_id"]].text for s in text_ok]
     cp = dict(zip([s["sample_id"] for s in text_ok], scorers["CP"].score(texts, [s["character_key"] for s in text_ok])))
     rel = dict(zip([s["sample_id"] for s in text_ok], scorers["relevance"].score(texts, [s["sample_id"] for s in text_ok])))
+    ids = [s["sample_id"] for s in text_ok]
+    repeats = {"train_sim": dict(zip(ids, scorers["repetition"].train_sim(texts)))}
+    if name != OTHER_CHARACTER:  # the anchor says one character's reply for several samples: no repetition of its own
+        turns = ["|".join(s.get("reply_segment_ids") or [s["reply_segment_id"]]) for s in text_ok]
+        own, cross = scorers["repetition"].among(texts, [s["character_key"] for s in text_ok], turns)
+        repeats.update(self_sim=dict(zip(ids, own)), cross_sim=dict(zip(ids, cross)))
     audible = [sid for sid, r in replies.items() if r.problem is None and r.text]
     heard = dict(zip(audible, scorers["CER"].score_many([(replies[sid].wav, replies[sid].text) for sid in audible])))
     for s in samples:
@@ -72,6 +78,11 @@ def score_system(name: str, folder: Path, samples: list[dict], scorers: dict) ->
                 add(s, metric, values[sid], "ok", None, r)
             else:
                 add(s, metric, FAILURE_RAW[metric], status, r.problem or "empty reply text", r)
+        for metric, values in repeats.items():
+            if sid not in values:  # no text: nothing repeated, nothing new either (no floor)
+                add(s, metric, None, status, r.problem or "empty reply text", r)
+            elif np.isfinite(values[sid]):  # (NaN: no other reply to compare with; no row, as for the anchor)
+                add(s, metric, values[sid], "ok", None, r)
         if sid in heard:
             value, hyp = heard[sid]
             add(s, "CER", value if value is not None else FAILURE_RAW["CER"], "ok", None, r, hyp)
@@ -172,8 +183,13 @@ def pairs_under_target(results: list[dict], min_auc: dict[str, float] = MIN_AUC)
     return sorted(rows, key=lambda r: (r["metric"], r["auc"], r["character"], r["versus"]))
 
 
+#: the printed table's columns: normalized AP, CP and relevance, CER, and the repetition similarities (raw)
+TABLE_COLUMNS = ("character", "system", "AP", "CP", "relevance", "CER", *REPETITION, "n", "failed")
+
+
 def table(results: list[dict], set_: str = "all") -> list[dict]:
-    """One row per character × system: normalized AP and CP with intervals, relevance, CER (the printed table)."""
+    """One row per character × system: normalized AP and CP with intervals, relevance, CER, repetition (the printed
+    table)."""
     by = {}
     for r in results:
         if r["set"] != set_ or r["kind"] != "score":
@@ -183,11 +199,11 @@ def table(results: list[dict], set_: str = "all") -> list[dict]:
             row[r["metric"]] = _fmt(r["value"], r["ci_low"], r["ci_high"])
         else:
             row[r["metric"]] = f"{r['value']:.2f}" if np.isfinite(r["value"]) else "n/a"
-        row["n"] = r["n"]
+        if r["metric"] not in REPETITION:  # (n of the replies with text: not every sample's)
+            row["n"] = r["n"]
         row["failed"] = max(row.get("failed", 0), (r["n_failed"] or 0) + (r["n_missing"] or 0))
     order = {s: i for i, s in enumerate((REAL_REPLY, OTHER_CHARACTER, ARP_MODEL, "base", "one-shot"))}
-    cols = ("character", "system", "AP", "CP", "relevance", "CER", "n", "failed")
-    rows = [{c: r.get(c, "n/a") for c in cols} for r in by.values()]
+    rows = [{c: r.get(c, "n/a") for c in TABLE_COLUMNS} for r in by.values()]
     return sorted(rows, key=lambda r: (r["character"] == ALL, r["character"], order.get(r["system"], 9), r["system"]))
 
 

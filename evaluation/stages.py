@@ -41,6 +41,7 @@ from evaluation.metrics.acoustic import AcousticPersonalization
 from evaluation.metrics.content import ContentPersonalization
 from evaluation.metrics.intelligibility import Intelligibility
 from evaluation.metrics.relevance import Relevance, SentenceEmbedder
+from evaluation.metrics.repetition import VERBATIM, Repetition
 from evaluation.replies import (
     ARP_MODEL,
     ARP_REPLIES,
@@ -85,7 +86,9 @@ ARP_BASELINES = Stage("arp_baselines", stamp="baselines", version="1", **_SERIES
 # held-out AUC of each pair of characters (``auc_pair`` rows)
 # 5: AP adds the cosine in the series' speaker space (a discriminant analysis of the train split's segments), and the
 # facts name the ARP-Model replies that were stale or missing when scored (the report says so)
-_EVAL_VERSION = "5"
+# 6: each reply's repetition (train_sim, self_sim, cross_sim), and the share of each system's replies that are a train
+# line word for word
+_EVAL_VERSION = "6"
 #: Part of ``arp_eval``: the ARP-Model's replies copied into its system folder when they changed.
 ARP_MODEL_SYSTEM = Stage("arp_model_system", stamp="arp_model_system", version="2", **_SERIES,
                          outputs=(f"systems/{sysmod.ARP_MODEL}/{sysmod.SYSTEM_FILE}",),
@@ -265,9 +268,9 @@ def space_segments(segs: list[dict], splits: dict[str, str], episodes: set[str],
 
 
 def _scorers(store: DataStore, series_key: str, samples: list[dict], config: MetricConfig) -> tuple[dict, list]:
-    """The four metrics, fitted: AP on the held-out speech (validation and test splits) of every main character and
-    its series space on the train split's segments, CP on the train split's lines, relevance on the test set's real
-    replies; and the held-out replies the AUCs of ``held_out_separation`` read."""
+    """The metrics, fitted: AP on the held-out speech (validation and test splits) of every main character and
+    its series space on the train split's segments, CP and repetition on the train split's lines, relevance on the
+    test set's real replies; and the held-out replies the AUCs of ``held_out_separation`` read."""
 
     splits, segs, dialogues = series_data(store, series_key)
     mains = {k.split("/", 1)[1] for k in character_keys(store, series_key)}
@@ -291,6 +294,7 @@ def _scorers(store: DataStore, series_key: str, samples: list[dict], config: Met
         "CP": ContentPersonalization(seed=config.seed).fit([s["text"] for s in train], [s["character_key"] for s in train]),
         "relevance": Relevance(SentenceEmbedder()).fit({s["sample_id"]: s["reply_text"] for s in samples}),
         "CER": Intelligibility(config.asr_model_dir or None, language=series_language(store, series_key)),
+        "repetition": Repetition().fit([s["text"] for s in train]),
     }, held_out_replies(dialogues, mains)
 
 
@@ -337,12 +341,24 @@ def _score(store: DataStore, series_key: str, config: MetricConfig, folders: dic
         # trained characters whose ARP-Model replies were older than their model, decoder or test set, or missing
         "arp_model_replies": {state: sorted(k for k, v in status.items() if v == state)
                               for state in ("stale", "missing")},
+        # each system's share of replies (with text) that are a train-split line word for word
+        "verbatim_train_lines": verbatim_shares(rows),
         "n_problems": len(problems),
         "problems": [{"system": s, "sample_id": i, "status": st, "problem": p} for s, i, st, p in problems[:200]],
         "seconds": round(time.perf_counter() - t0, 1),
     }
     write_json_atomic(ev / "eval.json", facts)
     return facts, [f"{s}/{i}: {st} ({p})" for s, i, st, p in problems[:20]]
+
+
+def verbatim_shares(rows: list[dict]) -> dict[str, float]:
+    """System → the share of its scored replies whose ``train_sim`` is 1: a train-split line, word for word."""
+    out = {}
+    for name in sorted({r["system"] for r in rows}):
+        sims = [r["raw"] for r in rows if r["system"] == name and r["metric"] == "train_sim" and r["raw"] is not None]
+        if sims:
+            out[name] = round(float(np.mean(np.asarray(sims) >= VERBATIM)), 4)
+    return out
 
 
 def _overall_aucs(results: list[dict], set_: str, name: str) -> dict:

@@ -58,9 +58,9 @@ BUMPED = {"standardized_audio": "3: high-passed at 50 Hz (DC offset and rumble o
                             "envelope the mean of the mixture's and a context network's",
           "arp_replies": "4: the speech says the reply's text (a TTS reading converted into the character's voice); "
                          "5: no text token right after itself, no undecodable bytes in its text; 6: never empty (at "
-                         "least MIN_REPLY_WORDS text tokens before its speech)",
+                         "least MIN_REPLY_WORDS text tokens before its speech); 7: each sample's own seed",
           "arp_eval": "3: the anchors' AUCs with bootstrap intervals, and over every held-out reply; 5: AP adds the "
-                      "cosine in the series' speaker space",
+                      "cosine in the series' speaker space; 6: each reply's repetition of train lines and of replies",
           "aligned_segments": "7: the audio of segments whose language is in doubt is checked by the packaged "
                               "multilingual Whisper base (English series without a multilingual ASR model); 8: a "
                               "subtitle the ASR heard otherwise is weighed by the audio's evidence for its words"}

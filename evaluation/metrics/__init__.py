@@ -11,11 +11,16 @@ better except CER. Formulas in the README ("ARP-Eval").
 - ``relevance.Relevance``: the share of other test replies that are less similar to the real reply than the
   system's reply is (sentence embeddings): 1.0 for the real reply itself, 0.5 for a reply unrelated to the context.
 - ``intelligibility.Intelligibility``: Whisper CER of the reply's audio against the reply's own text.
+- ``repetition.Repetition``: how near the reply's words are to a train line (``train_sim``), to the system's replies
+  for the same character to other turns (``self_sim``) and for other characters (``cross_sim``); 1 = word for word,
+  lower is newer. Raw, read against the real replies' own level.
 """
 
 #: The floor a failed sample scores (silent or corrupt audio, empty or missing text): no similarity, no
 #: attribution, no relevance, everything misheard.
 FAILURE_RAW = {"AP": 0.0, "CP": 0.0, "relevance": 0.0, "CER": 1.0}
-METRICS = ("AP", "CP", "relevance", "CER")
+METRICS = ("AP", "CP", "relevance", "CER", "train_sim", "self_sim", "cross_sim")
+#: Metrics of the reply's words against other texts (``repetition``): a sample without text has none (not a floor)
+REPETITION = ("train_sim", "self_sim", "cross_sim")
 #: Metrics whose raw values are normalized between the anchors (CER is reported raw: both anchors are real speech).
 NORMALIZED = ("AP", "CP", "relevance")

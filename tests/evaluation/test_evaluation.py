@@ -151,8 +151,28 @@ class _FakeCER:
         return [(0.25, "heard") for _ in clips]
 
 
+def test_repetition_finds_train_lines_and_replies_said_again():
+    """train_sim: 1 for a train line said again (case and punctuation aside), lower for new words; self_sim and
+    cross_sim: the nearest reply for the same character and for another, never one to the same real turn."""
+    from evaluation.metrics.repetition import Repetition
+
+    rep = Repetition().fit(["The cinema is closing down next month.", "Where were you last night?", ""])
+    sims = rep.train_sim(["the cinema is closing down, next month", "The cinema closes next week.",
+                          "Pass me the salt, please.", ""])
+    assert sims[0] == 1.0 and 0.6 < sims[1] < 1.0 and sims[2] < 0.5 and sims[3] == 0.0
+    texts = ["Not long enough...", "Not long enough!", "Not long enough.", "Pass me the salt.", "A new line."]
+    chars = ["ann", "ann", "bob", "bob", "cy"]
+    turns = ["t1", "t1", "t2", "t3", "t4"]  # the first two answer one turn (single- and multi-turn contexts)
+    own, cross = Repetition.among(texts, chars, turns)
+    assert np.isnan(own[0]) and np.isnan(own[1]), "ann's two replies answer one turn: not compared"
+    assert own[2] == own[3] < 0.5 and np.isnan(own[4])
+    assert cross[0] == cross[1] == cross[2] == 1.0, "said as another character, word for word"
+    assert cross[4] < 0.5
+
+
 def test_a_failed_or_missing_sample_scores_the_floor_and_is_counted(tmp_path):
     from evaluation.metrics import FAILURE_RAW
+    from evaluation.metrics.repetition import Repetition
     from evaluation.score import score_system
     from evaluation.systems import write_reply
 
@@ -160,10 +180,17 @@ def test_a_failed_or_missing_sample_scores_the_floor_and_is_counted(tmp_path):
                 "reply_segment_id": f"seg-{sid}"} for sid in ("ok", "silent", "gone")]
     write_reply(tmp_path, "ok", "a fine reply", 0.2 * np.ones(16000, np.float32))
     write_reply(tmp_path, "silent", "said nothing", np.zeros(16000, np.float32))
-    scorers = {"AP": _FakeAP(), "CP": _FakeText(), "relevance": _FakeText(), "CER": _FakeCER()}
+    scorers = {"AP": _FakeAP(), "CP": _FakeText(), "relevance": _FakeText(), "CER": _FakeCER(),
+               "repetition": Repetition().fit(["A fine reply!"])}
     rows = score_system("sys", tmp_path, samples, scorers)
     by = {(r["sample_id"], r["metric"]): r for r in rows}
-    assert len(rows) == 3 * 4
+    # four metrics each; the two texts' train_sim and self_sim (one character: no cross_sim); the missing one's three
+    assert len(rows) == 3 * 4 + 2 * 2 + 3
+    assert by[("ok", "train_sim")]["raw"] == 1.0 and by[("silent", "train_sim")]["raw"] < 0.5
+    assert by[("ok", "self_sim")]["raw"] == by[("silent", "self_sim")]["raw"] < 0.5
+    assert ("ok", "cross_sim") not in by
+    assert all(by[("gone", m)]["status"] == "missing" and by[("gone", m)]["raw"] is None
+               for m in ("train_sim", "self_sim", "cross_sim")), "no text: no floor, nothing new either"
     assert by[("ok", "AP")]["status"] == "ok" and by[("ok", "AP")]["raw"] == pytest.approx(0.2, abs=1e-3)
     assert by[("ok", "CER")]["raw"] == 0.25 and by[("ok", "CER")]["transcript"] == "heard"
     assert by[("silent", "AP")]["status"] == "failed" and by[("silent", "AP")]["raw"] == FAILURE_RAW["AP"]
@@ -339,6 +366,35 @@ def test_a_character_the_decoder_has_no_voice_for_is_not_answered_as(tmp_path):
                 converted_voices={"ann": 12.0})
     with pytest.raises(InputError, match="no voice conversion for this character"):
         run_replies(store, "show", "bob", model=object())
+
+
+def test_each_sample_is_answered_with_its_own_seed(tmp_path, monkeypatch):
+    """Two characters' first samples do not share a random stream (with the run's seed + the sample's position they
+    did, and a weakly conditioned LM said the same words for both); the same run's seeds are the same again."""
+    from types import SimpleNamespace
+
+    import evaluation.replies as replies
+
+    samples = {k: [{"sample_id": f"show_e1_{k}_{i}", "dialogue_id": f"d{k}{i}", "character": k.title(),
+                    "context": [{"speaker": "Cy", "text": "Hi."}], "reply_text": "Hello there you."}
+                   for i in range(3)] for k in ("ann", "bob")}
+    monkeypatch.setattr(replies, "character_samples", lambda store, series, key: samples[key])
+    seeds = []
+
+    class Model:
+        def reply(self, key, context, *, seed, **sampling):
+            seeds.append((key, seed))
+            return SimpleNamespace(text="Hi.", units=[], wav=np.zeros(1600, np.float32))
+
+    def run(key, seed=0):
+        replies._answer(None, "show", key, Model(), seed, {}, tmp_path / key)
+        return [s for k, s in seeds if k == key][-3:]
+
+    ann, bob = run("ann"), run("bob")
+    assert len(set(ann + bob)) == 6, "every sample its own seed, across characters too"
+    assert run("ann") == ann, "the same run samples the same replies again"
+    assert run("ann", seed=1) != ann
+    assert replies.sample_seed(0, "show_e1_ann_0") == ann[0]
 
 
 def test_ap_leaves_every_segment_of_the_own_reply_out_of_the_reference():

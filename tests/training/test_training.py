@@ -678,7 +678,14 @@ def _eval_assets(defs, instance, data, replies, tmp_path):
     scores = ev.load_sample_scores(store, "maple-street")
     systems = {r["system"] for r in scores}
     assert systems == {"real-reply", "other-character", "arp-model", "base", "one-shot", "dropped"}
-    assert len(scores) == len(systems) * len(samples) * 4  # every system × sample × metric: nothing dropped
+    every = [r for r in scores if r["metric"] in ("AP", "CP", "relevance", "CER", "train_sim")]
+    assert len(every) == len(systems) * len(samples) * 5  # every system × sample × metric: nothing dropped
+    # repetition: of each reply to its own system's for other turns (none for the anchor that reuses replies)
+    assert not [r for r in scores if r["system"] == "other-character" and r["metric"] in ("self_sim", "cross_sim")]
+    assert [r for r in scores if r["system"] == "real-reply" and r["metric"] == "cross_sim"]
+    facts = json.loads((data / "eval" / "maple-street" / "eval.json").read_text())
+    said = [r["raw"] for r in scores if r["system"] == "base" and r["metric"] == "train_sim"]
+    assert facts["verbatim_train_lines"]["base"] == pytest.approx(sum(v == 1.0 for v in said) / len(said), abs=1e-4)
     arp = [r for r in scores if r["system"] == "arp-model" and r["metric"] == "CP"]
     assert sum(r["status"] == "missing" for r in arp) == len(samples) - len(replies)
     dropped = {r["sample_id"]: r for r in scores if r["system"] == "dropped" and r["metric"] == "AP"}
@@ -690,6 +697,7 @@ def _eval_assets(defs, instance, data, replies, tmp_path):
     # the report: plots and audio players
     html = (data / "eval" / "maple-street" / "report" / "index.html").read_text()
     assert "<audio" in html and "ap_cp.png" in html and "corrupt audio" in html
+    assert "Replies that are a train line word for word: real-reply " in html
     # the report says whose replies it could not score as the current model's
     caveat = html.split("Warning:</b>", 1)[1].split("</p>", 1)[0]
     names = {s["character_key"]: s["character"] for s in samples}  # a trained character without samples: its key
