@@ -168,7 +168,7 @@ def verbatim_line(facts: dict) -> str | None:
     if not shares:
         return None
     order = sorted(shares, key=lambda n: (n != REAL_REPLY, n))
-    return ("replies that are a train line word for word: "
+    return ("Replies that are a train line word for word: "
             + ", ".join(f"{n} {100 * shares[n]:.0f}%" for n in order))
 
 
@@ -216,7 +216,7 @@ def write_report(ev: Path, title: str, samples: list[dict], results: list[dict],
           "words are to the nearest train line, to the system's reply for the same character to another turn, and "
           "for another character (1 = word for word; raw, lower is newer; the real replies give the series' own "
           "level).", "", *([f"**Warning:** {caveat}", ""] if caveat else []),
-          *([verbatim[0].upper() + verbatim[1:] + ".", ""] if verbatim else []),
+          *([verbatim + ".", ""] if verbatim else []),
           "## Do the metrics separate the characters? (own real reply vs another character's, AUC)", "",
           _md_table(aucs), "", f"### {PAIRS_TITLE}", "", _md_table(pairs),
           "", "## Per character and system (all samples)", "", _md_table(main), "",
@@ -244,7 +244,7 @@ def write_report(ev: Path, title: str, samples: list[dict], results: list[dict],
          f"<style>{style}</style></head><body>", f"<h1>ARP-Eval: {html.escape(title)}</h1>",
          f"<p>{html.escape(md[2])}</p>", *([f"<p style='color:#a15c00'><b>Warning:</b> {html.escape(caveat)}</p>"]
                                           if caveat else []),
-         *([f"<p>{html.escape(verbatim[0].upper() + verbatim[1:])}.</p>"] if verbatim else []),
+         *([f"<p>{html.escape(verbatim)}.</p>"] if verbatim else []),
          "<h2>Do the metrics separate the characters?</h2>", _html_table(aucs),
          f"<h3>{html.escape(PAIRS_TITLE)}</h3>", _html_table(pairs),
          "<img src='separation.png' width='900'>",
