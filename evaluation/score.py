@@ -54,9 +54,9 @@ def score_system(name: str, folder: Path, samples: list[dict], scorers: dict) ->
             no_ref[s["sample_id"]] = str(err)
     text_ok = [s for s in samples if replies[s["sample_id"]].text]
     texts = [replies[s["sample_id"]].text for s in text_ok]
-    cp = dict(zip([s["sample_id"] for s in text_ok], scorers["CP"].score(texts, [s["character_key"] for s in text_ok])))
-    rel = dict(zip([s["sample_id"] for s in text_ok], scorers["relevance"].score(texts, [s["sample_id"] for s in text_ok])))
     ids = [s["sample_id"] for s in text_ok]
+    cp = dict(zip(ids, scorers["CP"].score(texts, [s["character_key"] for s in text_ok])))
+    rel = dict(zip(ids, scorers["relevance"].score(texts, ids)))
     repeats = {"train_sim": dict(zip(ids, scorers["repetition"].train_sim(texts)))}
     if name != OTHER_CHARACTER:  # the anchor says one character's reply for several samples: no repetition of its own
         turns = ["|".join(s.get("reply_segment_ids") or [s["reply_segment_id"]]) for s in text_ok]

@@ -38,8 +38,7 @@ class AcousticPersonalization:
         self.embedder = embedder
         self.weight = float(series_space_weight)
         self.refs: dict[str, dict[str, np.ndarray]] = {}  # character key → segment id → unit embedding
-        self.space = None  # the fitted discriminant analysis, or None (the encoder alone)
-        self.space_classes: list[str] = []
+        self.space = None  # the fitted discriminant analysis (its characters: ``space.classes_``), or None
 
     def fit(self, clips: dict[str, dict[str, np.ndarray]], train: tuple[Iterable[np.ndarray], list[str]] | None = None,
             ) -> "AcousticPersonalization":
@@ -62,13 +61,11 @@ class AcousticPersonalization:
 
         counts = Counter(characters)
         keep = np.array([counts[c] >= MIN_SPACE_SEGMENTS for c in characters], bool)
-        classes = sorted({c for c, k in zip(characters, keep) if k})
-        if len(classes) < 2:
-            self.space, self.space_classes = None, []
+        if len({c for c, k in zip(characters, keep) if k}) < 2:
+            self.space = None
             return
         self.space = LinearDiscriminantAnalysis(solver="eigen", shrinkage="auto").fit(
             np.asarray(embs, np.float32)[keep], np.array(characters, dtype=object)[keep])
-        self.space_classes = classes
 
     def embed(self, wavs: list[np.ndarray]) -> np.ndarray:
         if not wavs:

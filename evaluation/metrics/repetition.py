@@ -3,7 +3,8 @@ another character. The content measures (CP, relevance) reward a reply that is a
 nothing of a model that gives every context, or every character, the same words.
 
 Three similarities per reply, each in [0, 1]: rapidfuzz's normalized Indel similarity (``fuzz.ratio``) of the two
-texts lower-cased, without punctuation; 1 is word for word. Lower is newer; the real replies give the series' own
+texts as CER reads them (``audiorole.segments.asr.normalize_text``: lower case, accents folded, no punctuation); 1 is
+word for word. Lower is newer; the real replies give the series' own
 level (a real character reuses their turns of phrase, and a game or a sitcom its lines).
 - ``train_sim``: to the nearest train-split line of the series (1: the reply is a line the model learned);
 - ``self_sim``: to the nearest reply of the same system for the same character to another turn;
@@ -14,19 +15,12 @@ with each other.
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
-_NOT_WORD = re.compile(r"[^\w\s']+")
-_SPACE = re.compile(r"\s+")
+from audiorole.segments.asr import normalize_text
+
 #: the share of replies counted as a train line word for word: those whose ``train_sim`` is this (1.0)
 VERBATIM = 1.0
-
-
-def normalize_text(text: str) -> str:
-    """Lower case, punctuation out (apostrophes kept: "it's" is one word), single spaces."""
-    return _SPACE.sub(" ", _NOT_WORD.sub(" ", (text or "").lower())).strip()
 
 
 def _similarity(a: list[str], b: list[str]) -> np.ndarray:
